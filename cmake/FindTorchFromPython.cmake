@@ -1,0 +1,30 @@
+# If no LibTorch was given through CMAKE_PREFIX_PATH / Torch_DIR, use the one inside the PyPI
+# `torch` wheel of the python3 on PATH (it ships headers, libraries and TorchConfig.cmake).
+if(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
+  find_package(Torch QUIET CONFIG)
+  if(NOT Torch_FOUND)
+    find_package(Python3 COMPONENTS Interpreter QUIET)
+    if(Python3_FOUND)
+      execute_process(COMMAND ${Python3_EXECUTABLE} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+        OUTPUT_VARIABLE _ssl_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _ssl_rc ERROR_QUIET)
+      if(_ssl_rc EQUAL 0 AND _ssl_torch_prefix)
+        list(APPEND CMAKE_PREFIX_PATH "${_ssl_torch_prefix}")
+        message(STATUS "libssl: using LibTorch from the python torch wheel: ${_ssl_torch_prefix}")
+      endif()
+    endif()
+  endif()
+endif()
+
+# ssl_fix_torch_wheel_links(): the PyPI wheel's libtorch_cuda.so finds NCCL, cuDNN, ... through
+# an $ORIGIN RPATH into site-packages/nvidia/*/lib. The loader honours it at run time, but GNU ld
+# may resolve those libraries from the system (an older CUDA toolkit's NCCL) at link time. Point
+# ld at the wheel's copies. A no-op for LibTorch distributions without that folder.
+function(ssl_fix_torch_wheel_links)
+  if(TARGET torch AND DEFINED TORCH_INSTALL_PREFIX)
+    file(GLOB _ssl_nv_dirs LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
+    foreach(_d IN LISTS _ssl_nv_dirs)
+      get_filename_component(_d "${_d}" REALPATH)
+      set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:-rpath-link,${_d}")
+    endforeach()
+  endif()
+endfunction()

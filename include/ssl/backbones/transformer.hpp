@@ -1,0 +1,175 @@
+#pragma once
+/// \file backbones/transformer.hpp
+/// The one Transformer block of libssl. It serves BERT and ELECTRA (post-norm), GPT (causal),
+/// and every ViT: the MAE encoder and decoder, DINO/BYOL/iBOT students and teachers.
+///
+/// Attention goes through `at::scaled_dot_product_attention` (flash / memory-efficient kernels
+/// where the device has them). Parameter names follow timm's ViT (`norm1`, `attn.qkv`,
+/// `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`); `io/hf.hpp` maps Hugging Face names onto them.
+#include <ssl/core/check.hpp>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ssl::nn {
+
+using torch::Tensor;
+
+/// Options of one block. Example: `BlockOptions(128, 4).mlp_hidden(512).norm_first(true)`.
+struct BlockOptions {
+  BlockOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads), mlp_hidden_(4 * dim) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, heads);
+  TORCH_ARG(int64_t, mlp_hidden);
+  /// Pre-norm (ViT, GPT) when true; post-norm (original BERT) when false.
+  TORCH_ARG(bool, norm_first) = true;
+  TORCH_ARG(double, eps) = 1e-6;
+  TORCH_ARG(bool, qkv_bias) = true;
+  /// Causal self-attention (GPT): position i attends to positions <= i.
+  TORCH_ARG(bool, causal) = false;
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(double, attn_dropout) = 0.0;
+};
+
+/// Multi-head self-attention with a fused qkv projection.
+class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
+ public:
+  explicit AttentionImpl(BlockOptions options) : options(std::move(options)) { reset(); }
+
+  void reset() override {
+    TORCH_CHECK(options.dim() % options.heads() == 0, "Attention: dim (", options.dim(),
+                ") must be divisible by heads (", options.heads(), ")");
+    qkv = register_module(
+        "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 3 * options.dim())
+                                     .bias(options.qkv_bias())));
+    proj = register_module("proj", torch::nn::Linear(options.dim(), options.dim()));
+  }
+
+  /// `x`: `[B,N,D]`. `keep`: optional `[B,N]` bool key mask (`true` = may be attended, e.g. not
+  /// padding). Returns `[B,N,D]`.
+  Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {
+    const auto B = x.size(0), N = x.size(1), D = x.size(2), H = options.heads();
+    // [B,N,3,H,hd] -> [3,B,H,N,hd]
+    auto qkv_ = qkv(x).view({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4});
+    auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
+    std::optional<Tensor> mask;
+    if (keep) mask = keep->view({B, 1, 1, N});
+    const double p = is_training() ? options.attn_dropout() : 0.0;
+    auto o = at::scaled_dot_product_attention(q, k, v, mask, p, options.causal());
+    return proj(o.transpose(1, 2).reshape({B, N, D}));
+  }
+
+  BlockOptions options;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+/// Two-layer MLP with exact GELU.
+class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
+ public:
+  MlpImpl(int64_t dim, int64_t hidden) : dim(dim), hidden(hidden) { reset(); }
+  void reset() override {
+    fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  }
+  Tensor forward(const Tensor& x) { return fc2(torch::gelu(fc1(x))); }
+
+  int64_t dim, hidden;
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+/// One Transformer block, pre-norm or post-norm.
+class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
+ public:
+  explicit BlockImpl(BlockOptions options) : options(std::move(options)) { reset(); }
+
+  void reset() override {
+    auto ln = [&] {
+      return torch::nn::LayerNorm(
+          torch::nn::LayerNormOptions({options.dim()}).eps(options.eps()));
+    };
+    norm1 = register_module("norm1", ln());
+    attn = register_module("attn", Attention(options));
+    norm2 = register_module("norm2", ln());
+    mlp = register_module("mlp", Mlp(options.dim(), options.mlp_hidden()));
+  }
+
+  Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {
+    if (options.norm_first()) {
+      auto h = x + drop(attn(norm1(x), keep));
+      return h + drop(mlp(norm2(h)));
+    }
+    auto h = norm1(x + drop(attn(x, keep)));
+    return norm2(h + drop(mlp(h)));
+  }
+
+  BlockOptions options;
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+
+ private:
+  Tensor drop(const Tensor& x) {
+    return options.dropout() > 0 ? torch::dropout(x, options.dropout(), is_training()) : x;
+  }
+};
+TORCH_MODULE(Block);
+
+/// Options of a stack of identical blocks.
+struct StackOptions {
+  StackOptions(int64_t dim, int64_t depth, int64_t heads) : block_(dim, heads), depth_(depth) {}
+  TORCH_ARG(BlockOptions, block);
+  TORCH_ARG(int64_t, depth);
+};
+
+/// `depth` blocks applied in order; registered as `0`, `1`, ... (so a ViT's are `blocks.0...`).
+class StackImpl : public torch::nn::Cloneable<StackImpl> {
+ public:
+  explicit StackImpl(StackOptions options) : options(std::move(options)) { reset(); }
+  void reset() override {
+    blocks.clear();
+    for (int64_t i = 0; i < options.depth(); ++i)
+      blocks.push_back(register_module(std::to_string(i), Block(options.block())));
+  }
+  Tensor forward(Tensor x, const std::optional<Tensor>& keep = std::nullopt) {
+    for (auto& b : blocks) x = b->forward(x, keep);
+    return x;
+  }
+  /// The i-th block (for hooks, probes and layer-wise learning-rate decay).
+  Block& block(int64_t i) { return blocks.at(static_cast<size_t>(i)); }
+
+  StackOptions options;
+  std::vector<Block> blocks;
+};
+TORCH_MODULE(Stack);
+
+/// Initialisation used by MAE, DINO and timm's ViT: xavier-uniform linear weights, zero biases,
+/// unit LayerNorm.
+/// The fused qkv projection is initialised as three separate [D,D] matrices would be.
+inline void init_vit_weights(torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& item : m.named_modules("", /*include_self=*/true)) {
+    auto& mod = item.value();
+    if (auto* lin = mod->as<torch::nn::LinearImpl>()) {
+      const auto& k = item.key();
+      if (k.size() >= 3 && k.compare(k.size() - 3, 3, "qkv") == 0) {
+        const double bound =
+            std::sqrt(6.0 / double(lin->weight.size(0) / 3 + lin->weight.size(1)));
+        lin->weight.uniform_(-bound, bound);
+      } else {
+        torch::nn::init::xavier_uniform_(lin->weight);
+      }
+      if (lin->bias.defined()) lin->bias.zero_();
+    } else if (auto* ln = mod->as<torch::nn::LayerNormImpl>()) {
+      if (ln->weight.defined()) ln->weight.fill_(1.0);
+      if (ln->bias.defined()) ln->bias.zero_();
+    }
+  }
+}
+
+}  // namespace ssl::nn

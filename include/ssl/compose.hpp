@@ -1,0 +1,132 @@
+#pragma once
+/// \file compose.hpp
+/// `ssl::Compose`: a recipe is one model of each concept plus a head, put together at compile
+/// time. It is the only "training step" of the library; the trainer drives it without knowing
+/// which method it is.
+#include <ssl/concepts.hpp>
+#include <ssl/core/types.hpp>
+
+#include <torch/torch.h>
+
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace ssl {
+
+namespace detail {
+template <class P>
+void register_if_module(torch::nn::Module& self, const char* name, P& part) {
+  if constexpr (module_holder<P>) self.register_module(name, part.ptr());
+}
+/// Parameters of a part that is a module, none for a plain value type.
+template <class P>
+std::vector<torch::Tensor> parameters_of(P& part) {
+  if constexpr (module_holder<P>) return part->parameters();
+  else return {};
+}
+}  // namespace detail
+
+/// The parts of a recipe, by name. Example:
+///     Parts<vit::Encoder, masker::RandomPatches, ...>{.backbone = enc, .masker = {.patch = 4}, ...}
+template <class B, class M, class A, class T, class L, class U, class H>
+struct Parts {
+  B backbone;
+  M masker;
+  A augment;
+  T target;
+  L loss;
+  U teacher_update;
+  H head;
+};
+
+template <class B, class M, class A, class T, class L, class U, class H>
+class ComposeImpl : public torch::nn::Module {
+  static_assert(Backbone<B>, "ssl::Compose: the 1st part must satisfy the ssl::Backbone concept: a "
+                             "TORCH_MODULE with `Features forward(const Masked&)` and `int64_t dim()`");
+  static_assert(Masker<M>, "ssl::Compose: the 2nd part must satisfy the ssl::Masker concept: "
+                           "`Masked operator()(const Tensor& batch)`");
+  static_assert(Augmenter<A>, "ssl::Compose: the 3rd part must satisfy the ssl::Augmenter concept: "
+                              "`Views operator()(const Tensor& batch)`");
+  static_assert(Target<T>, "ssl::Compose: the 4th part must satisfy the ssl::Target concept: "
+                           "`std::vector<Tensor> operator()(const Views&, const Prediction&)`");
+  static_assert(Loss<L>, "ssl::Compose: the 5th part must satisfy the ssl::Loss concept: "
+                         "`LossOutput operator()(const Prediction&, const std::vector<Tensor>&)`");
+  static_assert(TeacherUpdate<U>,
+                "ssl::Compose: the 6th part must satisfy the ssl::TeacherUpdate concept: `void "
+                "operator()(const std::vector<Tensor>& student, const std::vector<Tensor>& "
+                "teacher, const StepInfo&)`");
+  static_assert(Head<H>, "ssl::Compose: the 7th part must satisfy the ssl::Head concept: a "
+                         "TORCH_MODULE with `Tensor forward(const Features&, const Masked&)`");
+
+ public:
+  using PartsType = Parts<B, M, A, T, L, U, H>;
+  using BackboneType = B;
+
+  explicit ComposeImpl(PartsType parts) : p(std::move(parts)) {
+    detail::register_if_module(*this, "backbone", p.backbone);
+    detail::register_if_module(*this, "head", p.head);
+    detail::register_if_module(*this, "masker", p.masker);
+    detail::register_if_module(*this, "augment", p.augment);
+    detail::register_if_module(*this, "target", p.target);
+    detail::register_if_module(*this, "loss", p.loss);
+  }
+
+  /// Student forward for every view of the batch: the prediction and the masking of each.
+  Prediction predict(const Views& views) {
+    Prediction pred;
+    for (const auto& v : views.all()) {
+      Masked m = p.masker(v);
+      pred.views.push_back(p.head->forward(p.backbone->forward(m), m));
+      pred.masked.push_back(std::move(m));
+    }
+    return pred;
+  }
+
+  /// One step's loss on a clean batch (labels, if any, are ignored).
+  LossOutput forward(const Batch& batch) {
+    Views views = p.augment(batch.input);
+    Prediction pred = predict(views);
+    return p.loss(pred, p.target(views, pred));
+  }
+
+  /// Called by the trainer after each optimizer step.
+  void after_optimizer_step(const StepInfo& info) {
+    torch::NoGradGuard g;
+    p.teacher_update(student_parameters(), teacher_parameters(), info);
+  }
+
+  /// Backbone + head parameters (what the optimizer trains).
+  std::vector<torch::Tensor> student_parameters() {
+    auto v = p.backbone->parameters();
+    auto h = p.head->parameters();
+    v.insert(v.end(), h.begin(), h.end());
+    return v;
+  }
+  /// The teacher's parameters, when the target owns a teacher (`teacher_parameters()`).
+  std::vector<torch::Tensor> teacher_parameters() {
+    if constexpr (requires { p.target->teacher_parameters(); }) return p.target->teacher_parameters();
+    else return {};
+  }
+
+  /// Frozen features of a batch for evaluation (no masking, no augmentation).
+  Features encode(const torch::Tensor& x) { return p.backbone->forward(Masked{.input = x}); }
+
+  B& backbone() { return p.backbone; }
+  H& head() { return p.head; }
+  M& masker() { return p.masker; }
+  T& target() { return p.target; }
+  L& loss() { return p.loss; }
+
+  PartsType p;
+};
+
+/// The module holder of a composed recipe (like `TORCH_MODULE`, for a template).
+template <class B, class M, class A, class T, class L, class U, class H>
+class Compose : public torch::nn::ModuleHolder<ComposeImpl<B, M, A, T, L, U, H>> {
+ public:
+  using torch::nn::ModuleHolder<ComposeImpl<B, M, A, T, L, U, H>>::ModuleHolder;
+  using Impl = ComposeImpl<B, M, A, T, L, U, H>;
+};
+
+}  // namespace ssl

@@ -1,0 +1,81 @@
+#pragma once
+/// \file core/types.hpp
+/// The value types that flow between the six concepts (see concepts.hpp).
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ssl {
+
+using torch::Tensor;
+
+/// A labelled or unlabelled batch as the data path gives it (`target` may be undefined).
+struct Batch {
+  Tensor input;
+  Tensor target;
+};
+
+/// What a `Masker` gives: the (possibly corrupted) input and which positions the objective hides.
+///  - `input`:       what the backbone sees. Images: the clean `[B,C,H,W]` batch (patch masking is
+///                   applied inside the backbone through `ids_keep`). Tokens: `[B,N]` with
+///                   replacements already made (BERT's [MASK]/random/keep).
+///  - `mask`:        `[B,N]` bool, `true` = hidden from the model (the loss is computed there).
+///                   Undefined when the masker hides nothing (`masker::None`).
+///  - `ids_keep`:    `[B,K]` int64, the positions the backbone encodes, in encoding order
+///                   (undefined = all positions).
+///  - `ids_restore`: `[B,N]` int64, inverse permutation that puts encoded + mask tokens back in
+///                   place (undefined when `ids_keep` is).
+struct Masked {
+  Tensor input;
+  Tensor mask;
+  Tensor ids_keep;
+  Tensor ids_restore;
+};
+
+/// What an `Augmenter` gives: `global` views (seen by the student and, for teacher methods, by
+/// the teacher) and `local` views (student only, e.g. DINO's small crops). `augment::Identity`
+/// gives one global view: the batch itself.
+struct Views {
+  std::vector<Tensor> global;
+  std::vector<Tensor> local;
+
+  /// All views in student order: globals first, then locals.
+  [[nodiscard]] std::vector<Tensor> all() const {
+    std::vector<Tensor> v(global);
+    v.insert(v.end(), local.begin(), local.end());
+    return v;
+  }
+};
+
+/// What a `Backbone` gives.
+///  - `tokens`: `[B,T,D]` every output token (for a ViT: CLS first, then the encoded patches).
+///  - `pooled`: `[B,D]` one vector per sample (CLS token or mean of the patch tokens).
+struct Features {
+  Tensor tokens;
+  Tensor pooled;
+};
+
+/// The student's side of one step: one prediction per student view (same order as
+/// `Views::all()`), and the masking applied to each view.
+struct Prediction {
+  std::vector<Tensor> views;
+  std::vector<Masked> masked;
+};
+
+/// What a `Loss` gives: the scalar to minimise and named parts for logging (detached).
+struct LossOutput {
+  Tensor loss;
+  std::vector<std::pair<std::string, Tensor>> parts;
+};
+
+/// Where the training is: passed to teacher updates, schedules and hooks.
+struct StepInfo {
+  int64_t step = 0;         ///< optimizer steps done before this one
+  int64_t total_steps = 1;  ///< planned optimizer steps of the run
+  int64_t epoch = 0;
+  int64_t steps_per_epoch = 1;
+};
+
+}  // namespace ssl

@@ -1,0 +1,95 @@
+#pragma once
+/// \file data/idx.hpp
+/// IDX files (MNIST / Fashion-MNIST), plain or gzip-compressed, into uint8 / int64 tensors.
+#include <torch/torch.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ssl::data {
+
+/// Reads a whole (optionally gzip-compressed) file into memory; errors name the path.
+inline std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
+  TORCH_CHECK(std::filesystem::exists(path), "data: file not found: '", path, "'");
+  gzFile f = gzopen(path.c_str(), "rb");
+  TORCH_CHECK(f != nullptr, "data: cannot open '", path, "'");
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> buf(1 << 16);
+  for (;;) {
+    const int n = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
+    if (n < 0) {
+      int err = 0;
+      std::string msg = gzerror(f, &err);
+      gzclose(f);
+      TORCH_CHECK(false, "data: '", path, "' is corrupt or truncated (", msg, ")");
+    }
+    if (n == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + n);
+  }
+  gzclose(f);
+  return out;
+}
+
+/// An IDX array of unsigned bytes (type 0x08): `[d0, d1, ...]` uint8.
+inline torch::Tensor read_idx(const std::string& path) {
+  auto bytes = read_maybe_gzip(path);
+  TORCH_CHECK(bytes.size() >= 4, "read_idx: '", path, "' is too short for an IDX header (",
+              bytes.size(), " bytes)");
+  TORCH_CHECK(bytes[0] == 0 && bytes[1] == 0, "read_idx: '", path,
+              "' is not an IDX file (magic must start with two zero bytes)");
+  TORCH_CHECK(bytes[2] == 0x08, "read_idx: '", path, "': expected unsigned-byte data (0x08), got 0x",
+              std::hex, int(bytes[2]));
+  const int nd = bytes[3];
+  TORCH_CHECK(nd >= 1 && nd <= 4, "read_idx: '", path, "': expected 1 to 4 dimensions, got ", nd);
+  TORCH_CHECK(bytes.size() >= size_t(4 + 4 * nd), "read_idx: '", path, "' is truncated in its header");
+  std::vector<int64_t> dims;
+  int64_t count = 1;
+  for (int d = 0; d < nd; ++d) {
+    const uint8_t* b = bytes.data() + 4 + 4 * d;
+    const int64_t v = (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | b[3];
+    dims.push_back(v);
+    count *= v;
+  }
+  const size_t offset = 4 + 4 * size_t(nd);
+  TORCH_CHECK(bytes.size() - offset == size_t(count), "read_idx: '", path, "' is truncated or padded: header says ",
+              count, " values, file holds ", bytes.size() - offset);
+  return torch::from_blob(bytes.data() + offset, dims, torch::kUInt8).clone();
+}
+
+/// A labelled image set: `images` uint8 `[N,C,H,W]`, `labels` int64 `[N]`.
+struct ImageSet {
+  torch::Tensor images;
+  torch::Tensor labels;
+  int64_t size() const { return images.size(0); }
+};
+
+/// Default location of Debian's `dataset-fashion-mnist` package; `$SSL_FASHION_MNIST` overrides.
+inline std::string fashion_mnist_dir() {
+  if (const char* env = std::getenv("SSL_FASHION_MNIST")) return env;
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+/// Fashion-MNIST `split` ("train": 60k, "test": 10k) from `dir`, images as `[N,1,28,28]`.
+inline ImageSet fashion_mnist(const std::string& split, const std::string& dir = fashion_mnist_dir()) {
+  TORCH_CHECK(split == "train" || split == "test", "fashion_mnist: split must be 'train' or 'test', got '",
+              split, "'");
+  const std::string prefix = dir + "/" + (split == "train" ? "train" : "t10k");
+  auto images = read_idx(prefix + "-images-idx3-ubyte.gz");
+  auto labels = read_idx(prefix + "-labels-idx1-ubyte.gz");
+  TORCH_CHECK(images.dim() == 3, "fashion_mnist: expected images [N,H,W], got ", images.sizes());
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), "fashion_mnist: ", images.size(0),
+              " images but ", labels.numel(), " labels in '", dir, "'");
+  return {images.unsqueeze(1), labels.to(torch::kInt64)};
+}
+
+/// Fashion-MNIST class names, in label order.
+inline const std::vector<std::string>& fashion_mnist_classes() {
+  static const std::vector<std::string> names{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  return names;
+}
+
+}  // namespace ssl::data

@@ -1,0 +1,54 @@
+#pragma once
+/// \file eval/linear_probe.hpp
+/// Linear probe on frozen features: features standardised with the training set's statistics
+/// (MAE's BatchNorm-without-affine), one linear layer trained with Adam and a cosine schedule.
+#include <ssl/train/schedule.hpp>
+
+#include <torch/torch.h>
+
+namespace ssl::eval {
+
+/// Example: `LinearProbeOptions{.epochs = 30, .lr = 1e-3}`.
+struct LinearProbeOptions {
+  int64_t epochs = 30;
+  int64_t batch = 256;
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  uint64_t seed = 0;
+};
+
+/// Top-1 test accuracy in [0,1] of a linear classifier trained on `train_f`.
+inline double linear_probe(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
+                           const torch::Tensor& test_y, LinearProbeOptions o = {}) {
+  TORCH_CHECK(train_f.dim() == 2 && test_f.dim() == 2 && train_f.size(1) == test_f.size(1),
+              "linear_probe: expected [N,D] train and [M,D] test features, got ", train_f.sizes(), " and ",
+              test_f.sizes());
+  TORCH_CHECK(train_y.size(0) == train_f.size(0) && test_y.size(0) == test_f.size(0),
+              "linear_probe: features and labels differ in count");
+  const auto classes = std::max(train_y.max().item<int64_t>(), test_y.max().item<int64_t>()) + 1;
+  auto mean = train_f.mean(0, true);
+  auto std = train_f.std(0, true, true) + 1e-6;
+  auto tr = (train_f - mean) / std, te = (test_f - mean) / std;
+  torch::nn::Linear head(train_f.size(1), classes);
+  torch::optim::Adam opt(head->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  const int64_t n = tr.size(0), spe = (n + o.batch - 1) / o.batch;
+  schedule::CosineWarmup sched{};
+  int64_t step = 0;
+  for (int64_t e = 0; e < o.epochs; ++e) {
+    auto perm = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
+    for (int64_t s = 0; s < n; s += o.batch, ++step) {
+      const double f = sched(StepInfo{.step = step, .total_steps = o.epochs * spe});
+      static_cast<torch::optim::AdamOptions&>(opt.param_groups()[0].options()).lr(o.lr * f);
+      auto idx = perm.narrow(0, s, std::min(o.batch, n - s));
+      auto loss = torch::cross_entropy_loss(head(tr.index_select(0, idx)), train_y.index_select(0, idx));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+  }
+  torch::NoGradGuard g;
+  return (head(te).argmax(1) == test_y).to(torch::kFloat64).mean().item<double>();
+}
+
+}  // namespace ssl::eval

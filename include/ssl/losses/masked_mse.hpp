@@ -1,0 +1,40 @@
+#pragma once
+/// \file losses/masked_mse.hpp
+/// MAE's loss: per-patch mean squared error, averaged over the masked patches only
+/// (over all patches where the masker hid nothing), averaged over views.
+#include <ssl/core/check.hpp>
+#include <ssl/core/types.hpp>
+
+#include <vector>
+
+namespace ssl::loss {
+
+struct MaskedMSE {
+  /// `pred`, `target`: `[B,N,P]`; `mask`: `[B,N]` bool (true = masked) or undefined.
+  [[nodiscard]] static torch::Tensor of(const torch::Tensor& pred, const torch::Tensor& target,
+                                        const torch::Tensor& mask) {
+    TORCH_CHECK(pred.sizes() == target.sizes(), "loss::MaskedMSE: prediction ",
+                ssl::detail::shape_str(pred), " and target ", ssl::detail::shape_str(target),
+                " must have the same shape");
+    auto per_patch = (pred - target).pow(2).mean(-1);
+    if (!mask.defined()) return per_patch.mean();
+    TORCH_CHECK(mask.sizes() == per_patch.sizes(), "loss::MaskedMSE: expected a mask of shape ",
+                ssl::detail::shape_str(per_patch), ", got ", ssl::detail::shape_str(mask));
+    auto m = mask.to(per_patch.dtype());
+    return (per_patch * m).sum() / m.sum();
+  }
+
+  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
+    TORCH_CHECK(pred.views.size() == target.size() && !target.empty(), "loss::MaskedMSE: ",
+                pred.views.size(), " predictions but ", target.size(), " targets");
+    torch::Tensor total;
+    for (size_t i = 0; i < target.size(); ++i) {
+      auto l = of(pred.views[i], target[i], pred.masked[i].mask);
+      total = total.defined() ? total + l : l;
+    }
+    total = total / double(target.size());
+    return {total, {{"mse", total.detach()}}};
+  }
+};
+
+}  // namespace ssl::loss

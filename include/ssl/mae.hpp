@@ -1,0 +1,78 @@
+#pragma once
+/// \file mae.hpp
+/// Masked Autoencoders Are Scalable Vision Learners (He et al., 2021).
+///
+/// Split the image into patches and hide a random 75 % of them; the ViT encoder sees only the
+/// visible 25 %; a light decoder receives the encoded patches plus a shared mask token in every
+/// hidden position and reconstructs the pixels; the loss is the mean squared error on the
+/// hidden patches only (per-patch normalised pixels by default).
+#include <ssl/augment/identity.hpp>
+#include <ssl/backbones/vit.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/mae_decoder.hpp>
+#include <ssl/losses/masked_mse.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/pixels.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::mae {
+
+using Recipe = Compose<vit::Encoder, masker::RandomPatches, augment::Identity, target::Pixels, loss::MaskedMSE,
+                       teacher::None, heads::MaeDecoder>;
+
+/// Example: `mae::recipe({.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
+struct Options {
+  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4);
+  int64_t decoder_dim = 64;
+  int64_t decoder_depth = 2;
+  int64_t decoder_heads = 4;
+  double mask_ratio = 0.75;
+  bool norm_pix = true;
+};
+
+inline Recipe recipe(const Options& o = {}) {
+  return Recipe(Recipe::Impl::PartsType{
+      .backbone = vit::Encoder(o.encoder),
+      .masker = {.patch = o.encoder.patch(), .ratio = o.mask_ratio},
+      .augment = {},
+      .target = {.patch = o.encoder.patch(), .norm_pix = o.norm_pix},
+      .loss = {},
+      .teacher_update = {},
+      .head = heads::MaeDecoder(heads::MaeDecoderOptions(o.encoder)
+                                    .dim(o.decoder_dim)
+                                    .depth(o.decoder_depth)
+                                    .heads(o.decoder_heads)),
+  });
+}
+
+/// A reconstruction for pictures: images in the input's space.
+struct Reconstruction {
+  torch::Tensor mask;       ///< `[B,N]` bool, true = hidden
+  torch::Tensor masked;     ///< input with hidden patches set to `fill`
+  torch::Tensor predicted;  ///< the decoder's output for every patch
+  torch::Tensor pasted;     ///< input in visible patches, prediction in hidden ones
+};
+
+/// Runs the recipe on `x` (`[B,C,H,W]`, model space) without gradient. With `norm_pix`, each
+/// predicted patch is mapped back with the true patch's mean and std (as MAE's visualisation).
+inline Reconstruction reconstruct(Recipe& r, const torch::Tensor& x, double fill = 0.0) {
+  torch::NoGradGuard g;
+  const bool was_training = r->is_training();
+  r->eval();
+  auto& p = r->p;
+  Masked m = p.masker(x);
+  auto pred = p.head->forward(p.backbone->forward(m), m);
+  if (p.target.norm_pix) {
+    auto t = vit::patchify(x, p.target.patch);
+    pred = pred * (t.var(-1, true, true) + 1e-6).sqrt() + t.mean(-1, true);
+  }
+  const auto C = x.size(1), P = p.target.patch;
+  auto mask_px = vit::unpatchify(m.mask.unsqueeze(-1).expand({-1, -1, P * P * C}).to(x.dtype()), P, C);
+  auto predicted = vit::unpatchify(pred, P, C);
+  Reconstruction out{m.mask, x * (1 - mask_px) + fill * mask_px, predicted, x * (1 - mask_px) + predicted * mask_px};
+  r->train(was_training);
+  return out;
+}
+
+}  // namespace ssl::mae

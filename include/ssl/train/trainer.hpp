@@ -1,0 +1,195 @@
+#pragma once
+/// \file train/trainer.hpp
+/// The one training loop of libssl. It drives any `Recipe` (a composed method, or a classifier
+/// for fine-tuning) and knows nothing of which method it runs.
+#include <ssl/core/types.hpp>
+#include <ssl/data/loader.hpp>
+#include <ssl/train/checkpoint.hpp>
+#include <ssl/train/metrics_log.hpp>
+#include <ssl/train/optim.hpp>
+#include <ssl/train/progress.hpp>
+#include <ssl/train/schedule.hpp>
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <concepts>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace ssl {
+
+namespace detail {
+template <class R>
+concept computes_loss = requires(R r, const Batch& b) {
+  { r->forward(b) } -> std::same_as<LossOutput>;
+};
+template <class R>
+concept has_named_parameters = requires(R r) {
+  { r->named_parameters() };
+  { r->train(true) };
+};
+}  // namespace detail
+
+/// What the trainer drives: a module holder whose `forward(Batch)` gives the loss. Optional hook:
+/// `after_optimizer_step(StepInfo)` (teacher updates, centre updates, ...).
+template <class R>
+concept Recipe = detail::computes_loss<R> && detail::has_named_parameters<R>;
+
+/// Example: `FitOptions{.epochs = 10, .clip_grad_norm = 1.0, .metrics_path = "out/train.jsonl"}`.
+struct FitOptions {
+  int64_t epochs = 1;
+  /// Stop after this many optimizer steps in total (-1: run all epochs). The schedule still
+  /// spans `epochs`, so a run stopped here and resumed continues identically.
+  int64_t max_steps = -1;
+  /// Clip the global gradient norm to this value (0 = off).
+  double clip_grad_norm = 0.0;
+  /// bf16 autocast for CUDA batches (ignored on CPU).
+  bool bf16 = false;
+  /// Metrics every `log_every` steps to `metrics_path` (JSON lines; empty = none).
+  int64_t log_every = 50;
+  std::string metrics_path;
+  /// Checkpoint to `checkpoint_path` every `checkpoint_every` steps and at the end (0 = only at
+  /// the end; empty path = never).
+  std::string checkpoint_path;
+  int64_t checkpoint_every = 0;
+  /// Progress bar label; `progress`: -1 auto, 0 off, 1 on.
+  std::string label = "train";
+  int progress = -1;
+};
+
+template <Recipe R, class Schedule = schedule::CosineWarmup>
+class Trainer {
+ public:
+  Trainer(R recipe, optim::AdamW optimizer, Schedule schedule = {})
+      : recipe_(std::move(recipe)), opt_(std::move(optimizer)), schedule_(std::move(schedule)) {}
+
+  /// Convenience: AdamW over all of the recipe's parameters (no decay on norms/biases/tokens).
+  Trainer(R recipe, optim::AdamWOptions o, Schedule schedule = {})
+      : Trainer(recipe, optim::AdamW(recipe->named_parameters().pairs(), o), std::move(schedule)) {}
+
+  /// Trains until `o.epochs` epochs (or `o.max_steps` steps) are done, from wherever the trainer
+  /// is (fresh, or restored by `load`). Returns the mean loss of the last epoch's steps run.
+  double fit(const data::Loader& loader, const FitOptions& o) {
+    const int64_t spe = loader.batches_per_epoch();
+    const int64_t total = o.epochs * spe;
+    const int64_t stop_at = o.max_steps >= 0 ? std::min(o.max_steps, total) : total;
+    train::MetricsLog log(o.metrics_path);
+    train::Progress bar(o.label, stop_at, "img", o.progress);
+    const int64_t first_step = step_;
+    double loss_sum = 0.0;
+    int64_t loss_n = 0;
+    recipe_->train(true);
+    while (epoch_ < o.epochs && step_ < stop_at) {
+      loss_sum = 0.0;
+      loss_n = 0;
+      loader.run(epoch_, batch_, [&](const Batch& batch, int64_t b) {
+        const StepInfo info{.step = step_, .total_steps = total, .epoch = epoch_, .steps_per_epoch = spe};
+        opt_.set_lr_factor(schedule_(info));
+        LossOutput out = forward(batch, o.bf16);
+        const double lv = out.loss.template item<double>();
+        TORCH_CHECK(std::isfinite(lv), "Trainer: the loss is ", lv, " at step ", step_, " (epoch ", epoch_,
+                    ", batch ", b, "); lower the learning rate or enable clip_grad_norm");
+        opt_.zero_grad();
+        out.loss.backward();
+        if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(opt_.parameters(), o.clip_grad_norm);
+        opt_.step();
+        if constexpr (requires { recipe_->after_optimizer_step(info); }) recipe_->after_optimizer_step(info);
+        ++step_;
+        batch_ = b + 1;
+        loss_sum += lv;
+        ++loss_n;
+        if (o.log_every > 0 && (step_ % o.log_every == 0 || step_ == stop_at)) {
+          train::JsonObject rec;
+          rec.num("step", double(step_)).num("epoch", double(epoch_)).num("lr", opt_.lr()).num("loss", lv);
+          for (const auto& [k, v] : out.parts) rec.num(k, v.template item<double>());
+          rec.num("items_per_s", double((step_ - first_step) * loader.batch_size()) / std::max(1e-9, bar.seconds()));
+          log.write(rec);
+        }
+        char extra[64];
+        std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, lv);
+        bar.update(step_ - first_step, (step_ - first_step) * loader.batch_size(), extra);
+        if (!o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0)
+          save(o.checkpoint_path);
+        return step_ < stop_at;
+      });
+      if (batch_ >= spe) {
+        batch_ = 0;
+        ++epoch_;
+      }
+    }
+    if (!o.checkpoint_path.empty()) save(o.checkpoint_path);
+    return loss_n > 0 ? loss_sum / double(loss_n) : 0.0;
+  }
+
+  /// Model, optimizer, position (step, epoch, batch) and RNG state, written atomically.
+  void save(const std::string& path) {
+    train::atomic_save(path, [&](torch::serialize::OutputArchive& ar) {
+      torch::serialize::OutputArchive model, opt;
+      recipe_->save(model);
+      opt_.save(opt);
+      ar.write("model", model);
+      ar.write("optimizer", opt);
+      ar.write("step", torch::tensor(step_));
+      ar.write("epoch", torch::tensor(epoch_));
+      ar.write("batch", torch::tensor(batch_));
+      train::save_rng(ar);
+    });
+  }
+  /// Restores what `save` wrote; training continues exactly where it stopped.
+  void load(const std::string& path) {
+    torch::serialize::InputArchive ar, model, opt;
+    train::load_archive(path, ar);
+    ar.read("model", model);
+    ar.read("optimizer", opt);
+    recipe_->load(model);
+    opt_.load(opt);
+    torch::Tensor t;
+    ar.read("step", t);
+    step_ = t.item<int64_t>();
+    ar.read("epoch", t);
+    epoch_ = t.item<int64_t>();
+    ar.read("batch", t);
+    batch_ = t.item<int64_t>();
+    train::load_rng(ar);
+  }
+
+  R& recipe() { return recipe_; }
+  optim::AdamW& optimizer() { return opt_; }
+  [[nodiscard]] int64_t step() const { return step_; }
+  [[nodiscard]] int64_t epoch() const { return epoch_; }
+
+ private:
+  LossOutput forward(const Batch& batch, bool bf16) {
+    if (!bf16 || !batch.input.is_cuda()) return recipe_->forward(batch);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+    struct Off {
+      ~Off() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+        at::autocast::set_enabled(false);
+#endif
+        at::autocast::clear_cache();
+      }
+    } off;
+    auto out = recipe_->forward(batch);
+    out.loss = out.loss.to(torch::kFloat32);
+    return out;
+  }
+
+  R recipe_;
+  optim::AdamW opt_;
+  Schedule schedule_;
+  int64_t step_ = 0, epoch_ = 0, batch_ = 0;
+};
+
+}  // namespace ssl
