@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   CLI11_PARSE(app, argc, argv);
 
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   at::set_num_threads(a.threads);
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);
@@ -131,15 +132,9 @@ int main(int argc, char** argv) {
   auto ft_images = train.images.narrow(0, 0, nl), ft_labels = train.labels.narrow(0, 0, nl);
   auto finetune = [&](ssl::vit::Encoder enc, double layer_decay, const char* label) {
     enc->options.mean_pool(true);
-    ssl::eval::Classifier clf(enc, 10);
-    ssl::data::Loader ld(ft_images, ft_labels, norm, {.batch_size = 128, .seed = a.seed + 1});
-    const auto depth = enc->options.depth();
-    ssl::optim::AdamW opt(clf->named_parameters().pairs(),
-                          {.lr = a.finetune_lr, .weight_decay = 0.05, .beta2 = 0.999, .layer_decay = layer_decay},
-                          [depth](const std::string& n) { return ssl::optim::vit_layer_of(n, depth); }, depth + 1);
-    ssl::Trainer t(clf, std::move(opt), ssl::schedule::cosine_warmup(1.0));
-    t.fit(ld, {.epochs = a.finetune_epochs, .clip_grad_norm = 1.0, .label = label});
-    return ssl::eval::accuracy(clf, test.images, test.labels, norm);
+    return ssl::eval::finetune(enc, ft_images, ft_labels, test.images, test.labels, norm,
+                               {.epochs = a.finetune_epochs, .lr = a.finetune_lr, .layer_decay = layer_decay,
+                                .seed = a.seed + 1, .label = label});
   };
   const double ft = finetune(mae->backbone(), a.layer_decay, "fine-tune (pretrained)");
   ssl::train::seed_everything(a.seed + 2);

@@ -27,6 +27,7 @@ struct Options {
   int64_t decoder_dim = 64;
   int64_t decoder_depth = 2;
   int64_t decoder_heads = 4;
+  int64_t decoder_mlp_hidden = 0;  ///< 0 = 4 x decoder_dim
   double mask_ratio = 0.75;
   bool norm_pix = true;
 };
@@ -42,7 +43,8 @@ inline Recipe recipe(const Options& o = {}) {
       .head = heads::MaeDecoder(heads::MaeDecoderOptions(o.encoder)
                                     .dim(o.decoder_dim)
                                     .depth(o.decoder_depth)
-                                    .heads(o.decoder_heads)),
+                                    .heads(o.decoder_heads)
+                                    .mlp_hidden(o.decoder_mlp_hidden)),
   });
 }
 

@@ -153,7 +153,7 @@ TORCH_MODULE(Stack);
 /// The fused qkv projection is initialised as three separate [D,D] matrices would be.
 inline void init_vit_weights(torch::nn::Module& m) {
   torch::NoGradGuard g;
-  for (auto& item : m.named_modules("", /*include_self=*/true)) {
+  for (auto& item : m.named_modules("", /*include_self=*/false)) {
     auto& mod = item.value();
     if (auto* lin = mod->as<torch::nn::LinearImpl>()) {
       const auto& k = item.key();

@@ -4,6 +4,8 @@
 /// the same `ssl::Trainer` as pretraining (it is a `Recipe` whose loss is cross-entropy).
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/data/loader.hpp>
+#include <ssl/train/trainer.hpp>
 
 #include <torch/torch.h>
 
@@ -55,6 +57,39 @@ double accuracy(M& model, const torch::Tensor& inputs, const torch::Tensor& labe
   }
   model->train();
   return double(correct) / double(inputs.size(0));
+}
+
+/// Example: `FinetuneOptions{.epochs = 5, .lr = 1e-3, .layer_decay = 0.75}`.
+struct FinetuneOptions {
+  int64_t classes = 10;
+  int64_t epochs = 5;
+  int64_t batch = 128;
+  double lr = 1e-3;
+  double weight_decay = 0.05;
+  /// Layer-wise lr decay over the ViT's blocks (1 = off; 0.65-0.75 for pretrained weights).
+  double layer_decay = 1.0;
+  double warmup_epochs = 1.0;
+  double clip_grad_norm = 1.0;
+  uint64_t seed = 0;
+  std::string label = "fine-tune";
+  int progress = -1;
+};
+
+/// Fine-tunes `encoder` (a ViT; its pooled output feeds a new linear head) on raw `inputs` /
+/// `labels` with the library's trainer, and returns the top-1 accuracy on `test_inputs`.
+template <class Encoder>
+double finetune(Encoder encoder, const torch::Tensor& inputs, const torch::Tensor& labels,
+                const torch::Tensor& test_inputs, const torch::Tensor& test_labels, const data::Transform& transform,
+                const FinetuneOptions& o = {}) {
+  Classifier clf(encoder, o.classes);
+  data::Loader loader(inputs, labels, transform, {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed});
+  const int64_t depth = encoder->options.depth();
+  optim::AdamW opt(clf->named_parameters().pairs(),
+                   {.lr = o.lr, .weight_decay = o.weight_decay, .beta2 = 0.999, .layer_decay = o.layer_decay},
+                   [depth](const std::string& n) { return optim::vit_layer_of(n, depth); }, depth + 1);
+  Trainer trainer(clf, std::move(opt), schedule::cosine_warmup(std::min<double>(o.warmup_epochs, o.epochs)));
+  trainer.fit(loader, {.epochs = o.epochs, .clip_grad_norm = o.clip_grad_norm, .label = o.label, .progress = o.progress});
+  return accuracy(clf, test_inputs, test_labels, transform);
 }
 
 }  // namespace ssl::eval

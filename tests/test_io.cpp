@@ -1,0 +1,158 @@
+// safetensors, IDX and PNG: round trips and clear errors on bad files.
+#include <doctest/doctest.h>
+#include <ssl/ssl.hpp>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path tmpdir() {
+  auto d = fs::temp_directory_path() / ("ssl_test_io_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary | std::ios::trunc) << s; }
+void write_gz(const fs::path& p, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+}  // namespace
+
+TEST_SUITE("io") {
+TEST_CASE("safetensors round trip keeps names, dtypes, shapes and bits") {
+  auto d = tmpdir();
+  torch::manual_seed(0);
+  ssl::io::TensorMap t{{"a.weight", torch::randn({3, 4})},
+                       {"b", torch::randint(0, 100, {5}, torch::kInt64)},
+                       {"c", torch::randn({2, 2}).to(torch::kBFloat16)},
+                       {"scalar", torch::tensor(3.5)},
+                       {"flag", torch::tensor({true, false})},
+                       {"empty", torch::zeros({0, 3})},
+                       {"view", torch::arange(12, torch::kFloat32).view({3, 4}).t()}};
+  ssl::io::save_safetensors((d / "x.safetensors").string(), t, {{"format", "pt"}});
+  auto back = ssl::io::load_safetensors((d / "x.safetensors").string());
+  REQUIRE(back.size() == t.size());
+  for (const auto& [k, v] : t) {
+    CHECK((back.at(k).scalar_type() == v.scalar_type()));
+    CHECK(back.at(k).sizes() == v.sizes());
+    CHECK(torch::equal(back.at(k), v));
+  }
+}
+
+TEST_CASE("safetensors: truncated, garbage and inconsistent files give clear errors") {
+  auto d = tmpdir();
+  const auto good = d / "good.safetensors";
+  ssl::io::save_safetensors(good.string(), {{"w", torch::randn({16, 16})}});
+  const auto bytes = slurp(good);
+  auto load = [](const fs::path& p) { return ssl::io::load_safetensors(p.string()); };
+
+  spit(d / "short", bytes.substr(0, 5));
+  CHECK_THROWS_WITH_AS(load(d / "short"), doctest::Contains("too short"), c10::Error);
+  spit(d / "trunc", bytes.substr(0, bytes.size() - 100));
+  CHECK_THROWS_WITH_AS(load(d / "trunc"), doctest::Contains("outside the"), c10::Error);
+  std::string huge = bytes;
+  huge[6] = char(0x7f);  // header length far beyond the file
+  spit(d / "huge", huge);
+  CHECK_THROWS_WITH_AS(load(d / "huge"), doctest::Contains("truncated or not a safetensors file"), c10::Error);
+  std::string garbage = bytes;
+  garbage[8] = 'x';  // the JSON header no longer starts with '{'
+  spit(d / "garbage", garbage);
+  CHECK_THROWS_WITH_AS(load(d / "garbage"), doctest::Contains("malformed JSON header"), c10::Error);
+  std::string dtype = bytes;
+  dtype.replace(dtype.find("F32"), 3, "Q32");
+  spit(d / "dtype", dtype);
+  CHECK_THROWS_WITH_AS(load(d / "dtype"), doctest::Contains("unsupported dtype Q32"), c10::Error);
+  CHECK_THROWS_WITH_AS(load(d / "missing"), doctest::Contains("cannot open"), c10::Error);
+
+  ssl::vit::Encoder enc(ssl::vit::Options{}.image(8).patch(4).dim(8).depth(1).heads(2));
+  ssl::io::save_module((d / "enc.safetensors").string(), *enc);
+  ssl::vit::Encoder other(ssl::vit::Options{}.image(8).patch(4).dim(8).depth(1).heads(2));
+  ssl::io::load_into(*other, ssl::io::load_safetensors((d / "enc.safetensors").string()));
+  CHECK(torch::equal(other->cls_token, enc->cls_token));
+  ssl::vit::Encoder wider(ssl::vit::Options{}.image(8).patch(4).dim(12).depth(1).heads(2));
+  CHECK_THROWS_WITH_AS(ssl::io::load_into(*wider, ssl::io::load_safetensors((d / "enc.safetensors").string())),
+                       doctest::Contains("the module expects"), c10::Error);
+}
+
+TEST_CASE("IDX reader: values, and errors for missing, truncated and mismatched files") {
+  auto d = tmpdir();
+  std::vector<uint8_t> img{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3};
+  for (int i = 0; i < 12; ++i) img.push_back(uint8_t(i * 10));
+  write_gz(d / "img.gz", img);
+  auto t = ssl::data::read_idx((d / "img.gz").string());
+  CHECK(t.sizes() == torch::IntArrayRef({2, 2, 3}));
+  CHECK(t[1][1][2].item<int>() == 110);
+  // also uncompressed
+  spit(d / "img.raw", std::string(img.begin(), img.end()));
+  CHECK(torch::equal(ssl::data::read_idx((d / "img.raw").string()), t));
+
+  auto cut = img;
+  cut.resize(cut.size() - 3);
+  write_gz(d / "cut.gz", cut);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "cut.gz").string()), doctest::Contains("truncated or padded"),
+                       c10::Error);
+  auto bad = img;
+  bad[2] = 0x0D;
+  write_gz(d / "bad.gz", bad);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "bad.gz").string()), doctest::Contains("expected unsigned-byte"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "nope.gz").string()), doctest::Contains("file not found"), c10::Error);
+  // a gzip stream cut in the middle
+  write_gz(d / "big.gz", std::vector<uint8_t>(100000, 7));
+  auto gz = slurp(d / "big.gz");
+  spit(d / "bigcut.gz", gz.substr(0, gz.size() / 2));
+  CHECK_THROWS_AS(ssl::data::read_idx((d / "bigcut.gz").string()), c10::Error);
+  // labels and images disagree
+  fs::create_directories(d / "fm");
+  std::vector<uint8_t> imgs{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 5, 6};
+  std::vector<uint8_t> labels{0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3};
+  write_gz(d / "fm" / "t10k-images-idx3-ubyte.gz", imgs);
+  write_gz(d / "fm" / "t10k-labels-idx1-ubyte.gz", labels);
+  CHECK_THROWS_WITH_AS(ssl::data::fashion_mnist("test", (d / "fm").string()), doctest::Contains("2 images but 3 labels"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::fashion_mnist("val", (d / "fm").string()), doctest::Contains("split must be"),
+                       c10::Error);
+}
+
+TEST_CASE("the real Fashion-MNIST files load with the documented sizes") {
+  auto test = ssl::data::fashion_mnist("test");
+  CHECK(test.images.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));
+  CHECK(test.labels.min().item<int64_t>() == 0);
+  CHECK(test.labels.max().item<int64_t>() == 9);
+  CHECK(torch::bincount(test.labels).eq(1000).all().item<bool>());
+}
+
+TEST_CASE("PNG writer: signature, header and a decodable image") {
+  auto d = tmpdir();
+  auto img = torch::arange(6 * 4, torch::kUInt8).view({1, 6, 4});
+  ssl::io::write_png((d / "x.png").string(), img);
+  auto s = slurp(d / "x.png");
+  REQUIRE(s.size() > 33);
+  CHECK(s.substr(1, 3) == "PNG");
+  CHECK(s.substr(12, 4) == "IHDR");
+  auto be = [&](size_t o) {
+    return (uint32_t(uint8_t(s[o])) << 24) | (uint32_t(uint8_t(s[o + 1])) << 16) | (uint32_t(uint8_t(s[o + 2])) << 8) |
+           uint8_t(s[o + 3]);
+  };
+  CHECK(be(16) == 4);  // width
+  CHECK(be(20) == 6);  // height
+  // Inflate IDAT and compare the rows.
+  const auto idat = s.find("IDAT");
+  const auto len = be(idat - 4);
+  std::vector<uint8_t> raw(6 * 5);
+  uLongf n = raw.size();
+  REQUIRE(uncompress(raw.data(), &n, reinterpret_cast<const Bytef*>(s.data() + idat + 4), len) == Z_OK);
+  CHECK(n == 30);
+  CHECK(raw[5 * 2 + 1 + 3] == 11);  // row 2, column 3 = 2*4+3
+  CHECK_THROWS_WITH_AS(ssl::io::write_png((d / "y.png").string(), torch::zeros({1, 3, 3})), doctest::Contains("expected uint8"),
+                       c10::Error);
+}
+}

@@ -1,0 +1,107 @@
+// Parity with Hugging Face transformers (ViTMAEForPreTraining, ViTModel) on the same weights,
+// inputs and masking noise: forward outputs and every gradient. References are made by
+// tests/python/make_vit_references.py (CTest fixture `refs`) into $SSL_REFS.
+#include <doctest/doctest.h>
+#include <ssl/ssl.hpp>
+
+#include <cstdlib>
+
+namespace {
+std::string refs() {
+  const char* d = std::getenv("SSL_REFS");
+  REQUIRE_MESSAGE(d != nullptr, "SSL_REFS is not set: run the parity suite through ctest");
+  return d;
+}
+using Dict = std::map<std::string, torch::Tensor>;
+Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
+
+/// max |a - b| <= tol * max|b| + 1e-8: the error relative to the tensor's own scale (gradients
+/// here range from 1e-6 to 1e2), with a floor far below any float32 signal.
+void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5) {
+  REQUIRE_MESSAGE(a.sizes() == b.sizes(), what, ": shape ", a.sizes(), " vs reference ", b.sizes());
+  const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  const double scale = b.abs().max().item<double>();
+  if (std::getenv("SSL_PARITY_VERBOSE"))
+    MESSAGE(what, ": max abs error ", err, ", max |ref| ", b.abs().max().item<double>());
+  CHECK_MESSAGE(err <= tol * scale + 1e-8, what, ": max abs error ", err, " > ", tol * scale + 1e-8);
+}
+
+/// Reference gradients ("grad.<hf name>") mapped through the same name mapping as the weights.
+Dict hf_grads(const Dict& io, const Dict& weights) {
+  Dict g;
+  for (const auto& [k, v] : weights) {
+    auto it = io.find("grad." + k);
+    g[k] = it != io.end() ? it->second : torch::zeros_like(v);  // frozen tables have no grad
+  }
+  return g;
+}
+
+void check_grads(torch::nn::Module& m, const Dict& expected) {
+  size_t n = 0;
+  for (const auto& p : m.named_parameters()) {
+    auto it = expected.find(p.key());
+    REQUIRE_MESSAGE(it != expected.end(), "no reference gradient for ", p.key());
+    REQUIRE_MESSAGE(p.value().grad().defined(), "no gradient for ", p.key());
+    check_close(p.value().grad(), it->second, "grad " + p.key());
+    ++n;
+  }
+  CHECK(n > 10);
+}
+
+void mae_case(const std::string& c, bool norm_pix) {
+  auto W = load(c + ".weights.safetensors");
+  auto io = load(c + ".io.safetensors");
+  ssl::mae::Options o;
+  o.encoder = ssl::vit::Options{}.image(16).patch(4).channels(3).dim(32).depth(2).heads(4).mlp_hidden(64).eps(1e-12);
+  o.decoder_dim = 24;
+  o.decoder_depth = 2;
+  o.decoder_heads = 4;
+  o.decoder_mlp_hidden = 48;
+  o.mask_ratio = 0.75;
+  o.norm_pix = norm_pix;
+  auto mae = ssl::mae::recipe(o);
+  // Our fixed sin-cos tables against the reference's, before loading overwrites them.
+  check_close(mae->backbone()->pos_embed, io.at("position_embeddings"), "encoder sin-cos", 1e-6);
+  check_close(mae->head()->pos_embed, io.at("decoder_pos_embed"), "decoder sin-cos", 1e-6);
+  ssl::io::load_into(*mae, ssl::io::hf::vit_mae_to_ssl(W, 2, 2), /*strict=*/true, c);
+
+  auto& p = mae->p;
+  const auto x = io.at("pixel_values");
+  auto m = p.masker.with_noise(x, io.at("noise"));
+  CHECK(torch::equal(m.ids_restore, io.at("ids_restore")));
+  CHECK(torch::equal(m.mask, io.at("mask").to(torch::kBool)));
+  auto f = p.backbone->forward(m);
+  check_close(f.tokens, io.at("encoder_last_hidden_state"), c + " encoder output");
+  auto pred = p.head->forward(f, m);
+  check_close(pred, io.at("logits"), c + " logits");
+  ssl::Views views{.global = {x}};
+  ssl::Prediction pr{.views = {pred}, .masked = {m}};
+  auto out = p.loss(pr, p.target(views, pr));
+  check_close(out.loss.reshape({1}), io.at("loss"), c + " loss");
+  out.loss.backward();
+  check_grads(*mae, ssl::io::hf::vit_mae_to_ssl(hf_grads(io, W), 2, 2));
+}
+}  // namespace
+
+TEST_SUITE("parity") {
+TEST_CASE("MAE (norm_pix) == Hugging Face ViTMAEForPreTraining: mask, outputs, loss, gradients") {
+  mae_case("vitmae_normpix", true);
+}
+TEST_CASE("MAE (plain pixels) == Hugging Face ViTMAEForPreTraining") { mae_case("vitmae_plain", false); }
+
+TEST_CASE("ViT encoder == Hugging Face ViTModel: output and gradients (weights and input)") {
+  auto W = load("vit.weights.safetensors");
+  auto io = load("vit.io.safetensors");
+  ssl::vit::Encoder enc(
+      ssl::vit::Options{}.image(16).patch(4).channels(3).dim(32).depth(2).heads(4).mlp_hidden(64).eps(1e-12).learned_pos(true));
+  ssl::io::load_into(*enc, ssl::io::hf::vit_to_ssl(W, 2), true, "vit");
+  auto x = io.at("pixel_values").clone().requires_grad_(true);
+  auto tokens = enc->forward(x).tokens;
+  check_close(tokens, io.at("last_hidden_state"), "last_hidden_state");
+  auto scalar = (tokens * io.at("R")).sum();
+  check_close(scalar.reshape({1}), io.at("scalar"), "scalar");
+  scalar.backward();
+  check_close(x.grad(), io.at("grad.pixel_values"), "grad pixel_values");
+  check_grads(*enc, ssl::io::hf::vit_to_ssl(hf_grads(io, W), 2));
+}
+}

@@ -1,0 +1,120 @@
+// The trainer, the loader and checkpoints: exact resume, data order, clear errors.
+#include <doctest/doctest.h>
+#include <ssl/ssl.hpp>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace {
+ssl::mae::Options tiny_mae() {
+  ssl::mae::Options o;
+  o.encoder = ssl::vit::Options{}.image(8).patch(2).channels(1).dim(16).depth(2).heads(2);
+  o.decoder_dim = 8;
+  o.decoder_depth = 1;
+  o.decoder_heads = 2;
+  return o;
+}
+ssl::data::Loader tiny_loader(int64_t prefetch) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(123);
+  auto images = torch::randint(0, 256, {40, 1, 8, 8}, gen, torch::TensorOptions().dtype(torch::kUInt8));
+  return ssl::data::Loader(images, {}, ssl::data::normalize(0.5, 0.25), {.batch_size = 8, .seed = 7, .prefetch = prefetch});
+}
+using MaeTrainer = ssl::Trainer<ssl::mae::Recipe>;
+MaeTrainer make_trainer(uint64_t init_seed) {
+  torch::manual_seed(init_seed);
+  return MaeTrainer(ssl::mae::recipe(tiny_mae()), ssl::optim::AdamWOptions{.lr = 1e-3},
+                    ssl::schedule::cosine_warmup(1.0));
+}
+fs::path tmpdir() {
+  auto d = fs::temp_directory_path() / ("ssl_test_train_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_SUITE("train") {
+TEST_CASE("k steps + checkpoint + resume + (N-k) steps == N steps, bit for bit") {
+  const auto d = tmpdir();
+  auto loader = tiny_loader(/*prefetch=*/2);
+  const ssl::FitOptions fit{.epochs = 3, .clip_grad_norm = 1.0, .progress = 0};  // 15 steps over 3 epochs
+  // Straight run.
+  auto a = make_trainer(1);
+  torch::manual_seed(99);
+  a.fit(loader, fit);
+  REQUIRE(a.step() == 15);
+  // Interrupted at step 7 (mid-epoch), saved, resumed into freshly built objects.
+  auto b = make_trainer(1);
+  torch::manual_seed(99);
+  auto part = fit;
+  part.max_steps = 7;
+  part.checkpoint_path = (d / "ckpt.pt").string();
+  b.fit(loader, part);
+  REQUIRE(b.step() == 7);
+  torch::manual_seed(12345);  // disturb the global RNG: the checkpoint must restore it
+  auto c = make_trainer(2);   // different initial weights: the checkpoint must overwrite them
+  c.load((d / "ckpt.pt").string());
+  CHECK(c.step() == 7);
+  c.fit(loader, fit);
+  REQUIRE(c.step() == 15);
+  auto pa = a.recipe()->named_parameters(), pc = c.recipe()->named_parameters();
+  REQUIRE(pa.size() == pc.size());
+  for (const auto& p : pa) CHECK_MESSAGE(torch::equal(p.value(), pc[p.key()]), p.key());
+  // Control: without restoring the RNG and data position the result differs (the test can fail).
+  auto e = make_trainer(1);
+  torch::manual_seed(5);
+  e.fit(loader, fit);
+  bool all_equal = true;
+  for (const auto& p : e.recipe()->named_parameters()) all_equal &= torch::equal(p.value(), pa[p.key()]);
+  CHECK_FALSE(all_equal);
+  // No temporary files are left beside the checkpoint.
+  for (const auto& f : fs::directory_iterator(d)) CHECK(f.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("loader: every sample once per epoch, epochs differ, resume mid-epoch, prefetch = inline") {
+  auto images = torch::arange(50, torch::kInt64).view({50, 1});
+  ssl::data::Loader l(images, images.view({50}), nullptr, {.batch_size = 8, .drop_last = false, .seed = 3});
+  CHECK(l.batches_per_epoch() == 7);
+  std::vector<int64_t> seen;
+  l.run(0, 0, [&](const ssl::Batch& b, int64_t) {
+    for (int64_t i = 0; i < b.input.size(0); ++i) seen.push_back(b.input[i][0].item<int64_t>());
+    CHECK(torch::equal(b.input.view({-1}), b.target));
+    return true;
+  });
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen.size() == 50);
+  for (int64_t i = 0; i < 50; ++i) CHECK(seen[i] == i);
+  CHECK_FALSE(torch::equal(l.order(0), l.order(1)));
+  std::vector<torch::Tensor> full, resumed, inline_;
+  l.run(1, 0, [&](const ssl::Batch& b, int64_t) { full.push_back(b.input); return true; });
+  l.run(1, 4, [&](const ssl::Batch& b, int64_t) { resumed.push_back(b.input); return true; });
+  ssl::data::Loader l0(images, {}, nullptr, {.batch_size = 8, .drop_last = false, .seed = 3, .prefetch = 0});
+  l0.run(1, 0, [&](const ssl::Batch& b, int64_t) { inline_.push_back(b.input); return true; });
+  REQUIRE(resumed.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(torch::equal(resumed[i], full[4 + i]));
+  for (size_t i = 0; i < full.size(); ++i) CHECK(torch::equal(inline_[i], full[i]));
+  // Early stop and errors in the producer thread propagate.
+  int calls = 0;
+  l.run(0, 0, [&](const ssl::Batch&, int64_t) { return ++calls < 2; });
+  CHECK(calls == 2);
+  ssl::data::Loader bad(images, {}, [](const torch::Tensor&) -> torch::Tensor { TORCH_CHECK(false, "boom"); }, {.batch_size = 8});
+  CHECK_THROWS_WITH_AS(bad.run(0, 0, [](const ssl::Batch&, int64_t) { return true; }), doctest::Contains("boom"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::Loader(images, {}, nullptr, {.batch_size = 64}), doctest::Contains("leaves no batch"),
+                       c10::Error);
+}
+
+TEST_CASE("a diverging loss stops training with a message that says where") {
+  auto t = make_trainer(1);
+  auto loader = tiny_loader(0);
+  t.optimizer().set_lr_factor(1.0);
+  ssl::data::Loader nan_loader(torch::full({16, 1, 8, 8}, 1, torch::kUInt8), {},
+                               [](const torch::Tensor& x) { return x.to(torch::kFloat32) * NAN; }, {.batch_size = 8});
+  CHECK_THROWS_WITH_AS(t.fit(nan_loader, {.epochs = 1, .progress = 0}), doctest::Contains("the loss is nan at step 0"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(t.load("/nonexistent/ckpt.pt"), doctest::Contains("file not found"), c10::Error);
+  const auto d = tmpdir();
+  std::ofstream(d / "junk.pt") << "not a checkpoint";
+  CHECK_THROWS_WITH_AS(t.load((d / "junk.pt").string()), doctest::Contains("not a readable checkpoint"), c10::Error);
+}
+}

@@ -1,0 +1,202 @@
+// Unit tests of the pieces against closed forms.
+#include <doctest/doctest.h>
+#include <ssl/ssl.hpp>
+
+#include <cmath>
+
+using torch::Tensor;
+
+namespace {
+void copy_params(torch::nn::Module& dst, torch::nn::Module& src) {
+  torch::NoGradGuard g;
+  auto s = src.named_parameters();
+  for (auto& p : dst.named_parameters()) p.value().copy_(s[p.key()]);
+}
+}  // namespace
+
+// ---- the concepts: models satisfy them, non-models do not ----------------------------------
+static_assert(ssl::Backbone<ssl::vit::Encoder>);
+static_assert(ssl::Masker<ssl::masker::RandomPatches> && ssl::Masker<ssl::masker::None>);
+static_assert(ssl::Augmenter<ssl::augment::Identity>);
+static_assert(ssl::Target<ssl::target::Pixels>);
+static_assert(ssl::Loss<ssl::loss::MaskedMSE>);
+static_assert(ssl::TeacherUpdate<ssl::teacher::None>);
+static_assert(ssl::Head<ssl::heads::MaeDecoder>);
+static_assert(ssl::Recipe<ssl::mae::Recipe>);
+static_assert(!ssl::Backbone<ssl::heads::MaeDecoder> && !ssl::Loss<ssl::target::Pixels> && !ssl::Masker<int>);
+
+TEST_SUITE("unit") {
+TEST_CASE("2-D sin-cos position embedding matches its closed form") {
+  const int64_t D = 16, g = 3;
+  auto e = ssl::vit::sincos_2d(D, g, /*cls=*/true);
+  REQUIRE(e.sizes() == torch::IntArrayRef({1, 1 + g * g, D}));
+  CHECK(e[0][0].abs().max().item<float>() == 0.0f);
+  const int64_t q = D / 4;
+  for (int64_t r = 0; r < g; ++r)
+    for (int64_t c = 0; c < g; ++c)
+      for (int64_t k = 0; k < q; ++k) {
+        const double w = std::pow(10000.0, -double(k) / double(q));
+        auto row = e[0][1 + r * g + c];
+        CHECK(row[k].item<float>() == doctest::Approx(std::sin(c * w)).epsilon(1e-6));
+        CHECK(row[q + k].item<float>() == doctest::Approx(std::cos(c * w)).epsilon(1e-6));
+        CHECK(row[2 * q + k].item<float>() == doctest::Approx(std::sin(r * w)).epsilon(1e-6));
+        CHECK(row[3 * q + k].item<float>() == doctest::Approx(std::cos(r * w)).epsilon(1e-6));
+      }
+  CHECK_THROWS_WITH_AS(ssl::vit::sincos_2d(6, 2), doctest::Contains("multiple of 4"), c10::Error);
+}
+
+TEST_CASE("patchify puts pixel (c, y, x) at patch (y/p, x/p), offset ((y%p)*p + x%p)*C + c") {
+  const int64_t B = 2, C = 3, H = 8, p = 4, g = H / p;
+  auto x = torch::arange(B * C * H * H, torch::kFloat32).view({B, C, H, H});
+  auto t = ssl::vit::patchify(x, p);
+  REQUIRE(t.sizes() == torch::IntArrayRef({B, g * g, p * p * C}));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t xx = 0; xx < H; ++xx)
+          REQUIRE(t[b][(y / p) * g + xx / p][((y % p) * p + xx % p) * C + c].item<float>() ==
+                  x[b][c][y][xx].item<float>());
+  CHECK(torch::equal(ssl::vit::unpatchify(t, p, C), x));
+  CHECK_THROWS_WITH_AS(ssl::vit::patchify(torch::zeros({1, 1, 6, 8}), 4), doctest::Contains("not divisible"),
+                       c10::Error);
+}
+
+TEST_CASE("RandomPatches hides the same number of patches per sample, as the reference") {
+  torch::manual_seed(1);
+  for (double ratio : {0.75, 0.5, 0.9, 0.3}) {
+    ssl::masker::RandomPatches m{.patch = 4, .ratio = ratio};
+    auto x = torch::zeros({16, 1, 28, 28});
+    auto r = m(x);
+    const int64_t N = 49, keep = int64_t(N * (1.0 - ratio));
+    REQUIRE(r.mask.sizes() == torch::IntArrayRef({16, N}));
+    CHECK(torch::all(r.mask.logical_not().sum(1) == keep).item<bool>());
+    // ids_restore inverts the shuffle; the kept ids are exactly the unmasked positions.
+    auto kept = torch::zeros({16, N}, torch::kBool).scatter_(1, r.ids_keep, true);
+    CHECK(torch::equal(kept, r.mask.logical_not()));
+    auto ids_shuffle = r.ids_restore.argsort(int64_t{1}, false);
+    CHECK(torch::equal(ids_shuffle.narrow(1, 0, keep), r.ids_keep));
+  }
+  // Noise decides: the smallest noise values are kept.
+  ssl::masker::RandomPatches m{.patch = 2, .ratio = 0.5};
+  auto noise = torch::tensor({{0.9f, 0.1f, 0.5f, 0.2f}});
+  auto r = m.with_noise(torch::zeros({1, 1, 4, 4}), noise);
+  CHECK(torch::equal(r.mask, torch::tensor({{true, false, true, false}})));
+  CHECK(torch::equal(r.ids_keep, torch::tensor({{1, 3}}, torch::kInt64)));
+  CHECK_THROWS_WITH_AS((ssl::masker::RandomPatches{.patch = 4, .ratio = 1.0}(torch::zeros({1, 1, 8, 8}))),
+                       doctest::Contains("ratio must be in (0,1)"), c10::Error);
+  CHECK_THROWS_WITH_AS(m.with_noise(torch::zeros({1, 1, 4, 4}), torch::rand({1, 5})),
+                       doctest::Contains("expected noise of shape [1, 4]"), c10::Error);
+}
+
+TEST_CASE("MaskedMSE averages the per-patch MSE over masked patches only") {
+  auto pred = torch::tensor({{{1.f, 1.f}, {0.f, 0.f}, {3.f, 1.f}}});
+  auto target = torch::zeros({1, 3, 2});
+  auto mask = torch::tensor({{true, false, true}});
+  // per patch: 1, 0, 5 -> masked mean (1 + 5) / 2 = 3; unmasked mean 2.
+  CHECK(ssl::loss::MaskedMSE::of(pred, target, mask).item<float>() == doctest::Approx(3.0));
+  CHECK(ssl::loss::MaskedMSE::of(pred, target, {}).item<float>() == doctest::Approx(2.0));
+  CHECK_THROWS_WITH_AS(ssl::loss::MaskedMSE::of(pred, torch::zeros({1, 3, 3}), mask), doctest::Contains("same shape"),
+                       c10::Error);
+}
+
+TEST_CASE("Pixels with norm_pix normalises every patch (unbiased variance + 1e-6)") {
+  torch::manual_seed(0);
+  auto x = torch::randn({2, 3, 8, 8}) * 3 + 1;
+  auto t = ssl::target::Pixels{.patch = 4, .norm_pix = true}.of(x);
+  auto raw = ssl::vit::patchify(x, 4);
+  auto expect = (raw - raw.mean(-1, true)) / (raw.var(-1, true, true) + 1e-6).sqrt();
+  CHECK(torch::allclose(t, expect));
+  CHECK(t.mean(-1).abs().max().item<float>() < 1e-5);
+  CHECK(torch::equal(ssl::target::Pixels{.patch = 4, .norm_pix = false}.of(x), raw));
+}
+
+TEST_CASE("the ViT encodes only the kept patches, and all of them without a mask") {
+  torch::manual_seed(0);
+  auto opts = ssl::vit::Options{}.image(8).patch(4).channels(2).dim(16).depth(2).heads(2);
+  ssl::vit::Encoder enc(opts);
+  auto x = torch::randn({3, 2, 8, 8});
+  auto full = enc->forward(x);
+  CHECK(full.tokens.sizes() == torch::IntArrayRef({3, 5, 16}));
+  CHECK(full.pooled.sizes() == torch::IntArrayRef({3, 16}));
+  auto m = ssl::masker::RandomPatches{.patch = 4, .ratio = 0.5}(x);
+  auto part = enc->forward(m);
+  CHECK(part.tokens.sizes() == torch::IntArrayRef({3, 3, 16}));
+  // Keeping every patch in identity order is the unmasked encoding.
+  auto all = ssl::Masked{.input = x, .ids_keep = torch::arange(4).expand({3, 4}).contiguous()};
+  CHECK(torch::allclose(enc->forward(all).tokens, full.tokens, 1e-5, 1e-6));
+  CHECK_THROWS_WITH_AS(enc->forward(torch::randn({1, 3, 8, 8})), doctest::Contains("expected 2 channels"), c10::Error);
+}
+
+TEST_CASE("the Transformer block: pre-norm and post-norm closed forms, causal mask") {
+  torch::manual_seed(0);
+  auto x = torch::randn({2, 5, 8});
+  ssl::nn::Block pre(ssl::nn::BlockOptions(8, 2).mlp_hidden(16));
+  ssl::nn::Block post(ssl::nn::BlockOptions(8, 2).mlp_hidden(16).norm_first(false));
+  copy_params(*post, *pre);  // same weights
+  auto attn_ref = [](ssl::nn::AttentionImpl& a, const Tensor& h, bool causal) {
+    const auto B = h.size(0), N = h.size(1), D = h.size(2), H = a.options.heads(), hd = D / H;
+    auto qkv = a.qkv(h).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4});
+    auto s = qkv[0].matmul(qkv[1].transpose(-1, -2)) / std::sqrt(double(hd));
+    if (causal) s = s.masked_fill(torch::ones({N, N}, torch::kBool).triu(1), -INFINITY);
+    auto o = s.softmax(-1).matmul(qkv[2]).transpose(1, 2).reshape({B, N, D});
+    return a.proj(o);
+  };
+  auto& b = *pre;
+  auto h = x + attn_ref(*b.attn, b.norm1(x), false);
+  auto expect_pre = h + b.mlp(b.norm2(h));
+  CHECK(torch::allclose(pre(x), expect_pre, 1e-5, 1e-6));
+  auto& c = *post;
+  auto h2 = c.norm1(x + attn_ref(*c.attn, x, false));
+  CHECK(torch::allclose(post(x), c.norm2(h2 + c.mlp(h2)), 1e-5, 1e-6));
+  ssl::nn::Block causal(ssl::nn::BlockOptions(8, 2).mlp_hidden(16).causal(true));
+  copy_params(*causal, *pre);
+  auto& d = *causal;
+  auto h3 = x + attn_ref(*d.attn, d.norm1(x), true);
+  CHECK(torch::allclose(causal(x), h3 + d.mlp(d.norm2(h3)), 1e-5, 1e-6));
+}
+
+TEST_CASE("cosine schedule with linear warmup") {
+  ssl::schedule::CosineWarmup s{.warmup_epochs = 2, .final_factor = 0.1};
+  auto at = [&](int64_t step) { return s({.step = step, .total_steps = 100, .steps_per_epoch = 10}); };
+  CHECK(at(0) == doctest::Approx(0.0));
+  CHECK(at(10) == doctest::Approx(0.5));
+  CHECK(at(20) == doctest::Approx(1.0));
+  CHECK(at(60) == doctest::Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 0.5))));
+  CHECK(at(100) == doctest::Approx(0.1));
+}
+
+TEST_CASE("AdamW: no weight decay on norms, biases, tokens; layer-wise lr decay") {
+  CHECK(ssl::optim::decays("blocks.0.attn.qkv.weight", torch::zeros({3, 3})));
+  CHECK_FALSE(ssl::optim::decays("blocks.0.norm1.weight", torch::zeros({3})));
+  CHECK_FALSE(ssl::optim::decays("blocks.0.attn.qkv.bias", torch::zeros({3})));
+  CHECK_FALSE(ssl::optim::decays("backbone.cls_token", torch::zeros({1, 1, 3})));
+  CHECK_FALSE(ssl::optim::decays("head.mask_token", torch::zeros({1, 1, 3})));
+  CHECK_FALSE(ssl::optim::decays("backbone.pos_embed", torch::zeros({1, 5, 3})));
+  CHECK(ssl::optim::vit_layer_of("backbone.blocks.3.mlp.fc1.weight", 4) == 4);
+  CHECK(ssl::optim::vit_layer_of("backbone.patch_embed.proj.weight", 4) == 0);
+  CHECK(ssl::optim::vit_layer_of("head.weight", 4) == 5);
+  // Decoupled decay, closed form: with a zero gradient, Adam's update is 0 and the weight shrinks
+  // by exactly lr * wd; the no-decay parameter does not move.
+  auto w = torch::ones({2, 2}, torch::requires_grad()), b = torch::ones({2}, torch::requires_grad());
+  ssl::optim::AdamW opt({{"w", w}, {"b", b}}, {.lr = 0.1, .weight_decay = 0.5});
+  opt.set_lr_factor(1.0);
+  (w.sum() * 0 + b.sum() * 0).backward();
+  opt.step();
+  CHECK(w[0][0].item<float>() == doctest::Approx(1.0 - 0.1 * 0.5));
+  CHECK(b[0].item<float>() == doctest::Approx(1.0));
+}
+
+TEST_CASE("weighted k-NN and linear probe on separable data") {
+  torch::manual_seed(0);
+  auto centers = torch::eye(3) * 5;
+  auto ytr = torch::arange(3).repeat_interleave(20), yte = torch::arange(3).repeat_interleave(5);
+  auto ftr = centers.index_select(0, ytr) + torch::randn({60, 3}) * 0.3;
+  auto fte = centers.index_select(0, yte) + torch::randn({15, 3}) * 0.3;
+  CHECK(ssl::eval::knn_top1(ftr, ytr, fte, yte, {.k = 5}) == doctest::Approx(1.0));
+  CHECK(ssl::eval::linear_probe(ftr, ytr, fte, yte, {.epochs = 50, .batch = 16, .lr = 1e-2}) == doctest::Approx(1.0));
+  // Flipped test labels give zero accuracy: the metric is not constant.
+  CHECK(ssl::eval::knn_top1(ftr, ytr, fte, (yte + 1) % 3, {.k = 5}) == doctest::Approx(0.0));
+  CHECK_THROWS_WITH_AS(ssl::eval::knn_top1(ftr, ytr, fte.narrow(1, 0, 2), yte), doctest::Contains("expected [N,D]"),
+                       c10::Error);
+}
+}
