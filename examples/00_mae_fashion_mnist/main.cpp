@@ -26,12 +26,16 @@ struct Args {
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
   bool floors = true;
+  std::string features = "tokens";
+  bool resume = false;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 }  // namespace
+
+int run(const Args& a);
 
 int main(int argc, char** argv) {
   Args a;
@@ -55,8 +59,21 @@ int main(int argc, char** argv) {
   app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+  app.add_option("--features", a.features, "frozen features: tokens (every output token) | pooled (CLS + mean)")
+      ->check(CLI::IsMember({"tokens", "pooled"}));
+  app.add_flag("--resume", a.resume, "continue from <out>/mae.ckpt if it exists");
   CLI11_PARSE(app, argc, argv);
+  try {
+    return run(a);
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  return 1;
+}
 
+int run(const Args& a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   at::set_num_threads(a.threads);
   std::filesystem::create_directories(a.out);
@@ -79,13 +96,17 @@ int main(int argc, char** argv) {
   ssl::data::Loader loader(train.images, {}, norm, {.batch_size = a.batch, .seed = a.seed});
   ssl::Trainer trainer(mae, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.05, .beta2 = 0.95},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, a.epochs / 5.0)));
+  if (a.resume && std::filesystem::exists(a.out + "/mae.ckpt")) {
+    trainer.load(a.out + "/mae.ckpt");
+    std::printf("resumed from %s/mae.ckpt at step %lld\n", a.out.c_str(), (long long)trainer.step());
+  }
   const auto tp = std::chrono::steady_clock::now();
   const double final_loss = trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0,
                                                  .metrics_path = a.out + "/train.jsonl",
                                                  .checkpoint_path = a.out + "/mae.ckpt", .label = "MAE pretrain"});
   const double train_seconds = seconds_since(tp);
-  std::printf("pretraining: %lld epochs in %.1f s (%.0f img/s), final epoch loss %.4f\n", (long long)a.epochs,
-              train_seconds, double(a.epochs * loader.batches_per_epoch() * a.batch) / train_seconds, final_loss);
+  std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
+              train_seconds, final_loss);
 
   // ---- 2. Reconstructions ---------------------------------------------------------------
   {
@@ -106,21 +127,24 @@ int main(int argc, char** argv) {
     auto f = ssl::eval::extract(
         [&](const torch::Tensor& x) {
           auto tok = mae->encode(x).tokens;
+          if (a.features == "tokens") return tok.flatten(1);
           return torch::cat({tok.select(1, 0), tok.narrow(1, 1, tok.size(1) - 1).mean(1)}, 1);
         },
         images, norm);
     mae->train();
     return f;
   };
+  const auto te0 = std::chrono::steady_clock::now();
   auto ftr = features(train.images), fte = features(test.images);
   const double knn = ssl::eval::knn_top1(ftr, train.labels, fte, test.labels);
   const double linear = ssl::eval::linear_probe(ftr, train.labels, fte, test.labels, {.epochs = a.probe_epochs});
-  std::printf("frozen MAE features (%lld-d): k-NN %.2f %%, linear %.2f %%\n", (long long)ftr.size(1), 100 * knn,
-              100 * linear);
+  const double eval_seconds = seconds_since(te0);
+  std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)ftr.size(1),
+              a.features.c_str(), 100 * knn, 100 * linear, eval_seconds);
 
   double knn_raw = -1, linear_raw = -1;
   if (a.floors) {
-    auto raw = [&](const torch::Tensor& im) { return norm(im).flatten(1); };
+    auto raw = [&](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255).flatten(1); };
     auto rtr = raw(train.images), rte = raw(test.images);
     knn_raw = ssl::eval::knn_top1(rtr, train.labels, rte, test.labels);
     linear_raw = ssl::eval::linear_probe(rtr, train.labels, rte, test.labels, {.epochs = a.probe_epochs});
@@ -136,17 +160,21 @@ int main(int argc, char** argv) {
                                {.epochs = a.finetune_epochs, .lr = a.finetune_lr, .layer_decay = layer_decay,
                                 .seed = a.seed + 1, .label = label});
   };
+  const auto tf0 = std::chrono::steady_clock::now();
   const double ft = finetune(mae->backbone(), a.layer_decay, "fine-tune (pretrained)");
   ssl::train::seed_everything(a.seed + 2);
   const double scratch = finetune(ssl::vit::Encoder(mo.encoder), 1.0, "fine-tune (scratch)");
-  std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %%\n", (long long)nl,
-              (long long)a.finetune_epochs, 100 * ft, 100 * scratch);
+  const double finetune_seconds = seconds_since(tf0);
+  std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
+              (long long)a.finetune_epochs, 100 * ft, 100 * scratch, finetune_seconds);
 
   ssl::train::JsonObject m;
   m.num("knn_top1", knn).num("linear_top1", linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
+  // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
   m.num("raw_pixels_knn_top1", knn_raw).num("raw_pixels_linear_top1", linear_raw);
   m.num("mask_ratio", a.mask_ratio).num("train_seconds", train_seconds).num("final_loss", final_loss);
   m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
+  m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);
   m.num("threads", a.threads).num("total_seconds", seconds_since(t0));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),

@@ -30,6 +30,9 @@ struct KnnOptions {
   int64_t k = 20;
   double temperature = 0.07;
   int64_t chunk = 1024;
+  /// Standardise every feature dimension with the training set's mean and std before the
+  /// cosine similarity (helps features whose dimensions differ widely in scale, e.g. token maps).
+  bool standardize = false;
 };
 
 /// Top-1 accuracy in [0,1] of the weighted k-NN vote of `test` features among `train` features.
@@ -43,8 +46,14 @@ inline double knn_top1(const torch::Tensor& train_f, const torch::Tensor& train_
   TORCH_CHECK(o.k >= 1 && o.k <= train_f.size(0), "knn_top1: k must be in [1, ", train_f.size(0), "], got ", o.k);
   torch::NoGradGuard g;
   const auto classes = std::max(train_y.max().item<int64_t>(), test_y.max().item<int64_t>()) + 1;
-  auto tr = torch::nn::functional::normalize(train_f.to(torch::kFloat32), torch::nn::functional::NormalizeFuncOptions().dim(1));
-  auto te = torch::nn::functional::normalize(test_f.to(torch::kFloat32), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto tr = train_f.to(torch::kFloat32), te = test_f.to(torch::kFloat32);
+  if (o.standardize) {
+    auto mean = tr.mean(0, true), std = tr.std(0, true, true) + 1e-6;
+    tr = (tr - mean) / std;
+    te = (te - mean) / std;
+  }
+  tr = torch::nn::functional::normalize(tr, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  te = torch::nn::functional::normalize(te, torch::nn::functional::NormalizeFuncOptions().dim(1));
   int64_t correct = 0;
   for (int64_t s = 0; s < te.size(0); s += o.chunk) {
     const auto n = std::min(o.chunk, te.size(0) - s);

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 2: set up, build, and run every test (unit, io, train, Hugging Face parity,
+# learning outcome, compile-fail, downstream CMake project).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+./scripts/build.sh
+cd build
+ctest --output-on-failure --timeout 1500 "$@"
