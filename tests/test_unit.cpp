@@ -186,6 +186,32 @@ TEST_CASE("AdamW: no weight decay on norms, biases, tokens; layer-wise lr decay"
   CHECK(b[0].item<float>() == doctest::Approx(1.0));
 }
 
+TEST_CASE("the foreach AdamW follows torch::optim::AdamW step for step") {
+  torch::manual_seed(0);
+  auto w = torch::randn({4, 3}), b = torch::randn({3});
+  auto w1 = w.clone().requires_grad_(true), b1 = b.clone().requires_grad_(true);
+  auto w2 = w.clone().requires_grad_(true), b2 = b.clone().requires_grad_(true);
+  ssl::optim::AdamW ours({{"fc.weight", w1}, {"fc.bias", b1}}, {.lr = 0.01, .weight_decay = 0.1, .beta2 = 0.95});
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{w2},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).weight_decay(0.1)));
+  groups.emplace_back(std::vector<torch::Tensor>{b2},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).weight_decay(0.0)));
+  torch::optim::AdamW ref(std::move(groups), torch::optim::AdamWOptions(0.01));
+  for (int s = 0; s < 6; ++s) {
+    auto x = torch::randn({5, 4});
+    ours.zero_grad();
+    ref.zero_grad();
+    (x.matmul(w1) + b1).pow(2).sum().backward();
+    (x.matmul(w2) + b2).pow(2).sum().backward();
+    ours.step();
+    ref.step();
+  }
+  CHECK(torch::allclose(w1, w2, 1e-6, 1e-7));
+  CHECK(torch::allclose(b1, b2, 1e-6, 1e-7));
+  CHECK_FALSE(torch::allclose(w1, w, 1e-3, 1e-3));
+}
+
 TEST_CASE("weighted k-NN and linear probe on separable data") {
   torch::manual_seed(0);
   auto centers = torch::eye(3) * 5;

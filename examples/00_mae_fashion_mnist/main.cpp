@@ -19,10 +19,10 @@ struct Args {
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
-  int64_t epochs = 6, batch = 256;
+  int64_t epochs = 4, batch = 256;
   double lr = 1.5e-3, mask_ratio = 0.75;
   int64_t dim = 128, depth = 4, heads = 4, decoder_dim = 64, decoder_depth = 2;
-  int64_t finetune_labels = 5000, finetune_epochs = 8;
+  int64_t finetune_labels = 5000, finetune_epochs = 5;
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
   bool floors = true;

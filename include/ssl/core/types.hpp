@@ -3,6 +3,9 @@
 /// The value types that flow between the six concepts (see concepts.hpp).
 #include <torch/torch.h>
 
+#include <range/v3/range/conversion.hpp>
+#include <range/v3/view/concat.hpp>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,9 +46,7 @@ struct Views {
 
   /// All views in student order: globals first, then locals.
   [[nodiscard]] std::vector<Tensor> all() const {
-    std::vector<Tensor> v(global);
-    v.insert(v.end(), local.begin(), local.end());
-    return v;
+    return ranges::views::concat(global, local) | ranges::to<std::vector>();
   }
 };
 

@@ -73,6 +73,8 @@ struct FinetuneOptions {
   uint64_t seed = 0;
   std::string label = "fine-tune";
   int progress = -1;
+  /// Where the classifier and the batches live (the encoder is moved there).
+  torch::Device device = torch::kCPU;
 };
 
 /// Fine-tunes `encoder` (a ViT; its pooled output feeds a new linear head) on raw `inputs` /
@@ -82,14 +84,16 @@ double finetune(Encoder encoder, const torch::Tensor& inputs, const torch::Tenso
                 const torch::Tensor& test_inputs, const torch::Tensor& test_labels, const data::Transform& transform,
                 const FinetuneOptions& o = {}) {
   Classifier clf(encoder, o.classes);
-  data::Loader loader(inputs, labels, transform, {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed});
+  clf->to(o.device);
+  data::Loader loader(inputs, labels, transform,
+                      {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed, .device = o.device});
   const int64_t depth = encoder->options.depth();
   optim::AdamW opt(clf->named_parameters().pairs(),
                    {.lr = o.lr, .weight_decay = o.weight_decay, .beta2 = 0.999, .layer_decay = o.layer_decay},
                    [depth](const std::string& n) { return optim::vit_layer_of(n, depth); }, depth + 1);
   Trainer trainer(clf, std::move(opt), schedule::cosine_warmup(std::min<double>(o.warmup_epochs, o.epochs)));
   trainer.fit(loader, {.epochs = o.epochs, .clip_grad_norm = o.clip_grad_norm, .label = o.label, .progress = o.progress});
-  return accuracy(clf, test_inputs, test_labels, transform);
+  return accuracy(clf, test_inputs, test_labels, transform, 512, o.device);
 }
 
 }  // namespace ssl::eval

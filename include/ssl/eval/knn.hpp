@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <tuple>
+#include <utility>
 
 namespace ssl::eval {
 
@@ -25,6 +27,28 @@ inline torch::Tensor extract(const std::function<torch::Tensor(const torch::Tens
   return torch::cat(out, 0);
 }
 
+namespace detail {
+/// Checks `[N,D]` / `[M,D]` features with `[N]` / `[M]` labels; returns the number of classes.
+inline int64_t check_features(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
+                              const torch::Tensor& test_y, const char* who) {
+  TORCH_CHECK(train_f.dim() == 2 && test_f.dim() == 2 && train_f.size(1) == test_f.size(1), who,
+              ": expected [N,D] train and [M,D] test features, got ", train_f.sizes(), " and ", test_f.sizes());
+  TORCH_CHECK(train_y.dim() == 1 && test_y.dim() == 1 && train_y.size(0) == train_f.size(0) &&
+                  test_y.size(0) == test_f.size(0),
+              who, ": expected one label per feature row, got ", train_y.sizes(), " labels for ", train_f.size(0),
+              " train rows and ", test_y.sizes(), " for ", test_f.size(0), " test rows");
+  return std::max(train_y.max().item<int64_t>(), test_y.max().item<int64_t>()) + 1;
+}
+}  // namespace detail
+
+/// Standardises every feature dimension with the training set's mean and std (MAE's
+/// BatchNorm-without-affine before a linear probe). Returns {train, test}.
+inline std::pair<torch::Tensor, torch::Tensor> standardize(const torch::Tensor& train_f, const torch::Tensor& test_f) {
+  auto tr = train_f.to(torch::kFloat32), te = test_f.to(torch::kFloat32);
+  auto mean = tr.mean(0, true), std = tr.std(0, true, true) + 1e-6;
+  return {(tr - mean) / std, (te - mean) / std};
+}
+
 /// Example: `KnnOptions{.k = 20, .temperature = 0.07}`.
 struct KnnOptions {
   int64_t k = 20;
@@ -38,20 +62,11 @@ struct KnnOptions {
 /// Top-1 accuracy in [0,1] of the weighted k-NN vote of `test` features among `train` features.
 inline double knn_top1(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
                        const torch::Tensor& test_y, KnnOptions o = {}) {
-  TORCH_CHECK(train_f.dim() == 2 && test_f.dim() == 2 && train_f.size(1) == test_f.size(1),
-              "knn_top1: expected [N,D] train and [M,D] test features, got ", train_f.sizes(), " and ",
-              test_f.sizes());
-  TORCH_CHECK(train_y.size(0) == train_f.size(0) && test_y.size(0) == test_f.size(0),
-              "knn_top1: features and labels differ in count");
+  const auto classes = detail::check_features(train_f, train_y, test_f, test_y, "knn_top1");
   TORCH_CHECK(o.k >= 1 && o.k <= train_f.size(0), "knn_top1: k must be in [1, ", train_f.size(0), "], got ", o.k);
   torch::NoGradGuard g;
-  const auto classes = std::max(train_y.max().item<int64_t>(), test_y.max().item<int64_t>()) + 1;
   auto tr = train_f.to(torch::kFloat32), te = test_f.to(torch::kFloat32);
-  if (o.standardize) {
-    auto mean = tr.mean(0, true), std = tr.std(0, true, true) + 1e-6;
-    tr = (tr - mean) / std;
-    te = (te - mean) / std;
-  }
+  if (o.standardize) std::tie(tr, te) = standardize(tr, te);
   tr = torch::nn::functional::normalize(tr, torch::nn::functional::NormalizeFuncOptions().dim(1));
   te = torch::nn::functional::normalize(te, torch::nn::functional::NormalizeFuncOptions().dim(1));
   int64_t correct = 0;

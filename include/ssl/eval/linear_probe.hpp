@@ -2,6 +2,7 @@
 /// \file eval/linear_probe.hpp
 /// Linear probe on frozen features: features standardised with the training set's statistics
 /// (MAE's BatchNorm-without-affine), one linear layer trained with Adam and a cosine schedule.
+#include <ssl/eval/knn.hpp>
 #include <ssl/train/schedule.hpp>
 
 #include <torch/torch.h>
@@ -20,15 +21,8 @@ struct LinearProbeOptions {
 /// Top-1 test accuracy in [0,1] of a linear classifier trained on `train_f`.
 inline double linear_probe(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
                            const torch::Tensor& test_y, LinearProbeOptions o = {}) {
-  TORCH_CHECK(train_f.dim() == 2 && test_f.dim() == 2 && train_f.size(1) == test_f.size(1),
-              "linear_probe: expected [N,D] train and [M,D] test features, got ", train_f.sizes(), " and ",
-              test_f.sizes());
-  TORCH_CHECK(train_y.size(0) == train_f.size(0) && test_y.size(0) == test_f.size(0),
-              "linear_probe: features and labels differ in count");
-  const auto classes = std::max(train_y.max().item<int64_t>(), test_y.max().item<int64_t>()) + 1;
-  auto mean = train_f.mean(0, true);
-  auto std = train_f.std(0, true, true) + 1e-6;
-  auto tr = (train_f - mean) / std, te = (test_f - mean) / std;
+  const auto classes = detail::check_features(train_f, train_y, test_f, test_y, "linear_probe");
+  const auto [tr, te] = standardize(train_f, test_f);
   torch::nn::Linear head(train_f.size(1), classes);
   torch::optim::Adam opt(head->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
