@@ -209,7 +209,13 @@ inline void save_safetensors(const std::string& path, const TensorMap& tensors,
   if (!metadata.empty()) {
     h += "\"__metadata__\":{";
     bool f = true;
-    for (const auto& [k, v] : metadata) { h += (f ? "" : ",") + q(k) + ":" + q(v); f = false; }
+    for (const auto& [k, v] : metadata) {
+      if (!f) h += ',';
+      h += q(k);
+      h += ':';
+      h += q(v);
+      f = false;
+    }
     h += "}";
     first = false;
   }
@@ -220,7 +226,10 @@ inline void save_safetensors(const std::string& path, const TensorMap& tensors,
     auto c = t.detach().to(torch::kCPU).contiguous();
     const uint64_t n = c.numel() * c.element_size();
     h += std::string(first ? "" : ",") + q(name) + ":{\"dtype\":\"" + detail::st_name(c.scalar_type()) + "\",\"shape\":[";
-    for (int64_t d = 0; d < c.dim(); ++d) h += (d ? "," : "") + std::to_string(c.size(d));
+    for (int64_t d = 0; d < c.dim(); ++d) {
+      if (d) h += ',';
+      h += std::to_string(c.size(d));
+    }
     h += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + n) + "]}";
     off += n;
     first = false;

@@ -1,0 +1,64 @@
+#pragma once
+/// \file losses/barlow_twins.hpp
+/// Barlow Twins (Zbontar et al., 2021): standardise each embedding dimension over the batch
+/// (mean 0, biased variance 1, eps 1e-5: batch norm without affine), take the `[D, D]`
+/// cross-correlation `C = za^T zb / B`, and push it to the identity:
+/// `sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`. Equals `lightly.loss.BarlowTwinsLoss(
+/// lambda_param=5e-3, gather_distributed=False)`: C is computed per process (no collective).
+/// Convention (losses/pairwise.hpp): `targets == {z1, z0}` for `pred.views == {z0, z1}`
+/// (symmetric: C of the swapped pair is C^T).
+#include <ssl/losses/pairwise.hpp>
+
+#include <vector>
+
+namespace ssl::loss {
+
+struct BarlowTwins {
+  double lambda = 5e-3;  ///< weight of the redundancy-reduction (off-diagonal) term
+
+  struct Terms {
+    torch::Tensor on_diag;   ///< sum_i (1 - C_ii)^2
+    torch::Tensor off_diag;  ///< sum_{i != j} C_ij^2
+  };
+
+  /// Standardises each column of `z` (`[B, D]`) over the batch, as training-mode batch norm.
+  [[nodiscard]] static torch::Tensor standardise(const torch::Tensor& z, double eps = 1e-5) {
+    auto c = z - z.mean(0, true);
+    return c / (c.pow(2).mean(0, true) + eps).sqrt();
+  }
+
+  /// `za`, `zb`: `[B, D]`, B >= 2.
+  [[nodiscard]] static Terms terms(const torch::Tensor& za, const torch::Tensor& zb) {
+    constexpr const char* who = "loss::BarlowTwins";
+    detail::check_embedding(za, who, "the first embedding");
+    detail::check_embedding(zb, who, "the second embedding");
+    detail::check_same_shape(za, zb, who);
+    TORCH_CHECK(za.size(0) >= 2, who, ": expected a batch of at least 2 samples (per-dimension batch ",
+                "statistics), got ", za.size(0));
+    const auto c = standardise(za).t().mm(standardise(zb)) / double(za.size(0));
+    const auto eye = torch::eye(c.size(0), c.options().dtype(torch::kBool));
+    return {(c.diagonal() - 1).pow(2).sum(), c.masked_fill(eye, 0).pow(2).sum()};
+  }
+
+  [[nodiscard]] static torch::Tensor of(const torch::Tensor& za, const torch::Tensor& zb, double lambda = 5e-3) {
+    auto t = terms(za, zb);
+    return t.on_diag + lambda * t.off_diag;
+  }
+
+  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+    detail::check_pairs("loss::BarlowTwins", pred, targets);
+    torch::Tensor on, off;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      auto t = terms(pred.views[i], targets[i]);
+      on = on.defined() ? on + t.on_diag : t.on_diag;
+      off = off.defined() ? off + t.off_diag : t.off_diag;
+    }
+    const double k = double(targets.size());
+    on = on / k;
+    off = off / k;
+    auto total = on + lambda * off;
+    return {total, {{"barlow_twins", total.detach()}, {"on_diag", on.detach()}, {"off_diag", off.detach()}}};
+  }
+};
+
+}  // namespace ssl::loss
