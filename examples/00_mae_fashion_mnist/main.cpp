@@ -109,6 +109,7 @@ int run(const Args& a) {
               train_seconds, final_loss);
 
   // ---- 2. Reconstructions ---------------------------------------------------------------
+  int64_t num_patches = 0, masked_patches = 0;
   {
     auto x = norm(test.images.narrow(0, 0, 8));
     auto r = ssl::mae::reconstruct(mae, x, /*fill=*/(0.5 - kMean) / kStd);
@@ -116,6 +117,8 @@ int run(const Args& a) {
     auto tiles = torch::stack({px(x), px(r.masked), px(r.predicted), px(r.pasted)}, 1);
     ssl::io::write_png(a.out + "/reconstruction.png", ssl::io::grid(tiles, /*scale=*/3));
     const auto N = r.mask.size(1), hidden = r.mask[0].sum().item<int64_t>();
+    num_patches = N;
+    masked_patches = hidden;
     std::printf("reconstruction.png: original | masked | reconstruction | pasted; %lld patches, %lld visible, "
                 "%lld masked (ratio %.2f)\n",
                 (long long)N, (long long)(N - hidden), (long long)hidden, double(hidden) / double(N));
@@ -172,6 +175,8 @@ int run(const Args& a) {
   m.num("knn_top1", knn).num("linear_top1", linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
   // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
   m.num("raw_pixels_knn_top1", knn_raw).num("raw_pixels_linear_top1", linear_raw);
+  m.num("num_patches", double(num_patches)).num("visible_patches", double(num_patches - masked_patches));
+  m.num("masked_patches", double(masked_patches));
   m.num("mask_ratio", a.mask_ratio).num("train_seconds", train_seconds).num("final_loss", final_loss);
   m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
   m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);

@@ -63,8 +63,9 @@ inline Reconstruction reconstruct(Recipe& r, const torch::Tensor& x, double fill
   const bool was_training = r->is_training();
   r->eval();
   auto& p = r->p;
-  Masked m = p.masker(x);
-  auto pred = p.head->forward(p.backbone->forward(m), m);
+  Prediction pr = r->predict(Views{.global = {x}});
+  const Masked& m = pr.masked.front();
+  auto pred = pr.views.front();
   if (p.target.norm_pix) {
     auto t = vit::patchify(x, p.target.patch);
     pred = pred * (t.var(-1, true, true) + 1e-6).sqrt() + t.mean(-1, true);

@@ -77,7 +77,7 @@ class Trainer {
     const int64_t total = o.epochs * spe;
     const int64_t stop_at = o.max_steps >= 0 ? std::min(o.max_steps, total) : total;
     train::MetricsLog log(o.metrics_path);
-    train::Progress bar(o.label, stop_at, "samples", o.progress);
+    train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", o.progress);
     const int64_t first_step = step_;
     double loss_sum = 0.0;
     int64_t loss_n = 0;
