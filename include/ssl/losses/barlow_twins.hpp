@@ -47,15 +47,11 @@ struct BarlowTwins {
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
     detail::check_pairs("loss::BarlowTwins", pred, targets);
-    torch::Tensor on, off;
-    for (size_t i = 0; i < targets.size(); ++i) {
+    auto m = detail::mean_over_pairs(targets.size(), [&](size_t i) {
       auto t = terms(pred.views[i], targets[i]);
-      on = on.defined() ? on + t.on_diag : t.on_diag;
-      off = off.defined() ? off + t.off_diag : t.off_diag;
-    }
-    const double k = double(targets.size());
-    on = on / k;
-    off = off / k;
+      return std::vector<torch::Tensor>{t.on_diag, t.off_diag};
+    });
+    const auto &on = m[0], &off = m[1];
     auto total = on + lambda * off;
     return {total, {{"barlow_twins", total.detach()}, {"on_diag", on.detach()}, {"off_diag", off.detach()}}};
   }

@@ -4,6 +4,7 @@
 /// (over all patches where the masker hid nothing), averaged over views.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/losses/pairwise.hpp>
 
 #include <vector>
 
@@ -25,14 +26,12 @@ struct MaskedMSE {
   }
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
-    TORCH_CHECK(pred.views.size() == target.size() && !target.empty(), "loss::MaskedMSE: ",
-                pred.views.size(), " predictions but ", target.size(), " targets");
-    torch::Tensor total;
-    for (size_t i = 0; i < target.size(); ++i) {
-      auto l = of(pred.views[i], target[i], pred.masked[i].mask);
-      total = total.defined() ? total + l : l;
-    }
-    total = total / double(target.size());
+    detail::check_pairs("loss::MaskedMSE", pred, target);
+    TORCH_CHECK(pred.masked.size() == pred.views.size(), "loss::MaskedMSE: expected the masking of every view, got ",
+                pred.masked.size(), " for ", pred.views.size(), " views");
+    auto total = detail::mean_over_pairs(target.size(), [&](size_t i) {
+                   return std::vector<torch::Tensor>{of(pred.views[i], target[i], pred.masked[i].mask)};
+                 }).front();
     return {total, {{"mse", total.detach()}}};
   }
 };

@@ -27,12 +27,9 @@ struct NegCosine {
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
     detail::check_pairs("loss::NegCosine", pred, targets);
-    torch::Tensor total;
-    for (size_t i = 0; i < targets.size(); ++i) {
-      auto l = of(pred.views[i], targets[i], eps);
-      total = total.defined() ? total + l : l;
-    }
-    total = total / double(targets.size());
+    auto total = detail::mean_over_pairs(targets.size(), [&](size_t i) {
+                   return std::vector<torch::Tensor>{of(pred.views[i], targets[i], eps)};
+                 }).front();
     return {total, {{"neg_cosine", total.detach()}}};
   }
 };

@@ -46,12 +46,9 @@ struct NTXent {
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
     detail::check_pairs("loss::NTXent", pred, targets);
-    torch::Tensor total;
-    for (size_t i = 0; i < targets.size(); ++i) {
-      auto l = of(pred.views[i], targets[i], temperature);
-      total = total.defined() ? total + l : l;
-    }
-    total = total / double(targets.size());
+    auto total = detail::mean_over_pairs(targets.size(), [&](size_t i) {
+                   return std::vector<torch::Tensor>{of(pred.views[i], targets[i], temperature)};
+                 }).front();
     return {total, {{"ntxent", total.detach()}}};
   }
 };

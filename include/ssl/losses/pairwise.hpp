@@ -13,6 +13,25 @@
 
 namespace ssl::loss::detail {
 
+/// The mean over the `n` pairs of every term of `fn(i)` (a `std::vector<Tensor>` of the same
+/// length for every i): how each loss turns per-pair criteria into its value and logged parts.
+template <class F>
+std::vector<torch::Tensor> mean_over_pairs(size_t n, F&& fn) {
+  std::vector<torch::Tensor> sum;
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<torch::Tensor> t = fn(i);
+    if (i == 0) {
+      sum = std::move(t);
+      continue;
+    }
+    TORCH_CHECK(t.size() == sum.size(), "mean_over_pairs: pair ", i, " gave ", t.size(), " terms, pair 0 gave ",
+                sum.size());
+    for (size_t k = 0; k < sum.size(); ++k) sum[k] = sum[k] + t[k];
+  }
+  for (auto& s : sum) s = s / double(n);
+  return sum;
+}
+
 inline void check_pairs(const char* who, const Prediction& pred, const std::vector<torch::Tensor>& targets) {
   TORCH_CHECK(!targets.empty() && pred.views.size() == targets.size(), who, ": expected one target per ",
               "predicted view (at least one), got ", pred.views.size(), " predictions and ", targets.size(),

@@ -69,19 +69,11 @@ struct VICReg {
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
     detail::check_pairs("loss::VICReg", pred, targets);
-    Terms sum;
-    for (size_t i = 0; i < targets.size(); ++i) {
+    auto m = detail::mean_over_pairs(targets.size(), [&](size_t i) {
       auto t = terms(pred.views[i], targets[i], eps, gather_distributed);
-      if (i == 0) {
-        sum = t;
-      } else {
-        sum.invariance = sum.invariance + t.invariance;
-        sum.variance = sum.variance + t.variance;
-        sum.covariance = sum.covariance + t.covariance;
-      }
-    }
-    const double k = double(targets.size());
-    auto inv = sum.invariance / k, var = sum.variance / k, cov = sum.covariance / k;
+      return std::vector<torch::Tensor>{t.invariance, t.variance, t.covariance};
+    });
+    const auto &inv = m[0], &var = m[1], &cov = m[2];
     auto total = lambda * inv + mu * var + nu * cov;
     return {total,
             {{"vicreg", total.detach()},
