@@ -20,7 +20,7 @@ static_assert(ssl::Masker<ssl::masker::RandomPatches> && ssl::Masker<ssl::masker
 static_assert(ssl::Augmenter<ssl::augment::Identity>);
 static_assert(ssl::Target<ssl::target::Pixels>);
 static_assert(ssl::Loss<ssl::loss::MaskedMSE>);
-static_assert(ssl::TeacherUpdate<ssl::teacher::None>);
+static_assert(ssl::TeacherUpdate<ssl::teacher::None> && ssl::TeacherUpdate<ssl::teacher::Ema>);
 static_assert(ssl::Head<ssl::heads::MaeDecoder>);
 static_assert(ssl::Recipe<ssl::mae::Recipe>);
 static_assert(!ssl::Backbone<ssl::heads::MaeDecoder> && !ssl::Loss<ssl::target::Pixels> && !ssl::Masker<int>);
@@ -153,6 +153,24 @@ TEST_CASE("the Transformer block: pre-norm and post-norm closed forms, causal ma
   auto& d = *causal;
   auto h3 = x + attn_ref(*d.attn, d.norm1(x), true);
   CHECK(torch::allclose(causal(x), h3 + d.mlp(d.norm2(h3)), 1e-5, 1e-6));
+}
+
+TEST_CASE("EMA teacher: cosine momentum schedule and the update, in closed form") {
+  ssl::teacher::Ema ema{.base = 0.99, .final = 1.0};
+  CHECK(ema.momentum({.step = 0, .total_steps = 100}) == doctest::Approx(0.99));
+  CHECK(ema.momentum({.step = 50, .total_steps = 100}) == doctest::Approx(0.995));
+  CHECK(ema.momentum({.step = 100, .total_steps = 100}) == doctest::Approx(1.0));
+  auto s = torch::ones({2, 3}, torch::requires_grad()), t = torch::zeros({2, 3});
+  auto sb = torch::full({3}, 2.0), tb = torch::full({3}, 1.0);
+  ema({s, sb}, {t, tb}, {.step = 0, .total_steps = 100});
+  CHECK(torch::allclose(t, torch::full({2, 3}, 0.01)));
+  CHECK(torch::allclose(tb, torch::full({3}, 1.01)));
+  CHECK_FALSE(t.requires_grad());
+  ema({s, sb}, {t, tb}, {.step = 100, .total_steps = 100});  // momentum 1: the teacher stays
+  CHECK(torch::allclose(t, torch::full({2, 3}, 0.01)));
+  CHECK_THROWS_WITH_AS(ema({s}, {t, tb}, {}), doctest::Contains("the student has 1 parameter tensors, the teacher 2"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ema({s}, {tb}, {}), doctest::Contains("in the teacher"), c10::Error);
 }
 
 TEST_CASE("cosine schedule with linear warmup") {

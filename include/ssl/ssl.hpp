@@ -19,4 +19,5 @@
 #include <ssl/losses/pairwise.hpp>
 #include <ssl/losses/vicreg.hpp>
 #include <ssl/mae.hpp>
+#include <ssl/teachers/ema.hpp>
 #include <ssl/train/trainer.hpp>
