@@ -19,12 +19,6 @@ template <class P>
 void register_if_module(torch::nn::Module& self, const char* name, P& part) {
   if constexpr (module_holder<P>) self.register_module(name, part.ptr());
 }
-/// Parameters of a part that is a module, none for a plain value type.
-template <class P>
-std::vector<torch::Tensor> parameters_of(P& part) {
-  if constexpr (module_holder<P>) return part->parameters();
-  else return {};
-}
 }  // namespace detail
 
 /// The parts of a recipe, by name. Example:
@@ -61,7 +55,6 @@ class ComposeImpl : public torch::nn::Module {
 
  public:
   using PartsType = Parts<B, M, A, T, L, U, H>;
-  using BackboneType = B;
 
   explicit ComposeImpl(PartsType parts) : p(std::move(parts)) {
     detail::register_if_module(*this, "backbone", p.backbone);
