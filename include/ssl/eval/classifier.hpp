@@ -5,6 +5,7 @@
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/eval/knn.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <torch/torch.h>
@@ -47,16 +48,10 @@ template <class M>
 double accuracy(M& model, const torch::Tensor& inputs, const torch::Tensor& labels,
                 const std::function<torch::Tensor(const torch::Tensor&)>& transform, int64_t batch = 512,
                 torch::Device device = torch::kCPU) {
-  torch::NoGradGuard g;
   model->eval();
-  int64_t correct = 0;
-  for (int64_t s = 0; s < inputs.size(0); s += batch) {
-    const auto n = std::min(batch, inputs.size(0) - s);
-    auto x = transform(inputs.narrow(0, s, n)).to(device);
-    correct += (model->logits(x).argmax(1).cpu() == labels.narrow(0, s, n)).sum().template item<int64_t>();
-  }
+  auto logits = extract([&](const torch::Tensor& x) { return model->logits(x); }, inputs, transform, batch, device);
   model->train();
-  return double(correct) / double(inputs.size(0));
+  return (logits.argmax(1) == labels).to(torch::kFloat64).mean().template item<double>();
 }
 
 /// Example: `FinetuneOptions{.epochs = 5, .lr = 1e-3, .layer_decay = 0.75}`.
