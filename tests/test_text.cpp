@@ -1,0 +1,2 @@
+// Tokenizer and corpus tests (suites: text, text_vocab, tokenizer_parity).
+#include <doctest/doctest.h>

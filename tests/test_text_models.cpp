@@ -1,0 +1,2 @@
+// Text models: BERT / ELECTRA / GPT, BertMasker statistics, Hugging Face parity.
+#include <doctest/doctest.h>
