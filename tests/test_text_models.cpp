@@ -1,2 +1,300 @@
-// Text models: BERT / ELECTRA / GPT, BertMasker statistics, Hugging Face parity.
+// Text models: BERT / ELECTRA / GPT against Hugging Face (suite text_parity, references from
+// tests/python/make_text_references.py), the BERT masker's statistics and the text parts'
+// contracts (suite text_models).
 #include <doctest/doctest.h>
+#include <ssl/bert.hpp>
+#include <ssl/electra.hpp>
+#include <ssl/gpt.hpp>
+#include <ssl/io/hf.hpp>
+#include <ssl/io/safetensors.hpp>
+
+#include <cstdlib>
+
+namespace {
+using Dict = std::map<std::string, torch::Tensor>;
+constexpr int64_t V = 50, D = 32, L = 2, H = 4, F = 64, P = 16;
+constexpr int64_t PAD = 0, UNK = 1, CLS = 2, SEP = 3, MASK = 4;
+
+std::string refs() {
+  const char* d = std::getenv("SSL_REFS");
+  REQUIRE_MESSAGE(d != nullptr, "SSL_REFS is not set: run the text_parity suite through ctest");
+  return d;
+}
+Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
+
+void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5) {
+  REQUIRE_MESSAGE(a.sizes() == b.sizes(), what, ": shape ", a.sizes(), " vs reference ", b.sizes());
+  const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  const double scale = b.abs().max().item<double>();
+  CHECK_MESSAGE(err <= tol * scale + 1e-8, what, ": max abs error ", err, " > ", tol * scale + 1e-8);
+}
+/// "grad.<hf name>" entries of the reference as a dict of HF names.
+Dict grads_of(const Dict& io) {
+  Dict g;
+  for (const auto& [k, v] : io)
+    if (k.rfind("grad.", 0) == 0) g[k.substr(5)] = v;
+  return g;
+}
+void check_grads(torch::nn::Module& m, const Dict& expected) {
+  size_t n = 0;
+  for (const auto& p : m.named_parameters()) {
+    auto it = expected.find(p.key());
+    REQUIRE_MESSAGE(it != expected.end(), "no reference gradient for ", p.key());
+    REQUIRE_MESSAGE(p.value().grad().defined(), "no gradient for ", p.key());
+    check_close(p.value().grad(), it->second, "grad " + p.key());
+    ++n;
+  }
+  CHECK(n > 20);
+}
+
+ssl::masker::Bert masking() {
+  return {.vocab_size = V, .mask_id = MASK, .special_ids = {PAD, UNK, CLS, SEP, MASK}};
+}
+ssl::text::EncoderOptions tiny() {
+  return ssl::text::EncoderOptions(V, D, L, H).mlp_hidden(F).max_len(P).dropout(0).attn_dropout(0).pad_id(PAD).sep_id(SEP);
+}
+
+/// A backbone + head pair with the recipes' names, for loading one HF model.
+struct PairImpl : torch::nn::Module {
+  PairImpl(std::shared_ptr<torch::nn::Module> b, std::shared_ptr<torch::nn::Module> h) {
+    register_module("backbone", b);
+    register_module("head", h);
+  }
+};
+}  // namespace
+
+TEST_SUITE("text_parity") {
+TEST_CASE("BERT MLM == Hugging Face BertForMaskedLM: hidden states, logits, loss, gradients") {
+  auto W = load("bert_mlm.weights.safetensors");
+  auto io = load("bert_mlm.io.safetensors");
+  auto r = ssl::bert::recipe({.encoder = tiny().pooler(false), .masking = masking(), .only_masked = false});
+  ssl::io::load_into(*r, ssl::io::hf::bert_to_ssl(W, L), true, "bert_mlm");
+  r->eval();
+  const auto ids = io.at("input_ids");
+  // Segment ids derived from [SEP] are BERT's pair layout, as given to the reference.
+  CHECK(torch::equal(ssl::text::segments_from_sep(ids, SEP, PAD), io.at("token_type_ids")));
+  ssl::Masked m{.input = ids, .mask = io.at("labels") != -100};
+  auto f = r->backbone()->forward(m);
+  check_close(f.tokens, io.at("last_hidden_state"), "last_hidden_state");
+  auto out = r->head()->forward(f, m);
+  check_close(out.out, io.at("logits"), "logits");
+  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
+  auto loss = r->loss()(pred, {io.at("labels")});
+  check_close(loss.loss.reshape({1}), io.at("loss"), "loss");
+  loss.loss.backward();
+  check_grads(*r, ssl::io::hf::bert_to_ssl(grads_of(io), L));
+
+  // Logits at the selected positions only: the same loss.
+  r->head()->options.only_masked(true);
+  auto sparse = r->head()->forward(f, m);
+  CHECK(sparse.out.size(0) == m.mask.sum().item<int64_t>());
+  auto loss2 = r->loss()(ssl::Prediction{.views = {sparse.out}, .masked = {m}, .aux = {sparse.aux}}, {io.at("labels")});
+  check_close(loss2.loss.reshape({1}), io.at("loss"), "loss (only masked positions)");
+}
+
+TEST_CASE("BERT MLM + NSP == Hugging Face BertForPreTraining") {
+  auto W = load("bert_pretrain.weights.safetensors");
+  auto io = load("bert_pretrain.io.safetensors");
+  auto r = ssl::bert::recipe({.encoder = tiny(), .masking = masking(), .next_sentence = true, .only_masked = false});
+  ssl::io::load_into(*r, ssl::io::hf::bert_to_ssl(W, L), true, "bert_pretrain");
+  r->eval();
+  ssl::Masked m{.input = io.at("input_ids"), .mask = io.at("labels") != -100};
+  auto f = r->backbone()->forward(m);
+  check_close(f.pooled, io.at("pooler_output"), "pooler_output");
+  auto out = r->head()->forward(f, m);
+  check_close(out.out, io.at("logits"), "prediction_logits");
+  REQUIRE(out.aux.size() == 1);
+  check_close(out.aux[0], io.at("nsp_logits"), "seq_relationship_logits");
+  // The target puts the batch's labels (Views::labels) after the MLM labels.
+  ssl::Views views{.global = {torch::where(m.mask, io.at("labels"), io.at("input_ids"))}, .labels = io.at("next_sentence_label")};
+  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
+  auto t = r->target()(views, pred);
+  REQUIRE(t.size() == 2);
+  CHECK(torch::equal(t[0], io.at("labels")));
+  auto loss = r->loss()(pred, t);
+  check_close(loss.loss.reshape({1}), io.at("loss"), "loss (MLM + NSP)");
+  loss.loss.backward();
+  check_grads(*r, ssl::io::hf::bert_to_ssl(grads_of(io), L));
+}
+
+TEST_CASE("ELECTRA generator == Hugging Face ElectraForMaskedLM (embeddings projected 16 -> 32)") {
+  auto W = load("electra_gen.weights.safetensors");
+  auto io = load("electra_gen.io.safetensors");
+  auto eo = tiny().embedding_dim(16).pooler(false);
+  ssl::text::Encoder enc(eo);
+  ssl::heads::LmHead head(ssl::heads::LmHeadOptions(D, V).embedding_dim(16), enc->embeddings->tok);
+  auto pair = std::make_shared<PairImpl>(enc.ptr(), head.ptr());
+  ssl::io::load_into(*pair, ssl::io::hf::electra_to_ssl(W, L), true, "electra_gen");
+  pair->eval();
+  ssl::Masked m{.input = io.at("input_ids"), .mask = io.at("labels") != -100};
+  auto logits = head->forward(enc->forward(m), m).out;
+  check_close(logits, io.at("logits"), "generator logits");
+  auto loss = ssl::loss::masked_cross_entropy(logits, io.at("labels")).loss;
+  check_close(loss.reshape({1}), io.at("loss"), "generator loss");
+  loss.backward();
+  check_grads(*pair, ssl::io::hf::electra_to_ssl(grads_of(io), L));
+}
+
+TEST_CASE("ELECTRA discriminator == Hugging Face ElectraForPreTraining: logits, replaced labels, BCE, gradients") {
+  auto W = load("electra_disc.weights.safetensors");
+  auto io = load("electra_disc.io.safetensors");
+  ssl::text::Encoder enc(tiny().embedding_dim(16).pooler(false));
+  ssl::heads::ReplacedTokenHead head(D);
+  auto pair = std::make_shared<PairImpl>(enc.ptr(), head.ptr());
+  ssl::io::load_into(*pair, ssl::io::hf::electra_to_ssl(W, L), true, "electra_disc");
+  pair->eval();
+  const auto original = io.at("original_ids"), corrupted = io.at("input_ids");
+  auto sel = (original != PAD) & (original != CLS) & (original != SEP);  // what a masker may have selected
+  ssl::Masked m{.input = corrupted, .mask = sel, .aux = torch::zeros({sel.sum().item<int64_t>(), V}, torch::kFloat32)};
+  auto logits = head->forward(enc->forward(m), m);
+  check_close(logits, io.at("logits"), "discriminator logits");
+  ssl::Views views{.global = {original}};
+  ssl::Prediction pred{.views = {logits}, .masked = {m}, .aux = {{}}};
+  auto t = ssl::target::ReplacedTokens{.pad_id = PAD}(views, pred);
+  CHECK(torch::equal(t[1].to(torch::kInt64), io.at("labels")));
+  auto out = ssl::loss::ReplacedTokenDetection{.weight = 50.0}(pred, t);
+  const auto disc = out.parts[2];
+  REQUIRE(disc.first == "disc");
+  check_close(disc.second.reshape({1}), io.at("loss"), "discriminator BCE");
+  // generator logits are all zero: its cross-entropy is log(V) exactly.
+  check_close(out.parts[0].second.reshape({1}), torch::tensor({std::log(double(V))}, torch::kFloat32), "generator CE of uniform logits");
+  check_close(out.loss.reshape({1}), (out.parts[0].second + 50.0 * disc.second).reshape({1}), "gen + 50 disc");
+  (out.loss / 50.0).backward();  // the zero generator logits are constants; the gradient is the BCE's
+  check_grads(*pair, ssl::io::hf::electra_to_ssl(grads_of(io), L));
+}
+
+TEST_CASE("GPT == Hugging Face GPT2LMHeadModel: logits, shifted next-token loss, gradients") {
+  auto W = load("gpt2.weights.safetensors");
+  auto io = load("gpt2.io.safetensors");
+  auto r = ssl::gpt::recipe({.encoder = ssl::text::EncoderOptions(V, D, L, H).mlp_hidden(F).max_len(P).dropout(0).attn_dropout(0)});
+  ssl::io::load_into(*r, ssl::io::hf::gpt2_to_ssl(W, L), true, "gpt2");
+  r->eval();
+  const auto ids = io.at("input_ids");
+  ssl::Batch batch{.input = ids};
+  ssl::Views views{.global = {ids}};
+  auto pred = r->predict(views);
+  check_close(pred.views[0], io.at("logits"), "logits");
+  auto out = r->forward(batch);
+  check_close(out.loss.reshape({1}), io.at("loss"), "loss");
+  out.loss.backward();
+  check_grads(*r, ssl::io::hf::gpt2_to_ssl(grads_of(io), L));
+}
+}
+
+TEST_SUITE("text_models") {
+TEST_CASE("masker::Bert: 15 % selected, 80/10/10, never a special or padding token, over 2M tokens") {
+  torch::manual_seed(7);
+  const int64_t vocab = 1000, B = 512, N = 128, reps = 32;  // 2.1M positions
+  ssl::masker::Bert mk{.vocab_size = vocab, .mask_id = MASK, .special_ids = {PAD, UNK, CLS, SEP, MASK}};
+  double eligible = 0, selected = 0, masked = 0, randomised = 0, kept = 0, special_hit = 0, random_special = 0;
+  for (int64_t r = 0; r < reps; ++r) {
+    auto ids = torch::randint(5, vocab, {B, N});
+    // sequences with [CLS] ... [SEP] and right padding of random length
+    ids.select(1, 0).fill_(CLS);
+    auto len = torch::randint(N / 2, N + 1, {B});
+    auto pos = torch::arange(N).unsqueeze(0);
+    ids = torch::where(pos >= len.unsqueeze(1), torch::full_like(ids, PAD), ids);
+    ids.scatter_(1, (len - 1).unsqueeze(1), SEP);
+    ids.select(1, 7).fill_(UNK);
+    auto m = mk(ids);
+    auto ok = mk.eligible(ids);
+    eligible += ok.sum().item<double>();
+    selected += m.mask.sum().item<double>();
+    special_hit += (m.mask & ~ok).sum().item<double>();
+    masked += (m.mask & (m.input == MASK)).sum().item<double>();
+    kept += (m.mask & (m.input == ids)).sum().item<double>();
+    auto rnd = m.mask & (m.input != MASK) & (m.input != ids);
+    randomised += rnd.sum().item<double>();
+    random_special += (rnd & (m.input < 5)).sum().item<double>();
+    CHECK(torch::equal(m.input.index({~m.mask}), ids.index({~m.mask})));  // unselected tokens untouched
+  }
+  REQUIRE(eligible > 1e6);
+  CHECK(special_hit == 0);
+  CHECK(random_special == 0);
+  // A random replacement equal to the original counts as "kept": expected 10 % + 10 %/995.
+  const double kept_expected = 0.1 + 0.1 / 995.0, random_expected = 0.1 - 0.1 / 995.0;
+  MESSAGE("selected ", 100 * selected / eligible, " %, [MASK] ", 100 * masked / selected, " %, random ",
+          100 * randomised / selected, " %, kept ", 100 * kept / selected, " %");
+  CHECK(std::abs(selected / eligible - 0.15) < 0.003);
+  CHECK(std::abs(masked / selected - 0.8) < 0.003);
+  CHECK(std::abs(randomised / selected - random_expected) < 0.003);
+  CHECK(std::abs(kept / selected - kept_expected) < 0.003);
+}
+
+TEST_CASE("masker::Bert: static masking repeats per sequence, dynamic does not") {
+  auto ids = torch::randint(5, V, {8, P});
+  auto st = masking();
+  st.dynamic = false;
+  auto a = st(ids), b = st(ids);
+  CHECK(torch::equal(a.mask, b.mask));
+  CHECK(torch::equal(a.input, b.input));
+  // the same sequence in another batch position or batch: the same mask
+  auto c = st(ids.flip(0));
+  CHECK(torch::equal(c.mask.flip(0), a.mask));
+  auto dy = masking();
+  auto d1 = dy(ids), d2 = dy(ids);
+  CHECK_FALSE(torch::equal(d1.mask, d2.mask));
+}
+
+TEST_CASE("masker::Bert and text::Encoder reject bad input with what was expected") {
+  auto mk = masking();
+  CHECK_THROWS_WITH_AS(mk(torch::zeros({4})), doctest::Contains("expected 2-D tensor token ids [B,N]"), c10::Error);
+  CHECK_THROWS_WITH_AS(mk(torch::zeros({2, 4})), doctest::Contains("expected int64 token ids"), c10::Error);
+  auto bad = mk;
+  bad.ratio = 1.5;
+  CHECK_THROWS_WITH_AS(bad(torch::zeros({2, 4}, torch::kInt64)), doctest::Contains("ratio in (0,1)"), c10::Error);
+  ssl::text::Encoder enc(tiny());
+  CHECK_THROWS_WITH_AS(enc->forward(ssl::Masked{.input = torch::full({1, 4}, V, torch::kInt64)}),
+                       doctest::Contains("token ids must be in [0, 50)"), c10::Error);
+  CHECK_THROWS_WITH_AS(enc->forward(ssl::Masked{.input = torch::zeros({1, P + 1}, torch::kInt64)}),
+                       doctest::Contains("outside [1, max_len = 16]"), c10::Error);
+}
+
+TEST_CASE("target::NextTokens shifts by one and ignores the last position and padding") {
+  auto ids = torch::tensor({{5, 6, 7, 0}, {8, 9, 10, 11}}, torch::kInt64);
+  auto t = ssl::target::NextTokens{.pad_id = 0}(ssl::Views{.global = {ids}}, {});
+  CHECK(torch::equal(t[0], torch::tensor({{6, 7, -100, -100}, {9, 10, 11, -100}}, torch::kInt64)));
+}
+
+TEST_CASE("loss::masked_cross_entropy: closed form, and zero when nothing is selected") {
+  auto logits = torch::zeros({1, 3, 4});
+  logits[0][1][2] = 1.0;
+  auto labels = torch::tensor({{-100, 2, 1}}, torch::kInt64);  // position 2: uniform logits, argmax 0 != 1
+  auto r = ssl::loss::masked_cross_entropy(logits, labels);
+  const double e = std::exp(1.0);
+  const double expected = 0.5 * (-std::log(e / (e + 3)) - std::log(1.0 / 4.0));
+  CHECK(r.loss.item<double>() == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(r.accuracy.item<double>() == doctest::Approx(0.5));
+  auto none = ssl::loss::masked_cross_entropy(logits, torch::full({1, 3}, -100, torch::kInt64));
+  CHECK(none.loss.item<double>() == 0.0);
+}
+
+TEST_CASE("ELECTRA recipe: generator and discriminator share one embedding, trained once by AdamW") {
+  auto r = ssl::electra::recipe({.discriminator = tiny().embedding_dim(16).pooler(false), .masking = masking()});
+  auto& gen = r->masker();
+  CHECK(gen->encoder->embeddings.ptr() == r->backbone()->embeddings.ptr());
+  ssl::optim::AdamW opt(r->named_parameters().pairs(), {.lr = 1e-3});
+  size_t unique = 0;
+  std::set<const void*> seen;
+  for (const auto& p : r->parameters()) unique += seen.insert(p.unsafeGetTensorImpl()).second;
+  CHECK(opt.parameters().size() == unique);
+  CHECK(unique < r->parameters().size());
+  // one step runs and gives finite parts
+  torch::manual_seed(0);
+  auto ids = torch::randint(5, V, {4, P});
+  auto out = r->forward(ssl::Batch{.input = ids});
+  CHECK(std::isfinite(out.loss.item<double>()));
+  out.loss.backward();
+  CHECK(r->backbone()->embeddings->tok->weight.grad().defined());
+  CHECK(gen->head->dense->weight.grad().defined());
+}
+
+TEST_CASE("gpt::generate continues a prompt greedily and deterministically") {
+  torch::manual_seed(0);
+  auto r = ssl::gpt::recipe({.encoder = ssl::text::EncoderOptions(V, D, L, H).max_len(P)});
+  auto a = ssl::gpt::generate(r, {5, 6, 7}, 20);
+  auto b = ssl::gpt::generate(r, {5, 6, 7}, 20);
+  CHECK(a.size() == 23);
+  CHECK(a == b);
+}
+}

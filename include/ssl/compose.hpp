@@ -70,15 +70,24 @@ class ComposeImpl : public torch::nn::Module {
     Prediction pred;
     for (const auto& v : views.all()) {
       Masked m = p.masker(v);
-      pred.views.push_back(p.head->forward(p.backbone->forward(m), m));
+      auto out = p.head->forward(p.backbone->forward(m), m);
+      if constexpr (std::is_same_v<decltype(out), HeadOutput>) {
+        pred.views.push_back(std::move(out.out));
+        pred.aux.push_back(std::move(out.aux));
+      } else {
+        pred.views.push_back(std::move(out));
+        pred.aux.emplace_back();
+      }
       pred.masked.push_back(std::move(m));
     }
     return pred;
   }
 
-  /// One step's loss on a clean batch (labels, if any, are ignored).
+  /// One step's loss on a clean batch. The batch's labels, if any, reach the target as
+  /// `Views::labels` (BERT's next-sentence labels); most targets ignore them.
   LossOutput forward(const Batch& batch) {
     Views views = p.augment(batch.input);
+    views.labels = batch.target;
     Prediction pred = predict(views);
     return p.loss(pred, p.target(views, pred));
   }

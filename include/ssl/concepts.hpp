@@ -66,7 +66,8 @@ concept updates_teacher = requires(U u, const std::vector<torch::Tensor>& s,
 };
 template <class H>
 concept predicts_from_features = requires(H h, const Features& f, const Masked& m) {
-  { h->forward(f, m) } -> std::convertible_to<torch::Tensor>;
+  requires std::convertible_to<decltype(h->forward(f, m)), torch::Tensor> ||
+               std::same_as<decltype(h->forward(f, m)), HeadOutput>;
 };
 }  // namespace detail
 
@@ -119,6 +120,7 @@ concept TeacherUpdate = detail::updates_teacher<U>;
 
 /// The recipe's head: turns backbone features into the prediction of one view (MAE decoder,
 /// MLM head, projector/predictor, DINO head). Not one of the six concepts: an ordinary module.
+/// `forward(f, m)` returns a tensor, or a `HeadOutput` when it has extra outputs (BERT + NSP).
 template <class H>
 concept Head = detail::module_holder<H> && detail::predicts_from_features<H>;
 

@@ -33,6 +33,8 @@ struct BlockOptions {
   TORCH_ARG(bool, causal) = false;
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(double, attn_dropout) = 0.0;
+  /// GELU of the MLP: exact (`"none"`: BERT, ViT) or `"tanh"` approximation (GPT-2's gelu_new).
+  TORCH_ARG(std::string, gelu) = "none";
 };
 
 /// Multi-head self-attention with a fused qkv projection.
@@ -68,17 +70,22 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 };
 TORCH_MODULE(Attention);
 
-/// Two-layer MLP with exact GELU.
+/// Two-layer MLP with GELU (exact, or `gelu = "tanh"` for the tanh approximation).
 class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
  public:
-  MlpImpl(int64_t dim, int64_t hidden) : dim(dim), hidden(hidden) { reset(); }
+  MlpImpl(int64_t dim, int64_t hidden, std::string gelu = "none") : dim(dim), hidden(hidden), gelu(std::move(gelu)) {
+    TORCH_CHECK(this->gelu == "none" || this->gelu == "tanh", "Mlp: gelu must be \"none\" (exact) or \"tanh\", got \"",
+                this->gelu, "\"");
+    reset();
+  }
   void reset() override {
     fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
   }
-  Tensor forward(const Tensor& x) { return fc2(torch::gelu(fc1(x))); }
+  Tensor forward(const Tensor& x) { return fc2(torch::gelu(fc1(x), gelu)); }
 
   int64_t dim, hidden;
+  std::string gelu;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(Mlp);
@@ -96,7 +103,7 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
     norm1 = register_module("norm1", ln());
     attn = register_module("attn", Attention(options));
     norm2 = register_module("norm2", ln());
-    mlp = register_module("mlp", Mlp(options.dim(), options.mlp_hidden()));
+    mlp = register_module("mlp", Mlp(options.dim(), options.mlp_hidden(), options.gelu()));
   }
 
   Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {

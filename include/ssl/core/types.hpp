@@ -30,11 +30,14 @@ struct Batch {
 ///                   (undefined = all positions).
 ///  - `ids_restore`: `[B,N]` int64, inverse permutation that puts encoded + mask tokens back in
 ///                   place (undefined when `ids_keep` is).
+///  - `aux`:         what a masker that is itself a model computed on the way and the loss needs
+///                   (ELECTRA: the generator's logits at the masked positions); usually undefined.
 struct Masked {
   Tensor input;
   Tensor mask;
   Tensor ids_keep;
   Tensor ids_restore;
+  Tensor aux;
 };
 
 /// What an `Augmenter` gives: `global` views (seen by the student and, for teacher methods, by
@@ -43,6 +46,9 @@ struct Masked {
 struct Views {
   std::vector<Tensor> global;
   std::vector<Tensor> local;
+  /// The batch's labels when the data carries them (BERT's next-sentence labels), else undefined.
+  /// Set by `Compose` from `Batch::target`, for targets that need them.
+  Tensor labels;
 
   /// All views in student order: globals first, then locals.
   [[nodiscard]] std::vector<Tensor> all() const {
@@ -58,11 +64,20 @@ struct Features {
   Tensor pooled;
 };
 
+/// What a head may return instead of a single tensor: its main output and extra outputs
+/// (BERT's pretraining head: the MLM logits, and the next-sentence logits as `aux[0]`).
+struct HeadOutput {
+  Tensor out;
+  std::vector<Tensor> aux;
+};
+
 /// The student's side of one step: one prediction per student view (same order as
-/// `Views::all()`), and the masking applied to each view.
+/// `Views::all()`), the masking applied to each view, and the heads' extra outputs per view
+/// (`aux[i]` is empty unless the head returns a `HeadOutput`).
 struct Prediction {
   std::vector<Tensor> views;
   std::vector<Masked> masked;
+  std::vector<std::vector<Tensor>> aux;
 };
 
 /// What a `Loss` gives: the scalar to minimise and named parts for logging (detached).

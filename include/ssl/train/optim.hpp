@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <utility>
@@ -70,8 +71,9 @@ class AdamW {
                 o.lr, ", eps ", o.eps, ", betas (", o.beta1, ", ", o.beta2, "), weight_decay ", o.weight_decay,
                 ", layer_decay ", o.layer_decay);
     std::map<std::pair<int64_t, bool>, std::vector<torch::Tensor>> groups;
+    std::set<const void*> seen;  // a parameter shared by two modules (ELECTRA's embeddings) is stepped once
     for (const auto& [name, p] : named) {
-      if (!p.requires_grad()) continue;
+      if (!p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
       const int64_t layer = (o.layer_decay != 1.0 && layer_of) ? layer_of(name) : num_layers;
       groups[{layer, decays(name, p)}].push_back(p);
     }

@@ -1,0 +1,72 @@
+#pragma once
+/// \file electra.hpp
+/// ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators (Clark et al.,
+/// 2020).
+///
+/// A small masked-LM generator fills BERT-masked positions with samples from its predictions;
+/// the discriminator (the model that is kept) reads the resulting sequence and says, for every
+/// token, whether it was replaced. Generator and discriminator share the token and position
+/// embeddings; loss = generator MLM + 50 x replaced-token binary cross-entropy over all
+/// non-padding positions. Learning from every token, not 15 % of them, is what makes ELECTRA
+/// sample-efficient.
+#include <ssl/augment/identity.hpp>
+#include <ssl/backbones/text.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/lm.hpp>
+#include <ssl/losses/cross_entropy.hpp>
+#include <ssl/maskers/generator.hpp>
+#include <ssl/targets/tokens.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+#include <algorithm>
+
+namespace ssl::electra {
+
+using Recipe = Compose<text::Encoder, masker::Generator, augment::Identity, target::ReplacedTokens,
+                       loss::ReplacedTokenDetection, teacher::None, heads::ReplacedTokenHead>;
+
+/// Example: `electra::recipe({.discriminator = text::bert_mini(V).embedding_dim(128).pooler(false),
+///                            .masking = masker::Bert::for_vocab(vocab)})`.
+struct Options {
+  text::EncoderOptions discriminator;
+  masker::Bert masking;
+  /// Generator width as a fraction of the discriminator's (ELECTRA: 1/4 to 1/2); same depth.
+  double generator_scale = 0.25;
+  /// Weight of the discriminator's loss (lambda = 50 in the paper).
+  double weight = 50.0;
+  double init_std = 0.02;
+};
+
+/// The generator's encoder options derived from the discriminator's.
+inline text::EncoderOptions generator_options(const Options& o) {
+  auto g = o.discriminator;
+  const auto dim = std::max<int64_t>(1, static_cast<int64_t>(double(g.dim()) * o.generator_scale));
+  const auto heads = std::max<int64_t>(1, static_cast<int64_t>(double(g.heads()) * o.generator_scale));
+  return g.embedding_dim(g.embedding_width()).dim(dim).heads(heads).mlp_hidden(4 * dim).pooler(false);
+}
+
+inline Recipe recipe(const Options& o) {
+  text::Encoder disc(o.discriminator);
+  const auto go = generator_options(o);
+  text::Encoder gen(go, disc->embeddings);
+  heads::LmHead gen_head(heads::LmHeadOptions(go.dim(), go.vocab())
+                             .embedding_dim(go.embedding_width())
+                             .eps(go.eps())
+                             .only_masked(true),
+                         disc->embeddings->tok);
+  heads::ReplacedTokenHead head(o.discriminator.dim());
+  text::init_bert_weights(*disc, o.init_std, o.discriminator.pad_id());
+  text::init_bert_weights(*gen, o.init_std, o.discriminator.pad_id());  // re-draws the shared embeddings once more: fine
+  text::init_bert_weights(*gen_head, o.init_std);
+  text::init_bert_weights(*head, o.init_std);
+  return Recipe(Recipe::Impl::PartsType{.backbone = disc,
+                                        .masker = masker::Generator(gen, gen_head, o.masking),
+                                        .augment = {},
+                                        .target = {.pad_id = o.discriminator.pad_id()},
+                                        .loss = {.weight = o.weight},
+                                        .teacher_update = {},
+                                        .head = head});
+}
+
+}  // namespace ssl::electra

@@ -1,0 +1,84 @@
+#pragma once
+/// \file gpt.hpp
+/// GPT: generative pre-training by next-token prediction (Radford et al., 2018/2019).
+///
+/// The same Transformer block with a causal mask (pre-norm, GPT-2 layout): position i sees
+/// positions <= i; the output embedding is the input embedding; the loss is the cross-entropy
+/// of each position's prediction against the next token. Nothing is masked: the shift is the
+/// objective.
+#include <ssl/augment/identity.hpp>
+#include <ssl/backbones/text.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/lm.hpp>
+#include <ssl/losses/cross_entropy.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/tokens.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+#include <vector>
+
+namespace ssl::gpt {
+
+using Recipe = Compose<text::Encoder, masker::None, augment::Identity, target::NextTokens, loss::CrossEntropy,
+                       teacher::None, heads::LmHead>;
+
+/// Example: `gpt::recipe({.encoder = text::EncoderOptions(V, 256, 4, 4).max_len(128), .pad_id = 0})`.
+/// `encoder` is turned into GPT-2's architecture by `text::gpt`.
+struct Options {
+  text::EncoderOptions encoder;
+  /// Targets equal to this id are not scored (right padding); -1 = none.
+  int64_t pad_id = -1;
+  double init_std = 0.02;
+};
+
+inline Recipe recipe(const Options& o) {
+  const auto eo = text::gpt(o.encoder).pad_id(o.pad_id);
+  text::Encoder encoder(eo);
+  heads::LmHead head(heads::LmHeadOptions(eo.dim(), eo.vocab()).transform(false).bias(false).eps(eo.eps()),
+                     encoder->embeddings->tok);
+  text::init_gpt2_weights(*encoder, eo.depth(), o.init_std);
+  return Recipe(Recipe::Impl::PartsType{.backbone = encoder,
+                                        .masker = {},
+                                        .augment = {},
+                                        .target = {.pad_id = o.pad_id},
+                                        .loss = {.names = {"lm"}},
+                                        .teacher_update = {},
+                                        .head = head});
+}
+
+/// Continues `prompt` (`[N]` ids) by `n` tokens: greedy when `top_k == 1`, else sampling from
+/// the `top_k` most likely tokens at `temperature`. Stops early at `stop_id` (>= 0).
+template <class R>
+std::vector<int64_t> generate(R& recipe, const std::vector<int64_t>& prompt, int64_t n, int64_t top_k = 1,
+                              double temperature = 1.0, int64_t stop_id = -1) {
+  torch::NoGradGuard g;
+  TORCH_CHECK(!prompt.empty() && top_k >= 1 && temperature > 0, "gpt::generate: expected a non-empty prompt, ",
+              "top_k >= 1 and temperature > 0; got ", prompt.size(), " tokens, top_k ", top_k, ", temperature ",
+              temperature);
+  const bool was_training = recipe->is_training();
+  recipe->eval();
+  auto& enc = recipe->backbone();
+  const auto device = enc->embeddings->tok->weight.device();
+  std::vector<int64_t> ids = prompt;
+  for (int64_t s = 0; s < n; ++s) {
+    const auto max_len = enc->options.max_len();
+    const auto start = ids.size() > size_t(max_len) ? ids.size() - size_t(max_len) : 0;
+    auto x = torch::tensor(std::vector<int64_t>(ids.begin() + long(start), ids.end()), torch::kInt64).to(device).unsqueeze(0);
+    auto h = enc->forward(Masked{.input = x}).tokens.select(1, x.size(1) - 1);
+    auto logits = recipe->head()->logits(h).squeeze(0).to(torch::kCPU).to(torch::kFloat32) / temperature;
+    int64_t next;
+    if (top_k == 1) {
+      next = logits.argmax().template item<int64_t>();
+    } else {
+      auto [v, i] = logits.topk(std::min<int64_t>(top_k, logits.size(0)));
+      next = i[torch::multinomial(torch::softmax(v, 0), 1).template item<int64_t>()].template item<int64_t>();
+    }
+    ids.push_back(next);
+    if (next == stop_id) break;
+  }
+  recipe->train(was_training);
+  return ids;
+}
+
+}  // namespace ssl::gpt
