@@ -15,11 +15,13 @@ namespace ssl::eval {
 template <Backbone B>
 class ClassifierImpl : public torch::nn::Module {
  public:
-  ClassifierImpl(B backbone, int64_t classes) : backbone(std::move(backbone)) {
+  /// `init_std`: the head's initial weights are normal(0, init_std) (MAE's fine-tuning: 2e-5;
+  /// BERT's: 0.02).
+  ClassifierImpl(B backbone, int64_t classes, double init_std = 2e-5) : backbone(std::move(backbone)) {
     register_module("backbone", this->backbone.ptr());
     head = register_module("head", torch::nn::Linear(this->backbone->dim(), classes));
     torch::NoGradGuard g;
-    torch::nn::init::normal_(head->weight, 0.0, 2e-5);
+    torch::nn::init::normal_(head->weight, 0.0, init_std);
     head->bias.zero_();
   }
   torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).pooled); }
@@ -42,6 +44,8 @@ class Classifier : public torch::nn::ModuleHolder<ClassifierImpl<B>> {
 };
 template <Backbone B>
 Classifier(B, int64_t) -> Classifier<B>;
+template <Backbone B>
+Classifier(B, int64_t, double) -> Classifier<B>;
 
 /// Top-1 accuracy in [0,1] of `model->logits` on raw `inputs` (transformed batch by batch).
 template <class M>
@@ -65,6 +69,8 @@ struct FinetuneOptions {
   double layer_decay = 1.0;
   double warmup_epochs = 1.0;
   double clip_grad_norm = 1.0;
+  /// Initial weights of the new linear head: normal(0, head_init_std).
+  double head_init_std = 2e-5;
   uint64_t seed = 0;
   std::string label = "fine-tune";
   int progress = -1;
@@ -72,13 +78,12 @@ struct FinetuneOptions {
   torch::Device device = torch::kCPU;
 };
 
-/// Fine-tunes `encoder` (a ViT; its pooled output feeds a new linear head) on raw `inputs` /
-/// `labels` with the library's trainer, and returns the top-1 accuracy on `test_inputs`.
+/// Fine-tunes `encoder` (a ViT or a text encoder; its pooled output feeds a new linear head) on
+/// raw `inputs` / `labels` with the library's trainer, and returns the trained classifier.
 template <class Encoder>
-double finetune(Encoder encoder, const torch::Tensor& inputs, const torch::Tensor& labels,
-                const torch::Tensor& test_inputs, const torch::Tensor& test_labels, const data::Transform& transform,
-                const FinetuneOptions& o = {}) {
-  Classifier clf(encoder, o.classes);
+Classifier<Encoder> finetune_model(Encoder encoder, const torch::Tensor& inputs, const torch::Tensor& labels,
+                                   const data::Transform& transform, const FinetuneOptions& o = {}) {
+  Classifier clf(encoder, o.classes, o.head_init_std);
   clf->to(o.device);
   data::Loader loader(inputs, labels, transform,
                       {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed, .device = o.device});
@@ -88,6 +93,15 @@ double finetune(Encoder encoder, const torch::Tensor& inputs, const torch::Tenso
                    [depth](const std::string& n) { return optim::vit_layer_of(n, depth); }, depth + 1);
   Trainer trainer(clf, std::move(opt), schedule::cosine_warmup(std::min<double>(o.warmup_epochs, o.epochs)));
   trainer.fit(loader, {.epochs = o.epochs, .clip_grad_norm = o.clip_grad_norm, .label = o.label, .progress = o.progress});
+  return clf;
+}
+
+/// `finetune_model`, then the top-1 accuracy on `test_inputs`.
+template <class Encoder>
+double finetune(Encoder encoder, const torch::Tensor& inputs, const torch::Tensor& labels,
+                const torch::Tensor& test_inputs, const torch::Tensor& test_labels, const data::Transform& transform,
+                const FinetuneOptions& o = {}) {
+  auto clf = finetune_model(std::move(encoder), inputs, labels, transform, o);
   return accuracy(clf, test_inputs, test_labels, transform, 512, o.device);
 }
 

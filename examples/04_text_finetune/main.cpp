@@ -1,0 +1,156 @@
+// 04 — Pretraining -> fine-tuning (the article's lab 1, part B, on our own model and corpus):
+// topic classification of fortunes (5 topics, 2000 training documents, 3 epochs, lr 2e-5, batch
+// 32, weight decay 0.01) with the encoder pretrained by example 02 against the same encoder
+// from random initialisation, both evaluated on documents never seen in pretraining; then an
+// inference demo printing each topic's probability for new sentences.
+//
+//   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
+#include "../common/text_common.hpp"
+
+#include <ssl/ssl.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <map>
+
+namespace {
+struct Args {
+  std::string model = "out/bert", out;
+  std::vector<std::string> topics = {"computers", "politics", "science", "songs-poems", "work"};
+  int64_t per_topic = 400, epochs = 3, batch = 32;
+  double lr = 2e-5, weight_decay = 0.01;
+  int threads = 2;
+  uint64_t seed = 0;
+  std::vector<std::string> demo = {
+      "My program compiles, but the computer crashes whenever I run it on the new disk.",
+      "The senator promised lower taxes to win the votes of the people before the election.",
+      "The physicist measured the energy of the electron in the laboratory experiment.",
+      "Oh my darling, sing with me a song of love beneath the silver moon tonight.",
+      "My boss wants the report on his desk by Monday morning, or I lose my job.",
+  };
+};
+}  // namespace
+
+int run(const Args& a);
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"libssl 04: fine-tune a pretrained text encoder (example 02) on fortune topics, against scratch"};
+  app.add_option("--model", a.model, "model folder written by 02_text_pretrain");
+  app.add_option("--out", a.out, "output folder for metrics.json (default <model>/finetune)");
+  app.add_option("--topics", a.topics, "fortune topics to classify (at least 2)");
+  app.add_option("--per-topic", a.per_topic, "training documents per topic");
+  app.add_option("--epochs", a.epochs, "fine-tuning epochs");
+  app.add_option("--batch", a.batch, "batch size");
+  app.add_option("--lr", a.lr, "peak learning rate");
+  app.add_option("--threads", a.threads, "CPU threads");
+  app.add_option("--seed", a.seed, "random seed");
+  app.add_option("--demo", a.demo, "sentences for the inference demo");
+  CLI11_PARSE(app, argc, argv);
+  if (a.out.empty()) a.out = a.model + "/finetune";
+  try {
+    return run(a);
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  return 1;
+}
+
+int run(const Args& a) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  at::set_num_threads(a.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  TORCH_CHECK(a.topics.size() >= 2, "04_text_finetune: expected at least 2 topics, got ", a.topics.size());
+  auto cfg = ex::ModelConfig::load(a.model);
+  auto tok = ex::tokenizer(a.model);
+  const auto& vocab = tok.vocab();
+  const auto sp = ex::specials(cfg, vocab);
+
+  // The same split as pretraining: test documents were never seen by the pretrained model.
+  auto parts = ex::split(ssl::data::read_fortunes(), cfg.heldout, cfg.split_seed);
+  std::map<std::string, int64_t> label_of;
+  for (size_t i = 0; i < a.topics.size(); ++i) label_of[a.topics[i]] = int64_t(i);
+  auto pick = [&](const std::vector<ssl::data::Document>& docs, int64_t per_topic) {
+    std::vector<std::vector<int64_t>> ids;
+    std::vector<int64_t> labels;
+    std::map<int64_t, int64_t> taken;
+    for (const auto& d : docs) {
+      auto it = label_of.find(d.topic);
+      if (it == label_of.end() || (per_topic > 0 && taken[it->second] >= per_topic)) continue;
+      ++taken[it->second];
+      ids.push_back(tok.encode(d.text));
+      labels.push_back(it->second);
+    }
+    for (const auto& [l, n] : label_of)
+      TORCH_CHECK(taken[n] > 0, "04_text_finetune: no document of topic '", l, "' (see /usr/share/games/fortunes)");
+    return ssl::data::single(ids, labels, sp, cfg.max_len);
+  };
+  auto train = pick(parts.train, a.per_topic);  // documents come in a seeded random order
+  auto test = pick(parts.heldout, 0);
+  std::printf("topic classification: %zu topics, %lld training and %lld test documents (test never pretrained on)\n",
+              a.topics.size(), (long long)train.ids.size(0), (long long)test.ids.size(0));
+
+  const auto eo = ex::encoder_options(cfg, vocab);
+  const ssl::eval::FinetuneOptions fo{.classes = int64_t(a.topics.size()), .epochs = a.epochs, .batch = a.batch,
+                                      .lr = a.lr, .weight_decay = a.weight_decay, .warmup_epochs = 0.0,
+                                      .clip_grad_norm = 1.0, .head_init_std = 0.02, .seed = a.seed};
+  const auto transform = ssl::data::trim_padding(vocab.pad_id());
+  auto fresh = [&] {
+    ssl::train::seed_everything(a.seed);
+    ssl::text::Encoder enc(eo);
+    if (eo.causal()) ssl::text::init_gpt2_weights(*enc, eo.depth());
+    else ssl::text::init_bert_weights(*enc, 0.02, eo.pad_id());
+    return enc;
+  };
+  auto pretrained = fresh();
+  ssl::io::load_into(*pretrained, ssl::io::load_safetensors(a.model + "/encoder.safetensors"), /*strict=*/true, a.model);
+
+  auto tp = std::chrono::steady_clock::now();
+  auto o = fo;
+  o.label = "fine-tune pretrained";
+  auto clf = ssl::eval::finetune_model(pretrained, train.ids, train.labels, transform, o);
+  const double acc_pre = ssl::eval::accuracy(clf, test.ids, test.labels, transform);
+  const double pre_s = ex::seconds_since(tp);
+  o.label = "fine-tune scratch";
+  tp = std::chrono::steady_clock::now();
+  const double acc_scratch = ssl::eval::finetune(fresh(), train.ids, train.labels, test.ids, test.labels, transform, o);
+  const double scratch_s = ex::seconds_since(tp);
+  const double majority = [&] {
+    auto counts = torch::bincount(test.labels);
+    return counts.max().item<double>() / double(test.labels.size(0));
+  }();
+  std::printf("\ntest accuracy (%s pretrained by 02 vs the same model from random init):\n", cfg.method.c_str());
+  std::printf("  pretrained %.4f   scratch %.4f   (majority class %.4f)\n", acc_pre, acc_scratch, majority);
+
+  // Inference demo: each topic's probability for new sentences.
+  std::printf("\ninference demo (pretrained + fine-tuned):\n");
+  ex::json demo = ex::json::array();
+  clf->eval();
+  torch::NoGradGuard ng;
+  for (const auto& s : a.demo) {
+    auto x = ssl::data::single({tok.encode(s)}, {}, sp, cfg.max_len).ids;
+    auto p = torch::softmax(clf->logits(transform(x)), -1)[0];
+    const auto best = p.argmax().item<int64_t>();
+    std::printf("  [%s %.0f%%] %s\n   ", a.topics[size_t(best)].c_str(), 100 * p[best].item<double>(), s.c_str());
+    ex::json probs;
+    for (size_t t = 0; t < a.topics.size(); ++t) {
+      std::printf(" %s %.3f", a.topics[t].c_str(), p[int64_t(t)].item<double>());
+      probs[a.topics[t]] = p[int64_t(t)].item<double>();
+    }
+    std::printf("\n");
+    demo.push_back({{"text", s}, {"probabilities", probs}});
+  }
+  std::filesystem::create_directories(a.out);
+  ex::write_json(std::filesystem::path(a.out) / "metrics.json",
+                 {{"model", a.model}, {"method", cfg.method}, {"topics", a.topics},
+                  {"train_documents", train.ids.size(0)}, {"test_documents", test.ids.size(0)},
+                  {"epochs", a.epochs}, {"lr", a.lr}, {"batch", a.batch},
+                  {"accuracy_pretrained", acc_pre}, {"accuracy_scratch", acc_scratch}, {"majority_class", majority},
+                  {"seconds_pretrained", pre_s}, {"seconds_scratch", scratch_s},
+                  {"total_seconds", ex::seconds_since(t0)}, {"demo", demo}});
+  std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(t0));
+  return 0;
+}
