@@ -6,6 +6,8 @@
 #include <ssl/electra.hpp>
 #include <ssl/gpt.hpp>
 #include <ssl/io/hf.hpp>
+#include <ssl/data/loader.hpp>
+#include <ssl/data/text.hpp>
 #include <ssl/io/safetensors.hpp>
 
 #include <cstdlib>
@@ -45,6 +47,13 @@ void check_grads(torch::nn::Module& m, const Dict& expected) {
     ++n;
   }
   CHECK(n > 20);
+}
+
+/// A 2-D int64 tensor from rows of ids.
+torch::Tensor rows(const std::vector<std::vector<int64_t>>& r) {
+  auto t = torch::empty({int64_t(r.size()), int64_t(r.at(0).size())}, torch::kInt64);
+  for (size_t i = 0; i < r.size(); ++i) t[int64_t(i)] = torch::tensor(r[i], torch::kInt64);
+  return t;
 }
 
 ssl::masker::Bert masking() {
@@ -296,5 +305,78 @@ TEST_CASE("gpt::generate continues a prompt greedily and deterministically") {
   auto b = ssl::gpt::generate(r, {5, 6, 7}, 20);
   CHECK(a.size() == 23);
   CHECK(a == b);
+}
+
+TEST_CASE("data::split_sentences: sentence ends, closing quotes, paragraph breaks; no empty pieces") {
+  auto s = ssl::data::split_sentences("He said \"stop!\" Then he left.  Is it 3.14? Yes\n\nNew paragraph -- Anon");
+  REQUIRE(s.size() == 5);
+  CHECK(s[0] == "He said \"stop!\"");
+  CHECK(s[1] == "Then he left.");
+  CHECK(s[2] == "Is it 3.14?");
+  CHECK(s[3] == "Yes");
+  CHECK(s[4] == "New paragraph -- Anon");
+  CHECK(ssl::data::split_sentences("  \n\n ").empty());
+}
+
+TEST_CASE("data::pack, data::single, data::sentence_pairs: layouts, padding, labels") {
+  const ssl::data::TextSpecials sp{.cls = CLS, .sep = SEP, .pad = PAD};
+  auto p = ssl::data::pack({{10, 11, 12}, {13, 14}}, sp, 5);
+  // stream 10 11 12 SEP 13 14 SEP -> rows of 3 tokens framed by CLS ... SEP
+  CHECK(torch::equal(p.ids, rows({{CLS, 10, 11, 12, SEP}, {CLS, SEP, 13, 14, SEP}, {CLS, SEP, SEP, PAD, PAD}})));
+  auto g = ssl::data::pack({{10, 11, 12}, {13, 14}}, {.cls = -1, .sep = SEP, .pad = PAD}, 4);  // GPT stream
+  CHECK(torch::equal(g.ids, rows({{10, 11, 12, SEP}, {13, 14, SEP, PAD}})));
+  auto one = ssl::data::single({{10, 11, 12, 13, 14}, {15}}, {1, 0}, sp, 4);
+  CHECK(torch::equal(one.ids, rows({{CLS, 10, 11, SEP}, {CLS, 15, SEP, PAD}})));
+  CHECK(torch::equal(one.labels, torch::tensor({1, 0}, torch::kInt64)));
+  CHECK_THROWS_WITH_AS(ssl::data::single({{1}}, {1, 2}, sp, 4), doctest::Contains("1 documents but 2 labels"), c10::Error);
+
+  // Pairs: 200 documents of 3 sentences; label 0 = the continuation, about half are random.
+  std::vector<std::vector<std::vector<int64_t>>> docs;
+  for (int64_t d = 0; d < 200; ++d) docs.push_back({{100 + d, 100 + d}, {300 + d}, {500 + d, 500 + d, 500 + d}});
+  auto pairs = ssl::data::sentence_pairs(docs, sp, 12, /*seed=*/3);
+  REQUIRE(pairs.ids.size(0) == 200);
+  const double random_share = pairs.labels.to(torch::kFloat64).mean().item<double>();
+  CHECK(random_share > 0.4);
+  CHECK(random_share < 0.6);
+  for (int64_t r = 0; r < 200; ++r) {
+    auto row = pairs.ids[r];
+    CHECK(row[0].item<int64_t>() == CLS);
+    CHECK((row == SEP).sum().item<int64_t>() == 2);
+    // segment B belongs to the same document (ids 100+d, 300+d, 500+d) iff label 0
+    auto seg = ssl::text::segments_from_sep(row.unsqueeze(0), SEP, PAD)[0];
+    auto b = row.index({(seg == 1) & (row != SEP)});
+    const auto d = row[1].item<int64_t>() - 100;
+    const bool same = ((b - 100) % 200 == d).all().item<bool>();
+    CHECK(same == (pairs.labels[r].item<int64_t>() == 0));
+  }
+  // deterministic given the seed
+  CHECK(torch::equal(ssl::data::sentence_pairs(docs, sp, 12, 3).ids, pairs.ids));
+}
+
+TEST_CASE("data::trim_padding and the Loader's length grouping") {
+  auto ids = rows({{CLS, 9, SEP, PAD, PAD}, {CLS, 9, 9, SEP, PAD}});
+  CHECK(ssl::data::trim_padding(PAD)(ids).size(1) == 4);
+  const int64_t S = 1000, B = 10;
+  auto lengths = torch::randint(1, 128, {S});
+  ssl::data::Loader grouped(torch::arange(S), {}, {}, {.batch_size = B, .seed = 5, .prefetch = 0, .lengths = lengths});
+  ssl::data::Loader plain(torch::arange(S), {}, {}, {.batch_size = B, .seed = 5, .prefetch = 0});
+  auto spread = [&](const ssl::data::Loader& l) {
+    double sum = 0;
+    int64_t seen = 0;
+    std::set<int64_t> all;
+    l.run(0, 0, [&](const ssl::Batch& b, int64_t) {
+      auto len = lengths.index_select(0, b.input);
+      sum += (len.max() - len.min()).item<double>();
+      for (int64_t i = 0; i < b.input.size(0); ++i) all.insert(b.input[i].item<int64_t>());
+      ++seen;
+      return true;
+    });
+    CHECK(all.size() == size_t(S));  // a permutation: every sample once
+    return sum / double(seen);
+  };
+  const double g = spread(grouped), p = spread(plain);
+  MESSAGE("mean length range per batch: grouped ", g, ", plain ", p);
+  CHECK(g < 0.2 * p);
+  CHECK_FALSE(torch::equal(grouped.order(0), grouped.order(1)));  // reshuffled per epoch
 }
 }

@@ -140,7 +140,9 @@ int run(Args a) {
                       {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
   auto pretrain = [&](auto recipe) {
     const auto pad = vocab.pad_id();
-    ssl::data::Loader loader(train.ids, train.labels, ssl::data::trim_padding(pad), {.batch_size = a.batch, .seed = a.seed});
+    // Batches of similar lengths, trimmed to their longest sequence: the same data, less padding.
+    ssl::data::Loader loader(train.ids, train.labels, ssl::data::trim_padding(pad),
+                             {.batch_size = a.batch, .seed = a.seed, .lengths = (train.ids != pad).sum(1)});
     ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98},
                          ssl::schedule::cosine_warmup(a.warmup));
     auto tp = std::chrono::steady_clock::now();

@@ -1,18 +1,25 @@
 #pragma once
 /// \file ssl.hpp
 /// Everything in libssl: the concepts, the parts, the trainer, data, evaluation and I/O.
+#include <ssl/bert.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/compose.hpp>
+#include <ssl/data/fortunes.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/data/text.hpp>
 #include <ssl/dist/collective.hpp>
+#include <ssl/electra.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
+#include <ssl/eval/loss.hpp>
+#include <ssl/gpt.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/png.hpp>
 #include <ssl/io/safetensors.hpp>
 #include <ssl/losses/barlow_twins.hpp>
+#include <ssl/losses/cross_entropy.hpp>
 #include <ssl/losses/dino.hpp>
 #include <ssl/losses/neg_cosine.hpp>
 #include <ssl/losses/ntxent.hpp>
@@ -20,4 +27,6 @@
 #include <ssl/losses/vicreg.hpp>
 #include <ssl/mae.hpp>
 #include <ssl/teachers/ema.hpp>
+#include <ssl/text/wordpiece.hpp>
+#include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>

@@ -33,6 +33,11 @@ struct LoaderOptions {
   /// Batches prepared ahead in a background thread; 0 = prepare in the caller's thread.
   int64_t prefetch = 2;
   torch::Device device = torch::kCPU;
+  /// Per-sample lengths `[S]` (e.g. non-padding tokens). When given, each batch holds samples of
+  /// similar length (Hugging Face's group_by_length): the epoch's permutation is cut into
+  /// chunks of 50 batches, each chunk sorted by length, and the batches' order shuffled. With
+  /// a padding-trimming transform (data::trim_padding) that is less work for the same data.
+  torch::Tensor lengths;
 };
 
 class Loader {
@@ -45,6 +50,9 @@ class Loader {
     TORCH_CHECK(o_.batch_size > 0, "data::Loader: batch_size must be positive, got ", o_.batch_size);
     TORCH_CHECK(!o_.drop_last || inputs_.size(0) >= o_.batch_size, "data::Loader: batch_size ", o_.batch_size,
                 " with drop_last leaves no batch of ", inputs_.size(0), " samples");
+    TORCH_CHECK(!o_.lengths.defined() || (o_.lengths.dim() == 1 && o_.lengths.size(0) == inputs_.size(0)),
+                "data::Loader: expected lengths [", inputs_.size(0), "], got ", o_.lengths.sizes());
+    if (o_.lengths.defined()) o_.lengths = o_.lengths.to(torch::kCPU);
   }
 
   [[nodiscard]] int64_t size() const { return inputs_.size(0); }
@@ -57,7 +65,20 @@ class Loader {
   [[nodiscard]] torch::Tensor order(int64_t epoch) const {
     if (!o_.shuffle) return torch::arange(size(), torch::kInt64);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o_.seed + static_cast<uint64_t>(epoch));
-    return torch::randperm(size(), gen, torch::TensorOptions().dtype(torch::kInt64));
+    auto perm = torch::randperm(size(), gen, torch::TensorOptions().dtype(torch::kInt64));
+    if (!o_.lengths.defined()) return perm;
+    const auto chunk = 50 * o_.batch_size;
+    std::vector<torch::Tensor> sorted;
+    for (int64_t s = 0; s < size(); s += chunk) {
+      auto idx = perm.narrow(0, s, std::min(chunk, size() - s));
+      auto by_len = std::get<1>(o_.lengths.index_select(0, idx).sort(/*stable=*/true, 0, /*descending=*/true));
+      sorted.push_back(idx.index_select(0, by_len));
+    }
+    auto grouped = torch::cat(sorted);
+    const auto full = size() / o_.batch_size;
+    auto batches = grouped.narrow(0, 0, full * o_.batch_size).view({full, o_.batch_size});
+    auto shuffled = batches.index_select(0, torch::randperm(full, gen, torch::kInt64)).reshape({-1});
+    return torch::cat({shuffled, grouped.narrow(0, full * o_.batch_size, size() - full * o_.batch_size)});
   }
 
   /// The `b`-th batch of `epoch` (given its order).
