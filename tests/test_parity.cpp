@@ -4,27 +4,15 @@
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
 
+#include "parity.hpp"
+
 #include <cstdlib>
 
 namespace {
-std::string refs() {
-  const char* d = std::getenv("SSL_REFS");
-  REQUIRE_MESSAGE(d != nullptr, "SSL_REFS is not set: run the parity suite through ctest");
-  return d;
-}
-using Dict = std::map<std::string, torch::Tensor>;
-Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
-
-/// max |a - b| <= tol * max|b| + 1e-8: the error relative to the tensor's own scale (gradients
-/// here range from 1e-6 to 1e2), with a floor far below any float32 signal.
-void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5) {
-  REQUIRE_MESSAGE(a.sizes() == b.sizes(), what, ": shape ", a.sizes(), " vs reference ", b.sizes());
-  const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-  const double scale = b.abs().max().item<double>();
-  if (std::getenv("SSL_PARITY_VERBOSE"))
-    MESSAGE(what, ": max abs error ", err, ", max |ref| ", b.abs().max().item<double>());
-  CHECK_MESSAGE(err <= tol * scale + 1e-8, what, ": max abs error ", err, " > ", tol * scale + 1e-8);
-}
+using parity::check_close;
+using parity::check_grads;
+using parity::Dict;
+using parity::load;
 
 /// Reference gradients ("grad.<hf name>") mapped through the same name mapping as the weights.
 Dict hf_grads(const Dict& io, const Dict& weights) {
@@ -34,18 +22,6 @@ Dict hf_grads(const Dict& io, const Dict& weights) {
     g[k] = it != io.end() ? it->second : torch::zeros_like(v);  // frozen tables have no grad
   }
   return g;
-}
-
-void check_grads(torch::nn::Module& m, const Dict& expected) {
-  size_t n = 0;
-  for (const auto& p : m.named_parameters()) {
-    auto it = expected.find(p.key());
-    REQUIRE_MESSAGE(it != expected.end(), "no reference gradient for ", p.key());
-    REQUIRE_MESSAGE(p.value().grad().defined(), "no gradient for ", p.key());
-    check_close(p.value().grad(), it->second, "grad " + p.key());
-    ++n;
-  }
-  CHECK(n > 10);
 }
 
 void mae_case(const std::string& c, bool norm_pix) {

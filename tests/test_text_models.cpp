@@ -10,26 +10,18 @@
 #include <ssl/data/text.hpp>
 #include <ssl/io/safetensors.hpp>
 
+#include "parity.hpp"
+
 #include <cstdlib>
 
 namespace {
-using Dict = std::map<std::string, torch::Tensor>;
+using parity::Dict;
 constexpr int64_t V = 50, D = 32, L = 2, H = 4, F = 64, P = 16;
 constexpr int64_t PAD = 0, UNK = 1, CLS = 2, SEP = 3, MASK = 4;
 
-std::string refs() {
-  const char* d = std::getenv("SSL_REFS");
-  REQUIRE_MESSAGE(d != nullptr, "SSL_REFS is not set: run the text_parity suite through ctest");
-  return d;
-}
-Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
+using parity::check_close;
+using parity::load;
 
-void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5) {
-  REQUIRE_MESSAGE(a.sizes() == b.sizes(), what, ": shape ", a.sizes(), " vs reference ", b.sizes());
-  const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-  const double scale = b.abs().max().item<double>();
-  CHECK_MESSAGE(err <= tol * scale + 1e-8, what, ": max abs error ", err, " > ", tol * scale + 1e-8);
-}
 /// "grad.<hf name>" entries of the reference as a dict of HF names.
 Dict grads_of(const Dict& io) {
   Dict g;
@@ -37,17 +29,7 @@ Dict grads_of(const Dict& io) {
     if (k.rfind("grad.", 0) == 0) g[k.substr(5)] = v;
   return g;
 }
-void check_grads(torch::nn::Module& m, const Dict& expected) {
-  size_t n = 0;
-  for (const auto& p : m.named_parameters()) {
-    auto it = expected.find(p.key());
-    REQUIRE_MESSAGE(it != expected.end(), "no reference gradient for ", p.key());
-    REQUIRE_MESSAGE(p.value().grad().defined(), "no gradient for ", p.key());
-    check_close(p.value().grad(), it->second, "grad " + p.key());
-    ++n;
-  }
-  CHECK(n > 20);
-}
+void check_grads(torch::nn::Module& m, const Dict& expected) { parity::check_grads(m, expected, 20); }
 
 /// A 2-D int64 tensor from rows of ids.
 torch::Tensor rows(const std::vector<std::vector<int64_t>>& r) {

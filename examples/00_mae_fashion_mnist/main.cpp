@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/guard.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -63,14 +65,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"tokens", "pooled"}));
   app.add_flag("--resume", a.resume, "continue from <out>/mae.ckpt if it exists");
   CLI11_PARSE(app, argc, argv);
-  try {
-    return run(a);
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-  }
-  return 1;
+  return ex::guarded([&] { return run(a); });
 }
 
 int run(const Args& a) {

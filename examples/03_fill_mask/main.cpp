@@ -3,6 +3,7 @@
 // and their probabilities (the article's lab 1, part A, on our own model).
 //
 //   02_text_pretrain --method bert --out out/bert && 03_fill_mask --model out/bert
+#include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
 #include <ssl/ssl.hpp>
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--sentence", sentences, "sentences with [MASK] (replace the defaults)");
   CLI11_PARSE(app, argc, argv);
   if (out.empty()) out = model + "/fill_mask";
-  try {
+  return ex::guarded([&] {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     at::set_num_threads(threads);
     const auto t0 = std::chrono::steady_clock::now();
@@ -69,10 +70,5 @@ int main(int argc, char** argv) {
                    {{"model", model}, {"method", cfg.method}, {"fill_mask", results}, {"seconds", ex::seconds_since(t0)}});
     std::printf("\nwrote %s/metrics.json\n", out.c_str());
     return 0;
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-  }
-  return 1;
+  });
 }

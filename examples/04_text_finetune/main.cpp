@@ -5,6 +5,7 @@
 // inference demo printing each topic's probability for new sentences.
 //
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
+#include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
 #include <ssl/ssl.hpp>
@@ -19,7 +20,8 @@ struct Args {
   std::string model = "out/bert", out;
   std::vector<std::string> topics = {"computers", "politics", "science", "songs-poems", "work"};
   int64_t per_topic = 400, epochs = 3, batch = 32;
-  double lr = 2e-5, weight_decay = 0.01;
+  double lr = 3e-4, weight_decay = 0.01;
+  std::string pool = "mean";
   int threads = 2;
   uint64_t seed = 0;
   std::vector<std::string> demo = {
@@ -44,19 +46,14 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", a.epochs, "fine-tuning epochs");
   app.add_option("--batch", a.batch, "batch size");
   app.add_option("--lr", a.lr, "peak learning rate");
+  app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
+      ->check(CLI::IsMember({"cls", "mean"}));
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--demo", a.demo, "sentences for the inference demo");
   CLI11_PARSE(app, argc, argv);
   if (a.out.empty()) a.out = a.model + "/finetune";
-  try {
-    return run(a);
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-  }
-  return 1;
+  return ex::guarded([&] { return run(a); });
 }
 
 int run(const Args& a) {
@@ -93,10 +90,11 @@ int run(const Args& a) {
   std::printf("topic classification: %zu topics, %lld training and %lld test documents (test never pretrained on)\n",
               a.topics.size(), (long long)train.ids.size(0), (long long)test.ids.size(0));
 
-  const auto eo = ex::encoder_options(cfg, vocab);
+  const auto eo = ex::encoder_options(cfg, vocab).mean_pool(a.pool == "mean");
   const ssl::eval::FinetuneOptions fo{.classes = int64_t(a.topics.size()), .epochs = a.epochs, .batch = a.batch,
                                       .lr = a.lr, .weight_decay = a.weight_decay, .warmup_epochs = 0.0,
-                                      .clip_grad_norm = 1.0, .head_init_std = 0.02, .seed = a.seed};
+                                      .clip_grad_norm = 1.0, .head_init_std = 0.02,
+                                      .group_by_length_pad = vocab.pad_id(), .seed = a.seed};
   const auto transform = ssl::data::trim_padding(vocab.pad_id());
   auto fresh = [&] {
     ssl::train::seed_everything(a.seed);

@@ -29,9 +29,12 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
 /// What a pretrained model folder holds besides its weights.
 struct ModelConfig {
   std::string method = "bert";  ///< bert | roberta | electra | gpt
-  int64_t vocab_size = 8000, dim = 256, depth = 4, heads = 4, max_len = 128, embedding_dim = 0;
+  /// Default size: BERT-tiny (Turc et al. 2019: 2 blocks of 128, 2 heads), 64 tokens, a 4000-piece
+  /// vocabulary: small enough to leave the unigram plateau within minutes of a 2-core CPU.
+  int64_t vocab_size = 4000, dim = 128, depth = 2, heads = 2, max_len = 64, embedding_dim = 0;
   double generator_scale = 0.25;
   bool next_sentence = false;
+  bool norm_first = true;  ///< pre-norm blocks + final norm (trains faster at small scale); BERT's: post-norm
   double heldout = 0.1;  ///< fraction of documents never seen in pretraining
   uint64_t split_seed = 0;
 
@@ -39,7 +42,8 @@ struct ModelConfig {
     return {{"method", method},         {"vocab_size", vocab_size}, {"dim", dim},
             {"depth", depth},           {"heads", heads},           {"max_len", max_len},
             {"embedding_dim", embedding_dim}, {"generator_scale", generator_scale},
-            {"next_sentence", next_sentence}, {"heldout", heldout}, {"split_seed", split_seed}};
+            {"next_sentence", next_sentence}, {"norm_first", norm_first}, {"heldout", heldout},
+            {"split_seed", split_seed}};
   }
   static ModelConfig load(const std::filesystem::path& dir) {
     std::ifstream f(dir / "config.json");
@@ -55,6 +59,7 @@ struct ModelConfig {
     c.embedding_dim = j.at("embedding_dim");
     c.generator_scale = j.at("generator_scale");
     c.next_sentence = j.at("next_sentence");
+    c.norm_first = j.value("norm_first", false);
     c.heldout = j.at("heldout");
     c.split_seed = j.at("split_seed");
     return c;
@@ -68,7 +73,8 @@ inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, const ssl
                .max_len(c.max_len)
                .embedding_dim(c.embedding_dim)
                .pad_id(v.pad_id())
-               .sep_id(v.sep_id());
+               .sep_id(v.sep_id())
+               .norm_first(c.norm_first);
   if (c.method == "gpt") return ssl::text::gpt(o).pad_id(v.pad_id());
   return o;
 }

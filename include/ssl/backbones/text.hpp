@@ -54,6 +54,9 @@ struct EncoderOptions {
   /// pooled feature is the first token's state (bidirectional) or the last non-padding token's
   /// (causal, as GPT-2's sequence classifier).
   TORCH_ARG(bool, pooler) = true;
+  /// Pool the mean of the non-padding token states instead of one token (then the pooler, if
+  /// any): a sentence embedding that fine-tunes faster from a briefly pretrained model.
+  TORCH_ARG(bool, mean_pool) = false;
 
  public:
   [[nodiscard]] int64_t embedding_width() const { return embedding_dim_ > 0 ? embedding_dim_ : dim_; }
@@ -176,14 +179,16 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     x = blocks(x, keep);
     if (norm) x = norm(x);
     Tensor pooled;
-    if (pooler) {
-      pooled = torch::tanh(pooler(x.select(1, 0)));
-    } else if (options.causal()) {  // last non-padding token (right padding)
+    if (options.mean_pool()) {
+      auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
+      pooled = (x * w).sum(1) / w.sum(1).clamp_min(1.0);
+    } else if (options.causal() && !pooler) {  // last non-padding token (right padding)
       auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
       pooled = x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
     } else {
       pooled = x.select(1, 0);
     }
+    if (pooler) pooled = torch::tanh(pooler(pooled));
     return {x, pooled};
   }
 

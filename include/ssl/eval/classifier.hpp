@@ -71,6 +71,9 @@ struct FinetuneOptions {
   double clip_grad_norm = 1.0;
   /// Initial weights of the new linear head: normal(0, head_init_std).
   double head_init_std = 2e-5;
+  /// Token inputs: when >= 0, the padding id, and batches group sequences of similar length
+  /// (data::LoaderOptions::lengths); pair it with a padding-trimming transform.
+  int64_t group_by_length_pad = -1;
   uint64_t seed = 0;
   std::string label = "fine-tune";
   int progress = -1;
@@ -86,7 +89,8 @@ Classifier<Encoder> finetune_model(Encoder encoder, const torch::Tensor& inputs,
   Classifier clf(encoder, o.classes, o.head_init_std);
   clf->to(o.device);
   data::Loader loader(inputs, labels, transform,
-                      {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed, .device = o.device});
+                      {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed, .device = o.device,
+                       .lengths = o.group_by_length_pad >= 0 ? (inputs != o.group_by_length_pad).sum(1) : torch::Tensor()});
   const int64_t depth = encoder->options.depth();
   optim::AdamW opt(clf->named_parameters().pairs(),
                    {.lr = o.lr, .weight_decay = o.weight_decay, .beta2 = 0.999, .layer_decay = o.layer_decay},

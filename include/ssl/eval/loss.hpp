@@ -9,7 +9,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <vector>
 #include <string>
 
 namespace ssl::eval {
@@ -43,6 +46,46 @@ std::map<std::string, double> loss_on(R& recipe, const torch::Tensor& inputs, co
   cpu_gen.set_state(cpu_state);
   recipe->train(was_training);
   return sum;
+}
+
+/// The unigram baseline of a language model on held-out tokens: the accuracy of always
+/// predicting the most frequent training token, and the cross-entropy of the training unigram
+/// distribution (add-one smoothed). Tokens in `ignore` (special ids) are not counted.
+struct UnigramBaseline {
+  double accuracy = 0, cross_entropy = 0;
+};
+inline UnigramBaseline unigram_baseline(const std::vector<std::vector<int64_t>>& train,
+                                        const std::vector<std::vector<int64_t>>& heldout, int64_t vocab,
+                                        const std::vector<int64_t>& ignore = {}) {
+  TORCH_CHECK(vocab > 0, "eval::unigram_baseline: expected a positive vocabulary size, got ", vocab);
+  std::vector<char> skip(static_cast<size_t>(vocab), 0);
+  for (auto i : ignore)
+    if (i >= 0 && i < vocab) skip[size_t(i)] = 1;
+  auto checked = [&](int64_t t) {
+    TORCH_CHECK(t >= 0 && t < vocab, "eval::unigram_baseline: token id ", t, " outside [0, ", vocab, ")");
+    return size_t(t);
+  };
+  std::vector<double> count(static_cast<size_t>(vocab), 1.0);
+  double total = double(vocab);
+  for (const auto& d : train)
+    for (auto t : d)
+      if (!skip[checked(t)]) count[size_t(t)] += 1, total += 1;
+  for (size_t i = 0; i < skip.size(); ++i)
+    if (skip[i]) total -= count[i], count[i] = 0;
+  const auto top = std::max_element(count.begin(), count.end()) - count.begin();
+  UnigramBaseline u;
+  double n = 0;
+  for (const auto& d : heldout)
+    for (auto t : d) {
+      if (skip[checked(t)]) continue;
+      u.accuracy += double(int64_t(t) == top);
+      u.cross_entropy -= std::log(count[size_t(t)] / total);
+      n += 1;
+    }
+  TORCH_CHECK(n > 0, "eval::unigram_baseline: no held-out token to score");
+  u.accuracy /= n;
+  u.cross_entropy /= n;
+  return u;
 }
 
 }  // namespace ssl::eval
