@@ -362,3 +362,19 @@ TEST_CASE("data::trim_padding and the Loader's length grouping") {
   CHECK_FALSE(torch::equal(grouped.order(0), grouped.order(1)));  // reshuffled per epoch
 }
 }
+
+TEST_SUITE("text_models") {
+TEST_CASE("ELECTRA: the discriminator reads the generator's samples; the replaced labels mark exactly them") {
+  torch::manual_seed(0);
+  auto r = ssl::electra::recipe({.discriminator = tiny().embedding_dim(16).pooler(false), .masking = masking()});
+  auto ids = torch::randint(5, V, {8, P});
+  auto pred = r->predict(ssl::Views{.global = {ids}});
+  const auto& m = pred.masked[0];
+  // What the discriminator was given differs from the clean ids exactly where a sample replaced a token.
+  auto t = r->target()(ssl::Views{.global = {ids}}, pred);
+  CHECK(torch::equal(t[1].to(torch::kBool), m.input != ids));
+  CHECK((m.input != ids).any().item<bool>());
+  CHECK(torch::equal((m.input != ids) & ~m.mask, torch::zeros_like(m.mask)));
+  MESSAGE("replaced ", t[1].mean().item<double>(), " of tokens, selected ", m.mask.to(torch::kFloat32).mean().item<double>());
+}
+}
