@@ -378,3 +378,26 @@ TEST_CASE("ELECTRA: the discriminator reads the generator's samples; the replace
   MESSAGE("replaced ", t[1].mean().item<double>(), " of tokens, selected ", m.mask.to(torch::kFloat32).mean().item<double>());
 }
 }
+
+TEST_SUITE("text_models") {
+TEST_CASE("eval::TokenClassifier on a text backbone learns a per-token rule (ids >= 30 vs below), padding unscored") {
+  torch::manual_seed(0);
+  ssl::text::Encoder enc(tiny().dropout(0).attn_dropout(0));
+  ssl::eval::TokenClassifier clf(enc, 2);
+  auto ids = torch::randint(5, V, {256, P});
+  ids.narrow(1, P - 3, 3).fill_(PAD);
+  auto labels = torch::where(ids == PAD, torch::full_like(ids, -100), (ids >= 30).to(torch::kInt64));
+  ssl::data::Loader loader(ids, labels, {}, {.batch_size = 32, .prefetch = 0});
+  ssl::Trainer trainer(clf, ssl::optim::AdamWOptions{.lr = 3e-3, .weight_decay = 0.0}, ssl::schedule::Constant{});
+  trainer.fit(loader, {.epochs = 15, .progress = 0});
+  torch::NoGradGuard g;
+  clf->eval();
+  auto test = torch::randint(5, V, {64, P});
+  auto pred = clf->logits(test).argmax(-1);
+  const double acc = (pred == (test >= 30).to(torch::kInt64)).to(torch::kFloat64).mean().item<double>();
+  MESSAGE("token accuracy ", acc);
+  CHECK(acc > 0.95);
+  CHECK_THROWS_WITH_AS(clf->forward(ssl::Batch{.input = ids, .target = labels.narrow(1, 0, 4)}),
+                       doctest::Contains("expected labels of the input's shape"), c10::Error);
+}
+}

@@ -6,6 +6,7 @@
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/eval/knn.hpp>
+#include <ssl/losses/cross_entropy.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <torch/torch.h>
@@ -46,6 +47,41 @@ template <Backbone B>
 Classifier(B, int64_t) -> Classifier<B>;
 template <Backbone B>
 Classifier(B, int64_t, double) -> Classifier<B>;
+
+/// Token classification (tagging): a linear head on every token state of any `Backbone`;
+/// labels `[B,N]` with -100 where nothing is scored (padding, special tokens, word pieces after
+/// the first). Driven by the same trainer as everything else.
+template <Backbone B>
+class TokenClassifierImpl : public torch::nn::Module {
+ public:
+  TokenClassifierImpl(B backbone, int64_t classes, double init_std = 0.02) : backbone(std::move(backbone)) {
+    register_module("backbone", this->backbone.ptr());
+    head = register_module("head", torch::nn::Linear(this->backbone->dim(), classes));
+    torch::NoGradGuard g;
+    torch::nn::init::normal_(head->weight, 0.0, init_std);
+    head->bias.zero_();
+  }
+  /// `[B,N,classes]`.
+  torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).tokens); }
+  LossOutput forward(const Batch& b) {
+    TORCH_CHECK(b.target.defined() && b.target.sizes() == b.input.sizes(), "eval::TokenClassifier: expected labels ",
+                "of the input's shape ", b.input.sizes(), " (-100 = not scored), got ", ssl::detail::shape_str(b.target));
+    auto r = loss::masked_cross_entropy(logits(b.input), b.target, "eval::TokenClassifier");
+    return {r.loss, {{"acc", r.accuracy}}};
+  }
+
+  B backbone;
+  torch::nn::Linear head{nullptr};
+};
+template <Backbone B>
+class TokenClassifier : public torch::nn::ModuleHolder<TokenClassifierImpl<B>> {
+ public:
+  using torch::nn::ModuleHolder<TokenClassifierImpl<B>>::ModuleHolder;
+};
+template <Backbone B>
+TokenClassifier(B, int64_t) -> TokenClassifier<B>;
+template <Backbone B>
+TokenClassifier(B, int64_t, double) -> TokenClassifier<B>;
 
 /// Top-1 accuracy in [0,1] of `model->logits` on raw `inputs` (transformed batch by batch).
 template <class M>
