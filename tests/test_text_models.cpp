@@ -278,6 +278,12 @@ TEST_CASE("ELECTRA recipe: generator and discriminator share one embedding, trai
   out.loss.backward();
   CHECK(r->backbone()->embeddings->tok->weight.grad().defined());
   CHECK(gen->head->dense->weight.grad().defined());
+  // the discriminator's own blocks and head learn from the replaced-token loss
+  auto& disc_qkv = r->backbone()->blocks->block(0)->attn->qkv->weight;
+  REQUIRE(disc_qkv.grad().defined());
+  CHECK(disc_qkv.grad().norm().item<double>() > 0);
+  CHECK(r->head()->out->weight.grad().norm().item<double>() > 0);
+  CHECK(gen->encoder->blocks->block(0)->attn->qkv->weight.grad().norm().item<double>() > 0);
 }
 
 TEST_CASE("gpt::generate continues a prompt greedily and deterministically") {
