@@ -12,23 +12,13 @@
 #include <ssl/ssl.hpp>
 #include <torch/torch.h>
 
+#include "bench_common.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 
 namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* s = std::getenv(name);
-  const int n = s != nullptr ? std::atoi(s) : 0;
-  return n > 0 ? n : fallback;
-}
-int bench_threads() { return env_int("SSL_BENCH_THREADS", 2); }
-/// Untimed steps before the timed ones (allocator, AdamW state, caches), as mae_step.py's warmup.
-int bench_warmup() {
-  const char* s = std::getenv("SSL_BENCH_WARMUP");
-  return s != nullptr ? std::max(0, std::atoi(s)) : 3;
-}
 
 struct Config {
   const char* name;
@@ -75,7 +65,7 @@ void set_common_counters(benchmark::State& state, const Config& c, int64_t param
 }
 
 void BM_MaeTrainStep(benchmark::State& state, Config c) {
-  at::set_num_threads(bench_threads());
+  at::set_num_threads(bench::threads());
   torch::manual_seed(0);
   auto mae = ssl::mae::recipe(options(c));
   mae->train(true);
@@ -90,29 +80,30 @@ void BM_MaeTrainStep(benchmark::State& state, Config c) {
     return out.loss.item<double>();  // synchronises like a real loop that logs the loss
   };
   double loss = 0.0;
-  for (int i = 0; i < bench_warmup(); ++i) loss = step();
+  for (int i = 0; i < bench::warmup(); ++i) loss = step();
   for (auto _ : state) loss = step();
+  state.counters["loss"] = loss;
+  // After reading it: libbenchmark 1.7's DoNotOptimize ("+m,r") can clobber a double under GCC.
   benchmark::DoNotOptimize(loss);
   set_common_counters(state, c, trainable_parameters(*mae));
-  state.counters["loss"] = loss;
 }
 
 void BM_MaeForward(benchmark::State& state, Config c) {
-  at::set_num_threads(bench_threads());
+  at::set_num_threads(bench::threads());
   torch::manual_seed(0);
   auto mae = ssl::mae::recipe(options(c));
   mae->train(true);  // masking and dropout-free training path, as in the step
   const ssl::Batch batch{.input = torch::randn({c.batch, c.channels, c.image, c.image}), .target = {}};
   torch::NoGradGuard g;
   double loss = 0.0;
-  for (int i = 0; i < bench_warmup(); ++i) loss = mae->forward(batch).loss.item<double>();
+  for (int i = 0; i < bench::warmup(); ++i) loss = mae->forward(batch).loss.item<double>();
   for (auto _ : state) loss = mae->forward(batch).loss.item<double>();
   benchmark::DoNotOptimize(loss);
   set_common_counters(state, c, trainable_parameters(*mae));
 }
 
 void BM_Matmul(benchmark::State& state) {
-  at::set_num_threads(bench_threads());
+  at::set_num_threads(bench::threads());
   const int64_t n = state.range(0);
   torch::manual_seed(0);
   auto a = torch::randn({n, n}), b = torch::randn({n, n}), out = torch::empty({n, n});
@@ -134,10 +125,8 @@ void BM_Matmul(benchmark::State& state) {
 // own minimum time (quick smoke run: --benchmark_min_time=0.01). Times are wall clock:
 // libtorch's own threads do the work, not the benchmark thread.
 int main(int argc, char** argv) {
-  bool min_time_flag = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0) min_time_flag = true;
-  const int iters = env_int("SSL_BENCH_ITERS", 0);
+  const bool min_time_flag = bench::min_time_given(argc, argv);
+  const int iters = bench::env_int("SSL_BENCH_ITERS", 0);
   auto fixed = [&](benchmark::internal::Benchmark* b, int n) {
     b->Unit(benchmark::kMillisecond)->UseRealTime();
     if (!min_time_flag) b->Iterations(iters > 0 ? iters : n);

@@ -12,19 +12,16 @@
 #include <ssl/bert.hpp>
 #include <torch/torch.h>
 
+#include "bench_common.hpp"
+
 #include <cstdlib>
 #include <string>
 
 namespace {
-int env_int(const char* name, int fallback) {
-  const char* s = std::getenv(name);
-  const int n = s != nullptr ? std::atoi(s) : 0;
-  return n > 0 ? n : fallback;
-}
 constexpr int64_t kVocab = 30522, kLen = 128, kBatch = 8;
 
 void BM_BertTrainStep(benchmark::State& state, bool only_masked) {
-  at::set_num_threads(env_int("SSL_BENCH_THREADS", 2));
+  at::set_num_threads(bench::threads());
   torch::manual_seed(0);
   auto enc = ssl::text::EncoderOptions(kVocab, 512, 4, 8).max_len(kLen).pad_id(0).sep_id(102);
   auto bert = ssl::bert::recipe({.encoder = enc,
@@ -46,25 +43,23 @@ void BM_BertTrainStep(benchmark::State& state, bool only_masked) {
     return out.loss.item<double>();
   };
   double loss = 0;
-  const char* w = std::getenv("SSL_BENCH_WARMUP");
-  for (int i = 0, n = w ? std::atoi(w) : 3; i < n; ++i) loss = step();
+  for (int i = 0; i < bench::warmup(); ++i) loss = step();
   for (auto _ : state) loss = step();
+  state.counters["loss"] = loss;
+  // After reading it: libbenchmark 1.7's DoNotOptimize ("+m,r") can clobber a double under GCC.
   benchmark::DoNotOptimize(loss);
   int64_t params = 0;
   for (const auto& p : opt.parameters()) params += p.numel();
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.counters["batch"] = double(kBatch);
   state.counters["params"] = double(params);
-  state.counters["loss"] = loss;
   state.counters["torch_threads"] = double(at::get_num_threads());
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool min_time_flag = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0) min_time_flag = true;
-  const int iters = env_int("SSL_BENCH_ITERS", 30);
+  const bool min_time_flag = bench::min_time_given(argc, argv);
+  const int iters = bench::env_int("SSL_BENCH_ITERS", 30);
   for (auto [name, only] : {std::pair{"BM_BertTrainStep/all", false}, std::pair{"BM_BertTrainStep/masked", true}}) {
     auto* b = benchmark::RegisterBenchmark(name, BM_BertTrainStep, only);
     b->Unit(benchmark::kMillisecond)->UseRealTime();
