@@ -164,7 +164,8 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= options.max_len(), "text::Encoder: sequence length ",
                 ids.size(1), " is outside [1, max_len = ", options.max_len(), "]");
     if (!ids.is_cuda() && ids.numel() > 0) {  // a host-side check is free on the CPU
-      const auto lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+      const auto [min, max] = at::aminmax(ids);  // one pass over the ids
+      const auto lo = min.item<int64_t>(), hi = max.item<int64_t>();
       TORCH_CHECK(lo >= 0 && hi < options.vocab(), "text::Encoder: token ids must be in [0, ", options.vocab(),
                   "), got values in [", lo, ", ", hi, "]");
     }

@@ -13,6 +13,17 @@
 
 namespace ssl::eval {
 
+namespace detail {
+/// A new linear classification head: weights normal(0, init_std), zero bias.
+inline torch::nn::Linear new_head(int64_t dim, int64_t classes, double init_std) {
+  torch::nn::Linear head(dim, classes);
+  torch::NoGradGuard g;
+  torch::nn::init::normal_(head->weight, 0.0, init_std);
+  head->bias.zero_();
+  return head;
+}
+}  // namespace detail
+
 template <Backbone B>
 class ClassifierImpl : public torch::nn::Module {
  public:
@@ -20,10 +31,7 @@ class ClassifierImpl : public torch::nn::Module {
   /// BERT's: 0.02).
   ClassifierImpl(B backbone, int64_t classes, double init_std = 2e-5) : backbone(std::move(backbone)) {
     register_module("backbone", this->backbone.ptr());
-    head = register_module("head", torch::nn::Linear(this->backbone->dim(), classes));
-    torch::NoGradGuard g;
-    torch::nn::init::normal_(head->weight, 0.0, init_std);
-    head->bias.zero_();
+    head = register_module("head", detail::new_head(this->backbone->dim(), classes, init_std));
   }
   torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).pooled); }
   LossOutput forward(const Batch& b) {
@@ -56,10 +64,7 @@ class TokenClassifierImpl : public torch::nn::Module {
  public:
   TokenClassifierImpl(B backbone, int64_t classes, double init_std = 0.02) : backbone(std::move(backbone)) {
     register_module("backbone", this->backbone.ptr());
-    head = register_module("head", torch::nn::Linear(this->backbone->dim(), classes));
-    torch::NoGradGuard g;
-    torch::nn::init::normal_(head->weight, 0.0, init_std);
-    head->bias.zero_();
+    head = register_module("head", detail::new_head(this->backbone->dim(), classes, init_std));
   }
   /// `[B,N,classes]`.
   torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).tokens); }

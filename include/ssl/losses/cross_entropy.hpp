@@ -92,12 +92,13 @@ struct ReplacedTokenDetection {
     TORCH_CHECK(logits.sizes() == target[1].sizes(), "loss::ReplacedTokenDetection: discriminator logits ",
                 ssl::detail::shape_str(logits), " must match the tokens ", ssl::detail::shape_str(target[1]));
     const auto& valid = target[2];
-    auto disc = torch::binary_cross_entropy_with_logits(logits.index({valid}), target[1].index({valid}));
+    const auto scored = logits.index({valid}), is_replaced = target[1].index({valid});
+    auto disc = torch::binary_cross_entropy_with_logits(scored, is_replaced);
     torch::Tensor acc, replaced;
     {
       torch::NoGradGuard g;
-      acc = ((logits.index({valid}) > 0).to(torch::kFloat32) == target[1].index({valid})).to(torch::kFloat32).mean();
-      replaced = target[1].index({valid}).mean();
+      acc = ((scored > 0).to(torch::kFloat32) == is_replaced).to(torch::kFloat32).mean();
+      replaced = is_replaced.mean();
     }
     return {gen.loss + weight * disc,
             {{"gen", gen.loss.detach()},
