@@ -12,11 +12,17 @@
 #include <ssl/augment/identity.hpp>
 #include <ssl/backbones/text.hpp>
 #include <ssl/compose.hpp>
+#include <ssl/data/fortunes.hpp>
+#include <ssl/data/text.hpp>
+#include <ssl/eval/classifier.hpp>
+#include <ssl/eval/loss.hpp>
 #include <ssl/heads/lm.hpp>
 #include <ssl/losses/cross_entropy.hpp>
 #include <ssl/maskers/generator.hpp>
 #include <ssl/targets/tokens.hpp>
 #include <ssl/teachers/none.hpp>
+#include <ssl/text/wordpiece.hpp>
+#include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <algorithm>
