@@ -11,7 +11,8 @@
 #include <vector>
 
 static_assert(ssl::Loss<ssl::loss::NTXent> && ssl::Loss<ssl::loss::NegCosine> &&
-              ssl::Loss<ssl::loss::BarlowTwins> && ssl::Loss<ssl::loss::VICReg> && ssl::Loss<ssl::loss::DINOLoss>);
+              ssl::Loss<ssl::loss::BarlowTwins> && ssl::Loss<ssl::loss::VICReg> && ssl::Loss<ssl::loss::DINOLoss> &&
+              ssl::Loss<ssl::loss::MoCoV3>);
 
 namespace {
 using Dict = std::map<std::string, torch::Tensor>;
@@ -85,6 +86,17 @@ TEST_CASE("Negative cosine (BYOL/SimSiam, symmetrised) == 0.5*(f(p0,z1)+f(p1,z0)
   parity("negcos", {"p0", "p1", "z0", "z1"}, [](auto& x) {
     return ssl::loss::NegCosine{}(views({x["p0"], x["p1"]}), {x["z1"], x["z0"]}).loss;
   });
+}
+
+TEST_CASE("MoCo v3 == the official contrastive_loss, summed over both orderings (temperatures 1.0, 0.2)") {
+  for (auto [c, t] : {std::pair{"mocov3_t1", 1.0}, std::pair{"mocov3_t02", 0.2}}) {
+    const std::string cs = c;
+    const double temp = t;
+    parity(cs, {"q1", "q2"}, [&](auto& x) {
+      return ssl::loss::MoCoV3{.temperature = temp}(views({x["q1"], x["q2"]}),
+                                                    {expected(cs + ".k2"), expected(cs + ".k1")}).loss;
+    });
+  }
 }
 
 TEST_CASE("Barlow Twins == lightly BarlowTwinsLoss: value and gradients") {

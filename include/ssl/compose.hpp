@@ -19,6 +19,11 @@ template <class P>
 void register_if_module(torch::nn::Module& self, const char* name, P& part) {
   if constexpr (module_holder<P>) self.register_module(name, part.ptr());
 }
+template <class P>
+void set_step_if(P& part, const StepInfo& info) {
+  if constexpr (requires { part->set_step(info); }) part->set_step(info);
+  else if constexpr (requires { part.set_step(info); }) part.set_step(info);
+}
 }  // namespace detail
 
 /// The parts of a recipe, by name. Example:
@@ -92,10 +97,22 @@ class ComposeImpl : public torch::nn::Module {
     return p.loss(pred, p.target(views, pred));
   }
 
+  /// Called by the trainer before each step: every part with a `set_step(const StepInfo&)`
+  /// learns where the run is (DINO's teacher-temperature schedule, its head's frozen first
+  /// epoch, ...). Parts without one are skipped at compile time.
+  void before_step(const StepInfo& info) {
+    detail::set_step_if(p.backbone, info);
+    detail::set_step_if(p.masker, info);
+    detail::set_step_if(p.augment, info);
+    detail::set_step_if(p.target, info);
+    detail::set_step_if(p.loss, info);
+    detail::set_step_if(p.head, info);
+  }
+
   /// Called by the trainer after each optimizer step.
   void after_optimizer_step(const StepInfo& info) {
     torch::NoGradGuard g;
-    p.teacher_update(student_parameters(), teacher_parameters(), info);
+    p.teacher_update(followed_parameters(), teacher_parameters(), info);
   }
 
   /// Backbone + head parameters (what the optimizer trains).
@@ -109,6 +126,12 @@ class ComposeImpl : public torch::nn::Module {
   std::vector<torch::Tensor> teacher_parameters() {
     if constexpr (requires { p.target->teacher_parameters(); }) return p.target->teacher_parameters();
     else return {};
+  }
+  /// The student parameters the teacher follows, in the teacher's order: the target's
+  /// `student_parameters()` when it has a teacher (BYOL's teacher has no predictor), else all.
+  std::vector<torch::Tensor> followed_parameters() {
+    if constexpr (requires { p.target->student_parameters(); }) return p.target->student_parameters();
+    else return student_parameters();
   }
 
   /// Frozen features of a batch for evaluation (no masking, no augmentation).

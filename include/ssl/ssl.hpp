@@ -22,6 +22,7 @@
 #include <ssl/losses/cross_entropy.hpp>
 #include <ssl/losses/dino.hpp>
 #include <ssl/losses/neg_cosine.hpp>
+#include <ssl/losses/mocov3.hpp>
 #include <ssl/losses/ntxent.hpp>
 #include <ssl/losses/pairwise.hpp>
 #include <ssl/losses/vicreg.hpp>

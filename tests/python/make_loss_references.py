@@ -19,6 +19,9 @@ Cases (batch 8, dim 16 unless said):
                            fresh inputs: dino.c<k>.{t0,t1,s0..s3,loss,grad.*,center} where
                            center is the buffer after call k; dino.temps = schedule at epochs 0..5,
                            dino.temp_none = the temperature without an epoch.
+  mocov3_t1, mocov3_t02    MoCo v3 (not in lightly: the official repository's contrastive_loss),
+                           ctr(q1, k2) + ctr(q2, k1) at temperatures 1.0 and 0.2; keys k1, k2
+                           without gradient.
 """
 import argparse
 import os
@@ -88,6 +91,22 @@ def make(out_dir):
         temps.append(float(dino.teacher_temp_schedule[e]) if e < dino.warmup_teacher_temp_epochs else dino.teacher_temp)
     out["dino.temps"] = torch.tensor(temps, dtype=torch.float32)
     out["dino.temp_none"] = torch.tensor([dino.teacher_temp], dtype=torch.float32)
+
+    # MoCo v3: lightly has no MoCo v3 loss; the reference is the official repository's
+    # contrastive_loss (facebookresearch/moco-v3, moco/builder.py), written out here on one
+    # process: ctr(q, k) = CE(normalize(q) @ normalize(k).T / T, arange) * 2T, summed over
+    # (q1, k2) and (q2, k1). Keys come from the momentum encoder: no gradient.
+    def ctr(q, k, t):
+        q = torch.nn.functional.normalize(q, dim=1)
+        k = torch.nn.functional.normalize(k, dim=1)
+        logits = q @ k.t() / t
+        return torch.nn.functional.cross_entropy(logits, torch.arange(q.shape[0])) * (2 * t)
+
+    for case, temp in (("mocov3_t1", 1.0), ("mocov3_t02", 0.2)):
+        x = {"q1": leaf(torch.randn(B, D)), "q2": leaf(torch.randn(B, D))}
+        k1, k2 = torch.randn(B, D) + x["q1"].detach(), torch.randn(B, D) + x["q2"].detach()
+        out[f"{case}.k1"], out[f"{case}.k2"] = k1, k2
+        record(out, case, x, ctr(x["q1"], k2, temp) + ctr(x["q2"], k1, temp))
 
     clean = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in out.items()}
     save_file(clean, os.path.join(out_dir, "losses.safetensors"), metadata=_META)

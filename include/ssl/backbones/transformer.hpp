@@ -65,6 +65,14 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
     return proj(o.transpose(1, 2).reshape({B, N, D}));
   }
 
+  /// The attention probabilities `softmax(q k^T / sqrt(hd))`, `[B,H,N,N]` (what `forward`
+  /// computes inside SDPA; for pictures such as DINO's attention maps). Bidirectional, no mask.
+  Tensor weights(const Tensor& x) {
+    const auto B = x.size(0), N = x.size(1), D = x.size(2), H = options.heads();
+    auto qkv_ = qkv(x).view({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4});
+    return torch::softmax(qkv_[0].matmul(qkv_[1].transpose(-2, -1)) / std::sqrt(double(D / H)), -1);
+  }
+
   BlockOptions options;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 };

@@ -150,13 +150,46 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     if (options.learned_pos()) torch::nn::init::normal_(pos_embed, 0.0, 0.02);
   }
 
-  /// Patch tokens with position embedding, before masking: `[B,N,D]`.
+  /// Patch tokens with position embedding, before masking: `[B,N,D]`. A square image of
+  /// another size (a multiple of the patch, e.g. DINO's local crops) gets the position
+  /// embedding of its own grid: the sin-cos table computed for that grid, or the learned table
+  /// resized bicubically (as DINO's `interpolate_pos_encoding`).
   Tensor embed(const Tensor& x) {
+    ssl::detail::check_dim(x, 4, "vit::Encoder", "[B,C,H,W]");
+    const auto P = options.patch();
+    TORCH_CHECK(x.size(2) == x.size(3) && x.size(2) % P == 0 && x.size(2) >= P, "vit::Encoder: expected a square image ",
+                "whose side is a multiple of the patch size ", P, " (trained on ", options.image(), "x", options.image(),
+                "), got shape ", ssl::detail::shape_str(x));
     auto t = patch_embed(x);
-    TORCH_CHECK(t.size(1) == options.num_patches(), "vit::Encoder: expected a ", options.image(),
-                "x", options.image(), " image (", options.num_patches(), " patches), got shape ",
-                ssl::detail::shape_str(x));
-    return t + pos_embed.narrow(1, 1, t.size(1));
+    return t + patch_pos_embed(x.size(2) / P);
+  }
+
+  /// The position embedding of the patch tokens of a `grid x grid` image: `[1, grid^2, D]`.
+  Tensor patch_pos_embed(int64_t grid) {
+    const int64_t g0 = options.grid();
+    if (grid == g0) return pos_embed.narrow(1, 1, g0 * g0);
+    if (!options.learned_pos())
+      return sincos_2d(options.dim(), grid, /*cls=*/false).to(pos_embed.options());
+    namespace F = torch::nn::functional;
+    auto table = pos_embed.narrow(1, 1, g0 * g0).reshape({1, g0, g0, -1}).permute({0, 3, 1, 2});
+    auto resized = F::interpolate(table, F::InterpolateFuncOptions()
+                                             .size(std::vector<int64_t>{grid, grid})
+                                             .mode(torch::kBicubic)
+                                             .align_corners(false));
+    return resized.permute({0, 2, 3, 1}).reshape({1, grid * grid, -1});
+  }
+
+  /// The last block's attention probabilities of the un-masked image `x`: `[B, heads, 1+N, 1+N]`
+  /// (row 0 = the CLS token's attention; DINO's attention maps are `[:, :, 0, 1:]`).
+  Tensor last_attention(const Tensor& x) {
+    auto t = embed(x);
+    auto cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({t.size(0), -1, -1});
+    auto h = torch::cat({cls, t}, 1);
+    const int64_t L = options.depth();
+    TORCH_CHECK(L > 0, "vit::Encoder::last_attention: the encoder has no blocks");
+    for (int64_t i = 0; i + 1 < L; ++i) h = blocks->block(i)->forward(h);
+    auto& last = blocks->block(L - 1);
+    return last->attn->weights(last->options.norm_first() ? last->norm1(h) : h);
   }
 
   Features forward(const Masked& m) {

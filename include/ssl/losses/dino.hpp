@@ -15,7 +15,8 @@
 /// Convention: `pred.views` are the student outputs of every view, globals first (as
 /// `Views::all()`); `targets` are the teacher outputs of the global views (so teacher view i and
 /// student view i are the same crop, and that pair is skipped). The loss does not detach the
-/// teacher outputs: the Target computes them without gradient. Call `set_epoch` at each epoch.
+/// teacher outputs: the Target computes them without gradient. Inside a recipe the trainer sets
+/// the epoch before each step (`set_step`); alone, call `set_epoch`.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
 #include <ssl/dist/collective.hpp>
@@ -59,6 +60,8 @@ class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
   /// The epoch the next calls are in (drives the teacher temperature); `nullopt`: none.
   void set_epoch(std::optional<int64_t> epoch) { epoch_ = epoch; }
   [[nodiscard]] std::optional<int64_t> epoch() const { return epoch_; }
+  /// The trainer's hook (through `Compose::before_step`): the epoch of the coming step.
+  void set_step(const StepInfo& i) { set_epoch(i.epoch); }
 
   /// The loss alone (no centre update): `teacher` `t x [B, D]`, `student` `s x [B, D]`, t <= s,
   /// pairs (i, i) skipped; `center` `[D]`.

@@ -33,8 +33,9 @@ concept has_named_parameters = requires(R r) {
 };
 }  // namespace detail
 
-/// What the trainer drives: a module holder whose `forward(Batch)` gives the loss. Optional hook:
-/// `after_optimizer_step(StepInfo)` (teacher updates, centre updates, ...).
+/// What the trainer drives: a module holder whose `forward(Batch)` gives the loss. Optional hooks:
+/// `before_step(StepInfo)` (schedules inside the parts) and `after_optimizer_step(StepInfo)`
+/// (teacher updates).
 template <class R>
 concept Recipe = detail::computes_loss<R> && detail::has_named_parameters<R>;
 
@@ -88,6 +89,7 @@ class Trainer {
       loader.run(epoch_, batch_, [&](const Batch& batch, int64_t b) {
         const StepInfo info{.step = step_, .total_steps = total, .epoch = epoch_, .steps_per_epoch = spe};
         opt_.set_lr_factor(schedule_(info));
+        if constexpr (requires { recipe_->before_step(info); }) recipe_->before_step(info);
         LossOutput out = forward(batch, o.bf16);
         const double lv = out.loss.template item<double>();
         TORCH_CHECK(std::isfinite(lv), "Trainer: the loss is ", lv, " at step ", step_, " (epoch ", epoch_,

@@ -1,0 +1,206 @@
+// 05 — Joint-embedding methods on Fashion-MNIST: pretrain a ResNet or a ViT with DINO, BYOL,
+// SimCLR, Barlow Twins, MoCo v3, VICReg or SimSiam (one recipe header each), then evaluate the
+// frozen features with a k-NN classifier and a linear probe beside the raw-pixel floors measured
+// in the same run. DINO with a ViT also draws the last layer's CLS attention of every head.
+#include <ssl/barlow_twins.hpp>
+#include <ssl/byol.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/mocov3.hpp>
+#include <ssl/simclr.hpp>
+#include <ssl/simsiam.hpp>
+#include <ssl/ssl.hpp>
+#include <ssl/vicreg.hpp>
+#include <ssl/backbones/resnet.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "../common/guard.hpp"
+#include "../common/image_eval.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace {
+
+struct Args {
+  std::string method = "simclr";
+  std::string backbone = "";  // default per method: vit for dino, resnet18 otherwise
+  std::string out;
+  std::string data = ssl::data::fashion_mnist_dir();
+  int threads = 2;
+  uint64_t seed = 0;
+  int64_t epochs = -1, batch = 256, max_steps = -1;
+  double lr = -1, weight_decay = -1;
+  int64_t width = 16;                         // ResNet base width
+  int64_t dim = 128, depth = 4, heads = 4;    // ViT
+  int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
+  int64_t local_crops = -1;                   // DINO
+  int64_t probe_epochs = 30;
+  bool floors = true;
+  bool resume = false;
+};
+
+/// What differs between the methods in this example: the defaults of a 10-minute run.
+struct Defaults {
+  int64_t epochs;
+  double lr, weight_decay;
+  int64_t proj_hidden, proj_out;
+};
+const std::map<std::string, Defaults>& defaults() {
+  static const std::map<std::string, Defaults> d = {
+      {"simclr", {6, 2e-3, 1e-4, 512, 128}},  {"byol", {5, 2e-3, 1e-4, 512, 128}},
+      {"barlow_twins", {6, 2e-3, 1e-4, 512, 512}}, {"vicreg", {6, 2e-3, 1e-4, 512, 512}},
+      {"mocov3", {5, 2e-3, 1e-4, 512, 128}}, {"simsiam", {6, 2e-3, 1e-4, 512, 512}},
+      {"dino", {5, 1e-3, 0.04, 512, 1024}},
+  };
+  return d;
+}
+
+torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
+
+/// Draws `<out>/attention.png`: per test image, the image and each head's CLS-to-patch
+/// attention (normalised per map, upsampled to the image, over the image in a heat colour).
+template <class R>
+void write_attention_png(R& recipe, const torch::Tensor& images, const std::string& path) {
+  auto x = to_unit(images);
+  auto maps = ssl::dino::attention_maps(recipe, x);  // [B, H, g, g]
+  const auto B = x.size(0), H = maps.size(1), S = x.size(2);
+  auto lo = maps.flatten(2).amin(2).view({B, H, 1, 1}), hi = maps.flatten(2).amax(2).view({B, H, 1, 1});
+  auto a = (maps - lo) / (hi - lo + 1e-12);
+  namespace F = torch::nn::functional;
+  a = F::interpolate(a, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
+  auto gray = x.expand({B, 3, S, S});
+  auto heat = torch::stack({(a * 1.5).clamp(0, 1), (a * 1.5 - 0.5).clamp(0, 1), (a * 3 - 2).clamp(0, 1)}, 2);  // [B,H,3,S,S]
+  auto over = 0.35 * gray.unsqueeze(1) + 0.65 * heat;
+  auto tiles = torch::cat({gray.unsqueeze(1), over}, 1);  // [B, 1+H, 3, S, S]
+  ssl::io::write_png(path, ssl::io::grid(tiles, /*scale=*/4));
+}
+
+template <class R>
+int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::data::ImageSet& train,
+                       const ssl::data::ImageSet& test) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
+  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = a.batch, .seed = a.seed});
+  ssl::Trainer trainer(recipe,
+                       ssl::optim::AdamWOptions{.lr = a.lr > 0 ? a.lr : d.lr,
+                                                .weight_decay = a.weight_decay >= 0 ? a.weight_decay : d.weight_decay},
+                       ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
+  const auto ckpt = a.out + "/" + a.method + ".ckpt";
+  if (a.resume && std::filesystem::exists(ckpt)) {
+    trainer.load(ckpt);
+    std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)trainer.step());
+  }
+  const auto tp = std::chrono::steady_clock::now();
+  const double final_loss = trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .metrics_path = a.out + "/train.jsonl",
+                                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+  const double train_seconds = ex::seconds_since(tp);
+  std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+
+  recipe->eval();
+  auto s = ex::frozen_eval([&](const torch::Tensor& x) { return recipe->encode(x).pooled; }, train, test, to_unit,
+                           a.probe_epochs);
+  recipe->train();
+  std::printf("frozen %s features (%lld-d, pooled): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
+              (long long)s.dim, 100 * s.knn, 100 * s.linear, s.seconds);
+  ex::FrozenScores raw;
+  if (a.floors) {
+    raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
+    std::printf("raw pixels (floors):            k-NN %.2f %%, linear %.2f %%\n", 100 * raw.knn, 100 * raw.linear);
+  }
+  if constexpr (requires { ssl::dino::attention_maps(recipe, train.images); }) {
+    write_attention_png(recipe, test.images.narrow(0, 0, 8), a.out + "/attention.png");
+    std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
+  }
+  ssl::train::JsonObject m;
+  m.str("method", a.method).str("backbone", a.backbone).num("feature_dim", double(s.dim));
+  m.num("knn_top1", s.knn).num("linear_top1", s.linear);
+  m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
+  m.num("epochs", double(epochs)).num("batch", double(a.batch)).num("train_seconds", train_seconds);
+  m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
+  m.num("total_seconds", ex::seconds_since(t0));
+  std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
+  std::printf("wrote %s/metrics.json\n", a.out.c_str());
+  return 0;
+}
+
+template <class B>
+int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, const ssl::data::ImageSet& test) {
+  const auto& d = defaults().at(a.method);
+  const int64_t hid = a.proj_hidden > 0 ? a.proj_hidden : d.proj_hidden;
+  const int64_t out = a.proj_out > 0 ? a.proj_out : d.proj_out;
+  if (a.method == "simclr")
+    return train_and_evaluate(ssl::simclr::recipe(backbone, {.hidden = hid, .out = out, .temperature = 0.2}), a, d, train, test);
+  if (a.method == "barlow_twins")
+    return train_and_evaluate(ssl::barlow_twins::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+  if (a.method == "vicreg")
+    return train_and_evaluate(ssl::vicreg::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+  if (a.method == "simsiam")
+    return train_and_evaluate(ssl::simsiam::recipe(backbone, {.proj_hidden = hid, .out = out, .pred_hidden = hid / 4}),
+                              a, d, train, test);
+  if (a.method == "byol")
+    return train_and_evaluate(ssl::byol::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+  if (a.method == "mocov3")
+    return train_and_evaluate(ssl::mocov3::recipe(backbone, {.hidden = hid, .out = out, .temperature = 0.2}), a, d,
+                              train, test);
+  ssl::dino::Options o;
+  o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
+               .freeze_last_layer(1);
+  o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
+  if (a.local_crops >= 0) o.augment.n_local = a.local_crops;
+  return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
+}
+
+int run(Args a) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  at::set_num_threads(a.threads);
+  if (a.backbone.empty()) a.backbone = a.method == "dino" ? "vit" : "resnet18";
+  if (a.out.empty()) a.out = "out/" + a.method;
+  std::filesystem::create_directories(a.out);
+  ssl::train::seed_everything(a.seed);
+  auto train = ssl::data::fashion_mnist("train", a.data);
+  auto test = ssl::data::fashion_mnist("test", a.data);
+  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %d threads\n",
+              (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), a.threads);
+  if (a.backbone == "vit")
+    return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).patch(4).channels(1).dim(a.dim).depth(a.depth)
+                                            .heads(a.heads).learned_pos(true)),
+                      a, train, test);
+  auto o = a.backbone == "resnet50" ? ssl::resnet::resnet50() : ssl::resnet::resnet18();
+  return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true)), a, train, test);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"libssl 05: joint-embedding pretraining on Fashion-MNIST (k-NN, linear probe, DINO attention maps)"};
+  std::vector<std::string> methods;
+  for (const auto& [k, v] : defaults()) methods.push_back(k);
+  app.add_option("--method", a.method, "dino | byol | simclr | barlow_twins | mocov3 | vicreg | simsiam")
+      ->check(CLI::IsMember(methods));
+  app.add_option("--backbone", a.backbone, "resnet18 | resnet50 | vit (default: vit for dino, resnet18 otherwise)")
+      ->check(CLI::IsMember({"resnet18", "resnet50", "vit"}));
+  app.add_option("--out", a.out, "output folder (default out/<method>): metrics.json, train.jsonl, attention.png");
+  app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
+  app.add_option("--threads", a.threads, "CPU threads");
+  app.add_option("--seed", a.seed, "random seed");
+  app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
+  app.add_option("--batch", a.batch, "batch size");
+  app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
+  app.add_option("--lr", a.lr, "peak learning rate (AdamW, cosine schedule with warm-up)");
+  app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay");
+  app.add_option("--width", a.width, "ResNet base width (64 = the standard ResNet)");
+  app.add_option("--dim", a.dim, "ViT width");
+  app.add_option("--depth", a.depth, "ViT blocks");
+  app.add_option("--heads", a.heads, "ViT attention heads");
+  app.add_option("--proj-hidden", a.proj_hidden, "projector / head hidden width");
+  app.add_option("--proj-out", a.proj_out, "projector / head output width");
+  app.add_option("--local-crops", a.local_crops, "DINO: number of local crops");
+  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+  app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
+  CLI11_PARSE(app, argc, argv);
+  return ex::guarded([&] { return run(a); });
+}

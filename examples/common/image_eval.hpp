@@ -1,0 +1,45 @@
+// Shared by the image examples (not part of the library): frozen-feature evaluation on
+// Fashion-MNIST — k-NN and linear probe of a model's features on the 60k / 10k split — and the
+// raw-pixel floors measured with the same protocol in the same run.
+#pragma once
+#include <ssl/ssl.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+namespace ex {
+
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+struct FrozenScores {
+  double knn = -1, linear = -1, seconds = 0;
+  int64_t dim = 0;
+};
+
+/// k-NN (k = 20, cosine, T = 0.07) and linear probe (standardised features, Adam, `probe_epochs`)
+/// of `encode` (model-input batch -> `[B, D]`) applied to `transform(images)` of both splits.
+inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
+                                const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
+                                const ssl::data::Transform& transform, int64_t probe_epochs) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ftr = ssl::eval::extract(encode, train.images, transform);
+  auto fte = ssl::eval::extract(encode, test.images, transform);
+  FrozenScores s;
+  s.dim = ftr.size(1);
+  s.knn = ssl::eval::knn_top1(ftr, train.labels, fte, test.labels);
+  s.linear = ssl::eval::linear_probe(ftr, train.labels, fte, test.labels, {.epochs = probe_epochs});
+  s.seconds = seconds_since(t0);
+  return s;
+}
+
+/// The raw-pixel floors: pixels in [0,1] as features, the same protocol.
+inline FrozenScores raw_pixel_floors(const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
+                                     int64_t probe_epochs) {
+  return frozen_eval([](const torch::Tensor& x) { return x.flatten(1); }, train, test,
+                     [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }, probe_epochs);
+}
+
+}  // namespace ex

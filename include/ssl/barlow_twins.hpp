@@ -1,0 +1,45 @@
+#pragma once
+/// \file barlow_twins.hpp
+/// Barlow Twins: Self-Supervised Learning via Redundancy Reduction (Zbontar et al., 2021).
+///
+/// Two augmentations of every image go through one encoder and a wide projector; the
+/// cross-correlation matrix of the two batches of (batch-standardised) embeddings is pushed to
+/// the identity: its diagonal to 1 (invariance), its off-diagonal to 0 with weight lambda
+/// (redundancy reduction). No negatives, no teacher, no predictor.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/barlow_twins.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/views.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::barlow_twins {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::BarlowTwins, teacher::None,
+                       heads::Mlp>;
+
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::barlow_twins(28, 1);
+  int64_t hidden = 8192;  ///< projector widths (the paper's 8192-8192-8192)
+  int64_t out = 8192;
+  double lambda = 5e-3;
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = {},
+      .loss = {.lambda = o.lambda},
+      .teacher_update = {},
+      .head = heads::Mlp(heads::barlow_twins(d, o.hidden, o.out)),
+  });
+}
+
+}  // namespace ssl::barlow_twins

@@ -1,0 +1,46 @@
+#pragma once
+/// \file byol.hpp
+/// Bootstrap Your Own Latent (Grill et al., 2020).
+///
+/// Two augmentations of every image. The online network (encoder, projector, predictor)
+/// predicts the target network's projection of the *other* view (negative cosine, both
+/// orderings). The target network is an exponential moving average of the online encoder and
+/// projector, its momentum rising from 0.99 to 1 on a cosine; it gets no gradient.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/neg_cosine.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/teacher.hpp>
+#include <ssl/teachers/ema.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::byol {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::NegCosine,
+                       teacher::Ema, heads::ProjectPredict>;
+
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::byol(28, 1);
+  int64_t hidden = 4096, out = 256;  ///< projector and predictor (the paper's 4096 -> 256)
+  teacher::Ema ema{.base = 0.99, .final = 1.0};
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  auto head = heads::ProjectPredict(heads::byol_projection(d, o.hidden, o.out),
+                                    heads::byol_prediction(o.out, o.hidden, o.out));
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = target::Teacher<B, heads::Mlp>(backbone, head->projector, target::TeacherOptions{.cross = true}),
+      .loss = {},
+      .teacher_update = o.ema,
+      .head = head,
+  });
+}
+
+}  // namespace ssl::byol

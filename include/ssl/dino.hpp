@@ -1,0 +1,67 @@
+#pragma once
+/// \file dino.hpp
+/// Emerging Properties in Self-Supervised Vision Transformers — DINO (Caron et al., 2021).
+///
+/// Multi-crop: two global crops and several small local crops of every image. The student
+/// (encoder + DINO head) sees every crop; the teacher, an exponential moving average of the
+/// student (momentum 0.996 -> 1 on a cosine), sees only the global crops. The teacher's output
+/// is centred (a running mean of its outputs) and sharpened (low temperature, warmed up over
+/// the first epochs) into a distribution that each student crop's softmax must match
+/// (cross-entropy over every student-crop / teacher-crop pair but a crop with itself).
+/// Centring and sharpening together are what keep the two networks from collapsing.
+#include <ssl/augment/views.hpp>
+#include <ssl/backbones/vit.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/dino_head.hpp>
+#include <ssl/losses/dino.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/teacher.hpp>
+#include <ssl/teachers/ema.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::dino {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::MultiCrop, target::Teacher<B, heads::DINOHead>, loss::DINOLoss,
+                       teacher::Ema, heads::DINOHead>;
+
+struct Options {
+  augment::MultiCrop augment = augment::MultiCrop::dino();
+  heads::DINOHeadOptions head = heads::DINOHeadOptions(0);          ///< input dim set from the backbone
+  loss::DINOLossOptions loss = loss::DINOLossOptions(65536);        ///< out_dim set from the head
+  teacher::Ema ema{.base = 0.996, .final = 1.0};
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, Options o = {}) {
+  o.head.input_dim(backbone->dim());
+  o.loss.out_dim(o.head.output_dim());
+  auto head = heads::DINOHead(o.head);
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = target::Teacher<B, heads::DINOHead>(backbone, head),
+      .loss = loss::DINOLoss(o.loss),
+      .teacher_update = o.ema,
+      .head = head,
+  });
+}
+
+/// DINO's attention maps: the last block's attention of the CLS token to every patch, one map
+/// per head, `[B, heads, grid, grid]`, from the *teacher* (as the paper's figures) of a ViT
+/// recipe, on images `x` in the model's input space.
+template <class R>
+  requires requires(R r, const torch::Tensor& x) { r->target()->backbone->last_attention(x); }
+torch::Tensor attention_maps(R& recipe, const torch::Tensor& x) {
+  torch::NoGradGuard g;
+  auto& enc = recipe->target()->backbone;
+  const bool was_training = enc->is_training();
+  enc->eval();
+  auto a = enc->last_attention(x);  // [B, H, 1+N, 1+N]
+  enc->train(was_training);
+  const auto grid = x.size(2) / enc->options.patch();
+  return a.select(2, 0).narrow(2, 1, grid * grid).reshape({x.size(0), a.size(1), grid, grid});
+}
+
+}  // namespace ssl::dino

@@ -1,0 +1,48 @@
+#pragma once
+/// \file mocov3.hpp
+/// An Empirical Study of Training Self-Supervised Vision Transformers — MoCo v3 (Chen, Xie,
+/// He, 2021).
+///
+/// Two augmentations. The query network (encoder, projector, predictor) embeds each view; the
+/// momentum network (moving average of encoder and projector) embeds the other view as the
+/// key; each query must find its own key among the keys of the whole batch (InfoNCE, scaled by
+/// 2 tau), summed over both orderings. No memory queue: the batch supplies the negatives.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/mocov3.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/teacher.hpp>
+#include <ssl/teachers/ema.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::mocov3 {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::MoCoV3,
+                       teacher::Ema, heads::ProjectPredict>;
+
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::mocov3(28, 1);
+  int64_t hidden = 4096, out = 256;  ///< the paper's projector 4096 -> 256 and predictor 4096 -> 256
+  double temperature = 1.0;          ///< the official default (0.2 in the paper's ViT recipes)
+  teacher::Ema ema{.base = 0.99, .final = 1.0};
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  auto head = heads::ProjectPredict(heads::mocov3_projection(d, o.hidden, o.out),
+                                    heads::mocov3_prediction(o.out, o.hidden, o.out));
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = target::Teacher<B, heads::Mlp>(backbone, head->projector, target::TeacherOptions{.cross = true}),
+      .loss = {.temperature = o.temperature},
+      .teacher_update = o.ema,
+      .head = head,
+  });
+}
+
+}  // namespace ssl::mocov3

@@ -1,0 +1,45 @@
+#pragma once
+/// \file simclr.hpp
+/// A Simple Framework for Contrastive Learning of Visual Representations (Chen et al., 2020).
+///
+/// Two random augmentations of every image; one encoder and a small MLP projector embed both;
+/// each embedding must recognise its partner among all the other images' embeddings of the
+/// batch (NT-Xent: cosine similarity / temperature, cross-entropy). No teacher, no memory bank:
+/// the other images of the batch are the negatives.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/ntxent.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/views.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::simclr {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::NTXent, teacher::None, heads::Mlp>;
+
+/// Example: `simclr::recipe(resnet::Encoder(resnet::resnet18().width(16)), {.augment = augment::TwoViews::simclr(28, 1)})`.
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::simclr(28, 1);
+  int64_t hidden = 2048;  ///< projector hidden width (lightly's SimCLRProjectionHead)
+  int64_t out = 128;      ///< embedding width
+  double temperature = 0.5;
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = {},
+      .loss = {.temperature = o.temperature},
+      .teacher_update = {},
+      .head = heads::Mlp(heads::simclr(d, o.hidden, o.out)),
+  });
+}
+
+}  // namespace ssl::simclr

@@ -1,0 +1,45 @@
+#pragma once
+/// \file simsiam.hpp
+/// Exploring Simple Siamese Representation Learning (Chen & He, 2021).
+///
+/// Two augmentations, one encoder, a projector and a predictor; the prediction of each view
+/// must match the other view's projection under the negative cosine, and that projection is
+/// *not* differentiated (stop-gradient): the "teacher" is the student itself with the gradient
+/// stopped, so there is no momentum copy and no negatives.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/neg_cosine.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/views.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::simsiam {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::StopGradient, loss::NegCosine, teacher::None,
+                       heads::ProjectPredict>;
+
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::simsiam(28, 1);
+  int64_t proj_hidden = 2048, out = 2048;  ///< projector (the paper's 2048-2048-2048)
+  int64_t pred_hidden = 512;               ///< predictor bottleneck (the paper's 512)
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = {},
+      .loss = {},
+      .teacher_update = {},
+      .head = heads::ProjectPredict(heads::simsiam_projection(d, o.proj_hidden, o.out),
+                                    heads::simsiam_prediction(o.out, o.pred_hidden, o.out)),
+  });
+}
+
+}  // namespace ssl::simsiam

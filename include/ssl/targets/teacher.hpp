@@ -1,0 +1,109 @@
+#pragma once
+/// \file targets/teacher.hpp
+/// A momentum teacher as a Target (BYOL, MoCo v3, DINO, iBOT): a copy of the student's backbone
+/// and of the part of its head the method gives the teacher (BYOL / MoCo v3: the projector, not
+/// the predictor; DINO: the whole head). The teacher encodes the *global* views without
+/// gradient; its parameters never require gradient (so the optimizer skips them) and move only
+/// through the recipe's `TeacherUpdate` (`teacher::Ema`), which `Compose` calls with
+/// `student_parameters()` and `teacher_parameters()` of this target, in the same order.
+///
+/// Pairing (`TeacherOptions::cross`):
+///  - `cross = true` (BYOL, MoCo v3): two global views, `targets = {t(v1), t(v0)}`: each
+///    student view is compared with the teacher's output of the *other* view
+///    (losses/pairwise.hpp's convention).
+///  - `cross = false` (DINO): `targets = {t(g0), t(g1), ...}`, one per global view; the loss
+///    pairs every student view with every teacher view except itself.
+///
+/// The student modules are held (shared, not registered: they are registered once, in the
+/// recipe) to read their parameters for the update; the copy is registered as `backbone` and
+/// `head`, so checkpoints carry it. Cloning the whole recipe would leave the clone's teacher
+/// following the original student: build a new recipe instead.
+#include <ssl/concepts.hpp>
+#include <ssl/core/types.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace ssl::target {
+
+struct TeacherOptions {
+  bool cross = false;
+};
+
+template <class B, class H>
+class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
+  static_assert(Backbone<B>, "target::Teacher: the 1st template argument must satisfy ssl::Backbone");
+  static_assert(ssl::detail::module_holder<H>, "target::Teacher: the 2nd template argument must be a module holder");
+
+ public:
+  /// `student_backbone` and `student_head` are the student's modules the teacher copies and follows.
+  TeacherImpl(B student_backbone, H student_head, TeacherOptions options = {})
+      : options(options), student_backbone_(std::move(student_backbone)), student_head_(std::move(student_head)) {
+    reset();
+  }
+
+  void reset() override {
+    backbone = B(std::dynamic_pointer_cast<typename B::ContainedType>(student_backbone_->clone()));
+    head = H(std::dynamic_pointer_cast<typename H::ContainedType>(student_head_->clone()));
+    this->register_module("backbone", backbone.ptr());
+    this->register_module("head", head.ptr());
+    for (auto& p : this->parameters()) p.requires_grad_(false);
+  }
+
+  /// The teacher's output of one view: `[B, D]` (the head applied to the backbone's features).
+  torch::Tensor encode(const torch::Tensor& x) {
+    Masked m{.input = x};
+    return head->forward(backbone->forward(m), m);
+  }
+
+  std::vector<torch::Tensor> operator()(const Views& views, const Prediction& /*pred*/) { return forward(views); }
+
+  std::vector<torch::Tensor> forward(const Views& views) {
+    torch::NoGradGuard g;
+    TORCH_CHECK(!views.global.empty(), "target::Teacher: expected at least one global view, got none");
+    std::vector<torch::Tensor> out;
+    out.reserve(views.global.size());
+    for (const auto& v : views.global) out.push_back(encode(v));
+    if (options.cross) {
+      TORCH_CHECK(out.size() == 2 && views.local.empty(), "target::Teacher: cross pairing expects exactly two ",
+                  "global views and no local ones, got ", views.global.size(), " global and ", views.local.size(),
+                  " local views");
+      std::swap(out[0], out[1]);
+    }
+    return out;
+  }
+
+  /// The student parameters the teacher follows (backbone, then head part), the teacher's order.
+  std::vector<torch::Tensor> student_parameters() {
+    auto v = student_backbone_->parameters();
+    auto h = student_head_->parameters();
+    v.insert(v.end(), h.begin(), h.end());
+    return v;
+  }
+  /// The teacher's parameters, same order.
+  std::vector<torch::Tensor> teacher_parameters() {
+    auto v = backbone->parameters();
+    auto h = head->parameters();
+    v.insert(v.end(), h.begin(), h.end());
+    return v;
+  }
+
+  TeacherOptions options;
+  B backbone{nullptr};
+  H head{nullptr};
+
+ private:
+  B student_backbone_;
+  H student_head_;
+};
+
+/// The module holder. Example: `target::Teacher<resnet::Encoder, heads::Mlp>(enc, head->projector, {.cross = true})`.
+template <class B, class H>
+class Teacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
+ public:
+  using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
+  using Impl = TeacherImpl<B, H>;
+  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) { return this->get()->operator()(v, p); }
+};
+
+}  // namespace ssl::target

@@ -1,0 +1,44 @@
+#pragma once
+/// \file vicreg.hpp
+/// VICReg: Variance-Invariance-Covariance Regularization (Bardes, Ponce, LeCun, 2022).
+///
+/// Two augmentations, one encoder and an expander; the loss keeps the two embeddings close
+/// (invariance: mean squared error, weight lambda), keeps every dimension's standard deviation
+/// over the batch above 1 (variance: hinge, weight mu) and decorrelates the dimensions
+/// (covariance: squared off-diagonal covariances, weight nu). No negatives, no teacher.
+#include <ssl/augment/views.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/projection.hpp>
+#include <ssl/losses/vicreg.hpp>
+#include <ssl/maskers/random_patches.hpp>
+#include <ssl/targets/views.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::vicreg {
+
+template <Backbone B>
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::VICReg, teacher::None, heads::Mlp>;
+
+struct Options {
+  augment::TwoViews augment = augment::TwoViews::vicreg(28, 1);
+  int64_t hidden = 8192;  ///< expander widths (the paper's 8192-8192-8192)
+  int64_t out = 8192;
+  double lambda = 25.0, mu = 25.0, nu = 1.0;
+};
+
+template <Backbone B>
+Recipe<B> recipe(B backbone, const Options& o = {}) {
+  const auto d = backbone->dim();
+  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
+      .backbone = backbone,
+      .masker = {},
+      .augment = o.augment,
+      .target = {},
+      .loss = {.lambda = o.lambda, .mu = o.mu, .nu = o.nu},
+      .teacher_update = {},
+      .head = heads::Mlp(heads::vicreg(d, o.hidden, o.out)),
+  });
+}
+
+}  // namespace ssl::vicreg
