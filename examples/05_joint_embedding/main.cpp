@@ -33,9 +33,10 @@ struct Args {
   int64_t epochs = -1, batch = 256, max_steps = -1;
   double lr = -1, weight_decay = -1;
   int64_t width = 16;                         // ResNet base width
-  int64_t dim = 128, depth = 4, heads = 4;    // ViT
+  int64_t dim = 64, depth = 4, heads = 4, patch = 4;  // ViT
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
-  int64_t local_crops = -1;                   // DINO
+  int64_t local_crops = 4, local_size = 12;  // DINO
+  int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
   int64_t probe_epochs = 30;
   bool floors = true;
   bool resume = false;
@@ -49,10 +50,10 @@ struct Defaults {
 };
 const std::map<std::string, Defaults>& defaults() {
   static const std::map<std::string, Defaults> d = {
-      {"simclr", {6, 2e-3, 1e-4, 512, 128}},  {"byol", {5, 2e-3, 1e-4, 512, 128}},
-      {"barlow_twins", {6, 2e-3, 1e-4, 512, 512}}, {"vicreg", {6, 2e-3, 1e-4, 512, 512}},
-      {"mocov3", {5, 2e-3, 1e-4, 512, 128}}, {"simsiam", {6, 2e-3, 1e-4, 512, 512}},
-      {"dino", {5, 1e-3, 0.04, 512, 1024}},
+      {"simclr", {5, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 2e-3, 1e-4, 512, 128}},
+      {"barlow_twins", {5, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 2e-3, 1e-4, 512, 512}},
+      {"mocov3", {3, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 2e-3, 1e-4, 512, 512}},
+      {"dino", {3, 1e-3, 0.04, 512, 1024}},
   };
   return d;
 }
@@ -146,9 +147,9 @@ int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, cons
                               train, test);
   ssl::dino::Options o;
   o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
-               .freeze_last_layer(1);
+               .freeze_last_layer(a.freeze_last_layer);
   o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
-  if (a.local_crops >= 0) o.augment.n_local = a.local_crops;
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops});
   return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
 }
 
@@ -164,8 +165,8 @@ int run(Args a) {
   std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %d threads\n",
               (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), a.threads);
   if (a.backbone == "vit")
-    return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).patch(4).channels(1).dim(a.dim).depth(a.depth)
-                                            .heads(a.heads).learned_pos(true)),
+    return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).channels(1).dim(a.dim).depth(a.depth)
+                                            .heads(a.heads).patch(a.patch).learned_pos(true)),
                       a, train, test);
   auto o = a.backbone == "resnet50" ? ssl::resnet::resnet50() : ssl::resnet::resnet18();
   return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true)), a, train, test);
@@ -197,7 +198,10 @@ int main(int argc, char** argv) {
   app.add_option("--heads", a.heads, "ViT attention heads");
   app.add_option("--proj-hidden", a.proj_hidden, "projector / head hidden width");
   app.add_option("--proj-out", a.proj_out, "projector / head output width");
+  app.add_option("--patch", a.patch, "ViT patch size (28 and the local crop size must be multiples)");
   app.add_option("--local-crops", a.local_crops, "DINO: number of local crops");
+  app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: 28)");
+  app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");

@@ -8,6 +8,7 @@
 /// key; each query must find its own key among the keys of the whole batch (InfoNCE, scaled by
 /// 2 tau), summed over both orderings. No memory queue: the batch supplies the negatives.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/vit.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/mocov3.hpp>
@@ -32,8 +33,11 @@ struct Options {
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o = {}) {
   const auto d = backbone->dim();
-  auto head = heads::ProjectPredict(heads::mocov3_projection(d, o.hidden, o.out),
-                                    heads::mocov3_prediction(o.out, o.hidden, o.out));
+  // The official code's two builds: a ViT gets a 3-layer projector and a predictor ending in
+  // BN; a ResNet a 2-layer projector and a predictor without the last BN.
+  constexpr bool vit = std::is_same_v<B, vit::Encoder>;
+  auto head = heads::ProjectPredict(heads::mocov3_projection(d, o.hidden, o.out, vit ? 3 : 2),
+                                    heads::mocov3_prediction(o.out, o.hidden, o.out, /*last_bn=*/vit));
   return Recipe<B>(typename Recipe<B>::Impl::PartsType{
       .backbone = backbone,
       .masker = {},

@@ -1,6 +1,8 @@
 #pragma once
 /// \file ssl.hpp
 /// Everything in libssl: the concepts, the parts, the trainer, data, evaluation and I/O.
+#include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/bert.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/compose.hpp>
@@ -15,6 +17,8 @@
 #include <ssl/eval/linear_probe.hpp>
 #include <ssl/eval/loss.hpp>
 #include <ssl/gpt.hpp>
+#include <ssl/heads/dino_head.hpp>
+#include <ssl/heads/projection.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/png.hpp>
 #include <ssl/io/safetensors.hpp>
@@ -27,6 +31,8 @@
 #include <ssl/losses/pairwise.hpp>
 #include <ssl/losses/vicreg.hpp>
 #include <ssl/mae.hpp>
+#include <ssl/targets/teacher.hpp>
+#include <ssl/targets/views.hpp>
 #include <ssl/teachers/ema.hpp>
 #include <ssl/text/wordpiece.hpp>
 #include <ssl/text/wordpiece_trainer.hpp>

@@ -1,0 +1,177 @@
+// Google Benchmark of one training step of each joint-embedding recipe on fixed, pre-made views
+// (augmentation excluded: bench_augment times it), on the CPU.
+//
+//   SSL_BENCH_THREADS=2 [SSL_BENCH_BATCH=256] build/benchmarks/bench_joint [--benchmark_format=json]
+//
+// The step, as ssl::Trainer runs it (without the data path and the lr schedule):
+//   recipe->before_step(info); pred = recipe->predict(views)      (student: every view)
+//   targets = recipe->p.target(views, pred)                       (BYOL, MoCo v3, DINO: teacher forward)
+//   loss = recipe->p.loss(pred, targets); loss.item()
+//   opt.zero_grad(); loss.backward(); opt.step()                  (ssl::optim::AdamW, named params)
+//   recipe->after_optimizer_step(info)                            (teacher EMA, one _foreach_lerp_)
+// StepInfo has epoch 1, so DINO's last layer (frozen in epoch 0) is trained, as in most steps.
+//
+// Configurations: examples/05_joint_embedding's defaults (items = images per step = batch):
+//   simclr, byol, barlow_twins, vicreg, mocov3, simsiam: ResNet-18, base width 16 (feature 128),
+//     small stem, 1 channel; two 28x28 views of the batch; projector widths hidden/out:
+//     simclr 512/128 (T 0.2), byol 512/128 (predictor 512/128), barlow_twins 512/512,
+//     vicreg 512/512, mocov3 512/128 (ResNet build: 2-layer projector, predictor without last
+//     BN; T 0.2), simsiam 512/512 (predictor 128); AdamW lr 2e-3, wd 1e-4.
+//   dino: ViT 128-d, 4 blocks, 4 heads, patch 4, learned position embedding; 2 global 28x28 +
+//     6 local 12x12 views; head hidden 512, bottleneck 128, out 1024, no BN; teacher temp 0.04;
+//     AdamW lr 1e-3, wd 0.04.
+// Counters: batch, views, params (trainable), loss (last step), torch_threads, median_ms (median
+// step time; real_time is the mean). benchmarks/joint_side_by_side.py runs the same steps with
+// lightly / torchvision / timm in Python.
+#include <benchmark/benchmark.h>
+#include <ssl/barlow_twins.hpp>
+#include <ssl/byol.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/mocov3.hpp>
+#include <ssl/simclr.hpp>
+#include <ssl/simsiam.hpp>
+#include <ssl/ssl.hpp>
+#include <ssl/vicreg.hpp>
+#include <torch/torch.h>
+
+#include "bench_common.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+namespace {
+
+int64_t batch() { return bench::env_int("SSL_BENCH_BATCH", 256); }
+
+ssl::resnet::Encoder resnet18_w16() {
+  return ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(16).small_stem(true));
+}
+
+ssl::Views two_views(int64_t b) { return {.global = {torch::randn({b, 1, 28, 28}), torch::randn({b, 1, 28, 28})}}; }
+
+ssl::Views multi_crop(int64_t b) {
+  ssl::Views v{.global = {torch::randn({b, 1, 28, 28}), torch::randn({b, 1, 28, 28})}};
+  for (int i = 0; i < 6; ++i) v.local.push_back(torch::randn({b, 1, 12, 12}));
+  return v;
+}
+
+/// Times the step of the recipe `make()` builds on `views_of(batch)` (see the file comment).
+template <class Make>
+void joint_step(benchmark::State& state, Make make, ssl::Views (*views_of)(int64_t), ssl::optim::AdamWOptions o) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  const int64_t b = batch();
+  auto recipe = make();
+  recipe->train(true);
+  ssl::optim::AdamW opt(recipe->named_parameters().pairs(), o);
+  const ssl::Views views = views_of(b);
+  int64_t step_no = 0;
+  auto step = [&] {
+    const ssl::StepInfo info{.step = step_no++, .total_steps = 100000, .epoch = 1, .steps_per_epoch = 100000};
+    recipe->before_step(info);
+    auto pred = recipe->predict(views);
+    auto out = recipe->p.loss(pred, recipe->p.target(views, pred));
+    const double loss = out.loss.template item<double>();  // synchronises, as the trainer
+    opt.zero_grad();
+    out.loss.backward();
+    opt.step();
+    recipe->after_optimizer_step(info);
+    return loss;
+  };
+  double loss = 0.0;
+  for (int i = 0; i < bench::warmup(); ++i) loss = step();
+  std::vector<double> ms;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    loss = step();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(dt);
+    ms.push_back(1e3 * dt);
+  }
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  const double median = n == 0 ? 0.0 : (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
+  int64_t params = 0;
+  for (const auto& p : recipe->parameters())
+    if (p.requires_grad()) params += p.numel();
+  state.SetItemsProcessed(state.iterations() * b);
+  state.counters["batch"] = double(b);
+  state.counters["views"] = double(views.all().size());
+  state.counters["params"] = double(params);
+  state.counters["torch_threads"] = double(at::get_num_threads());
+  state.counters["median_ms"] = median;
+  state.counters["loss"] = loss;
+  // After reading it: libbenchmark 1.7's DoNotOptimize ("+m,r") can clobber a double under GCC.
+  benchmark::DoNotOptimize(loss);
+}
+
+constexpr ssl::optim::AdamWOptions kResNetOpt{.lr = 2e-3, .weight_decay = 1e-4};
+constexpr ssl::optim::AdamWOptions kDinoOpt{.lr = 1e-3, .weight_decay = 0.04};
+
+void BM_Simclr(benchmark::State& s) {
+  joint_step(s, [] { return ssl::simclr::recipe(resnet18_w16(), {.hidden = 512, .out = 128, .temperature = 0.2}); },
+             two_views, kResNetOpt);
+}
+void BM_Byol(benchmark::State& s) {
+  joint_step(s, [] { return ssl::byol::recipe(resnet18_w16(), {.hidden = 512, .out = 128}); }, two_views, kResNetOpt);
+}
+void BM_BarlowTwins(benchmark::State& s) {
+  joint_step(s, [] { return ssl::barlow_twins::recipe(resnet18_w16(), {.hidden = 512, .out = 512}); }, two_views,
+             kResNetOpt);
+}
+void BM_Vicreg(benchmark::State& s) {
+  joint_step(s, [] { return ssl::vicreg::recipe(resnet18_w16(), {.hidden = 512, .out = 512}); }, two_views,
+             kResNetOpt);
+}
+void BM_Mocov3(benchmark::State& s) {
+  joint_step(s, [] { return ssl::mocov3::recipe(resnet18_w16(), {.hidden = 512, .out = 128, .temperature = 0.2}); },
+             two_views, kResNetOpt);
+}
+void BM_Simsiam(benchmark::State& s) {
+  joint_step(
+      s, [] { return ssl::simsiam::recipe(resnet18_w16(), {.proj_hidden = 512, .out = 512, .pred_hidden = 128}); },
+      two_views, kResNetOpt);
+}
+void BM_Dino(benchmark::State& s) {
+  joint_step(
+      s,
+      [] {
+        ssl::dino::Options o;
+        o.head = ssl::heads::DINOHeadOptions(128).hidden_dim(512).bottleneck_dim(128).output_dim(1024)
+                     .freeze_last_layer(1);
+        o.loss = ssl::loss::DINOLossOptions(1024).warmup_teacher_temp(0.04).teacher_temp(0.04)
+                     .warmup_teacher_temp_epochs(0);
+        return ssl::dino::recipe(ssl::vit::Encoder(ssl::vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4)
+                                                       .heads(4).learned_pos(true)),
+                                 o);
+      },
+      multi_crop, kDinoOpt);
+}
+
+}  // namespace
+
+// Each case runs `SSL_BENCH_WARMUP` (3) untimed steps, then `SSL_BENCH_ITERS` (10) timed ones;
+// `--benchmark_min_time=<s>` replaces the fixed count with Google Benchmark's minimum time.
+// Times are wall clock per step (manual timing: libtorch's threads do the work).
+int main(int argc, char** argv) {
+  const bool min_time_flag = bench::min_time_given(argc, argv);
+  const int iters = bench::env_int("SSL_BENCH_ITERS", 10);
+  auto reg = [&](const char* name, void (*fn)(benchmark::State&)) {
+    auto* b = benchmark::RegisterBenchmark(name, fn)->Unit(benchmark::kMillisecond)->UseManualTime();
+    if (!min_time_flag) b->Iterations(iters);
+  };
+  reg("BM_JointStep/simclr", BM_Simclr);
+  reg("BM_JointStep/byol", BM_Byol);
+  reg("BM_JointStep/barlow_twins", BM_BarlowTwins);
+  reg("BM_JointStep/vicreg", BM_Vicreg);
+  reg("BM_JointStep/mocov3", BM_Mocov3);
+  reg("BM_JointStep/simsiam", BM_Simsiam);
+  reg("BM_JointStep/dino", BM_Dino);
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
