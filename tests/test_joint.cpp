@@ -268,3 +268,22 @@ TEST_CASE("DINO: the first epoch leaves the last layer alone; checkpoint + resum
   std::filesystem::remove_all(dir);
 }
 }
+
+TEST_SUITE("joint") {
+TEST_CASE("resnet::Encoder in channels-last memory computes the same function") {
+  torch::manual_seed(6);
+  auto o = ssl::resnet::resnet18().channels(1).width(8);
+  ssl::resnet::Encoder a(o), b(o.channels_last(true));
+  ssl::io::load_into(*b, [&] {
+    std::map<std::string, torch::Tensor> m;
+    for (const auto& p : a->named_parameters()) m[p.key()] = p.value().detach();
+    for (const auto& p : a->named_buffers()) m[p.key()] = p.value().detach();
+    return m;
+  }());
+  CHECK(b->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto x = torch::rand({4, 1, 28, 28});
+  auto fa = a->forward(x), fb = b->forward(x);
+  CHECK(torch::allclose(fa.pooled, fb.pooled, 1e-4, 1e-5));
+  CHECK(torch::allclose(fa.tokens, fb.tokens, 1e-4, 1e-5));
+}
+}

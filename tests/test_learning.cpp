@@ -109,3 +109,115 @@ TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretr
   CHECK(pre > base + 0.03);
 }
 }
+
+// ---- Joint-embedding methods (issue 5) ------------------------------------------------------
+#include <ssl/barlow_twins.hpp>
+#include <ssl/byol.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/mocov3.hpp>
+#include <ssl/simclr.hpp>
+#include <ssl/simsiam.hpp>
+#include <ssl/vicreg.hpp>
+
+namespace {
+/// What every joint-embedding objective trains for, measured on held-out images with the
+/// backbone's pooled features: two augmentations of the same image must be closer (cosine) than
+/// augmentations of different images, without collapse. Returns mean cos(positive pairs) minus
+/// mean cos(all pairs) over 512 test images, two views drawn by `augment` with a fixed seed.
+template <class R, class A>
+double view_gap(R& recipe, const A& augment, const torch::Tensor& images) {
+  torch::NoGradGuard g;
+  auto x = images.to(torch::kFloat32).div(255);
+  torch::manual_seed(123);
+  ssl::Views v = augment(x);
+  recipe->eval();
+  namespace F = torch::nn::functional;
+  auto a = F::normalize(recipe->encode(v.global[0]).pooled, F::NormalizeFuncOptions().dim(1));
+  auto b = F::normalize(recipe->encode(v.global[1]).pooled, F::NormalizeFuncOptions().dim(1));
+  recipe->train();
+  return ((a * b).sum(1).mean() - a.mm(b.t()).mean()).template item<double>();
+}
+
+/// Trains `recipe` for `steps` steps of 256 images (the example's optimiser) and returns the
+/// view gap before and after.
+template <class R>
+std::pair<double, double> gap_before_after(R recipe, int64_t steps, double lr, double wd, const char* label) {
+  static const auto train = ssl::data::fashion_mnist("train");
+  static const auto test = ssl::data::fashion_mnist("test");
+  const auto held_out = test.images.narrow(0, 0, 512);
+  const auto augment = ssl::augment::TwoViews::simclr(28, 1);
+  const double before = view_gap(recipe, augment, held_out);
+  auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  ssl::data::Loader loader(train.images, {}, unit, {.batch_size = 256});
+  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = wd}, ssl::schedule::cosine_warmup(0.1));
+  trainer.fit(loader, {.epochs = 1, .max_steps = steps, .label = label});
+  const double after = view_gap(recipe, augment, held_out);
+  MESSAGE(std::string(label), ": held-out view gap ", before, " at initialisation -> ", after, " after ", steps, " steps");
+  return {before, after};
+}
+
+ssl::resnet::Encoder example_resnet() {  // the example's backbone: ResNet-18, base width 16, small stem
+  return ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(16).small_stem(true).channels_last(true));
+}
+}  // namespace
+
+TEST_SUITE("learning_joint") {
+// Every recipe with the example's configuration, a fraction of its budget: on held-out images the
+// backbone must have become more invariant to the augmentations than at initialisation while
+// still telling images apart (the gap between positive-pair and all-pair cosine grows by a
+// margin). k-NN after 60 steps is no test: it first drops below the random network's (measured:
+// SimCLR 78.8 % -> 78.2 % after 120 steps on a 10k/2k subset) before rising above the raw-pixel
+// floor after a few epochs; the floors are checked by the default runs (docs/04_joint_embedding.md).
+TEST_CASE("every joint-embedding recipe learns: held-out views of an image move together (reduced runs)") {
+  using namespace ssl;
+  constexpr int64_t kSteps = 60;
+  constexpr double kMargin = 0.05;
+  torch::manual_seed(0);
+  {
+    auto [b, a] = gap_before_after(simclr::recipe(example_resnet(), {.hidden = 512, .out = 128, .temperature = 0.2}),
+                                   kSteps, 2e-3, 1e-4, "SimCLR (reduced)");
+    CHECK(a > b + kMargin);
+  }
+  {
+    auto [b, a] = gap_before_after(barlow_twins::recipe(example_resnet(), {.hidden = 512, .out = 512}), kSteps, 2e-3,
+                                   1e-4, "Barlow Twins (reduced)");
+    CHECK(a > b + kMargin);
+  }
+  {
+    auto [b, a] = gap_before_after(vicreg::recipe(example_resnet(), {.hidden = 512, .out = 512}), kSteps, 2e-3, 1e-4,
+                                   "VICReg (reduced)");
+    CHECK(a > b + kMargin);
+  }
+  {
+    auto [b, a] = gap_before_after(simsiam::recipe(example_resnet(), {.proj_hidden = 512, .out = 512, .pred_hidden = 128}),
+                                   kSteps, 2e-3, 1e-4, "SimSiam (reduced)");
+    CHECK(a > b + kMargin);
+  }
+  {
+    auto [b, a] = gap_before_after(byol::recipe(example_resnet(), {.hidden = 512, .out = 128}), kSteps, 2e-3, 1e-4,
+                                   "BYOL (reduced)");
+    CHECK(a > b + kMargin);
+  }
+  {
+    auto [b, a] = gap_before_after(mocov3::recipe(example_resnet(), {.hidden = 512, .out = 128, .temperature = 0.2}),
+                                   kSteps, 2e-3, 1e-4, "MoCo v3 (reduced)");
+    CHECK(a > b + kMargin);
+  }
+}
+
+// DINO's ViT learns more slowly than the ResNets of the other recipes at the start (its
+// sharpened, centred teacher targets are near uniform for the first hundreds of steps):
+// more steps and a smaller margin, measured on this machine (0.025 -> 0.034 after 60 steps,
+// 0.042 -> 0.077 after 150; the ResNet recipes: +0.13 to +0.19 after 60).
+TEST_CASE("DINO with a ViT learns: held-out views of an image move together (reduced run)") {
+  using namespace ssl;
+  torch::manual_seed(0);
+  dino::Options o;
+  o.head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
+  o.loss = loss::DINOLossOptions(1024).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
+  o.augment = augment::MultiCrop::dino({.local_size = 12, .n_local = 4});
+  auto vit = vit::Encoder(vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true));
+  auto [b, a] = gap_before_after(dino::recipe(vit, o), 150, 1e-3, 0.04, "DINO ViT (reduced)");
+  CHECK(a > b + 0.02);
+}
+}

@@ -169,7 +169,8 @@ int run(Args a) {
                                             .heads(a.heads).patch(a.patch).learned_pos(true)),
                       a, train, test);
   auto o = a.backbone == "resnet50" ? ssl::resnet::resnet50() : ssl::resnet::resnet18();
-  return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true)), a, train, test);
+  return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true).channels_last(true)), a, train,
+                    test);
 }
 
 }  // namespace

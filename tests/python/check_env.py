@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """CTest guard: verify the Python packages needed to generate parity references.
 
-Exits 0 when torch, transformers, safetensors and lightly are all importable; otherwise
+Exits 0 when torch, torchvision, transformers, safetensors and lightly are all importable; otherwise
 prints which ones are missing (and why) and exits 1, so that reference-based
 tests FAIL instead of silently skipping.
 """
 import importlib
 import sys
 
-REQUIRED = ("torch", "transformers", "safetensors", "lightly")
+REQUIRED = ("torch", "torchvision", "transformers", "safetensors", "lightly")
 
 
 def main() -> int:
@@ -25,7 +25,7 @@ def main() -> int:
         for m in missing:
             print(f"  - {m}", file=sys.stderr)
         print(f"check_env: interpreter = {sys.executable}", file=sys.stderr)
-        print("check_env: install with: python3 -m pip install torch transformers safetensors lightly", file=sys.stderr)
+        print("check_env: install with: python3 -m pip install torch torchvision transformers safetensors lightly", file=sys.stderr)
         return 1
     print("check_env: OK " + " ".join(f"{k}={v}" for k, v in versions.items()))
     return 0
