@@ -7,6 +7,7 @@
 /// the identity: its diagonal to 1 (invariance), its off-diagonal to 0 with weight lambda
 /// (redundancy reduction). No negatives, no teacher, no predictor.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/barlow_twins.hpp>

@@ -7,6 +7,7 @@
 /// orderings). The target network is an exponential moving average of the online encoder and
 /// projector, its momentum rising from 0.99 to 1 on a cosine; it gets no gradient.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/neg_cosine.hpp>

@@ -10,6 +10,7 @@
 /// (cross-entropy over every student-crop / teacher-crop pair but a crop with itself).
 /// Centring and sharpening together are what keep the two networks from collapsing.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/backbones/vit.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/dino_head.hpp>

@@ -8,6 +8,7 @@
 /// key; each query must find its own key among the keys of the whole batch (InfoNCE, scaled by
 /// 2 tau), summed over both orderings. No memory queue: the batch supplies the negatives.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/backbones/vit.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>

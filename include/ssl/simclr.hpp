@@ -7,6 +7,7 @@
 /// batch (NT-Xent: cosine similarity / temperature, cross-entropy). No teacher, no memory bank:
 /// the other images of the batch are the negatives.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/ntxent.hpp>

@@ -7,6 +7,7 @@
 /// *not* differentiated (stop-gradient): the "teacher" is the student itself with the gradient
 /// stopped, so there is no momentum copy and no negatives.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/neg_cosine.hpp>

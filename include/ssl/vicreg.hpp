@@ -7,6 +7,7 @@
 /// over the batch above 1 (variance: hinge, weight mu) and decorrelates the dimensions
 /// (covariance: squared off-diagonal covariances, weight nu). No negatives, no teacher.
 #include <ssl/augment/views.hpp>
+#include <ssl/backbones/resnet.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/losses/vicreg.hpp>
