@@ -4,6 +4,30 @@
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
 
+namespace {
+/// Fine-tunes `pretrained` and the same architecture from scratch on the first 5000 labelled
+/// training images (4 epochs; layer decay 0.75 for the pretrained encoder only) and returns both
+/// top-1 accuracies on the first 5000 test images.
+std::pair<double, double> finetune_vs_scratch(ssl::vit::Encoder pretrained, const ssl::vit::Options& arch,
+                                              const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
+                                              const ssl::data::Transform& norm) {
+  const auto labelled = train.images.narrow(0, 0, 5000), labels = train.labels.narrow(0, 0, 5000);
+  const auto ti = test.images.narrow(0, 0, 5000), tl = test.labels.narrow(0, 0, 5000);
+  ssl::eval::FinetuneOptions fo{.epochs = 4, .lr = 1e-3, .seed = 1};
+  pretrained->options.mean_pool(true);
+  fo.layer_decay = 0.75;
+  fo.label = "fine-tune (pretrained)";
+  const double pre = ssl::eval::finetune(pretrained, labelled, labels, ti, tl, norm, fo);
+  torch::manual_seed(1);
+  ssl::vit::Encoder scratch(arch);
+  scratch->options.mean_pool(true);
+  fo.layer_decay = 1.0;
+  fo.label = "fine-tune (scratch)";
+  const double base = ssl::eval::finetune(scratch, labelled, labels, ti, tl, norm, fo);
+  return {pre, base};
+}
+}  // namespace
+
 TEST_SUITE("learning") {
 TEST_CASE("MAE pretraining beats scratch when fine-tuning on 5000 labels (reduced run)") {
   torch::manual_seed(0);
@@ -19,20 +43,7 @@ TEST_CASE("MAE pretraining beats scratch when fine-tuning on 5000 labels (reduce
   MESSAGE("MAE loss after 2 epochs on 60k images: ", loss);
   CHECK(loss < 0.6);  // normalised-pixel MSE starts near 1
 
-  const auto labelled = train.images.narrow(0, 0, 5000), labels = train.labels.narrow(0, 0, 5000);
-  const auto ti = test.images.narrow(0, 0, 5000), tl = test.labels.narrow(0, 0, 5000);
-  ssl::eval::FinetuneOptions fo{.epochs = 4, .lr = 1e-3, .seed = 1};
-  auto enc = mae->backbone();
-  enc->options.mean_pool(true);
-  fo.layer_decay = 0.75;
-  fo.label = "fine-tune (pretrained)";
-  const double pre = ssl::eval::finetune(enc, labelled, labels, ti, tl, norm, fo);
-  torch::manual_seed(1);
-  ssl::vit::Encoder scratch(o.encoder);
-  scratch->options.mean_pool(true);
-  fo.layer_decay = 1.0;
-  fo.label = "fine-tune (scratch)";
-  const double base = ssl::eval::finetune(scratch, labelled, labels, ti, tl, norm, fo);
+  const auto [pre, base] = finetune_vs_scratch(mae->backbone(), o.encoder, train, test, norm);
   MESSAGE("fine-tune accuracy: pretrained ", pre, " vs scratch ", base);
   CHECK(pre > base + 0.01);
 }
@@ -219,5 +230,45 @@ TEST_CASE("DINO with a ViT learns: held-out views of an image move together (red
   auto vit = vit::Encoder(vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true));
   auto [b, a] = gap_before_after(dino::recipe(vit, o), 150, 1e-3, 0.04, "DINO ViT (reduced)");
   CHECK(a > b + 0.02);
+}
+}
+
+// BEiT (issue 7): a reduced run of example 06's default (k-means tokenizer, 256 codes, the MAE
+// example's ViT 128-d x 4, blockwise 40 % masking), 1 epoch instead of 3: pretraining must beat the same ViT from scratch when fine-tuning on
+// 5000 labels with the same budget.
+TEST_SUITE("learning_mim") {
+TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 labels (reduced run)") {
+  torch::manual_seed(0);
+  auto train = ssl::data::fashion_mnist("train");
+  auto test = ssl::data::fashion_mnist("test");
+  auto norm = ssl::data::normalize(0.2860, 0.3530);
+  const auto arch = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4);
+  auto km = ssl::tokenizer::fit_kmeans(norm(train.images.narrow(0, 0, 20000)), {.patch = 4, .codes = 256});
+  auto beit = ssl::beit::recipe(km, {.encoder = arch});
+  ssl::data::Loader loader(train.images, {}, norm, {.batch_size = 256});
+  ssl::Trainer trainer(beit, ssl::optim::AdamWOptions{.lr = 1.5e-3, .weight_decay = 0.05}, ssl::schedule::cosine_warmup(0.1));
+  const double loss = trainer.fit(loader, {.epochs = 1, .clip_grad_norm = 3.0, .label = "BEiT (reduced)"});
+  MESSAGE("BEiT masked-token cross-entropy after 1 epoch: ", loss, " (uniform over 256 codes: ", std::log(256.0), ")");
+  CHECK(loss < std::log(256.0) - 1.0);
+
+  const auto [pre, base] = finetune_vs_scratch(beit->backbone(), arch, train, test, norm);
+  MESSAGE("fine-tune accuracy: BEiT-pretrained ", pre, " vs scratch ", base);
+  CHECK(pre > base + 0.01);
+}
+}
+
+// iBOT (issue 7): DINO's reduced-run criterion (held-out views move together without collapse),
+// with the masked global crops and the patch loss on; it moves more slowly than DINO's (measured
+// here: 0.036 -> 0.053 after 150 steps; DINO +0.035), hence the smaller margin. Its k-NN is not
+// above the raw-pixel floor at this budget, nor in the 10-minute default run
+// (docs/05_masked_tokens.md).
+TEST_SUITE("learning_mim") {
+TEST_CASE("iBOT learns: held-out views of an image move together (reduced run)") {
+  using namespace ssl;
+  torch::manual_seed(0);
+  ibot::Options o;  // the example's model: ViT 64-d x 4, patch 4, 2 x 28 px + 4 x 12 px crops
+  o.augment = augment::MultiCrop::dino({.local_size = 12, .n_local = 4});
+  auto [b, a] = gap_before_after(ibot::recipe(o), 150, 1e-3, 0.04, "iBOT (reduced)");
+  CHECK(a > b + 0.01);
 }
 }

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "../common/guard.hpp"
+#include "../common/image_eval.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -32,9 +33,6 @@ struct Args {
   bool resume = false;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 }  // namespace
 
 int run(const Args& a);
@@ -91,15 +89,12 @@ int run(const Args& a) {
   ssl::data::Loader loader(train.images, {}, norm, {.batch_size = a.batch, .seed = a.seed});
   ssl::Trainer trainer(mae, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.05, .beta2 = 0.95},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, a.epochs / 5.0)));
-  if (a.resume && std::filesystem::exists(a.out + "/mae.ckpt")) {
-    trainer.load(a.out + "/mae.ckpt");
-    std::printf("resumed from %s/mae.ckpt at step %lld\n", a.out.c_str(), (long long)trainer.step());
-  }
+  ex::resume_if(a.resume, trainer, a.out + "/mae.ckpt");
   const auto tp = std::chrono::steady_clock::now();
   const double final_loss = trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0,
                                                  .metrics_path = a.out + "/train.jsonl",
                                                  .checkpoint_path = a.out + "/mae.ckpt", .label = "MAE pretrain"});
-  const double train_seconds = seconds_since(tp);
+  const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
               train_seconds, final_loss);
 
@@ -136,7 +131,7 @@ int run(const Args& a) {
   auto ftr = features(train.images), fte = features(test.images);
   const double knn = ssl::eval::knn_top1(ftr, train.labels, fte, test.labels);
   const double linear = ssl::eval::linear_probe(ftr, train.labels, fte, test.labels, {.epochs = a.probe_epochs});
-  const double eval_seconds = seconds_since(te0);
+  const double eval_seconds = ex::seconds_since(te0);
   std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)ftr.size(1),
               a.features.c_str(), 100 * knn, 100 * linear, eval_seconds);
 
@@ -150,19 +145,10 @@ int run(const Args& a) {
   }
 
   // ---- 4. Fine-tune vs scratch with the same budget --------------------------------------
-  const auto nl = std::min<int64_t>(a.finetune_labels, train.size());
-  auto ft_images = train.images.narrow(0, 0, nl), ft_labels = train.labels.narrow(0, 0, nl);
-  auto finetune = [&](ssl::vit::Encoder enc, double layer_decay, const char* label) {
-    enc->options.mean_pool(true);
-    return ssl::eval::finetune(enc, ft_images, ft_labels, test.images, test.labels, norm,
-                               {.epochs = a.finetune_epochs, .lr = a.finetune_lr, .layer_decay = layer_decay,
-                                .seed = a.seed + 1, .label = label});
-  };
-  const auto tf0 = std::chrono::steady_clock::now();
-  const double ft = finetune(mae->backbone(), a.layer_decay, "fine-tune (pretrained)");
-  ssl::train::seed_everything(a.seed + 2);
-  const double scratch = finetune(ssl::vit::Encoder(mo.encoder), 1.0, "fine-tune (scratch)");
-  const double finetune_seconds = seconds_since(tf0);
+  const auto f = ex::finetune_vs_scratch(mae->backbone(), mo.encoder, train, test, norm, a.finetune_labels,
+                                         a.finetune_epochs, a.finetune_lr, a.layer_decay, a.seed);
+  const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
+  const auto nl = f.labels;
   std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
               (long long)a.finetune_epochs, 100 * ft, 100 * scratch, finetune_seconds);
 
@@ -175,9 +161,9 @@ int run(const Args& a) {
   m.num("mask_ratio", a.mask_ratio).num("train_seconds", train_seconds).num("final_loss", final_loss);
   m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
   m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);
-  m.num("threads", a.threads).num("total_seconds", seconds_since(t0));
+  m.num("threads", a.threads).num("total_seconds", ex::seconds_since(t0));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
-              seconds_since(t0));
+              ex::seconds_since(t0));
   return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "../common/guard.hpp"
 #include "../common/image_eval.hpp"
+#include "../common/pictures.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -38,6 +39,8 @@ struct Args {
   int64_t local_crops = 4, local_size = 12;  // DINO
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
   int64_t probe_epochs = 30;
+  double lambda = -1, momentum = -1, temperature = -1;  // method knobs (defaults per recipe below)
+  std::string views;                                     // two-view augmentation preset (default: the method's)
   bool floors = true;
   bool resume = false;
 };
@@ -60,24 +63,6 @@ const std::map<std::string, Defaults>& defaults() {
 
 torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
 
-/// Draws `<out>/attention.png`: per test image, the image and each head's CLS-to-patch
-/// attention (normalised per map, upsampled to the image, over the image in a heat colour).
-template <class R>
-void write_attention_png(R& recipe, const torch::Tensor& images, const std::string& path) {
-  auto x = to_unit(images);
-  auto maps = ssl::dino::attention_maps(recipe, x);  // [B, H, g, g]
-  const auto B = x.size(0), H = maps.size(1), S = x.size(2);
-  auto lo = maps.flatten(2).amin(2).view({B, H, 1, 1}), hi = maps.flatten(2).amax(2).view({B, H, 1, 1});
-  auto a = (maps - lo) / (hi - lo + 1e-12);
-  namespace F = torch::nn::functional;
-  a = F::interpolate(a, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
-  auto gray = x.expand({B, 3, S, S});
-  auto heat = torch::stack({(a * 1.5).clamp(0, 1), (a * 1.5 - 0.5).clamp(0, 1), (a * 3 - 2).clamp(0, 1)}, 2);  // [B,H,3,S,S]
-  auto over = 0.35 * gray.unsqueeze(1) + 0.65 * heat;
-  auto tiles = torch::cat({gray.unsqueeze(1), over}, 1);  // [B, 1+H, 3, S, S]
-  ssl::io::write_png(path, ssl::io::grid(tiles, /*scale=*/4));
-}
-
 template <class R>
 int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::data::ImageSet& train,
                        const ssl::data::ImageSet& test) {
@@ -89,10 +74,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                                                 .weight_decay = a.weight_decay >= 0 ? a.weight_decay : d.weight_decay},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
-  if (a.resume && std::filesystem::exists(ckpt)) {
-    trainer.load(ckpt);
-    std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)trainer.step());
-  }
+  ex::resume_if(a.resume, trainer, ckpt);
   const auto tp = std::chrono::steady_clock::now();
   const double final_loss = trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .metrics_path = a.out + "/train.jsonl",
                                                  .checkpoint_path = ckpt, .label = a.method + " pretrain"});
@@ -111,7 +93,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
     std::printf("raw pixels (floors):            k-NN %.2f %%, linear %.2f %%\n", 100 * raw.knn, 100 * raw.linear);
   }
   if constexpr (requires { ssl::dino::attention_maps(recipe, train.images); }) {
-    write_attention_png(recipe, test.images.narrow(0, 0, 8), a.out + "/attention.png");
+    ex::write_attention_png(recipe, test.images.narrow(0, 0, 8), to_unit, a.out + "/attention.png");
     std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
   }
   ssl::train::JsonObject m;
@@ -129,27 +111,42 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
 template <class B>
 int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, const ssl::data::ImageSet& test) {
   const auto& d = defaults().at(a.method);
+  const auto views = [&](ssl::augment::TwoViews own) {
+    if (a.views.empty()) return own;
+    if (a.views == "simclr") return ssl::augment::TwoViews::simclr(28, 1);
+    if (a.views == "byol") return ssl::augment::TwoViews::byol(28, 1);
+    if (a.views == "vicreg") return ssl::augment::TwoViews::vicreg(28, 1);
+    return ssl::augment::TwoViews::simsiam(28, 1);
+  };
+  const auto or_default = [](double v, double d) { return v > 0 ? v : d; };
   const int64_t hid = a.proj_hidden > 0 ? a.proj_hidden : d.proj_hidden;
   const int64_t out = a.proj_out > 0 ? a.proj_out : d.proj_out;
   if (a.method == "simclr")
-    return train_and_evaluate(ssl::simclr::recipe(backbone, {.hidden = hid, .out = out, .temperature = 0.2}), a, d, train, test);
+    return train_and_evaluate(ssl::simclr::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simclr(28, 1)), .hidden = hid, .out = out,
+                                                                 .temperature = or_default(a.temperature, 0.2)}), a, d, train, test);
   if (a.method == "barlow_twins")
-    return train_and_evaluate(ssl::barlow_twins::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+    return train_and_evaluate(ssl::barlow_twins::recipe(backbone, {.augment = views(ssl::augment::TwoViews::barlow_twins(28, 1)),
+                                                                       .hidden = hid, .out = out, .lambda = or_default(a.lambda, 5e-3)}), a, d, train, test);
   if (a.method == "vicreg")
-    return train_and_evaluate(ssl::vicreg::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+    return train_and_evaluate(ssl::vicreg::recipe(backbone, {.augment = views(ssl::augment::TwoViews::vicreg(28, 1)), .hidden = hid, .out = out}), a, d, train, test);
   if (a.method == "simsiam")
-    return train_and_evaluate(ssl::simsiam::recipe(backbone, {.proj_hidden = hid, .out = out, .pred_hidden = hid / 4}),
+    return train_and_evaluate(ssl::simsiam::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simsiam(28, 1)), .proj_hidden = hid,
+                                                                  .out = out, .pred_hidden = hid / 4}),
                               a, d, train, test);
   if (a.method == "byol")
-    return train_and_evaluate(ssl::byol::recipe(backbone, {.hidden = hid, .out = out}), a, d, train, test);
+    return train_and_evaluate(ssl::byol::recipe(backbone, {.augment = views(ssl::augment::TwoViews::byol(28, 1)), .hidden = hid, .out = out,
+                                                               .ema = {.base = or_default(a.momentum, 0.99), .final = 1.0}}), a, d, train, test);
   if (a.method == "mocov3")
-    return train_and_evaluate(ssl::mocov3::recipe(backbone, {.hidden = hid, .out = out, .temperature = 0.2}), a, d,
+    return train_and_evaluate(ssl::mocov3::recipe(backbone, {.augment = views(ssl::augment::TwoViews::mocov3(28, 1)), .hidden = hid, .out = out,
+                                                                 .temperature = or_default(a.temperature, 0.2),
+                                                                 .ema = {.base = or_default(a.momentum, 0.99), .final = 1.0}}), a, d,
                               train, test);
   ssl::dino::Options o;
   o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
                .freeze_last_layer(a.freeze_last_layer);
   o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
   o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops});
+  o.ema.base = or_default(a.momentum, 0.996);
   return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
 }
 
@@ -204,6 +201,11 @@ int main(int argc, char** argv) {
   app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: 28)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  app.add_option("--lambda", a.lambda, "Barlow Twins: off-diagonal weight (default 5e-3)");
+  app.add_option("--momentum", a.momentum, "BYOL / MoCo v3 / DINO: base EMA momentum (default 0.99; DINO 0.996)");
+  app.add_option("--temperature", a.temperature, "SimCLR / MoCo v3: contrastive temperature (default 0.2)");
+  app.add_option("--views", a.views, "two-view augmentation preset instead of the method's own")
+      ->check(CLI::IsMember({"simclr", "byol", "vicreg", "simsiam"}));
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
   CLI11_PARSE(app, argc, argv);

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <string>
 
 namespace ex {
 template <class F>
@@ -17,5 +19,13 @@ int guarded(F&& body) {
     std::fprintf(stderr, "error: %s\n", e.what());
   }
   return 1;
+}
+
+/// `--resume`: continue `trainer` from `checkpoint` when asked and when the file exists.
+template <class T>
+void resume_if(bool resume, T& trainer, const std::string& checkpoint) {
+  if (!resume || !std::filesystem::exists(checkpoint)) return;
+  trainer.load(checkpoint);
+  std::printf("resumed from %s at step %lld\n", checkpoint.c_str(), (long long)trainer.step());
 }
 }  // namespace ex

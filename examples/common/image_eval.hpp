@@ -42,4 +42,31 @@ inline FrozenScores raw_pixel_floors(const ssl::data::ImageSet& train, const ssl
                      [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }, probe_epochs);
 }
 
+/// Fine-tuning a pretrained ViT against the same architecture from scratch, same labels, epochs
+/// and schedule (the MAE example's protocol): the first `labels` training images, the whole test
+/// set, mean-pooled tokens into a linear head; layer-wise lr decay for the pretrained encoder only.
+struct FinetuneScores {
+  double pretrained = -1, scratch = -1, seconds = 0;
+  int64_t labels = 0;
+};
+inline FinetuneScores finetune_vs_scratch(ssl::vit::Encoder pretrained, const ssl::vit::Options& arch,
+                                          const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
+                                          const ssl::data::Transform& transform, int64_t labels, int64_t epochs,
+                                          double lr, double layer_decay, uint64_t seed) {
+  const auto t0 = std::chrono::steady_clock::now();
+  FinetuneScores s;
+  s.labels = std::min<int64_t>(labels, train.size());
+  auto images = train.images.narrow(0, 0, s.labels), targets = train.labels.narrow(0, 0, s.labels);
+  auto finetune = [&](ssl::vit::Encoder enc, double decay, const char* label) {
+    enc->options.mean_pool(true);
+    return ssl::eval::finetune(enc, images, targets, test.images, test.labels, transform,
+                               {.epochs = epochs, .lr = lr, .layer_decay = decay, .seed = seed + 1, .label = label});
+  };
+  s.pretrained = finetune(pretrained, layer_decay, "fine-tune (pretrained)");
+  ssl::train::seed_everything(seed + 2);
+  s.scratch = finetune(ssl::vit::Encoder(arch), 1.0, "fine-tune (scratch)");
+  s.seconds = seconds_since(t0);
+  return s;
+}
+
 }  // namespace ex

@@ -19,6 +19,12 @@ template <class P>
 void register_if_module(torch::nn::Module& self, const char* name, P& part) {
   if constexpr (module_holder<P>) self.register_module(name, part.ptr());
 }
+/// A plain masker (not a module) that takes `(view, is_global)`. The module-holder check comes
+/// first: a holder's `operator()` is not substitution-friendly.
+template <class M>
+concept masks_by_view_kind = !module_holder<M> && requires(M m, const torch::Tensor& x, bool global) {
+  { m(x, global) } -> std::same_as<Masked>;
+};
 template <class P>
 void set_step_if(P& part, const StepInfo& info) {
   if constexpr (requires { part->set_step(info); }) part->set_step(info);
@@ -70,11 +76,14 @@ class ComposeImpl : public torch::nn::Module {
     detail::register_if_module(*this, "loss", p.loss);
   }
 
-  /// Student forward for every view of the batch: the prediction and the masking of each.
+  /// Student forward for every view of the batch: the prediction and the masking of each. A
+  /// masker that takes `(view, is_global)` learns which views are global (iBOT masks only those).
   Prediction predict(const Views& views) {
     Prediction pred;
-    for (const auto& v : views.all()) {
-      Masked m = p.masker(v);
+    const auto all = views.all();
+    for (size_t i = 0; i < all.size(); ++i) {
+      const auto& v = all[i];
+      Masked m = mask_view(v, i < views.global.size());
       auto out = p.head->forward(p.backbone->forward(m), m);
       if constexpr (std::is_same_v<decltype(out), HeadOutput>) {
         pred.views.push_back(std::move(out.out));
@@ -86,6 +95,11 @@ class ComposeImpl : public torch::nn::Module {
       pred.masked.push_back(std::move(m));
     }
     return pred;
+  }
+
+  Masked mask_view(const torch::Tensor& v, bool global) {
+    if constexpr (detail::masks_by_view_kind<M>) return p.masker(v, global);
+    else return p.masker(v);
   }
 
   /// One step's loss on a clean batch. The batch's labels, if any, reach the target as

@@ -3,6 +3,7 @@
 /// Everything in libssl: the concepts, the parts, the trainer, data, evaluation and I/O.
 #include <ssl/augment/views.hpp>
 #include <ssl/backbones/resnet.hpp>
+#include <ssl/beit.hpp>
 #include <ssl/bert.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/compose.hpp>
@@ -17,6 +18,7 @@
 #include <ssl/eval/linear_probe.hpp>
 #include <ssl/eval/loss.hpp>
 #include <ssl/gpt.hpp>
+#include <ssl/ibot.hpp>
 #include <ssl/heads/dino_head.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/io/hf.hpp>

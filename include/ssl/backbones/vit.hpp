@@ -83,6 +83,9 @@ struct Options {
   TORCH_ARG(bool, learned_pos) = false;
   /// `Features::pooled`: the CLS token when false, the mean of the patch tokens when true.
   TORCH_ARG(bool, mean_pool) = false;
+  /// A learned `[MASK]` embedding (BEiT, iBOT): a `Masked::mask` without `ids_keep` replaces
+  /// the hidden patches' embeddings by it (before the position embedding is added).
+  TORCH_ARG(bool, mask_token) = false;
 };
 
 /// Presets (timm's sizes). Image, patch and channels are set by the caller.
@@ -124,6 +127,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
                 o.image(), " must be a positive multiple of the patch size ", o.patch());
     patch_embed = register_module("patch_embed", PatchEmbed(o.channels(), o.dim(), o.patch()));
     cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.dim()}));
+    if (o.mask_token()) mask_token = register_parameter("mask_token", torch::zeros({1, 1, o.dim()}));
     if (o.learned_pos()) {
       pos_embed = register_parameter("pos_embed", torch::zeros({1, 1 + o.num_patches(), o.dim()}));
     } else {
@@ -147,20 +151,31 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     torch::nn::init::xavier_uniform_(w.view({w.size(0), -1}));
     patch_embed->proj->bias.zero_();
     torch::nn::init::normal_(cls_token, 0.0, 0.02);
+    if (options.mask_token()) torch::nn::init::normal_(mask_token, 0.0, 0.02);
     if (options.learned_pos()) torch::nn::init::normal_(pos_embed, 0.0, 0.02);
   }
 
   /// Patch tokens with position embedding, before masking: `[B,N,D]`. A square image of
   /// another size (a multiple of the patch, e.g. DINO's local crops) gets the position
   /// embedding of its own grid: the sin-cos table computed for that grid, or the learned table
-  /// resized bicubically (as DINO's `interpolate_pos_encoding`).
-  Tensor embed(const Tensor& x) {
+  /// resized bicubically (as DINO's `interpolate_pos_encoding`). With a `[B,N]` bool `mask`,
+  /// the hidden patches get the mask token instead of their embedding (BEiT, iBOT).
+  Tensor embed(const Tensor& x, const Tensor& mask = {}) {
     ssl::detail::check_dim(x, 4, "vit::Encoder", "[B,C,H,W]");
     const auto P = options.patch();
     TORCH_CHECK(x.size(2) == x.size(3) && x.size(2) % P == 0 && x.size(2) >= P, "vit::Encoder: expected a square image ",
                 "whose side is a multiple of the patch size ", P, " (trained on ", options.image(), "x", options.image(),
                 "), got shape ", ssl::detail::shape_str(x));
     auto t = patch_embed(x);
+    if (mask.defined()) {
+      TORCH_CHECK(mask_token.defined(), "vit::Encoder: got a patch mask without ids_keep, which needs a mask token: ",
+                  "build the encoder with Options::mask_token(true) (BEiT, iBOT), or give ids_keep (MAE)");
+      TORCH_CHECK(mask.dim() == 2 && mask.size(0) == t.size(0) && mask.size(1) == t.size(1) &&
+                      mask.scalar_type() == torch::kBool,
+                  "vit::Encoder: expected a bool mask of shape [", t.size(0), ", ", t.size(1), "] (one per patch), got ",
+                  ssl::detail::shape_str(mask), " of type ", mask.scalar_type());
+      t = torch::where(mask.unsqueeze(-1), mask_token.to(t.dtype()), t);
+    }
     return t + patch_pos_embed(x.size(2) / P);
   }
 
@@ -193,7 +208,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
   }
 
   Features forward(const Masked& m) {
-    auto t = embed(m.input);
+    auto t = embed(m.input, m.ids_keep.defined() ? Tensor() : m.mask);
     if (m.ids_keep.defined()) {
       TORCH_CHECK(m.ids_keep.dim() == 2 && m.ids_keep.size(0) == t.size(0),
                   "vit::Encoder: ids_keep must be [B,K] with B=", t.size(0), ", got ",
@@ -212,7 +227,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
 
   Options options;
   PatchEmbed patch_embed{nullptr};
-  Tensor cls_token, pos_embed;
+  Tensor cls_token, pos_embed, mask_token;
   nn::Stack blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 };

@@ -7,6 +7,10 @@
 /// through the recipe's `TeacherUpdate` (`teacher::Ema`), which `Compose` calls with
 /// `student_parameters()` and `teacher_parameters()` of this target, in the same order.
 ///
+/// With a head that has extra outputs (iBOT's patch head), each global view's first extra output
+/// follows the main ones: `{t(g0), t(g1), patch(g0), patch(g1)}`, the patch outputs taken at the
+/// positions the student's masker hid in the same view (the teacher itself sees the whole view).
+///
 /// Pairing (`TeacherOptions::cross`):
 ///  - `cross = true` (BYOL, MoCo v3): two global views, `targets = {t(v1), t(v0)}`: each
 ///    student view is compared with the teacher's output of the *other* view
@@ -53,23 +57,38 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   /// The teacher's output of one view: `[B, D]` (the head applied to the backbone's features).
   torch::Tensor encode(const torch::Tensor& x) {
     Masked m{.input = x};
-    return head->forward(backbone->forward(m), m);
+    return head_output(head->forward(backbone->forward(m), m)).out;
   }
 
-  std::vector<torch::Tensor> operator()(const Views& views, const Prediction& /*pred*/) { return forward(views); }
+  std::vector<torch::Tensor> operator()(const Views& views, const Prediction& pred) { return forward(views, pred); }
 
-  std::vector<torch::Tensor> forward(const Views& views) {
+  /// The targets of the global views (see the file comment). A head with extra outputs (iBOT's
+  /// patch head) sees the whole view through the backbone and the student's mask of the same
+  /// view in its `Masked` (which patches to predict); its first extra output per global view
+  /// follows the main outputs: `{out(g0), ..., out(gk), aux(g0), ..., aux(gk)}`.
+  std::vector<torch::Tensor> forward(const Views& views, const Prediction& pred = {}) {
     torch::NoGradGuard g;
     TORCH_CHECK(!views.global.empty(), "target::Teacher: expected at least one global view, got none");
-    std::vector<torch::Tensor> out;
+    std::vector<torch::Tensor> out, aux;
     out.reserve(views.global.size());
-    for (const auto& v : views.global) out.push_back(encode(v));
+    for (size_t i = 0; i < views.global.size(); ++i) {
+      const auto& v = views.global[i];
+      Masked whole{.input = v};
+      Masked for_head{.input = v};
+      if (i < pred.masked.size()) for_head.mask = pred.masked[i].mask;
+      auto o = head_output(head->forward(backbone->forward(whole), for_head));
+      out.push_back(std::move(o.out));
+      if (!o.aux.empty()) aux.push_back(std::move(o.aux[0]));
+    }
+    TORCH_CHECK(aux.empty() || aux.size() == out.size(), "target::Teacher: the head gave extra outputs for ", aux.size(),
+                " of ", out.size(), " global views: the student's masker must mask every global view");
     if (options.cross) {
-      TORCH_CHECK(out.size() == 2 && views.local.empty(), "target::Teacher: cross pairing expects exactly two ",
-                  "global views and no local ones, got ", views.global.size(), " global and ", views.local.size(),
-                  " local views");
+      TORCH_CHECK(out.size() == 2 && views.local.empty() && aux.empty(), "target::Teacher: cross pairing expects exactly two ",
+                  "global views, no local ones and a head without extra outputs, got ", views.global.size(), " global and ",
+                  views.local.size(), " local views");
       std::swap(out[0], out[1]);
     }
+    out.insert(out.end(), aux.begin(), aux.end());
     return out;
   }
 
@@ -95,6 +114,9 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
  private:
   B student_backbone_;
   H student_head_;
+
+  static HeadOutput head_output(torch::Tensor t) { return {std::move(t), {}}; }
+  static HeadOutput head_output(HeadOutput o) { return o; }
 };
 
 /// The module holder. Example: `target::Teacher<resnet::Encoder, heads::Mlp>(enc, head->projector, {.cross = true})`.
@@ -103,7 +125,7 @@ class Teacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
  public:
   using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
   using Impl = TeacherImpl<B, H>;
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) { return this->get()->operator()(v, p); }
+  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
 };
 
 }  // namespace ssl::target

@@ -1,0 +1,28 @@
+// Shared by the image examples (not part of the library): DINO-style attention pictures.
+#pragma once
+#include <ssl/dino.hpp>
+#include <ssl/io/png.hpp>
+
+#include <string>
+
+namespace ex {
+
+/// Writes `path`: per image, the image and each head's last-block CLS-to-patch attention of the
+/// recipe's teacher (normalised per map, nearest-upsampled, a heat colour over the image).
+/// `images`: uint8 `[B, 1, S, S]`; `transform`: to the model's input space.
+template <class R, class T>
+void write_attention_png(R& recipe, const torch::Tensor& images, const T& transform, const std::string& path) {
+  auto x = transform(images);
+  auto maps = ssl::dino::attention_maps(recipe, x);  // [B, H, g, g]
+  const auto B = x.size(0), H = maps.size(1), S = x.size(2);
+  auto lo = maps.flatten(2).amin(2).view({B, H, 1, 1}), hi = maps.flatten(2).amax(2).view({B, H, 1, 1});
+  namespace F = torch::nn::functional;
+  auto a = F::interpolate((maps - lo) / (hi - lo + 1e-12),
+                          F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
+  auto gray = images.to(torch::kFloat32).div(255).expand({B, 3, S, S});
+  auto heat = torch::stack({(a * 1.5).clamp(0, 1), (a * 1.5 - 0.5).clamp(0, 1), (a * 3 - 2).clamp(0, 1)}, 2);  // [B,H,3,S,S]
+  auto tiles = torch::cat({gray.unsqueeze(1), 0.35 * gray.unsqueeze(1) + 0.65 * heat}, 1);  // [B, 1+H, 3, S, S]
+  ssl::io::write_png(path, ssl::io::grid(tiles, /*scale=*/4));
+}
+
+}  // namespace ex

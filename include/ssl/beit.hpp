@@ -1,0 +1,55 @@
+#pragma once
+/// \file beit.hpp
+/// BEiT: BERT Pre-Training of Image Transformers (Bao et al., 2021).
+///
+/// Masked image modelling with discrete targets: a visual tokenizer turns every patch of the
+/// image into a token of a codebook; about 40 % of the patches are hidden in rectangular blocks
+/// (blockwise masking); the ViT sees every position, a learned mask embedding in the hidden ones,
+/// and a linear head predicts the token of each hidden patch — BERT's masked-LM cross-entropy
+/// over the visual vocabulary. BEiT's tokenizer is DALL-E's dVAE; here it is one the user trains
+/// offline on their own images: `tokenizer::fit_kmeans` or a `tokenizer::VQVAE`.
+#include <ssl/augment/identity.hpp>
+#include <ssl/backbones/vit.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/heads/patch_heads.hpp>
+#include <ssl/losses/cross_entropy.hpp>
+#include <ssl/maskers/blockwise.hpp>
+#include <ssl/targets/visual_tokens.hpp>
+#include <ssl/teachers/none.hpp>
+#include <ssl/tokenizers/kmeans.hpp>
+#include <ssl/tokenizers/vqvae.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::beit {
+
+template <VisualTokenizer Tok>
+using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::Identity, target::VisualTokens<Tok>, loss::CrossEntropy,
+                       teacher::None, heads::PatchLogits>;
+
+/// Example: `beit::recipe(tokenizer::fit_kmeans(images), {.encoder = vit::Options{}.dim(128).depth(4).heads(4)})`.
+struct Options {
+  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4);
+  /// 40 % in blocks of at least 4 patches: BEiT's 75 of 196 patches and 16-patch blocks scaled
+  /// to a 7 x 7 grid.
+  masker::Blockwise masker{.ratio = {0.4, 0.4}, .min_patches = 4};
+};
+
+template <VisualTokenizer Tok>
+Recipe<Tok> recipe(Tok tokenizer, Options o = {}) {
+  TORCH_CHECK(tokenizer->patch() == o.encoder.patch(), "beit::recipe: the tokenizer's patch (", tokenizer->patch(),
+              ") must be the encoder's (", o.encoder.patch(), "): one token per patch");
+  o.encoder.mask_token(true);
+  o.masker.patch = o.encoder.patch();
+  const auto vocab = tokenizer->vocab_size();
+  return Recipe<Tok>(typename Recipe<Tok>::Impl::PartsType{
+      .backbone = vit::Encoder(o.encoder),
+      .masker = o.masker,
+      .augment = {},
+      .target = target::VisualTokens<Tok>(std::move(tokenizer)),
+      .loss = {.names = {"mim"}},
+      .teacher_update = {},
+      .head = heads::PatchLogits(o.encoder.dim(), vocab),
+  });
+}
+
+}  // namespace ssl::beit

@@ -1,0 +1,64 @@
+#pragma once
+/// \file ibot.hpp
+/// iBOT: Image BERT Pre-Training with Online Tokenizer (Zhou et al., 2022), the self-distillation
+/// half of DINOv2.
+///
+/// DINO's multi-crop self-distillation plus masked prediction with the teacher as the
+/// tokenizer: the EMA teacher sees the whole global crops; the student sees the global crops
+/// with blocks of patches hidden (a learned mask embedding in their place) and the local crops
+/// whole. Loss = DINO's cross-entropy on the CLS outputs across crops + a patch-level
+/// cross-entropy at the hidden patches of each global crop, the teacher's patch distribution
+/// (centred, sharpened) as the target — "an online tokenizer". One DINO head for CLS and
+/// patches (the paper's default) or two.
+#include <ssl/augment/views.hpp>
+#include <ssl/backbones/vit.hpp>
+#include <ssl/compose.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/heads/patch_heads.hpp>
+#include <ssl/losses/ibot.hpp>
+#include <ssl/maskers/blockwise.hpp>
+#include <ssl/targets/teacher.hpp>
+#include <ssl/teachers/ema.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl::ibot {
+
+using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::MultiCrop, target::Teacher<vit::Encoder, heads::IBOTHead>,
+                       loss::IBOTLoss, teacher::Ema, heads::IBOTHead>;
+
+struct Options {
+  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true);
+  augment::MultiCrop augment = augment::MultiCrop::dino();
+  heads::DINOHeadOptions head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
+  bool shared_head = true;
+  loss::DINOLossOptions loss = loss::DINOLossOptions(0).warmup_teacher_temp_epochs(0);
+  double lambda_patch = 1.0;
+  /// DINOv2's masking: half of the global crops, each at a ratio in [0.1, 0.5], in blocks;
+  /// local crops whole.
+  masker::Blockwise masker{.ratio = {0.1, 0.5}, .prob = 0.5, .min_patches = 4, .global_only = true};
+  teacher::Ema ema{.base = 0.996, .final = 1.0};
+};
+
+inline Recipe recipe(Options o = {}) {
+  o.encoder.mask_token(true);
+  o.masker.patch = o.encoder.patch();
+  o.masker.global_only = true;
+  o.head.input_dim(o.encoder.dim());
+  o.loss.out_dim(o.head.output_dim());
+  auto backbone = vit::Encoder(o.encoder);
+  auto head = heads::IBOTHead(o.head, o.shared_head);
+  return Recipe(Recipe::Impl::PartsType{
+      .backbone = backbone,
+      .masker = o.masker,
+      .augment = o.augment,
+      .target = target::Teacher<vit::Encoder, heads::IBOTHead>(backbone, head),
+      .loss = loss::IBOTLoss(loss::IBOTLossOptions(o.loss, head->patch_out_dim()).lambda_patch(o.lambda_patch)),
+      .teacher_update = o.ema,
+      .head = head,
+  });
+}
+
+/// The teacher's last-block CLS attention of each head, `[B, heads, grid, grid]` (DINO's pictures).
+using dino::attention_maps;
+
+}  // namespace ssl::ibot
