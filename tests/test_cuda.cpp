@@ -43,4 +43,37 @@ TEST_CASE("an MAE training step on CUDA matches the CPU step") {
   ssl::Trainer t(gpu, ssl::optim::AdamWOptions{.lr = 1e-3});
   CHECK(std::isfinite(t.fit(loader, {.epochs = 1, .bf16 = true, .progress = 0})));
 }
+
+TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT trains") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped");
+    std::exit(77);
+  }
+  torch::manual_seed(0);
+  auto x = torch::rand({8, 1, 28, 28});
+  auto km = ssl::tokenizer::fit_kmeans(x, {.patch = 4, .codes = 16, .iterations = 3, .max_patches = 392});
+  const auto arch = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(32).depth(2).heads(4);
+  auto cpu = ssl::beit::recipe(km, {.encoder = arch});
+  auto gpu = ssl::beit::recipe(ssl::tokenizer::KMeans(std::dynamic_pointer_cast<ssl::tokenizer::KMeansImpl>(km->clone())),
+                               {.encoder = arch});
+  {
+    torch::NoGradGuard g;
+    auto src = cpu->named_parameters();
+    for (auto& p : gpu->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  gpu->to(torch::kCUDA);
+  torch::manual_seed(1);  // the blockwise masks come from the CPU generator on either device
+  auto lc = cpu->forward(ssl::Batch{x, {}}).loss;
+  torch::manual_seed(1);
+  auto lg = gpu->forward(ssl::Batch{x.to(torch::kCUDA), {}}).loss;
+  CHECK(torch::allclose(lc, lg.cpu(), 1e-4, 1e-5));
+  ssl::ibot::Options o;
+  o.encoder = ssl::vit::Options(arch).learned_pos(true);
+  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  auto ibot = ssl::ibot::recipe(o);
+  ibot->to(torch::kCUDA);
+  ssl::data::Loader loader(x, {}, nullptr, {.batch_size = 4, .device = torch::kCUDA});
+  ssl::Trainer t(ibot, ssl::optim::AdamWOptions{.lr = 1e-3});
+  CHECK(std::isfinite(t.fit(loader, {.epochs = 1, .progress = 0})));
+}
 }
