@@ -31,9 +31,11 @@ struct Args {
   uint64_t seed = 0;
   int64_t epochs = -1, batch = 256;
   double lr = -1;
-  int64_t dim = -1, depth = 4, heads = 4, patch = 4;  // dim: BEiT 128 (the MAE example's ViT), iBOT 64 (DINO's)
+  // Defaults per method (-1): BEiT the MAE example's ViT (128-d, patch 4); iBOT 64-d with 7-px patches
+  // (16 tokens: 5 epochs fit in the 10 minutes) and 14-px local crops.
+  int64_t dim = -1, depth = 4, heads = 4, patch = -1;
   int64_t codes = 256, tokenizer_epochs = 2;
-  int64_t local_crops = 4;
+  int64_t local_crops = 4, local_size = -1;
   int64_t finetune_labels = 5000, finetune_epochs = 5;
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
@@ -164,7 +166,10 @@ int run(Args a) {
   auto test = ssl::data::fashion_mnist("test", a.data);
   std::printf("Fashion-MNIST: %lld train / %lld test images; %s, %d threads\n", (long long)train.size(),
               (long long)test.size(), a.method.c_str(), a.threads);
-  if (a.dim <= 0) a.dim = a.method == "beit" ? 128 : 64;
+  const bool beit = a.method == "beit";
+  if (a.dim <= 0) a.dim = beit ? 128 : 64;
+  if (a.patch <= 0) a.patch = beit ? 4 : 7;
+  if (a.local_size <= 0) a.local_size = 2 * a.patch;
   const auto arch = ssl::vit::Options{}.image(28).patch(a.patch).channels(1).dim(a.dim).depth(a.depth).heads(a.heads)
                         .learned_pos(a.method == "ibot");
   ssl::train::JsonObject m;
@@ -180,8 +185,8 @@ int run(Args a) {
   }
   ssl::ibot::Options o;
   o.encoder = arch;
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = a.local_crops, .mean = {kMean}, .std = {kStd}});
-  const int64_t epochs = a.epochs > 0 ? a.epochs : 2;
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops, .mean = {kMean}, .std = {kStd}});
+  const int64_t epochs = a.epochs > 0 ? a.epochs : 5;
   return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 1e-3, arch, train, test, std::move(m), t0);
 }
 
@@ -196,16 +201,17 @@ int main(int argc, char** argv) {
   app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 2: ~9 and ~8 minutes here)");
+  app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 5: ~9 minutes each here)");
   app.add_option("--batch", a.batch, "batch size");
   app.add_option("--lr", a.lr, "peak learning rate (BEiT 1.5e-3, iBOT 1e-3)");
   app.add_option("--dim", a.dim, "ViT width (default: BEiT 128, iBOT 64)");
   app.add_option("--depth", a.depth, "ViT blocks");
   app.add_option("--heads", a.heads, "ViT attention heads");
-  app.add_option("--patch", a.patch, "ViT patch size (= the tokenizer's)");
+  app.add_option("--patch", a.patch, "ViT patch size (= the tokenizer's; default: BEiT 4, iBOT 7)");
   app.add_option("--codes", a.codes, "BEiT: codebook size");
   app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs");
-  app.add_option("--local-crops", a.local_crops, "iBOT: local crops (12 px)");
+  app.add_option("--local-crops", a.local_crops, "iBOT: number of local crops");
+  app.add_option("--local-size", a.local_size, "iBOT: side of the local crops (a multiple of the patch; default 2 patches)");
   app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
   app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate");
