@@ -75,7 +75,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
   ssl::data::Loader loader(train.images, {}, multi_crop ? to_unit : to_model, {.batch_size = a.batch, .seed = a.seed});
-  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = a.method == "ibot" ? 0.04 : 0.05},
+  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = multi_crop ? 0.04 : 0.05},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   ex::resume_if(a.resume, trainer, ckpt);

@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 namespace ssl::heads {
 
 namespace detail {

@@ -14,15 +14,23 @@ struct CodebookUsage {
   double used = 0;        ///< fraction of the K codes that occur
 };
 
+/// From the histogram `counts` `[K]` of the codes (any device, any number type).
+inline CodebookUsage codebook_usage_of_counts(const torch::Tensor& counts) {
+  TORCH_CHECK(counts.dim() == 1 && counts.numel() > 0, "tokenizer::codebook_usage: expected code counts [K], got ",
+              counts.sizes());
+  torch::NoGradGuard g;
+  auto c = counts.to(torch::kCPU, torch::kFloat64);
+  TORCH_CHECK(c.sum().item<double>() > 0, "tokenizer::codebook_usage: expected at least one code");
+  auto p = c / c.sum();
+  const double entropy = -(p * (p + 1e-300).log()).sum().item<double>();
+  return {std::exp(entropy), (c > 0).to(torch::kFloat64).mean().item<double>()};
+}
+
 /// `codes`: integer codes in [0, K) of any shape.
 inline CodebookUsage codebook_usage(const torch::Tensor& codes, int64_t K) {
   TORCH_CHECK(K > 0, "tokenizer::codebook_usage: expected a codebook size > 0, got ", K);
   TORCH_CHECK(codes.numel() > 0, "tokenizer::codebook_usage: expected at least one code");
-  torch::NoGradGuard g;
-  auto counts = torch::bincount(codes.reshape({-1}).to(torch::kCPU).to(torch::kInt64), {}, K).to(torch::kFloat64);
-  auto p = counts / counts.sum();
-  const double entropy = -(p * (p + 1e-300).log()).sum().item<double>();
-  return {std::exp(entropy), (counts > 0).to(torch::kFloat64).mean().item<double>()};
+  return codebook_usage_of_counts(torch::bincount(codes.reshape({-1}).to(torch::kInt64), {}, K));
 }
 
 /// The row of `codebook` `[K, D]` nearest (squared Euclidean) to each row of `x` `[M, D]`: `[M]`.

@@ -97,7 +97,8 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
     if (is_training() && initialized.item<float>() == 0) init_codebook(flat);
     if (is_training()) restart_dead_codes(flat.detach());  // before the codebook is used in this step
     auto codes = nearest_code(flat.detach(), codebook.detach());
-    if (is_training()) count_hits(codes);
+    const auto counts = torch::bincount(codes, {}, options.codes);  // this step's code histogram
+    if (is_training()) count_hits(counts);
     auto e = codebook.index_select(0, codes).view_as(z);
     auto q = z + (e - z).detach();  // straight-through
     const auto g = x.size(2) / options.patch, h = x.size(3) / options.patch;
@@ -105,7 +106,7 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
     auto recon = torch::mse_loss(rec, x);
     auto cb = torch::mse_loss(e, z.detach());
     auto commit = torch::mse_loss(z, e.detach());
-    auto usage = codebook_usage(codes, options.codes);
+    const auto usage = codebook_usage_of_counts(counts);
     return {recon + cb + options.beta * commit,
             {{"recon", recon.detach()},
              {"codebook", cb.detach()},
@@ -154,9 +155,9 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
     initialized.fill_(1);
   }
 
-  void count_hits(const torch::Tensor& codes) {
+  void count_hits(const torch::Tensor& counts) {
     torch::NoGradGuard g;
-    hits.add_(torch::bincount(codes, {}, options.codes).to(hits.dtype()));
+    hits.add_(counts.to(hits.dtype()));
     steps.add_(1);
   }
   /// At the end of a window of `restart_every` steps, moves the codes no patch chose onto
