@@ -92,6 +92,17 @@ void joint_step(benchmark::State& state, Make make, ssl::Views (*views_of)(int64
   std::sort(ms.begin(), ms.end());
   const size_t n = ms.size();
   const double median = n == 0 ? 0.0 : (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
+  // Model FLOPs of one more (untimed) step, and the matmul peak of this run: MFU.
+  double flops = 0;
+  {
+    bench::FlopCounter count;
+    loss = step();
+    flops = count.flops();
+  }
+  static const double peak = bench::matmul_peak();
+  state.counters["gflop_per_step"] = flops / 1e9;
+  state.counters["peak_gflops"] = peak / 1e9;
+  state.counters["mfu"] = median > 0 ? flops / (median / 1e3) / peak : 0.0;
   int64_t params = 0;
   for (const auto& p : recipe->parameters())
     if (p.requires_grad()) params += p.numel();

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_eval.hpp"
 
@@ -19,6 +20,7 @@ constexpr double kMean = 0.2860, kStd = 0.3530;  // Fashion-MNIST pixel statisti
 
 struct Args {
   std::string out = "out/mae";
+  std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--features", a.features, "frozen features: tokens (every output token) | pooled (CLS + mean)")
       ->check(CLI::IsMember({"tokens", "pooled"}));
   app.add_flag("--resume", a.resume, "continue from <out>/mae.ckpt if it exists");
+  ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] { return run(a); });
 }
@@ -70,7 +73,8 @@ int run(const Args& a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   at::set_num_threads(a.threads);
   std::filesystem::create_directories(a.out);
-  ssl::train::seed_everything(a.seed);
+  ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
+  const auto session = ex::join(a.dist);
   const auto t0 = std::chrono::steady_clock::now();
 
   auto train = ssl::data::fashion_mnist("train", a.data);
@@ -97,6 +101,8 @@ int run(const Args& a) {
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
               train_seconds, final_loss);
+  if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
+  ssl::dist::LocalOnly local;
 
   // ---- 2. Reconstructions ---------------------------------------------------------------
   int64_t num_patches = 0, masked_patches = 0;

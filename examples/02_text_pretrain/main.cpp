@@ -6,6 +6,7 @@
 // and 04 (fine-tuning) read.
 //
 //   02_text_pretrain --method bert --out out/bert
+#include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
@@ -16,11 +17,13 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 
 namespace {
 struct Args {
   ex::ModelConfig model;
   std::string out;
+  std::string dist;  // --dist (or torchrun's environment)
   std::string corpus = ssl::data::fortunes_dir().string();
   int threads = 2;
   uint64_t seed = 0;
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", a.batch, "batch size");
   app.add_option("--lr", a.lr, "peak learning rate");
   app.add_option("--heldout", a.model.heldout, "fraction of documents held out of pretraining");
+  ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   if (a.out.empty()) a.out = "out/" + a.model.method;
   return ex::guarded([&] { return run(a); });
@@ -67,6 +71,8 @@ int run(Args a) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::filesystem::path out = a.out;
   std::filesystem::create_directories(out);
+  const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
+  std::optional<ssl::dist::LocalOnly> local;  // process 0 evaluates alone after pretraining
   auto& c = a.model;
   c.split_seed = a.seed;
   c.next_sentence = c.method == "bert";
@@ -120,6 +126,8 @@ int run(Args a) {
     trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
                          .metrics_path = (out / "train.jsonl").string(), .label = c.method});
     const double train_s = ex::seconds_since(tp);
+    if (!ssl::dist::is_main()) return false;
+    local.emplace();
     auto h = ssl::eval::loss_on(recipe, held.ids, held.labels, ssl::data::trim_padding(pad));
     auto u = ssl::eval::unigram_baseline(train_ids, held_ids, vocab.size(), vocab.special_ids());
     metrics["pretrain_seconds"] = train_s;
@@ -132,7 +140,7 @@ int run(Args a) {
     std::printf("  unigram baseline: accuracy %.4f, cross-entropy %.4f\n", u.accuracy, u.cross_entropy);
     ssl::io::save_module((out / "model.safetensors").string(), *recipe);
     ssl::io::save_module((out / "encoder.safetensors").string(), *recipe->backbone());
-    return h;
+    return true;
   };
 
   const auto eo = ex::encoder_options(c, vocab);
@@ -140,7 +148,7 @@ int run(Args a) {
   if (c.method == "bert" || c.method == "roberta") {
     auto o = ssl::bert::Options{.encoder = eo, .masking = masking, .next_sentence = c.next_sentence};
     auto recipe = ssl::bert::recipe(c.method == "roberta" ? ssl::bert::roberta(o) : o);
-    pretrain(recipe);
+    if (!pretrain(recipe)) return 0;
     // A taste of fill-mask (example 03 does more).
     auto ids = tok.encode_with_specials("a bird in the hand is worth two in the [MASK].");
     auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), vocab.mask_id(), 5);
@@ -148,10 +156,10 @@ int run(Args a) {
     for (const auto& [id, p] : top.at(0)) std::printf("  %-12s %.3f\n", vocab.token(id).c_str(), p);
   } else if (c.method == "electra") {
     auto recipe = ssl::electra::recipe({.discriminator = eo, .masking = masking, .generator_scale = c.generator_scale});
-    pretrain(recipe);
+    if (!pretrain(recipe)) return 0;
   } else {
     auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = vocab.pad_id()});
-    pretrain(recipe);
+    if (!pretrain(recipe)) return 0;
     auto prompt = tok.encode("the computer");
     auto gen = ssl::gpt::generate(recipe, prompt, 24, /*top_k=*/1, 1.0, vocab.sep_id());
     const auto text = tok.decode(gen);

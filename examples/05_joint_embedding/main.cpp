@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_eval.hpp"
 #include "../common/pictures.hpp"
@@ -28,6 +29,7 @@ struct Args {
   std::string method = "simclr";
   std::string backbone = "";  // default per method: vit for dino, resnet18 otherwise
   std::string out;
+  std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
@@ -80,6 +82,8 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                                                  .checkpoint_path = ckpt, .label = a.method + " pretrain"});
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+  if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
+  ssl::dist::LocalOnly local;
 
   recipe->eval();
   auto s = ex::frozen_eval([&](const torch::Tensor& x) { return recipe->encode(x).pooled; }, train, test, to_unit,
@@ -156,7 +160,8 @@ int run(Args a) {
   if (a.backbone.empty()) a.backbone = a.method == "dino" ? "vit" : "resnet18";
   if (a.out.empty()) a.out = "out/" + a.method;
   std::filesystem::create_directories(a.out);
-  ssl::train::seed_everything(a.seed);
+  ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
+  const auto session = ex::join(a.dist);
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
   std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %d threads\n",
@@ -208,6 +213,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"simclr", "byol", "vicreg", "simsiam"}));
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
+  ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] { return run(a); });
 }

@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_eval.hpp"
 #include "../common/pictures.hpp"
@@ -26,6 +27,7 @@ struct Args {
   std::string method = "beit";
   std::string tokenizer = "kmeans";
   std::string out;
+  std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
@@ -84,6 +86,8 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
                                                  .checkpoint_path = ckpt, .label = a.method + " pretrain"});
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+  if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
+  ssl::dist::LocalOnly local;
 
   // Frozen features: the CLS token and the mean patch token, concatenated.
   recipe->eval();
@@ -160,7 +164,8 @@ int run(Args a) {
   at::set_num_threads(a.threads);
   if (a.out.empty()) a.out = "out/" + a.method;
   std::filesystem::create_directories(a.out);
-  ssl::train::seed_everything(a.seed);
+  ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
+  const auto session = ex::join(a.dist);
   const auto t0 = std::chrono::steady_clock::now();
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
@@ -219,6 +224,7 @@ int main(int argc, char** argv) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
+  ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] { return run(a); });
 }

@@ -11,7 +11,10 @@
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/data/text.hpp>
+#include <ssl/dist/c10d.hpp>
 #include <ssl/dist/collective.hpp>
+#include <ssl/dist/data_parallel.hpp>
+#include <ssl/dist/sync_batch_norm.hpp>
 #include <ssl/electra.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/eval/knn.hpp>

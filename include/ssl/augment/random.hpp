@@ -11,6 +11,7 @@
 ///                                 ssl::augment::ColorJitter{.brightness = 0.4, .contrast = 0.4, .p = 0.8}};
 ///     torch::Tensor v = view(batch);
 #include <ssl/augment/ops.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
 
@@ -30,11 +31,11 @@ using Transform = std::function<Tensor(const Tensor&)>;
 namespace detail {
 /// `[B]` draws, uniform in [lo, hi), on `x`'s device in `x`'s dtype.
 inline Tensor uniform(const Tensor& x, double lo, double hi) {
-  return torch::rand({x.size(0)}, x.options()) * (hi - lo) + lo;
+  return dist::rand({x.size(0)}, x.options()) * (hi - lo) + lo;
 }
 /// `[B,1,1,1]` bool, true with probability `p` (torchvision: `torch.rand(1) < p` applies).
 inline Tensor chance(const Tensor& x, double p) {
-  return (torch::rand({x.size(0)}, x.options()) < p).view({-1, 1, 1, 1});
+  return (dist::rand({x.size(0)}, x.options()) < p).view({-1, 1, 1, 1});
 }
 inline void check_probability(double p, const char* op) {
   TORCH_CHECK(p >= 0.0 && p <= 1.0, op, ": expected a probability p in [0,1], got ", p);
@@ -70,9 +71,9 @@ struct RandomResizedCrop {
     constexpr int64_t tries = 10;
     const int64_t b = x.size(0), h_img = x.size(2), w_img = x.size(3);
     const auto opt = x.options().dtype(torch::kFloat32);  // float32: every backend has it
-    const Tensor area = (torch::rand({b, tries}, opt) * (scale[1] - scale[0]) + scale[0]) * double(h_img * w_img);
+    const Tensor area = (dist::rand({b, tries}, opt) * (scale[1] - scale[0]) + scale[0]) * double(h_img * w_img);
     const double lr0 = std::log(ratio[0]), lr1 = std::log(ratio[1]);
-    const Tensor r = (torch::rand({b, tries}, opt) * (lr1 - lr0) + lr0).exp();
+    const Tensor r = (dist::rand({b, tries}, opt) * (lr1 - lr0) + lr0).exp();
     const Tensor w = (area * r).sqrt().round(), h = (area / r).sqrt().round();  // round half to even, as Python
     const Tensor fits = (w > 0) & (w <= w_img) & (h > 0) & (h <= h_img);      // [B,tries]
     const Tensor first = fits.to(torch::kInt).argmax(1, /*keepdim=*/true);    // first try that fits
@@ -86,7 +87,7 @@ struct RandomResizedCrop {
     const Tensor ww = torch::where(any, w.gather(1, first).squeeze(1), fw);
     // Position: uniform in [0, H-h] (centre for the fallback).
     auto position = [&](const Tensor& len, int64_t n) {
-      const Tensor u = (torch::rand({b}, opt) * (n - len + 1)).floor().clamp_max(n - len);
+      const Tensor u = (dist::rand({b}, opt) * (n - len + 1)).floor().clamp_max(n - len);
       return torch::where(any, u, ((n - len) / 2).floor()).to(torch::kLong);
     };
     Tensor top = position(hh, h_img);
@@ -136,7 +137,7 @@ struct ColorJitter {
     const std::array<Tensor, 4> f{on[0] ? factor(brightness) : Tensor(), on[1] ? factor(contrast) : Tensor(),
                                   on[2] ? factor(saturation) : Tensor(),
                                   on[3] ? detail::uniform(x, -hue, hue).view({-1, 1, 1, 1}) : Tensor()};
-    const Tensor order = torch::rand({x.size(0), 4}, x.options()).argsort(int64_t{1});  // a permutation per image
+    const Tensor order = dist::rand({x.size(0), 4}, x.options()).argsort(int64_t{1});  // a permutation per image
     const Tensor apply = detail::chance(x, p).view({-1});
     Tensor y = x;
     for (int64_t step = 0; step < 4; ++step) {

@@ -57,6 +57,8 @@ struct EncoderOptions {
   /// Pool the mean of the non-padding token states instead of one token (then the pooler, if
   /// any): a sentence embedding that fine-tunes faster from a briefly pretrained model.
   TORCH_ARG(bool, mean_pool) = false;
+  /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
+  TORCH_ARG(bool, checkpoint) = false;
 
  public:
   [[nodiscard]] int64_t embedding_width() const { return embedding_dim_ > 0 ? embedding_dim_ : dim_; }
@@ -149,7 +151,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     if (options.embedding_width() != options.dim())
       proj = register_module("proj", torch::nn::Linear(options.embedding_width(), options.dim()));
     nn::StackOptions so(options.dim(), options.depth(), options.heads());
-    so.block(options.block());
+    so.block(options.block()).checkpoint(options.checkpoint());
     blocks = register_module("blocks", nn::Stack(so));
     if (options.norm_first())
       norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.dim()}).eps(options.eps())));

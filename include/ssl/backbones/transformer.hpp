@@ -8,6 +8,7 @@
 /// `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`); `io/hf.hpp` maps Hugging Face names onto them.
 #include <ssl/core/check.hpp>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -135,11 +136,69 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
 };
 TORCH_MODULE(Block);
 
+namespace detail {
+/// Activation checkpointing of one block: forward runs without recording (only the block's
+/// input is kept); backward re-runs the block with the forward's RNG state (same dropout) and
+/// differentiates it. Inputs: the block, the key mask, the input, the block's parameters.
+struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
+  static Tensor forward(torch::autograd::AutogradContext* ctx, BlockImpl* block, const std::optional<Tensor>& keep,
+                        const Tensor& x, at::TensorList params) {
+    ctx->saved_data["block"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(block));
+    ctx->saved_data["has_keep"] = keep.has_value() && keep->defined();
+    ctx->saved_data["cpu_rng"] = at::detail::getDefaultCPUGenerator().get_state();
+    if (!x.is_cpu()) ctx->saved_data["device_rng"] = at::globalContext().defaultGenerator(x.device()).get_state();
+    ctx->save_for_backward({x, keep.value_or(Tensor())});
+    return block->forward(x, keep);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto* block = reinterpret_cast<BlockImpl*>(static_cast<intptr_t>(ctx->saved_data["block"].toInt()));
+    const auto saved = ctx->get_saved_variables();
+    std::optional<Tensor> keep;
+    if (ctx->saved_data["has_keep"].toBool()) keep = saved[1];
+    const auto x = saved[0].detach().requires_grad_(saved[0].requires_grad());
+    // Replay the forward's random numbers, then put the generators back where backward found them.
+    auto cpu = at::detail::getDefaultCPUGenerator();
+    const auto cpu_now = cpu.get_state();
+    cpu.set_state(ctx->saved_data["cpu_rng"].toTensor());
+    std::optional<at::Generator> dev;
+    Tensor dev_now;
+    if (!x.is_cpu()) {
+      dev = at::globalContext().defaultGenerator(x.device());
+      dev_now = dev->get_state();
+      dev->set_state(ctx->saved_data["device_rng"].toTensor());
+    }
+    Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = block->forward(x, keep);
+    }
+    cpu.set_state(cpu_now);
+    if (dev) dev->set_state(dev_now);
+    std::vector<Tensor> wrt;
+    std::vector<size_t> slot;  // position in the returned list
+    const auto params = block->parameters();
+    if (x.requires_grad()) wrt.push_back(x), slot.push_back(2);
+    for (size_t i = 0; i < params.size(); ++i)
+      if (params[i].requires_grad()) wrt.push_back(params[i]), slot.push_back(3 + i);
+    torch::autograd::variable_list out(3 + params.size());
+    if (wrt.empty()) return out;
+    const auto g = torch::autograd::grad({y}, wrt, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
+                                         /*allow_unused=*/true);
+    for (size_t k = 0; k < wrt.size(); ++k) out[slot[k]] = g[k];
+    return out;
+  }
+};
+}  // namespace detail
+
 /// Options of a stack of identical blocks.
 struct StackOptions {
   StackOptions(int64_t dim, int64_t depth, int64_t heads) : block_(dim, heads), depth_(depth) {}
   TORCH_ARG(BlockOptions, block);
   TORCH_ARG(int64_t, depth);
+  /// Activation checkpointing: when training with gradients, keep only each block's input and
+  /// recompute the block in backward (memory per block ~ one activation, ~1/3 more compute).
+  TORCH_ARG(bool, checkpoint) = false;
 };
 
 /// `depth` blocks applied in order; registered as `0`, `1`, ... (so a ViT's are `blocks.0...`).
@@ -152,7 +211,15 @@ class StackImpl : public torch::nn::Cloneable<StackImpl> {
       blocks.push_back(register_module(std::to_string(i), Block(options.block())));
   }
   Tensor forward(Tensor x, const std::optional<Tensor>& keep = std::nullopt) {
-    for (auto& b : blocks) x = b->forward(x, keep);
+    const bool ckpt = options.checkpoint() && is_training() && torch::GradMode::is_enabled();
+    for (auto& b : blocks) {
+      if (ckpt) {
+        const auto params = b->parameters();
+        x = detail::CheckpointedBlock::apply(b.get(), keep, x, at::TensorList(params));
+      } else {
+        x = b->forward(x, keep);
+      }
+    }
     return x;
   }
   /// The i-th block (for hooks, probes and layer-wise learning-rate decay).

@@ -86,6 +86,8 @@ struct Options {
   /// A learned `[MASK]` embedding (BEiT, iBOT): a `Masked::mask` without `ids_keep` replaces
   /// the hidden patches' embeddings by it (before the position embedding is added).
   TORCH_ARG(bool, mask_token) = false;
+  /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
+  TORCH_ARG(bool, checkpoint) = false;
 };
 
 /// Presets (timm's sizes). Image, patch and channels are set by the caller.
@@ -136,7 +138,8 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     auto block = nn::BlockOptions(o.dim(), o.heads()).mlp_hidden(o.hidden()).eps(o.eps())
                      .qkv_bias(o.qkv_bias());
     blocks = register_module("blocks", nn::Stack(nn::StackOptions(o.dim(), o.depth(), o.heads())
-                                                     .block(block)));
+                                                     .block(block)
+                                                     .checkpoint(o.checkpoint())));
     norm = register_module(
         "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(o.eps())));
     initialize();

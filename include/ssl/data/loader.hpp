@@ -3,7 +3,15 @@
 /// Shuffling batcher over in-memory tensors with background prefetch. The order of epoch `e` is
 /// a permutation drawn from its own generator seeded with `seed + e`, so a run resumed at
 /// (epoch, batch) sees exactly the batches it would have seen, and the global RNG is untouched.
+///
+/// Data-parallel runs (`dist::world_size() == W > 1`, and `shard` on): `batch_size` is the
+/// per-process batch; global batch b is rows `[b * W * B, (b + 1) * W * B)` of the epoch's
+/// permutation (the same on every process) and process r takes its r-th block of B. The shards
+/// never overlap, every epoch reshuffles, and the W processes together see exactly the batches
+/// of one process with batch `W * B` (the distributed sampler of PyTorch, without padding:
+/// `drop_last` is required so that every process runs the same number of steps).
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
 
@@ -38,6 +46,9 @@ struct LoaderOptions {
   /// chunks of 50 batches, each chunk sorted by length, and the batches' order shuffled. With
   /// a padding-trimming transform (data::trim_padding) that is less work for the same data.
   torch::Tensor lengths;
+  /// Shard the batches over the processes of a data-parallel run (see the file comment); off:
+  /// every process iterates over all of the data (e.g. rank-0-only evaluation).
+  bool shard = true;
 };
 
 class Loader {
@@ -56,18 +67,32 @@ class Loader {
   }
 
   [[nodiscard]] int64_t size() const { return inputs_.size(0); }
+  /// Samples per batch of this process.
   [[nodiscard]] int64_t batch_size() const { return o_.batch_size; }
+  /// Processes the batches are sharded over (1 unless a data-parallel run is in effect).
+  [[nodiscard]] int64_t shards() const {
+    const int64_t w = o_.shard ? dist::world_size() : 1;
+    TORCH_CHECK(w == 1 || o_.drop_last, "data::Loader: a data-parallel run over ", w,
+                " processes needs drop_last (every process must run the same number of steps)");
+    TORCH_CHECK(w == 1 || size() >= w * o_.batch_size, "data::Loader: ", size(), " samples make no global batch of ",
+                w, " processes x ", o_.batch_size);
+    return w;
+  }
+  /// Samples per step over all processes.
+  [[nodiscard]] int64_t global_batch_size() const { return shards() * o_.batch_size; }
   [[nodiscard]] int64_t batches_per_epoch() const {
-    return o_.drop_last ? size() / o_.batch_size : (size() + o_.batch_size - 1) / o_.batch_size;
+    const int64_t g = global_batch_size();
+    return o_.drop_last ? size() / g : (size() + g - 1) / g;
   }
 
-  /// Sample order of `epoch`.
+  /// Sample order of `epoch` (the same on every process).
   [[nodiscard]] torch::Tensor order(int64_t epoch) const {
     if (!o_.shuffle) return torch::arange(size(), torch::kInt64);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o_.seed + static_cast<uint64_t>(epoch));
     auto perm = torch::randperm(size(), gen, torch::TensorOptions().dtype(torch::kInt64));
     if (!o_.lengths.defined()) return perm;
-    const auto chunk = 50 * o_.batch_size;
+    const auto gb = global_batch_size();
+    const auto chunk = 50 * gb;
     std::vector<torch::Tensor> sorted;
     for (int64_t s = 0; s < size(); s += chunk) {
       auto idx = perm.narrow(0, s, std::min(chunk, size() - s));
@@ -75,15 +100,19 @@ class Loader {
       sorted.push_back(idx.index_select(0, by_len));
     }
     auto grouped = torch::cat(sorted);
-    const auto full = size() / o_.batch_size;
-    auto batches = grouped.narrow(0, 0, full * o_.batch_size).view({full, o_.batch_size});
+    const auto full = size() / gb;
+    auto batches = grouped.narrow(0, 0, full * gb).view({full, gb});
     auto shuffled = batches.index_select(0, torch::randperm(full, gen, torch::kInt64)).reshape({-1});
-    return torch::cat({shuffled, grouped.narrow(0, full * o_.batch_size, size() - full * o_.batch_size)});
+    return torch::cat({shuffled, grouped.narrow(0, full * gb, size() - full * gb)});
   }
 
-  /// The `b`-th batch of `epoch` (given its order).
+  /// The `b`-th batch of `epoch` (given its order) for this process.
   [[nodiscard]] Batch make(const torch::Tensor& order, int64_t b) const {
-    const auto start = b * o_.batch_size;
+    return make(order, b, shards(), o_.shard ? dist::rank() : 0);
+  }
+  /// The `b`-th batch of process `rank` of `world`.
+  [[nodiscard]] Batch make(const torch::Tensor& order, int64_t b, int64_t world, int64_t rank) const {
+    const auto start = b * o_.batch_size * world + rank * o_.batch_size;
     const auto n = std::min(o_.batch_size, size() - start);
     auto idx = order.narrow(0, start, n);
     Batch batch{transform_ ? transform_(inputs_.index_select(0, idx)) : inputs_.index_select(0, idx),
@@ -100,8 +129,10 @@ class Loader {
   void run(int64_t epoch, int64_t start, F&& f) const {
     const auto ord = order(epoch);
     const auto n = batches_per_epoch();
+    // Read here: the prefetch thread does not see the caller's dist::LocalOnly.
+    const int64_t world = shards(), rank = o_.shard ? dist::rank() : 0;
     if (o_.prefetch <= 0) {
-      for (int64_t b = start; b < n; ++b) if (!f(make(ord, b), b)) return;
+      for (int64_t b = start; b < n; ++b) if (!f(make(ord, b, world, rank), b)) return;
       return;
     }
     std::mutex mu;
@@ -112,7 +143,7 @@ class Loader {
     std::thread producer([&] {
       try {
         for (int64_t b = start; b < n; ++b) {
-          Batch batch = make(ord, b);
+          Batch batch = make(ord, b, world, rank);
           std::unique_lock lk(mu);
           cv.wait(lk, [&] { return stop || int64_t(queue.size()) < o_.prefetch; });
           if (stop) return;

@@ -12,6 +12,7 @@
 /// (BYOL, SimSiam, MoCo v3) and returns the projection as an extra output.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/sync_batch_norm.hpp>
 
 #include <torch/torch.h>
 
@@ -112,7 +113,7 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   /// `x`: `[B, in_dim]` -> `[B, out_dim]`.
   Tensor forward(const Tensor& x) {
     detail::check_mlp_input(x, options, "heads::Mlp");
-    return layers->forward(x);
+    return dist::run_synced(layers, x);  // BatchNorm over the global batch in a data-parallel run
   }
   /// The MLP on `f.pooled`.
   Tensor forward(const Features& f, const Masked&) { return forward(f.pooled); }

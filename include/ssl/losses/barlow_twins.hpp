@@ -4,7 +4,9 @@
 /// (mean 0, biased variance 1, eps 1e-5: batch norm without affine), take the `[D, D]`
 /// cross-correlation `C = za^T zb / B`, and push it to the identity:
 /// `sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`. Equals `lightly.loss.BarlowTwinsLoss(
-/// lambda_param=5e-3, gather_distributed=False)`: C is computed per process (no collective).
+/// lambda_param=5e-3)`. In a data-parallel run both embeddings are gathered from every process
+/// (`dist::all_gather_with_grad`, `gather_distributed`, on by default): standardisation and C
+/// use the global batch, as one process with the whole batch; on one process nothing changes.
 /// Convention (losses/pairwise.hpp): `targets == {z1, z0}` for `pred.views == {z0, z1}`
 /// (symmetric: C of the swapped pair is C^T).
 #include <ssl/losses/pairwise.hpp>
@@ -15,6 +17,7 @@ namespace ssl::loss {
 
 struct BarlowTwins {
   double lambda = 5e-3;  ///< weight of the redundancy-reduction (off-diagonal) term
+  bool gather_distributed = true;  ///< statistics over every process's batch
 
   struct Terms {
     torch::Tensor on_diag;   ///< sum_i (1 - C_ii)^2
@@ -48,7 +51,9 @@ struct BarlowTwins {
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
     detail::check_pairs("loss::BarlowTwins", pred, targets);
     auto m = detail::mean_over_pairs(targets.size(), [&](size_t i) {
-      auto t = terms(pred.views[i], targets[i]);
+      auto t = gather_distributed
+                   ? terms(dist::all_gather_with_grad(pred.views[i]), dist::all_gather_with_grad(targets[i]))
+                   : terms(pred.views[i], targets[i]);
       return std::vector<torch::Tensor>{t.on_diag, t.off_diag};
     });
     const auto &on = m[0], &off = m[1];

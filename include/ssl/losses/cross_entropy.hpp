@@ -8,6 +8,7 @@
 /// pretraining loss is MLM + next-sentence prediction.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
 
@@ -42,7 +43,8 @@ inline CrossEntropyResult masked_cross_entropy(const torch::Tensor& logits, cons
     flat_logits = logits;
   }
   auto valid = flat_labels != -100;
-  auto n = valid.sum().clamp_min(1).to(flat_logits.scalar_type());
+  // Data-parallel: divided by the global number of labels / world size (dist::mean_count).
+  auto n = dist::mean_count(valid.sum().to(flat_logits.scalar_type())).clamp_min(1.0 / double(dist::world_size()));
   auto loss = torch::nn::functional::cross_entropy(
                   flat_logits, flat_labels,
                   torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum)) /

@@ -4,6 +4,7 @@
 /// (over all patches where the masker hid nothing), averaged over views.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 #include <ssl/losses/pairwise.hpp>
 
 #include <vector>
@@ -22,7 +23,7 @@ struct MaskedMSE {
     TORCH_CHECK(mask.sizes() == per_patch.sizes(), "loss::MaskedMSE: expected a mask of shape ",
                 ssl::detail::shape_str(per_patch), ", got ", ssl::detail::shape_str(mask));
     auto m = mask.to(per_patch.dtype());
-    return (per_patch * m).sum() / m.sum();
+    return (per_patch * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
   }
 
   LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {

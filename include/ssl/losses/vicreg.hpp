@@ -9,7 +9,9 @@
 /// Inputs are `[B, D]` or `[B, ..., D]` (statistics per middle position, then averaged).
 /// Equals `lightly.loss.VICRegLoss()` (lambda 25, mu 25, nu 1, eps 1e-4). With
 /// `gather_distributed`, variance and covariance use every process's batch
-/// (`dist::all_gather_with_grad`), the invariance stays local (lightly's choice, off by default).
+/// (`dist::all_gather_with_grad`), the invariance stays local (lightly's choice). On by default
+/// here (lightly: off): a data-parallel run then computes one process's loss over the global
+/// batch; on one process it changes nothing.
 /// Convention (losses/pairwise.hpp): `targets == {z1, z0}` for `pred.views == {z0, z1}`
 /// (symmetric).
 #include <ssl/dist/collective.hpp>
@@ -24,7 +26,7 @@ struct VICReg {
   double mu = 25.0;      ///< variance weight
   double nu = 1.0;       ///< covariance weight
   double eps = 1e-4;
-  bool gather_distributed = false;
+  bool gather_distributed = true;
 
   struct Terms {
     torch::Tensor invariance, variance, covariance;

@@ -11,6 +11,7 @@
 /// epoch.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -75,9 +76,9 @@ struct Bert {
     const auto f32 = ids.options().dtype(torch::kFloat32);
     torch::Tensor u_select, u_action, u_token;
     if (dynamic) {
-      u_select = torch::rand(ids.sizes(), f32);
-      u_action = torch::rand(ids.sizes(), f32);
-      u_token = torch::rand(ids.sizes(), f32);
+      u_select = dist::rand(ids.sizes(), f32);
+      u_action = dist::rand(ids.sizes(), f32);
+      u_token = dist::rand(ids.sizes(), f32);
     } else {
       // One generator per sequence, seeded by its content: the same sequence, the same mask.
       auto cpu = ids.to(torch::kCPU).contiguous();

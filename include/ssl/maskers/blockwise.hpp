@@ -21,6 +21,7 @@
 /// resume them; the mask is then moved to the batch's device.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -51,7 +52,11 @@ struct Blockwise {
 
   Masked operator()(const torch::Tensor& x) const {
     const auto [h, w] = grid_of(x);
-    return {.input = x, .mask = draw(x.size(0), h, w).to(x.device())};
+    // Data-parallel: every process draws the global batch's masks and keeps its rows (dist::rand's rule).
+    const int64_t B = x.size(0), world = dist::world_size();
+    auto mask = draw(B * world, h, w);
+    if (world > 1) mask = mask.narrow(0, dist::rank() * B, B);
+    return {.input = x, .mask = mask.to(x.device())};
   }
   /// The multi-crop form (`Compose` passes whether the view is global).
   Masked operator()(const torch::Tensor& x, bool global) const {

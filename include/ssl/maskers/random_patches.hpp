@@ -4,6 +4,7 @@
 /// `int(N * (1 - ratio))` patches. Every sample hides the same number of patches.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
 
@@ -26,7 +27,7 @@ struct RandomPatches {
   /// Draws the noise on the batch's device from its default generator.
   Masked operator()(const torch::Tensor& x) const {
     auto n = num_patches(x);
-    return with_noise(x, torch::rand({x.size(0), n}, x.options().dtype(torch::kFloat32)));
+    return with_noise(x, dist::rand({x.size(0), n}, x.options().dtype(torch::kFloat32)));
   }
 
   /// The masking for a given `[B,N]` noise (smallest noise = kept), as in the reference

@@ -1,12 +1,21 @@
 #pragma once
 /// \file train/optim.hpp
-/// AdamW with decoupled weight decay on the parameters that should decay: not on norms, biases,
-/// CLS / mask tokens and position embeddings. Optional layer-wise learning-rate decay for
-/// fine-tuning (BEiT / MAE protocol). The learning rate of every group is
-/// `lr * group scale * schedule factor`, set by the trainer before each step.
+/// The trainer's optimizers, both stepping through ATen's multi-tensor `_foreach_*` kernels (a
+/// handful of kernel launches per parameter group and step, not a dozen per parameter):
+///  - `AdamW` with decoupled weight decay on the parameters that should decay: not on norms,
+///    biases, CLS / mask tokens and position embeddings. Optional layer-wise learning-rate decay
+///    for fine-tuning (BEiT / MAE protocol).
+///  - `Lars` (You et al., 2017; SimCLR's, BYOL's and Barlow Twins' optimizer): SGD with momentum
+///    whose step `g + wd w` of each weight matrix is scaled by `trust ||w|| / (||g|| + wd ||w||)`;
+///    biases and norm parameters get neither the scaling nor weight decay (lightly's LARS with
+///    its two recommended parameter groups).
+/// The learning rate of every group is `lr * group scale * schedule factor`, set by the trainer
+/// before each step. Anything with the members of `ssl::optim::Optimizer` can drive a trainer.
 #include <torch/torch.h>
 
+#include <array>
 #include <cctype>
+#include <concepts>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -178,6 +187,128 @@ class AdamW {
   AdamWOptions options_;
   std::vector<Group> groups_;
   int64_t step_ = 0;
+};
+
+/// Example: `LarsOptions{.lr = 0.3, .weight_decay = 1e-6}`. `trust = 0` gives plain SGD with
+/// momentum (and weight decay on the decaying parameters); lightly's LARS would not move then.
+struct LarsOptions {
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 1e-6;
+  double trust = 0.001;  ///< trust coefficient (lightly's default)
+  double eps = 1e-8;     ///< added to the update norm
+};
+
+/// LARS (see the file comment). Equals `lightly.utils.lars.LARS` (dampening 0, no Nesterov) over
+/// two groups: weight matrices (`decays(name, p)`) with `weight_decay`, the others with 0 (lightly
+/// scales a step only where the group has weight decay).
+class Lars {
+ public:
+  Lars(const std::vector<std::pair<std::string, torch::Tensor>>& named, LarsOptions o) : options_(o) {
+    TORCH_CHECK(o.lr >= 0 && o.momentum >= 0 && o.momentum < 1 && o.weight_decay >= 0 && o.trust >= 0 && o.eps >= 0,
+                "optim::Lars: expected lr >= 0, momentum in [0,1), weight_decay >= 0, trust >= 0, eps >= 0; got lr ",
+                o.lr, ", momentum ", o.momentum, ", weight_decay ", o.weight_decay, ", trust ", o.trust, ", eps ", o.eps);
+    std::set<const void*> seen;
+    for (const auto& [name, p] : named) {
+      if (!p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
+      groups_[decays(name, p) ? 0 : 1].params.push_back(p);
+    }
+    TORCH_CHECK(!groups_[0].params.empty() || !groups_[1].params.empty(), "optim::Lars: no trainable parameters");
+    groups_[1].adapt = false;
+    torch::NoGradGuard ng;
+    for (auto& g : groups_)
+      for (const auto& p : g.params) g.momentum.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    set_lr_factor(1.0);
+  }
+
+  void set_lr_factor(double factor) { lr_ = options_.lr * factor; }
+  [[nodiscard]] double lr(size_t = 0) const { return lr_; }
+  void zero_grad() {
+    for (auto& g : groups_)
+      for (auto& p : g.params) p.mutable_grad() = torch::Tensor();
+  }
+
+  void step() {
+    torch::NoGradGuard ng;
+    for (auto& g : groups_) {
+      std::vector<torch::Tensor> params, grads, bufs;
+      for (size_t i = 0; i < g.params.size(); ++i) {
+        const auto& grad = g.params[i].grad();
+        if (!grad.defined()) continue;
+        TORCH_CHECK(!grad.is_sparse(), "optim::Lars: sparse gradients are not supported");
+        params.push_back(g.params[i]);
+        grads.push_back(grad);
+        bufs.push_back(g.momentum[i]);
+      }
+      if (params.empty()) continue;
+      std::vector<torch::Tensor> d;
+      if (g.adapt && options_.trust > 0) {
+        // lightly's rule, with no host sync: where ||w|| > 0 and ||g|| > 0,
+        // d = (g + wd w) * trust ||w|| / (||g|| + wd ||w|| + eps); elsewhere d = g.
+        const auto wn = torch::stack(at::_foreach_norm(params));
+        const auto gn = torch::stack(at::_foreach_norm(grads));
+        const auto on = (wn > 0) & (gn > 0);
+        const auto q = torch::where(on, options_.trust * wn / (gn + options_.weight_decay * wn + options_.eps),
+                                    torch::ones_like(wn));
+        d = at::_foreach_add(grads, at::_foreach_mul(params, (on.to(wn.dtype()) * options_.weight_decay).unbind()));
+        at::_foreach_mul_(d, q.unbind());
+      } else if (g.adapt && options_.weight_decay != 0) {
+        d = at::_foreach_add(grads, params, options_.weight_decay);
+      } else {
+        d = grads;
+      }
+      at::_foreach_mul_(bufs, options_.momentum);
+      at::_foreach_add_(bufs, d);
+      at::_foreach_add_(params, bufs, -lr_);
+    }
+  }
+
+  std::vector<torch::Tensor> parameters() const {
+    std::vector<torch::Tensor> v;
+    for (const auto& g : groups_) v.insert(v.end(), g.params.begin(), g.params.end());
+    return v;
+  }
+  void save(torch::serialize::OutputArchive& ar) const {
+    for (size_t gi = 0; gi < 2; ++gi)
+      for (size_t i = 0; i < groups_[gi].momentum.size(); ++i)
+        ar.write("momentum." + std::to_string(gi) + "." + std::to_string(i), groups_[gi].momentum[i]);
+  }
+  void load(torch::serialize::InputArchive& ar) {
+    torch::NoGradGuard ng;
+    for (size_t gi = 0; gi < 2; ++gi)
+      for (size_t i = 0; i < groups_[gi].momentum.size(); ++i) {
+        const auto k = "momentum." + std::to_string(gi) + "." + std::to_string(i);
+        torch::Tensor st;
+        TORCH_CHECK(ar.try_read(k, st), "optim::Lars: the checkpoint has no state '", k,
+                    "' (was it written for another model or optimizer?)");
+        TORCH_CHECK(st.sizes() == groups_[gi].momentum[i].sizes(), "optim::Lars: state '", k, "' has shape ",
+                    st.sizes(), ", the parameter has ", groups_[gi].momentum[i].sizes());
+        groups_[gi].momentum[i].copy_(st);
+      }
+  }
+  const LarsOptions& options() const { return options_; }
+
+ private:
+  struct Group {
+    std::vector<torch::Tensor> params, momentum;
+    bool adapt = true;
+  };
+  LarsOptions options_;
+  std::array<Group, 2> groups_;
+  double lr_ = 0;
+};
+
+/// What `ssl::Trainer` needs of an optimizer (`AdamW`, `Lars`, or your own).
+template <class O>
+concept Optimizer = requires(O o, const O co, double f, torch::serialize::OutputArchive& out,
+                             torch::serialize::InputArchive& in) {
+  o.set_lr_factor(f);
+  o.zero_grad();
+  o.step();
+  { co.lr() } -> std::convertible_to<double>;
+  { co.parameters() } -> std::convertible_to<std::vector<torch::Tensor>>;
+  co.save(out);
+  o.load(in);
 };
 
 }  // namespace ssl::optim

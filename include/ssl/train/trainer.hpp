@@ -2,8 +2,17 @@
 /// \file train/trainer.hpp
 /// The one training loop of libssl. It drives any `Recipe` (a composed method, or a classifier
 /// for fine-tuning) and knows nothing of which method it runs.
+///
+/// Data-parallel (a `dist::Session` joined, world size W > 1): every process starts from process
+/// 0's parameters and buffers, the loader shards each global batch, gradients are all-reduced in
+/// buckets while backward runs (`dist::GradSync`) and averaged, so every process takes the same
+/// optimizer step; the reported loss is the mean over processes; only process 0 logs, draws the
+/// progress bar and writes checkpoints (every process can `load` them: parameters, optimizer and
+/// RNG state are the same on all).
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/dist/collective.hpp>
+#include <ssl/dist/data_parallel.hpp>
 #include <ssl/train/checkpoint.hpp>
 #include <ssl/train/metrics_log.hpp>
 #include <ssl/train/optim.hpp>
@@ -49,6 +58,13 @@ struct FitOptions {
   double clip_grad_norm = 0.0;
   /// bf16 autocast for CUDA batches (ignored on CPU).
   bool bf16 = false;
+  /// Gradient accumulation: one optimizer step per `accumulate` loader batches, each batch's
+  /// loss scaled by 1/accumulate (the step of a batch `accumulate` times larger for losses that
+  /// are means over samples; contrastive negatives stay within a batch). Steps, schedules and
+  /// `max_steps` count optimizer steps.
+  int64_t accumulate = 1;
+  /// Data-parallel gradient bucket size in MiB.
+  double bucket_mib = 25.0;
   /// Metrics every `log_every` steps to `metrics_path` (JSON lines; empty = none).
   int64_t log_every = 50;
   std::string metrics_path;
@@ -61,68 +77,89 @@ struct FitOptions {
   int progress = -1;
 };
 
-template <Recipe R, class Schedule = schedule::CosineWarmup>
+/// `Opt`: `optim::AdamW` (default), `optim::Lars`, or any `optim::Optimizer`.
+template <Recipe R, class Schedule = schedule::CosineWarmup, optim::Optimizer Opt = optim::AdamW>
 class Trainer {
  public:
-  Trainer(R recipe, optim::AdamW optimizer, Schedule schedule = {})
+  Trainer(R recipe, Opt optimizer, Schedule schedule = {})
       : recipe_(std::move(recipe)), opt_(std::move(optimizer)), schedule_(std::move(schedule)) {}
 
   /// Convenience: AdamW over all of the recipe's parameters (no decay on norms/biases/tokens).
-  Trainer(R recipe, optim::AdamWOptions o, Schedule schedule = {})
+  Trainer(R recipe, optim::AdamWOptions o, Schedule schedule = {}) requires std::same_as<Opt, optim::AdamW>
       : Trainer(recipe, optim::AdamW(recipe->named_parameters().pairs(), o), std::move(schedule)) {}
 
   /// Trains until `o.epochs` epochs (or `o.max_steps` steps) are done, from wherever the trainer
   /// is (fresh, or restored by `load`). Returns the mean loss of the last epoch's steps run.
   double fit(const data::Loader& loader, const FitOptions& o) {
-    const int64_t spe = loader.batches_per_epoch();
+    TORCH_CHECK(o.accumulate >= 1, "Trainer: accumulate must be >= 1, got ", o.accumulate);
+    const int64_t acc = o.accumulate;
+    const int64_t spe = loader.batches_per_epoch() / acc;
+    TORCH_CHECK(spe >= 1, "Trainer: ", loader.batches_per_epoch(), " batches per epoch make no step of ", acc,
+                " accumulated batches");
     const int64_t total = o.epochs * spe;
     const int64_t stop_at = o.max_steps >= 0 ? std::min(o.max_steps, total) : total;
-    train::MetricsLog log(o.metrics_path);
-    train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", o.progress);
+    const bool main = dist::is_main();
+    std::optional<dist::GradSync> sync;
+    if (dist::world_size() > 1) {
+      dist::broadcast_module(*recipe_);
+      sync.emplace(opt_.parameters(), static_cast<int64_t>(o.bucket_mib * 1024 * 1024));
+    }
+    const int64_t samples_per_step = loader.global_batch_size() * acc;
+    train::MetricsLog log(main ? o.metrics_path : std::string());
+    train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", main ? o.progress : 0);
     const int64_t first_step = step_;
-    double loss_sum = 0.0;
+    double loss_sum = 0.0, step_loss = 0.0;
     int64_t loss_n = 0;
     recipe_->train(true);
     while (epoch_ < o.epochs && step_ < stop_at) {
       loss_sum = 0.0;
       loss_n = 0;
       loader.run(epoch_, batch_, [&](const Batch& batch, int64_t b) {
+        if (b >= spe * acc) return false;  // an incomplete accumulation group ends the epoch
+        const int64_t micro = b % acc;
         const StepInfo info{.step = step_, .total_steps = total, .epoch = epoch_, .steps_per_epoch = spe};
-        opt_.set_lr_factor(schedule_(info));
-        if constexpr (requires { recipe_->before_step(info); }) recipe_->before_step(info);
+        if (micro == 0) {
+          opt_.set_lr_factor(schedule_(info));
+          if constexpr (requires { recipe_->before_step(info); }) recipe_->before_step(info);
+          opt_.zero_grad();
+          step_loss = 0.0;
+        }
+        if (sync) sync->arm(micro == acc - 1);
         LossOutput out = forward(batch, o.bf16);
-        const double lv = out.loss.template item<double>();
+        const double lv = dist::all_reduce_mean(out.loss.detach()).template item<double>();
         TORCH_CHECK(std::isfinite(lv), "Trainer: the loss is ", lv, " at step ", step_, " (epoch ", epoch_,
                     ", batch ", b, "); lower the learning rate or enable clip_grad_norm");
-        opt_.zero_grad();
-        out.loss.backward();
+        (acc > 1 ? out.loss / double(acc) : out.loss).backward();
+        step_loss += lv / double(acc);
+        batch_ = b + 1;
+        if (micro < acc - 1) return true;
+        if (sync) sync->finish();
         if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(opt_.parameters(), o.clip_grad_norm);
         opt_.step();
         if constexpr (requires { recipe_->after_optimizer_step(info); }) recipe_->after_optimizer_step(info);
         ++step_;
-        batch_ = b + 1;
-        loss_sum += lv;
+        loss_sum += step_loss;
         ++loss_n;
         if (o.log_every > 0 && (step_ % o.log_every == 0 || step_ == stop_at)) {
           train::JsonObject rec;
-          rec.num("step", double(step_)).num("epoch", double(epoch_)).num("lr", opt_.lr()).num("loss", lv);
-          for (const auto& [k, v] : out.parts) rec.num(k, v.template item<double>());
-          rec.num("items_per_s", double((step_ - first_step) * loader.batch_size()) / std::max(1e-9, bar.seconds()));
+          rec.num("step", double(step_)).num("epoch", double(epoch_)).num("lr", opt_.lr()).num("loss", step_loss);
+          for (const auto& [k, v] : out.parts) rec.num(k, dist::all_reduce_mean(v.detach()).template item<double>());
+          rec.num("items_per_s", double((step_ - first_step) * samples_per_step) / std::max(1e-9, bar.seconds()));
           log.write(rec);
         }
         char extra[64];
-        std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, lv);
-        bar.update(step_ - first_step, (step_ - first_step) * loader.batch_size(), extra);
-        if (!o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0)
+        std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, step_loss);
+        bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, extra);
+        if (!o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && main)
           save(o.checkpoint_path);
         return step_ < stop_at;
       });
-      if (batch_ >= spe) {
+      if (batch_ >= spe * acc) {
         batch_ = 0;
         ++epoch_;
       }
     }
-    if (!o.checkpoint_path.empty()) save(o.checkpoint_path);
+    if (!o.checkpoint_path.empty() && main) save(o.checkpoint_path);
     return loss_n > 0 ? loss_sum / double(loss_n) : 0.0;
   }
 
@@ -159,7 +196,7 @@ class Trainer {
   }
 
   R& recipe() { return recipe_; }
-  optim::AdamW& optimizer() { return opt_; }
+  Opt& optimizer() { return opt_; }
   [[nodiscard]] int64_t step() const { return step_; }
   [[nodiscard]] int64_t epoch() const { return epoch_; }
 
@@ -189,7 +226,7 @@ class Trainer {
   }
 
   R recipe_;
-  optim::AdamW opt_;
+  Opt opt_;
   Schedule schedule_;
   int64_t step_ = 0, epoch_ = 0, batch_ = 0;
 };

@@ -1,0 +1,33 @@
+// Shared by the examples (not part of the library): data-parallel runs. Every example accepts
+// `--dist RANK/WORLD_SIZE[@ADDR[:PORT]]` and otherwise reads torchrun's environment, so
+//
+//   torchrun --standalone --nproc_per_node=2 --no-python ./build/examples/00_mae_fashion_mnist --threads 1
+//
+// trains on two processes (Gloo on CPU; NCCL for CUDA); `--batch` is per process. Process 0
+// evaluates and writes the pictures and metrics.json alone; the others end after training.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <ssl/dist/c10d.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace ex {
+inline void add_dist_option(CLI::App& app, std::string& spec) {
+  app.add_option("--dist", spec,
+                 "data-parallel: RANK/WORLD_SIZE[@ADDR[:PORT]] (default: torchrun's RANK, WORLD_SIZE, MASTER_ADDR, "
+                 "MASTER_PORT; unset: one process)");
+}
+
+/// Joins the run `spec` (or torchrun's environment) describes; a world of one joins nothing.
+inline std::unique_ptr<ssl::dist::Session> join(const std::string& spec, torch::Device device = torch::kCPU) {
+  auto o = ssl::dist::parse(spec);
+  o.device = device.is_cuda() ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank)) : device;
+  auto s = std::make_unique<ssl::dist::Session>(o);
+  if (s->distributed())
+    std::printf("data-parallel: rank %lld of %lld (%s)\n", (long long)o.rank, (long long)o.world_size,
+                device.is_cuda() ? "NCCL" : "Gloo");
+  return s;
+}
+}  // namespace ex
