@@ -87,7 +87,7 @@ TEST_CASE("activation checkpointing: same loss and gradients as storing the acti
 }
 
 TEST_SUITE("optim_parity") {
-TEST_CASE("LARS = lightly's LARS, AdamW = torch.optim.AdamW (4 steps, grouped decay, a zero-norm weight)") {
+TEST_CASE("LARS = lightly's LARS, AdamW (fused and _foreach) = torch.optim.AdamW (4 steps, grouped decay, a zero-norm weight)") {
   const auto ref = parity::load("optim.safetensors");
   const std::vector<std::string> names = {"weight", "bias", "zero"};
   auto params = [&] {
@@ -107,8 +107,12 @@ TEST_CASE("LARS = lightly's LARS, AdamW = torch.optim.AdamW (4 steps, grouped de
   auto lars_params = params();
   run(ssl::optim::Lars(lars_params, {.lr = 0.3, .momentum = 0.9, .weight_decay = 1e-4, .trust = 0.001, .eps = 1e-8}),
       lars_params, "lars");
-  auto adam_params = params();
-  run(ssl::optim::AdamW(adam_params, {.lr = 1e-2, .weight_decay = 0.05, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}),
-      adam_params, "adamw");
+  for (bool fused : {true, false}) {  // ATen's fused kernel (where LibTorch has it) and the _foreach chain
+    CAPTURE(fused);
+    auto adam_params = params();
+    ssl::optim::AdamW adam(adam_params, {.lr = 1e-2, .weight_decay = 0.05, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8});
+    adam.use_fused(fused);
+    run(std::move(adam), adam_params, "adamw");
+  }
 }
 }

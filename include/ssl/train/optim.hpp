@@ -12,6 +12,7 @@
 /// The learning rate of every group is `lr * group scale * schedule factor`, set by the trainer
 /// before each step. Anything with the members of `ssl::optim::Optimizer` can drive a trainer.
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <array>
 #include <cctype>
@@ -65,9 +66,12 @@ inline int64_t vit_layer_of(const std::string& name, int64_t num_blocks) {
 }
 
 /// AdamW (Loshchilov & Hutter; the update of `torch.optim.AdamW`, amsgrad off) over grouped
-/// parameters, each group with its own weight decay and lr scale. The update runs through
-/// ATen's multi-tensor `_foreach_*` kernels: a handful of kernel launches per group and step
-/// instead of a dozen per parameter.
+/// parameters, each group with its own weight decay and lr scale. The update is ATen's fused
+/// AdamW kernel (`_fused_adamw_`, LibTorch >= 2.4: one pass over each tensor, every
+/// intermediate in registers; `torch.optim.AdamW(fused=True)`), else a chain of multi-tensor
+/// `_foreach_*` kernels (`foreach=True`). Either way a handful of calls per group and step, not
+/// a dozen per parameter. Bias corrections count each parameter's own steps (a parameter
+/// without gradient in a step is skipped, as in PyTorch).
 class AdamW {
  public:
   /// `layer_of(name)` -> layer id in [0, num_layers] (only used when `layer_decay != 1`).
@@ -97,6 +101,7 @@ class AdamW {
       for (const auto& p : g.params) {
         g.exp_avg.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         g.exp_avg_sq.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        g.steps.push_back(torch::zeros({}, p.options().dtype(torch::kFloat32)));
       }
       groups_.push_back(std::move(g));
     }
@@ -117,10 +122,8 @@ class AdamW {
   void step() {
     torch::NoGradGuard ng;
     ++step_;
-    const double bc1 = 1.0 - std::pow(options_.beta1, double(step_));
-    const double bc2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, double(step_)));
     for (auto& g : groups_) {
-      std::vector<torch::Tensor> params, grads, m, v;
+      std::vector<torch::Tensor> params, grads, m, v, steps;
       for (size_t i = 0; i < g.params.size(); ++i) {
         const auto& grad = g.params[i].grad();
         if (!grad.defined()) continue;  // parameters without gradient are left untouched
@@ -129,17 +132,29 @@ class AdamW {
         grads.push_back(grad);
         m.push_back(g.exp_avg[i]);
         v.push_back(g.exp_avg_sq[i]);
+        steps.push_back(g.steps[i]);
       }
       if (params.empty()) continue;
-      if (g.weight_decay != 0.0) at::_foreach_mul_(params, 1.0 - g.lr * g.weight_decay);
-      at::_foreach_lerp_(m, grads, 1.0 - options_.beta1);
-      at::_foreach_mul_(v, options_.beta2);
-      at::_foreach_addcmul_(v, grads, grads, 1.0 - options_.beta2);
-      auto denom = at::_foreach_sqrt(v);
-      at::_foreach_div_(denom, bc2_sqrt);
-      at::_foreach_add_(denom, options_.eps);
-      at::_foreach_addcdiv_(params, m, denom, -g.lr / bc1);
+      at::_foreach_add_(steps, 1.0);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+      if (fused_ && (params[0].is_cpu() || params[0].is_cuda())) {
+        at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, g.lr, options_.beta1, options_.beta2,
+                          g.weight_decay, options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+        continue;
+      }
+#endif
+      foreach_step(g, params, grads, m, v, steps);
     }
+  }
+
+  /// Off: the `_foreach_*` chain even where the fused kernel exists (for benchmarks and tests).
+  void use_fused(bool on) { fused_ = on; }
+  [[nodiscard]] bool fused() const {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    return fused_;
+#else
+    return false;
+#endif
   }
 
   std::vector<torch::Tensor> parameters() const {
@@ -148,7 +163,7 @@ class AdamW {
     return v;
   }
 
-  /// Moments and step count (the lr is set by the trainer's schedule before each step).
+  /// Moments and step counts (the lr is set by the trainer's schedule before each step).
   void save(torch::serialize::OutputArchive& ar) const {
     ar.write("step", torch::tensor(step_));
     for (size_t gi = 0; gi < groups_.size(); ++gi)
@@ -156,6 +171,7 @@ class AdamW {
         const auto k = std::to_string(gi) + "." + std::to_string(i);
         ar.write("exp_avg." + k, groups_[gi].exp_avg[i]);
         ar.write("exp_avg_sq." + k, groups_[gi].exp_avg_sq[i]);
+        ar.write("steps." + k, groups_[gi].steps[i]);
       }
   }
   void load(torch::serialize::InputArchive& ar) {
@@ -175,18 +191,43 @@ class AdamW {
                       ", the parameter has ", dst->sizes());
           dst->copy_(st);
         }
+        // Per-parameter step counts (older checkpoints: the optimizer's step count).
+        torch::Tensor st;
+        if (ar.try_read("steps." + k, st)) groups_[gi].steps[i].copy_(st);
+        else groups_[gi].steps[i].fill_(double(step_));
       }
   }
   const AdamWOptions& options() const { return options_; }
 
  private:
   struct Group {
-    std::vector<torch::Tensor> params, exp_avg, exp_avg_sq;
+    std::vector<torch::Tensor> params, exp_avg, exp_avg_sq, steps;
     double weight_decay = 0, scale = 1, lr = 0;
   };
+
+  /// `torch.optim.AdamW(foreach=True)`'s update; bias corrections from each parameter's count.
+  void foreach_step(const Group& g, std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& grads,
+                    std::vector<torch::Tensor>& m, std::vector<torch::Tensor>& v, const std::vector<torch::Tensor>& steps) {
+    if (g.weight_decay != 0.0) at::_foreach_mul_(params, 1.0 - g.lr * g.weight_decay);
+    at::_foreach_lerp_(m, grads, 1.0 - options_.beta1);
+    at::_foreach_mul_(v, options_.beta2);
+    at::_foreach_addcmul_(v, grads, grads, 1.0 - options_.beta2);
+    std::vector<c10::Scalar> step_size, bc2_sqrt;
+    for (const auto& t : steps) {  // host values: the counts live beside their CPU or CUDA tensors
+      const double k = t.item<double>();
+      step_size.emplace_back(-g.lr / (1.0 - std::pow(options_.beta1, k)));
+      bc2_sqrt.emplace_back(std::sqrt(1.0 - std::pow(options_.beta2, k)));
+    }
+    auto denom = at::_foreach_sqrt(v);
+    at::_foreach_div_(denom, bc2_sqrt);
+    at::_foreach_add_(denom, options_.eps);
+    at::_foreach_addcdiv_(params, m, denom, step_size);
+  }
+
   AdamWOptions options_;
   std::vector<Group> groups_;
   int64_t step_ = 0;
+  bool fused_ = true;
 };
 
 /// Example: `LarsOptions{.lr = 0.3, .weight_decay = 1e-6}`. `trust = 0` gives plain SGD with
