@@ -1,15 +1,20 @@
 // Issue 6's Google Benchmarks: the optimizer step (ATen's fused AdamW, the `_foreach_*` chain,
 // LibTorch's own per-parameter torch::optim::AdamW; LARS) and the EMA update (one
-// `_foreach_lerp_` against the per-tensor loop a teacher would otherwise run), and the MAE training step with and without
-// activation checkpointing, with its model FLOPs and MFU against the matmul peak of this run.
+// `_foreach_lerp_` against the per-tensor loop a teacher would otherwise run) over a ViT-tiny
+// encoder's parameters (192-d x 12 blocks, 149 tensors, 5.5 M values, random gradients); the MAE
+// training step with and without activation checkpointing; the steps of the methods the other
+// binaries do not time (BEiT, iBOT, RoBERTa-style MLM, ELECTRA, GPT). Each step reports its model
+// FLOPs and MFU against the matmul peak of this run. Times are wall clock (manual timing).
 //
 //   SSL_BENCH_THREADS=2 ./build/benchmarks/bench_scale
-//
-// Parameters: a ViT-tiny encoder (192-d x 12 blocks, 152 tensors, 5.5 M values) with random
-// gradients. Times are wall clock per call (manual timing).
 #include "bench_common.hpp"
 
 #include <benchmark/benchmark.h>
+#include <ssl/beit.hpp>
+#include <ssl/bert.hpp>
+#include <ssl/electra.hpp>
+#include <ssl/gpt.hpp>
+#include <ssl/ibot.hpp>
 #include <ssl/mae.hpp>
 #include <ssl/ssl.hpp>
 #include <torch/torch.h>
@@ -102,50 +107,119 @@ void BM_Ema_loop(benchmark::State& state) {
   counters(state, student->named_parameters().pairs());
 }
 
-/// The example's MAE step (28^2, patch 4, 128 x 4, decoder 64 x 2, batch 256), activations stored
-/// or recomputed in backward.
-void BM_MaeStep(benchmark::State& state, bool checkpoint) {
-  at::set_num_threads(bench::threads());
-  torch::manual_seed(0);
-  ssl::mae::Options o;
-  o.encoder = o.encoder.checkpoint(checkpoint);
-  auto mae = ssl::mae::recipe(o);
-  mae->train(true);
-  ssl::optim::AdamW opt(mae->named_parameters().pairs(), {.lr = 1.5e-4, .weight_decay = 0.05, .beta2 = 0.95});
+/// One training step of `recipe` on `batch` (forward with the recipe's own augmentation and
+/// masking, backward, AdamW, the teacher update): ms/step, model GFLOP/step and MFU against the
+/// matmul peak of this run. `checkpoint(bool)` switches activation checkpointing (for the FLOP
+/// count: model FLOPs exclude the recomputation).
+template <class R, class Ckpt>
+void recipe_step(benchmark::State& state, R recipe, const ssl::Batch& batch, ssl::optim::AdamWOptions o, Ckpt checkpoint,
+                 bool ckpt_on) {
+  recipe->train(true);
+  ssl::optim::AdamW opt(recipe->named_parameters().pairs(), o);
   opt.set_lr_factor(1.0);
-  const ssl::Batch batch{torch::randn({bench::env_int("SSL_BENCH_BATCH", 256), 1, 28, 28}), {}};
+  int64_t step_no = 0;
+  checkpoint(ckpt_on);
   auto step = [&] {
-    auto out = mae->forward(batch);
-    (void)out.loss.item<double>();
+    const ssl::StepInfo info{.step = step_no++, .total_steps = 100000, .epoch = 1, .steps_per_epoch = 100000};
+    if constexpr (requires { recipe->before_step(info); }) recipe->before_step(info);
+    auto out = recipe->forward(batch);
+    (void)out.loss.template item<double>();  // synchronises, as the trainer
     opt.zero_grad();
     out.loss.backward();
     opt.step();
+    if constexpr (requires { recipe->after_optimizer_step(info); }) recipe->after_optimizer_step(info);
   };
-  std::vector<double> ms;
+  std::vector<double> secs;
   for (int i = 0; i < bench::warmup(); ++i) step();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.SetIterationTime(dt);
-    ms.push_back(dt);
+    secs.push_back(dt);
   }
-  std::sort(ms.begin(), ms.end());
-  const double median = ms.empty() ? 0 : ms[ms.size() / 2];
-  // Model FLOPs (MFU's numerator) exclude the recomputation: counted on a step that stores.
+  std::sort(secs.begin(), secs.end());
+  const double median = secs.empty() ? 0 : secs[secs.size() / 2];
   double flops = 0;
   {
-    mae->backbone()->blocks->options.checkpoint(false);
+    checkpoint(false);
     bench::FlopCounter count;
     step();
     flops = count.flops();
-    mae->backbone()->blocks->options.checkpoint(checkpoint);
+    checkpoint(ckpt_on);
   }
   static const double peak = bench::matmul_peak();
+  int64_t params = 0;
+  for (const auto& p : opt.parameters()) params += p.numel();
+  state.counters["params"] = double(params);
   state.counters["gflop_per_step"] = flops / 1e9;
   state.counters["peak_gflops"] = peak / 1e9;
   state.counters["mfu"] = median > 0 ? flops / median / peak : 0.0;
+  state.counters["torch_threads"] = double(at::get_num_threads());
   state.SetItemsProcessed(state.iterations() * batch.input.size(0));
+}
+
+torch::Tensor fmnist_like(int64_t n) { return torch::randn({n, 1, 28, 28}); }
+int64_t image_batch() { return bench::env_int("SSL_BENCH_BATCH", 256); }
+
+/// The example's MAE step (28^2, patch 4, 128 x 4, decoder 64 x 2, batch 256), activations stored
+/// or recomputed in backward.
+void BM_MaeStep(benchmark::State& state, bool checkpoint) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  auto mae = ssl::mae::recipe();
+  recipe_step(state, mae, {fmnist_like(image_batch()), {}}, {.lr = 1.5e-4, .weight_decay = 0.05, .beta2 = 0.95},
+              [&](bool on) { mae->backbone()->blocks->options.checkpoint(on); }, checkpoint);
+}
+
+/// The examples' BEiT (k-means tokenizer, 256 codes, ViT 128 x 4, patch 4) and iBOT (ViT 64 x 4,
+/// patch 7, 2 global + 6 local 14-px crops) steps.
+void BM_BeitStep(benchmark::State& state) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  auto km = ssl::tokenizer::fit_kmeans(fmnist_like(512), {.iterations = 5});
+  auto beit = ssl::beit::recipe(km, {.encoder = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)});
+  recipe_step(state, beit, {fmnist_like(image_batch()), {}}, {.lr = 1.5e-3, .weight_decay = 0.05},
+              [&](bool on) { beit->backbone()->blocks->options.checkpoint(on); }, false);
+}
+void BM_IbotStep(benchmark::State& state) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  ssl::ibot::Options o;
+  o.encoder = o.encoder.patch(7);
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = 14});
+  auto ibot = ssl::ibot::recipe(o);
+  recipe_step(state, ibot, {fmnist_like(image_batch()).sigmoid(), {}}, {.lr = 1e-3, .weight_decay = 0.04},
+              [&](bool on) { ibot->backbone()->blocks->options.checkpoint(on); }, false);
+}
+
+/// Text steps at the example's scale: 256-d x 4 encoders, 128 tokens, batch 16, vocabulary 8000.
+constexpr int64_t kV = 8000, kLen = 128, kTextBatch = 16;
+ssl::text::EncoderOptions text_encoder() { return ssl::text::EncoderOptions(kV, 256, 4, 4).max_len(kLen).pad_id(0).sep_id(3); }
+ssl::masker::Bert text_masking(bool dynamic) {
+  return {.vocab_size = kV, .mask_id = 4, .special_ids = {0, 1, 2, 3, 4}, .dynamic = dynamic};
+}
+ssl::Batch token_batch() { return {torch::randint(5, kV, {kTextBatch, kLen}), {}}; }
+void BM_RobertaStep(benchmark::State& state) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  auto r = ssl::bert::recipe(ssl::bert::roberta({.encoder = text_encoder(), .masking = text_masking(true)}));
+  recipe_step(state, r, token_batch(), {.lr = 1e-4, .weight_decay = 0.01},
+              [&](bool on) { r->backbone()->blocks->options.checkpoint(on); }, false);
+}
+void BM_ElectraStep(benchmark::State& state) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  auto r = ssl::electra::recipe({.discriminator = text_encoder().embedding_dim(128), .masking = text_masking(true)});
+  recipe_step(state, r, token_batch(), {.lr = 1e-4, .weight_decay = 0.01},
+              [&](bool on) { r->backbone()->blocks->options.checkpoint(on); }, false);
+}
+void BM_GptStep(benchmark::State& state) {
+  at::set_num_threads(bench::threads());
+  torch::manual_seed(0);
+  auto r = ssl::gpt::recipe({.encoder = text_encoder(), .pad_id = 0});
+  recipe_step(state, r, token_batch(), {.lr = 1e-4, .weight_decay = 0.01},
+              [&](bool on) { r->backbone()->blocks->options.checkpoint(on); }, false);
 }
 }  // namespace
 
@@ -164,6 +238,11 @@ int main(int argc, char** argv) {
   reg("BM_EmaUpdate/loop", BM_Ema_loop, 5 * iters);
   reg("BM_MaeStep/stored", [](benchmark::State& s) { BM_MaeStep(s, false); }, iters);
   reg("BM_MaeStep/checkpointed", [](benchmark::State& s) { BM_MaeStep(s, true); }, iters);
+  reg("BM_Step/beit", BM_BeitStep, iters);
+  reg("BM_Step/ibot", BM_IbotStep, iters);
+  reg("BM_Step/roberta", BM_RobertaStep, iters);
+  reg("BM_Step/electra", BM_ElectraStep, iters);
+  reg("BM_Step/gpt", BM_GptStep, iters);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -221,6 +221,14 @@ struct FakeWorld : ssl::dist::Backend {
 }  // namespace
 
 TEST_SUITE("dist") {
+TEST_CASE("this build has c10d's Gloo (and NCCL where LibTorch has CUDA)") {
+  CHECK(SSL_HAS_GLOO == 1);  // else every multi-process run is an error
+#if defined(USE_C10D_NCCL)
+  CHECK(SSL_HAS_NCCL == 1);  // the NCCL path of dist/c10d.hpp compiles in the CUDA-enabled build
+#endif
+  MESSAGE("SSL_HAS_GLOO=", SSL_HAS_GLOO, " SSL_HAS_NCCL=", SSL_HAS_NCCL);
+}
+
 // Runs inside the spawned processes only (skipped otherwise; the parent passes --no-skip).
 TEST_CASE("dist worker" * doctest::skip()) {
   at::set_num_threads(1);

@@ -1,6 +1,7 @@
 // 01 — A custom objective by swapping one piece: MAE with a masked smooth-L1 loss instead of
 // MSE, written here, outside the library, and composed with the library's other parts. The
 // trainer, the masker, the ViT and the decoder are untouched.
+#include <ssl/dist/c10d.hpp>
 #include <ssl/mae.hpp>
 
 #include <cstdio>
@@ -24,6 +25,7 @@ using MyRecipe = ssl::Compose<ssl::vit::Encoder, ssl::masker::RandomPatches, ssl
 int main(int argc, char** argv) {
   at::set_num_threads(2);
   torch::manual_seed(0);
+  ssl::dist::Session session;  // torchrun's environment: data-parallel; none: one process
   const int64_t images = argc > 1 ? std::atoll(argv[1]) : 4096;
   auto enc = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(2).heads(4);
   MyRecipe recipe(MyRecipe::Impl::PartsType{

@@ -5,6 +5,7 @@
 // inference demo printing each topic's probability for new sentences.
 //
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
+#include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
@@ -18,6 +19,7 @@
 namespace {
 struct Args {
   std::string model = "out/bert", out;
+  std::string dist;  // --dist (or torchrun's environment)
   std::vector<std::string> topics = {"computers", "politics", "science", "songs-poems", "work"};
   int64_t per_topic = 400, epochs = 3, batch = 32;
   double lr = 3e-4, weight_decay = 0.01;
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--demo", a.demo, "sentences for the inference demo");
+  ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   if (a.out.empty()) a.out = a.model + "/finetune";
   return ex::guarded([&] { return run(a); });
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
 int run(const Args& a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   at::set_num_threads(a.threads);
+  const auto session = ex::join(a.dist);  // data-parallel fine-tuning; process 0 reports
   const auto t0 = std::chrono::steady_clock::now();
   TORCH_CHECK(a.topics.size() >= 2, "04_text_finetune: expected at least 2 topics, got ", a.topics.size());
   auto cfg = ex::ModelConfig::load(a.model);
@@ -116,6 +120,8 @@ int run(const Args& a) {
   tp = std::chrono::steady_clock::now();
   const double acc_scratch = ssl::eval::finetune(fresh(), train.ids, train.labels, test.ids, test.labels, transform, o);
   const double scratch_s = ex::seconds_since(tp);
+  if (!ssl::dist::is_main()) return 0;
+  ssl::dist::LocalOnly local;
   const double majority = [&] {
     auto counts = torch::bincount(test.labels);
     return counts.max().item<double>() / double(test.labels.size(0));

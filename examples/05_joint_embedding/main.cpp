@@ -35,6 +35,7 @@ struct Args {
   uint64_t seed = 0;
   int64_t epochs = -1, batch = 256, max_steps = -1;
   double lr = -1, weight_decay = -1;
+  std::string optimizer = "adamw";
   int64_t width = 16;                         // ResNet base width
   int64_t dim = 64, depth = 4, heads = 4, patch = 4;  // ViT
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
@@ -71,15 +72,22 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
   ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = a.batch, .seed = a.seed});
-  ssl::Trainer trainer(recipe,
-                       ssl::optim::AdamWOptions{.lr = a.lr > 0 ? a.lr : d.lr,
-                                                .weight_decay = a.weight_decay >= 0 ? a.weight_decay : d.weight_decay},
-                       ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
-  ex::resume_if(a.resume, trainer, ckpt);
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .metrics_path = a.out + "/train.jsonl",
-                                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+  // One trainer, whichever optimizer: AdamW (the default here) or LARS (the papers' choice for
+  // SimCLR, BYOL and Barlow Twins at large batch; lr default 0.3 x batch / 256).
+  auto train_with = [&](auto optimizer) {
+    ssl::Trainer trainer(recipe, std::move(optimizer), ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
+    ex::resume_if(a.resume, trainer, ckpt);
+    return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .metrics_path = a.out + "/train.jsonl",
+                                .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+  };
+  const bool lars = a.optimizer == "lars";
+  const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(a.batch) / 256.0 : d.lr;
+  const double wd = a.weight_decay >= 0 ? a.weight_decay : lars ? 1e-6 : d.weight_decay;
+  const double final_loss =
+      lars ? train_with(ssl::optim::Lars(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}))
+           : train_with(ssl::optim::AdamW(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}));
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
@@ -105,6 +113,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   m.num("knn_top1", s.knn).num("linear_top1", s.linear);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
   m.num("epochs", double(epochs)).num("batch", double(a.batch)).num("train_seconds", train_seconds);
+  m.str("optimizer", a.optimizer).num("lr", lr);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
@@ -193,8 +202,9 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
   app.add_option("--batch", a.batch, "batch size");
   app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
-  app.add_option("--lr", a.lr, "peak learning rate (AdamW, cosine schedule with warm-up)");
-  app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay");
+  app.add_option("--optimizer", a.optimizer, "adamw | lars")->check(CLI::IsMember({"adamw", "lars"}));
+  app.add_option("--lr", a.lr, "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)");
+  app.add_option("--weight-decay", a.weight_decay, "weight decay (LARS default 1e-6)");
   app.add_option("--width", a.width, "ResNet base width (64 = the standard ResNet)");
   app.add_option("--dim", a.dim, "ViT width");
   app.add_option("--depth", a.depth, "ViT blocks");
