@@ -28,6 +28,7 @@ struct Args {
   std::string tokenizer = "kmeans";
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
+  std::string features = "pooled";
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
@@ -89,17 +90,20 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
   ssl::dist::LocalOnly local;
 
-  // Frozen features: the CLS token and the mean patch token, concatenated.
+  // Frozen features: the CLS token and the mean patch token concatenated (pooled), or every
+  // output token (tokens: the MAE example's default).
   recipe->eval();
+  const bool tokens = a.features == "tokens";
   auto s = ex::frozen_eval(
       [&](const torch::Tensor& x) {
         auto tok = recipe->encode(x).tokens;
+        if (tokens) return tok.flatten(1);
         return torch::cat({tok.select(1, 0), tok.narrow(1, 1, tok.size(1) - 1).mean(1)}, 1);
       },
       train, test, to_model, a.probe_epochs);
   recipe->train();
-  std::printf("frozen %s features (%lld-d, CLS + mean patch): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
-              (long long)s.dim, 100 * s.knn, 100 * s.linear, s.seconds);
+  std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
+              (long long)s.dim, tokens ? "every token" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);
   ex::FrozenScores raw;
   if (a.floors) {
     raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
@@ -119,7 +123,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
     ex::write_attention_png(recipe, test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
-  m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", "cls+mean_patch");
+  m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", tokens ? "tokens" : "cls+mean_patch");
   m.num("knn_top1", s.knn).num("linear_top1", s.linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
   m.num("epochs", double(epochs)).num("batch", double(a.batch)).num("train_seconds", train_seconds);
@@ -224,6 +228,8 @@ int main(int argc, char** argv) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
+  app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch) | tokens (every output token)")
+      ->check(CLI::IsMember({"pooled", "tokens"}));
   ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] { return run(a); });
