@@ -34,7 +34,7 @@
 #include <ssl/vicreg.hpp>
 #include <torch/torch.h>
 
-#include "bench_common.hpp"
+#include "bench_step.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -80,29 +80,8 @@ void joint_step(benchmark::State& state, Make make, ssl::Views (*views_of)(int64
     return loss;
   };
   double loss = 0.0;
-  for (int i = 0; i < bench::warmup(); ++i) loss = step();
-  std::vector<double> ms;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    loss = step();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    state.SetIterationTime(dt);
-    ms.push_back(1e3 * dt);
-  }
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  const double median = n == 0 ? 0.0 : (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
-  // Model FLOPs of one more (untimed) step, and the matmul peak of this run: MFU.
-  double flops = 0;
-  {
-    bench::FlopCounter count;
-    loss = step();
-    flops = count.flops();
-  }
-  static const double peak = bench::matmul_peak();
-  state.counters["gflop_per_step"] = flops / 1e9;
-  state.counters["peak_gflops"] = peak / 1e9;
-  state.counters["mfu"] = median > 0 ? flops / (median / 1e3) / peak : 0.0;
+  const double median = 1e3 * bench::timed(state, [&] { loss = step(); });
+  bench::report_mfu(state, median / 1e3, [&] { loss = step(); });
   int64_t params = 0;
   for (const auto& p : recipe->parameters())
     if (p.requires_grad()) params += p.numel();

@@ -7,7 +7,7 @@
 // FLOPs and MFU against the matmul peak of this run. Times are wall clock (manual timing).
 //
 //   SSL_BENCH_THREADS=2 ./build/benchmarks/bench_scale
-#include "bench_common.hpp"
+#include "bench_step.hpp"
 
 #include <benchmark/benchmark.h>
 #include <ssl/beit.hpp>
@@ -26,17 +26,6 @@ namespace {
 
 ssl::vit::Encoder vit_tiny() {
   return ssl::vit::Encoder(ssl::vit::Options{}.image(224).patch(16).channels(3).dim(192).depth(12).heads(3));
-}
-
-/// Times `f()` per iteration; `setup()` once before.
-template <class F>
-void timed(benchmark::State& state, F f) {
-  for (int i = 0; i < bench::warmup(); ++i) f();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> with_grads(ssl::vit::Encoder& enc) {
@@ -61,7 +50,7 @@ void BM_AdamW(benchmark::State& state, bool fused) {
   ssl::optim::AdamW opt(named, {.lr = 1e-4, .weight_decay = 0.05});
   opt.use_fused(fused);
   opt.set_lr_factor(1.0);
-  timed(state, [&] { opt.step(); });
+  bench::timed(state, [&] { opt.step(); });
   counters(state, named);
   state.counters["fused"] = double(opt.fused());
 }
@@ -73,7 +62,7 @@ void BM_AdamW_libtorch_loop(benchmark::State& state) {
   std::vector<torch::Tensor> params;
   for (auto& [n, p] : named) params.push_back(p);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.05));
-  timed(state, [&] { opt.step(); });
+  bench::timed(state, [&] { opt.step(); });
   counters(state, named);
 }
 void BM_Lars_foreach(benchmark::State& state) {
@@ -82,7 +71,7 @@ void BM_Lars_foreach(benchmark::State& state) {
   auto enc = vit_tiny();
   auto named = with_grads(enc);
   ssl::optim::Lars opt(named, {.lr = 0.3, .weight_decay = 1e-6});
-  timed(state, [&] { opt.step(); });
+  bench::timed(state, [&] { opt.step(); });
   counters(state, named);
 }
 void BM_Ema_foreach(benchmark::State& state) {
@@ -92,7 +81,7 @@ void BM_Ema_foreach(benchmark::State& state) {
   const auto s = student->parameters(), t = teacher->parameters();
   const ssl::teacher::Ema ema{.base = 0.996};
   int64_t step = 0;
-  timed(state, [&] { ema(s, t, {.step = step++, .total_steps = 1000000}); });
+  bench::timed(state, [&] { ema(s, t, {.step = step++, .total_steps = 1000000}); });
   counters(state, student->named_parameters().pairs());
 }
 void BM_Ema_loop(benchmark::State& state) {
@@ -100,7 +89,7 @@ void BM_Ema_loop(benchmark::State& state) {
   torch::manual_seed(0);
   auto student = vit_tiny(), teacher = vit_tiny();
   const auto s = student->parameters(), t = teacher->parameters();
-  timed(state, [&] {
+  bench::timed(state, [&] {
     torch::NoGradGuard g;
     for (size_t i = 0; i < s.size(); ++i) t[i].mul_(0.996).add_(s[i].detach(), 0.004);
   });
@@ -129,32 +118,13 @@ void recipe_step(benchmark::State& state, R recipe, const ssl::Batch& batch, ssl
     opt.step();
     if constexpr (requires { recipe->after_optimizer_step(info); }) recipe->after_optimizer_step(info);
   };
-  std::vector<double> secs;
-  for (int i = 0; i < bench::warmup(); ++i) step();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    state.SetIterationTime(dt);
-    secs.push_back(dt);
-  }
-  std::sort(secs.begin(), secs.end());
-  const double median = secs.empty() ? 0 : secs[secs.size() / 2];
-  double flops = 0;
-  {
-    checkpoint(false);
-    bench::FlopCounter count;
-    step();
-    flops = count.flops();
-    checkpoint(ckpt_on);
-  }
-  static const double peak = bench::matmul_peak();
+  const double median = bench::timed(state, step);
+  checkpoint(false);  // model FLOPs exclude the recomputation
+  bench::report_mfu(state, median, step);
+  checkpoint(ckpt_on);
   int64_t params = 0;
   for (const auto& p : opt.parameters()) params += p.numel();
   state.counters["params"] = double(params);
-  state.counters["gflop_per_step"] = flops / 1e9;
-  state.counters["peak_gflops"] = peak / 1e9;
-  state.counters["mfu"] = median > 0 ? flops / median / peak : 0.0;
   state.counters["torch_threads"] = double(at::get_num_threads());
   state.SetItemsProcessed(state.iterations() * batch.input.size(0));
 }

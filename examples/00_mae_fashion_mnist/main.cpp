@@ -121,32 +121,19 @@ int run(const Args& a) {
   }
 
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------
-  auto features = [&](const torch::Tensor& images) {
-    mae->eval();
-    auto f = ssl::eval::extract(
-        [&](const torch::Tensor& x) {
-          auto tok = mae->encode(x).tokens;
-          if (a.features == "tokens") return tok.flatten(1);
-          return torch::cat({tok.select(1, 0), tok.narrow(1, 1, tok.size(1) - 1).mean(1)}, 1);
-        },
-        images, norm);
-    mae->train();
-    return f;
-  };
-  const auto te0 = std::chrono::steady_clock::now();
-  auto ftr = features(train.images), fte = features(test.images);
-  const double knn = ssl::eval::knn_top1(ftr, train.labels, fte, test.labels);
-  const double linear = ssl::eval::linear_probe(ftr, train.labels, fte, test.labels, {.epochs = a.probe_epochs});
-  const double eval_seconds = ex::seconds_since(te0);
-  std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)ftr.size(1),
+  mae->eval();
+  const auto frozen = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(mae->encode(x).tokens, a.features); },
+                                      train, test, norm, a.probe_epochs);
+  mae->train();
+  const double knn = frozen.knn, linear = frozen.linear, eval_seconds = frozen.seconds;
+  std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)frozen.dim,
               a.features.c_str(), 100 * knn, 100 * linear, eval_seconds);
 
   double knn_raw = -1, linear_raw = -1;
   if (a.floors) {
-    auto raw = [&](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255).flatten(1); };
-    auto rtr = raw(train.images), rte = raw(test.images);
-    knn_raw = ssl::eval::knn_top1(rtr, train.labels, rte, test.labels);
-    linear_raw = ssl::eval::linear_probe(rtr, train.labels, rte, test.labels, {.epochs = a.probe_epochs});
+    const auto raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
+    knn_raw = raw.knn;
+    linear_raw = raw.linear;
     std::printf("raw pixels (floors):           k-NN %.2f %%, linear %.2f %%\n", 100 * knn_raw, 100 * linear_raw);
   }
 

@@ -94,13 +94,8 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   // output token (tokens: the MAE example's default).
   recipe->eval();
   const bool tokens = a.features == "tokens";
-  auto s = ex::frozen_eval(
-      [&](const torch::Tensor& x) {
-        auto tok = recipe->encode(x).tokens;
-        if (tokens) return tok.flatten(1);
-        return torch::cat({tok.select(1, 0), tok.narrow(1, 1, tok.size(1) - 1).mean(1)}, 1);
-      },
-      train, test, to_model, a.probe_epochs);
+  auto s = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(recipe->encode(x).tokens, a.features); },
+                           train, test, to_model, a.probe_epochs);
   recipe->train();
   std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
               (long long)s.dim, tokens ? "every token" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);

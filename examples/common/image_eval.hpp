@@ -7,11 +7,19 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <string>
 
 namespace ex {
 
 inline double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+/// Frozen features from a ViT's output tokens `[B, 1 + N, D]`: `"tokens"` flattens every token
+/// (the MAE example's default), anything else gives the CLS token ‖ the mean patch token.
+inline torch::Tensor token_features(const torch::Tensor& tokens, const std::string& kind) {
+  if (kind == "tokens") return tokens.flatten(1);
+  return torch::cat({tokens.select(1, 0), tokens.narrow(1, 1, tokens.size(1) - 1).mean(1)}, 1);
 }
 
 struct FrozenScores {

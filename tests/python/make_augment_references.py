@@ -30,8 +30,6 @@ Cases (B images per batch; "x3" RGB, "x1" one channel):
       (solarize(x, threshold) where mask, x elsewhere).
   normalize.x [3,3,8,8] -> normalize.out with ImageNet's mean/std.
 """
-import argparse
-import os
 import sys
 
 import torch
@@ -44,7 +42,7 @@ try:
 except Exception as exc:  # never a skip: the parity test must fail without its references
     sys.exit(f"make_augment_references: torchvision is required ({type(exc).__name__}: {exc}); "
              f"install it with: python3 -m pip install torchvision")
-from safetensors.torch import save_file  # noqa: E402
+import refs_file  # noqa: E402
 
 _META = {"generator": f"make_augment_references.py torchvision={torchvision.__version__} torch={torch.__version__}"}
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -138,20 +136,11 @@ def make(out_dir):
     out["normalize.x"] = x
     out["normalize.out"] = F.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
 
-    clean = {k: v.detach().contiguous().clone() for k, v in out.items()}
-    save_file(clean, os.path.join(out_dir, "augment.safetensors"), metadata=_META)
-    return clean
+    return refs_file.save(out, out_dir, "augment.safetensors", _META)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="output directory (created if missing)")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    refs = make(args.out)
-    print(f"wrote {len(refs)} tensors to {os.path.join(args.out, 'augment.safetensors')} "
-          f"(torchvision {torchvision.__version__}, torch {torch.__version__})")
-    return 0
+    return refs_file.main(make, "augment.safetensors", __doc__, f"torchvision {torchvision.__version__}, torch {torch.__version__}", argv)
 
 
 if __name__ == "__main__":

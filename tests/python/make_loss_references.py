@@ -23,8 +23,6 @@ Cases (batch 8, dim 16 unless said):
                            ctr(q1, k2) + ctr(q2, k1) at temperatures 1.0 and 0.2; keys k1, k2
                            without gradient.
 """
-import argparse
-import os
 import sys
 
 import torch
@@ -34,7 +32,7 @@ torch.set_num_threads(1)
 import lightly  # noqa: E402
 from lightly.loss import (BarlowTwinsLoss, DINOLoss, NegativeCosineSimilarity,  # noqa: E402
                           NTXentLoss, VICRegLoss)
-from safetensors.torch import save_file  # noqa: E402
+import refs_file  # noqa: E402
 
 B, D = 8, 16
 _META = {"generator": f"make_loss_references.py lightly={lightly.__version__} torch={torch.__version__}"}
@@ -108,20 +106,11 @@ def make(out_dir):
         out[f"{case}.k1"], out[f"{case}.k2"] = k1, k2
         record(out, case, x, ctr(x["q1"], k2, temp) + ctr(x["q2"], k1, temp))
 
-    clean = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in out.items()}
-    save_file(clean, os.path.join(out_dir, "losses.safetensors"), metadata=_META)
-    return clean
+    return refs_file.save(out, out_dir, "losses.safetensors", _META, torch.float32)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="output directory (created if missing)")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    refs = make(args.out)
-    print(f"wrote {len(refs)} tensors to {os.path.join(args.out, 'losses.safetensors')} "
-          f"(lightly {lightly.__version__}, torch {torch.__version__})")
-    return 0
+    return refs_file.main(make, "losses.safetensors", __doc__, f"lightly {lightly.__version__}, torch {torch.__version__}", argv)
 
 
 if __name__ == "__main__":

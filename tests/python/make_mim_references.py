@@ -26,9 +26,7 @@ Writes DIR/mim.safetensors (float32):
    h/v_adjacent: fraction of horizontally / vertically adjacent pairs both hidden; components:
    mean number of 4-connected hidden regions).
 """
-import argparse
 import math
-import os
 import random
 import sys
 
@@ -39,7 +37,7 @@ torch.set_num_threads(1)
 import lightly  # noqa: E402
 from lightly.loss import DINOLoss  # noqa: E402
 from lightly.loss.ibot_loss import IBOTPatchLoss  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+import refs_file  # noqa: E402
 
 _META = {"generator": f"make_mim_references.py lightly={lightly.__version__} torch={torch.__version__}"}
 DRAWS = 20000
@@ -174,20 +172,11 @@ def make(out_dir):
     blockwise_stats(out, "beit", 14, (75 / 196, 75 / 196), 1.0, 16)
     blockwise_stats(out, "small", 7, (0.4, 0.4), 1.0, 4)
     blockwise_stats(out, "ibot", 7, (0.1, 0.5), 0.5, 4)
-    clean = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in out.items()}
-    save_file(clean, os.path.join(out_dir, "mim.safetensors"), metadata=_META)
-    return clean
+    return refs_file.save(out, out_dir, "mim.safetensors", _META, torch.float32)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="output directory (created if missing)")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    refs = make(args.out)
-    print(f"wrote {len(refs)} tensors to {os.path.join(args.out, 'mim.safetensors')} "
-          f"(lightly {lightly.__version__}, torch {torch.__version__})")
-    return 0
+    return refs_file.main(make, "mim.safetensors", __doc__, f"lightly {lightly.__version__}, torch {torch.__version__}", argv)
 
 
 if __name__ == "__main__":

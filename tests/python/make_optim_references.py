@@ -13,8 +13,7 @@ Writes DIR/optim.safetensors (float32, torch.manual_seed(0), 1 CPU thread):
   adamw<k>.<name>    parameters after step k of torch.optim.AdamW(lr=1e-2, betas=(0.9, 0.999),
                      eps=1e-8) with weight_decay 0.05 on {weight, zero} and 0 on {bias}
 """
-import argparse
-import os
+import sys
 
 import torch
 
@@ -22,16 +21,12 @@ torch.set_num_threads(1)
 
 import lightly  # noqa: E402
 from lightly.utils.lars import LARS  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+import refs_file  # noqa: E402
 
 STEPS = 4
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    out_dir = ap.parse_args().out
-    os.makedirs(out_dir, exist_ok=True)
+def make(out_dir):
     torch.manual_seed(0)
     init = {"weight": torch.randn(6, 5), "bias": torch.randn(6) * 0.1, "zero": torch.zeros(3, 4)}
     grads = [{k: torch.randn_like(v) * (0.5 + k_) for k, v in init.items()} for k_ in range(STEPS)]
@@ -54,10 +49,13 @@ def main():
     run("adamw", lambda p: torch.optim.AdamW([{"params": [p["weight"], p["zero"]], "weight_decay": 0.05},
                                               {"params": [p["bias"]], "weight_decay": 0.0}],
                                              lr=1e-2, betas=(0.9, 0.999), eps=1e-8))
-    save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(out_dir, "optim.safetensors"),
-              metadata={"generator": f"make_optim_references.py lightly={lightly.__version__} torch={torch.__version__}"})
-    print(f"wrote {len(out)} tensors to {out_dir}/optim.safetensors")
+    return refs_file.save(out, out_dir, "optim.safetensors",
+                          {"generator": f"make_optim_references.py lightly={lightly.__version__} torch={torch.__version__}"})
+
+
+def main(argv=None) -> int:
+    return refs_file.main(make, "optim.safetensors", __doc__, f"lightly {lightly.__version__}, torch {torch.__version__}", argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

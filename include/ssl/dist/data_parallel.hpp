@@ -102,11 +102,12 @@ class GradSync {
       b.work->wait();
       int64_t off = 0;
       const auto n = int64_t(b.members.size());
-      const auto flags = b.flat.narrow(0, b.flat.numel() - n, n).to(torch::kCPU);
+      const auto flags = b.flat.narrow(0, b.flat.numel() - n, n).to(torch::kCPU, torch::kFloat32);
+      const auto has_grad = flags.accessor<float, 1>();
       for (size_t i = 0; i < b.members.size(); ++i) {
         auto& p = s.params[b.members[i]];
         const auto numel = p.numel();
-        if (flags[int64_t(i)].item<double>() > 0) {
+        if (has_grad[int64_t(i)] > 0) {
           auto avg = b.flat.narrow(0, off, numel).view(p.sizes()).div_(w);
           if (p.grad().defined()) p.mutable_grad().copy_(avg);
           else p.mutable_grad() = avg.clone();
@@ -155,14 +156,14 @@ class GradSync {
       torch::NoGradGuard g;
       auto& b = buckets[i];
       std::vector<torch::Tensor> parts;
-      auto flags = torch::zeros({int64_t(b.members.size())}, b.options);
-      for (size_t j = 0; j < b.members.size(); ++j) {
-        const auto& p = params[b.members[j]];
+      std::vector<float> flags;  // built on the host: one tensor, not one indexing op per parameter
+      for (const size_t k : b.members) {
+        const auto& p = params[k];
         const auto& grad = p.grad();
-        if (grad.defined()) flags[int64_t(j)] = 1;
+        flags.push_back(grad.defined() ? 1.0f : 0.0f);
         parts.push_back(grad.defined() ? grad.detach().reshape({-1}) : torch::zeros({p.numel()}, b.options));
       }
-      parts.push_back(flags);
+      parts.push_back(torch::tensor(flags).to(b.options));
       b.flat = torch::cat(parts);
       b.work = backend->all_reduce_sum_async(b.flat);
     }

@@ -39,6 +39,18 @@ struct AdamWOptions {
   double layer_decay = 1.0;
 };
 
+namespace detail {
+/// Reads optimizer state `key` into `dst` (same shape), or fails naming both.
+inline void read_state(torch::serialize::InputArchive& ar, const std::string& key, torch::Tensor& dst, const char* who) {
+  torch::Tensor st;
+  TORCH_CHECK(ar.try_read(key, st), who, ": the checkpoint has no state '", key,
+              "' (was it written for another model or optimizer grouping?)");
+  TORCH_CHECK(st.sizes() == dst.sizes(), who, ": state '", key, "' has shape ", st.sizes(), ", the parameter has ",
+              dst.sizes());
+  dst.copy_(st);
+}
+}  // namespace detail
+
 /// Whether a parameter is decayed: matrices and convolutions yes; vectors (norm weights,
 /// biases) and tokens / position embeddings no.
 inline bool decays(const std::string& name, const torch::Tensor& p) {
@@ -182,15 +194,8 @@ class AdamW {
     for (size_t gi = 0; gi < groups_.size(); ++gi)
       for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
         const auto k = std::to_string(gi) + "." + std::to_string(i);
-        for (auto [name, dst] : {std::pair{"exp_avg.", &groups_[gi].exp_avg[i]},
-                                 std::pair{"exp_avg_sq.", &groups_[gi].exp_avg_sq[i]}}) {
-          torch::Tensor st;
-          TORCH_CHECK(ar.try_read(name + k, st), "optim::AdamW: the checkpoint has no state '", name, k,
-                      "' (was it written for another model or optimizer grouping?)");
-          TORCH_CHECK(st.sizes() == dst->sizes(), "optim::AdamW: state '", name, k, "' has shape ", st.sizes(),
-                      ", the parameter has ", dst->sizes());
-          dst->copy_(st);
-        }
+        detail::read_state(ar, "exp_avg." + k, groups_[gi].exp_avg[i], "optim::AdamW");
+        detail::read_state(ar, "exp_avg_sq." + k, groups_[gi].exp_avg_sq[i], "optim::AdamW");
         // Per-parameter step counts (older checkpoints: the optimizer's step count).
         torch::Tensor st;
         if (ar.try_read("steps." + k, st)) groups_[gi].steps[i].copy_(st);
@@ -318,13 +323,8 @@ class Lars {
     torch::NoGradGuard ng;
     for (size_t gi = 0; gi < 2; ++gi)
       for (size_t i = 0; i < groups_[gi].momentum.size(); ++i) {
-        const auto k = "momentum." + std::to_string(gi) + "." + std::to_string(i);
-        torch::Tensor st;
-        TORCH_CHECK(ar.try_read(k, st), "optim::Lars: the checkpoint has no state '", k,
-                    "' (was it written for another model or optimizer?)");
-        TORCH_CHECK(st.sizes() == groups_[gi].momentum[i].sizes(), "optim::Lars: state '", k, "' has shape ",
-                    st.sizes(), ", the parameter has ", groups_[gi].momentum[i].sizes());
-        groups_[gi].momentum[i].copy_(st);
+        detail::read_state(ar, "momentum." + std::to_string(gi) + "." + std::to_string(i), groups_[gi].momentum[i],
+                           "optim::Lars");
       }
   }
   const LarsOptions& options() const { return options_; }
