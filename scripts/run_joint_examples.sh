@@ -14,10 +14,10 @@ done
 python3 - "$root" "${methods[@]}" <<'PY'
 import json, sys
 root, methods = sys.argv[1], sys.argv[2:]
-print("| method | backbone | epochs | k-NN | linear | raw k-NN | raw linear | train s | total s |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| method | backbone | features | epochs | batch | k-NN | linear | raw k-NN | raw linear | train s | total s |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for m in methods:
     j = json.load(open(f"{root}/{m}/metrics.json"))
-    print(f"| {m} | {j['backbone']} | {j['epochs']:.0f} | {100*j['knn_top1']:.2f} % | {100*j['linear_top1']:.2f} % | "
+    print(f"| {m} | {j['backbone']} | {j.get('features', 'pooled')} ({j['feature_dim']:.0f}-d) | {j['epochs']:.0f} | {j['batch']:.0f} | {100*j['knn_top1']:.2f} % | {100*j['linear_top1']:.2f} % | "
           f"{100*j['raw_pixels_knn_top1']:.2f} % | {100*j['raw_pixels_linear_top1']:.2f} % | {j['train_seconds']:.0f} | {j['total_seconds']:.0f} |")
 PY

@@ -1,6 +1,8 @@
 // Device-agnostic code on CUDA: the same MAE step on the GPU gives the CPU's loss and gradients.
 // Skips (exit code 77, reported by CTest as skipped) only when no GPU is present.
 #include <doctest/doctest.h>
+#include <ssl/dino.hpp>
+#include <ssl/simclr.hpp>
 #include <ssl/ssl.hpp>
 
 TEST_SUITE("cuda") {
@@ -88,7 +90,7 @@ TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA d
   torch::manual_seed(0);
   auto w = torch::randn({64, 32}), g = torch::randn({64, 32});
   auto step = [&](torch::Device d) {
-    auto p = w.to(d).set_requires_grad(true);
+    auto p = w.clone().to(d).set_requires_grad(true);  // w.to(kCPU) would be w itself, stepped in place
     ssl::optim::AdamW opt({{"layer.weight", p}}, {.lr = 1e-2, .weight_decay = 0.05});
     opt.set_lr_factor(1.0);
     for (int k = 0; k < 3; ++k) {
@@ -97,7 +99,21 @@ TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA d
     }
     return p.detach().cpu();
   };
-  CHECK((step(torch::kCUDA) - step(torch::kCPU)).abs().max().item<double>() <= 1e-5);
+  // Closed form (Loshchilov & Hutter; torch.optim.AdamW): decoupled decay, bias-corrected moments.
+  auto ref = w.to(torch::kFloat64).clone(), m = torch::zeros_like(ref), v = torch::zeros_like(ref);
+  for (int k = 1; k <= 3; ++k) {
+    const auto gk = g.to(torch::kFloat64) * double(k);
+    ref.mul_(1 - 1e-2 * 0.05);
+    m = 0.9 * m + 0.1 * gk;
+    v = 0.999 * v + 0.001 * gk * gk;
+    ref -= 1e-2 * (m / (1 - std::pow(0.9, k))) / ((v / (1 - std::pow(0.999, k))).sqrt() + 1e-8);
+  }
+  const auto on_cpu = step(torch::kCPU), on_gpu = step(torch::kCUDA);
+  const double e_cpu = (on_cpu.to(torch::kFloat64) - ref).abs().max().item<double>();
+  const double e_gpu = (on_gpu.to(torch::kFloat64) - ref).abs().max().item<double>();
+  MESSAGE("AdamW vs closed form: CPU ", e_cpu, ", CUDA ", e_gpu);
+  CHECK(e_cpu <= 1e-5);
+  CHECK(e_gpu <= 1e-5);
   // Activation checkpointing with dropout on the GPU: same gradients as storing.
   auto o = ssl::text::EncoderOptions(50, 32, 2, 4).mlp_hidden(64).max_len(12).dropout(0.1).attn_dropout(0.1);
   ssl::text::Encoder enc(o);
@@ -131,5 +147,106 @@ TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA d
   const double loss = t.fit(loader, {.epochs = 1, .bf16 = true, .progress = 0});
   CHECK(std::isfinite(loss));
   CHECK(!torch::equal(before, mae->backbone()->patch_embed->proj->weight.detach().cpu()));
+}
+}
+
+TEST_SUITE("cuda") {
+TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay on the GPU, SimCLR and DINO steps = CPU") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped");
+    std::exit(77);
+  }
+  namespace A = ssl::augment;
+  const torch::Device gpu = torch::kCUDA, cpu = torch::kCPU;
+  torch::manual_seed(0);
+  const auto x = torch::rand({4, 3, 16, 16});
+  const auto i64 = [](std::vector<int64_t> v) { return torch::tensor(v, torch::kInt64); };
+  const auto f32 = [](std::vector<float> v) { return torch::tensor(v); };
+  const auto top = i64({0, 2, 5, 1}), left = i64({3, 0, 4, 2}), h = i64({16, 9, 7, 12}), w = i64({13, 16, 8, 10});
+  const auto flip = torch::tensor({true, false, true, false}), sol = torch::tensor({false, true, true, false});
+  const auto fac = f32({0.6f, 1.0f, 1.4f, 0.9f}), hue = f32({-0.3f, 0.1f, 0.0f, 0.45f}), sig = f32({0.3f, 1.0f, 1.7f, 0.8f});
+  // Each op with the same parameters on both devices (parameters live on the image's device).
+  const std::vector<std::pair<const char*, std::function<torch::Tensor(const torch::Tensor&, torch::Device)>>> ops = {
+      {"resized_crop", [&](const auto& im, auto d) { return A::resized_crop(im, top.to(d), left.to(d), h.to(d), w.to(d), 12, 12); }},
+      {"hflip", [&](const auto& im, auto d) { return A::hflip(im, flip.to(d)); }},
+      {"brightness", [&](const auto& im, auto d) { return A::adjust_brightness(im, fac.to(d)); }},
+      {"contrast", [&](const auto& im, auto d) { return A::adjust_contrast(im, fac.to(d)); }},
+      {"saturation", [&](const auto& im, auto d) { return A::adjust_saturation(im, fac.to(d)); }},
+      {"hue", [&](const auto& im, auto d) { return A::adjust_hue(im, hue.to(d)); }},
+      {"grayscale", [&](const auto& im, auto) { return A::rgb_to_grayscale(im, 3); }},
+      {"gaussian_blur", [&](const auto& im, auto d) { return A::gaussian_blur(im, 5, sig.to(d)); }},
+      {"solarize", [&](const auto& im, auto d) { return A::solarize(im, 0.5, sol.to(d)); }},
+  };
+  for (const auto& [name, op] : ops) {
+    const auto c = op(x, cpu), g = op(x.to(gpu), gpu);
+    CHECK_MESSAGE(g.device().is_cuda(), name);
+    CHECK_MESSAGE((c - g.cpu()).abs().max().item<double>() <= 1e-5, name);
+  }
+  // The random pipelines draw their parameters and run on the batch's device.
+  const auto g1 = torch::rand({8, 1, 28, 28}, gpu);
+  const ssl::Views two = A::TwoViews::simclr(28, 1)(g1);
+  CHECK(two.global.size() == 2);
+  CHECK(two.global[0].device().is_cuda());
+  CHECK(two.global[1].sizes() == torch::IntArrayRef{8, 1, 28, 28});
+  CHECK(torch::isfinite(two.global[1]).all().item<bool>());
+  // One step of SimCLR (ResNet-18, BatchNorm) and of DINO (ViT, EMA teacher, centring, local
+  // crops) on the same weights and views: the GPU's loss and gradients equal the CPU's.
+  // cuDNN convolutions run in TF32 on Ampere and later unless told otherwise (PyTorch's default):
+  // fp32 for the comparison.
+  const bool tf32 = at::globalContext().allowTF32CuDNN();
+  at::globalContext().setAllowTF32CuDNN(false);
+  const auto compare = [&](auto make, bool local_crop) {
+    const auto views = [&](torch::Device d) {
+      torch::manual_seed(1);
+      auto g = torch::rand({6, 1, 16, 16}), l = torch::rand({6, 1, 8, 8});
+      ssl::Views v{.global = {g.to(d), g.flip({3}).to(d)}, .local = {}};
+      if (local_crop) v.local.push_back(l.to(d));
+      return v;
+    };
+    torch::manual_seed(2);
+    auto rc = make();
+    torch::manual_seed(2);
+    auto rg = make();
+    rg->to(gpu);
+    std::vector<double> losses;
+    for (auto* r : {&rc, &rg}) {
+      const auto d = r == &rc ? cpu : gpu;
+      auto v = views(d);
+      auto pred = (*r)->predict(v);
+      auto out = (*r)->p.loss(pred, (*r)->p.target(v, pred));
+      out.loss.backward();
+      losses.push_back(out.loss.template item<double>());
+    }
+    CHECK(losses[0] == doctest::Approx(losses[1]).epsilon(1e-5));
+    auto gp = rg->named_parameters();
+    size_t compared = 0;
+    for (const auto& p : rc->named_parameters()) {
+      if (!p.value().grad().defined()) continue;
+      ++compared;
+      const auto gg = gp[p.key()].grad().cpu();
+      const double err = (p.value().grad() - gg).abs().max().template item<double>();
+      const double scale = p.value().grad().abs().max().template item<double>();
+      CHECK_MESSAGE(err <= 1e-4 * (1 + scale), p.key());
+    }
+    CHECK(compared > 10);
+  };
+  compare([] {
+    return ssl::simclr::recipe(ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(8).small_stem(true)),
+                               {.augment = A::TwoViews::simclr(16, 1), .hidden = 64, .out = 32, .temperature = 0.2});
+  }, false);
+  compare([] {
+    ssl::dino::Options o;
+    o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(64).bottleneck_dim(32).output_dim(128);
+    o.loss = ssl::loss::DINOLossOptions(128).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
+    return ssl::dino::recipe(
+        ssl::vit::Encoder(ssl::vit::Options{}.image(16).channels(1).dim(32).depth(2).heads(4).patch(4).learned_pos(true)), o);
+  }, true);
+  at::globalContext().setAllowTF32CuDNN(tf32);
+  // DINO's attention maps come out of a CUDA model.
+  auto r = ssl::dino::recipe(ssl::vit::Encoder(ssl::vit::Options{}.image(16).channels(1).dim(32).depth(2).heads(4).patch(4)));
+  r->to(gpu);
+  const auto maps = ssl::dino::attention_maps(r, torch::rand({3, 1, 16, 16}, gpu));
+  CHECK(maps.device().is_cuda());
+  CHECK(maps.sizes() == torch::IntArrayRef{3, 4, 4, 4});
 }
 }

@@ -1,6 +1,7 @@
 // safetensors, IDX and PNG: round trips and clear errors on bad files.
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
+#include <dlfcn.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -27,6 +28,24 @@ void write_gz(const fs::path& p, const std::vector<uint8_t>& bytes) {
 }  // namespace
 
 TEST_SUITE("io") {
+TEST_CASE("std::filesystem resolves to libstdc++, not to the copy the LibTorch wheel exports") {
+  // pytorch/pytorch#133437: libtorch exports a static copy of std::filesystem; with LibTorch
+  // 2.11 an executable that needs libtorch before libstdc++ calls into it and crashes in
+  // remove_all. ssl::ssl's link options put libstdc++ first; this checks where the calls land.
+  namespace fs = std::filesystem;
+  const auto where = [](const void* f) {
+    Dl_info info{};
+    REQUIRE(dladdr(f, &info) != 0);
+    return std::string(info.dli_fname ? info.dli_fname : "?");
+  };
+  const auto remove_all = static_cast<std::uintmax_t (*)(const fs::path&)>(&fs::remove_all);
+  const auto rename = static_cast<void (*)(const fs::path&, const fs::path&)>(&fs::rename);
+  for (const auto& lib : {where(reinterpret_cast<const void*>(remove_all)), where(reinterpret_cast<const void*>(rename))}) {
+    INFO("resolved in ", lib);
+    CHECK(lib.find("libstdc++") != std::string::npos);
+  }
+}
+
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes and bits") {
   auto d = tmpdir();
   torch::manual_seed(0);

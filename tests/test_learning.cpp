@@ -216,6 +216,37 @@ TEST_CASE("every joint-embedding recipe learns: held-out views of an image move 
   }
 }
 
+// The floor itself on a reduced run: SimCLR with the example's configuration for one epoch (a
+// fifth of the default run), evaluated as the example does (k-NN, k = 20, cosine, T = 0.07, on the
+// frozen token map of the 60k training images; top-1 on the 10k test images): above the raw-pixel
+// k-NN measured here and above the same network at initialisation with the same protocol.
+// Measured on this machine: 85.45 % after the epoch (83.31 % at initialisation; raw pixels 84.59 %).
+TEST_CASE("SimCLR's token map beats the raw-pixel k-NN floor after one epoch (reduced run)") {
+  using namespace ssl;
+  torch::manual_seed(0);
+  const auto train = data::fashion_mnist("train");
+  const auto test = data::fashion_mnist("test");
+  const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  const auto knn = [&](const std::function<torch::Tensor(const torch::Tensor&)>& features) {
+    const auto ftr = eval::extract(features, train.images, unit), fte = eval::extract(features, test.images, unit);
+    return eval::knn_top1(ftr, train.labels, fte, test.labels);
+  };
+  auto recipe = simclr::recipe(example_resnet(), {.hidden = 512, .out = 128, .temperature = 0.2});
+  const auto token_map = [&](const torch::Tensor& x) { return recipe->encode(x).tokens.flatten(1); };
+  recipe->eval();
+  const double at_init = knn(token_map);
+  const double raw = knn([](const torch::Tensor& x) { return x.flatten(1); });
+  recipe->train();
+  data::Loader loader(train.images, {}, unit, {.batch_size = 256});
+  Trainer trainer(recipe, optim::AdamWOptions{.lr = 2e-3, .weight_decay = 1e-4}, schedule::cosine_warmup(0.1));
+  trainer.fit(loader, {.epochs = 1, .label = "SimCLR (1 epoch)"});
+  recipe->eval();
+  const double after = knn(token_map);
+  MESSAGE("SimCLR token-map k-NN: ", after, " after 1 epoch (", at_init, " at initialisation); raw pixels ", raw);
+  CHECK(after > raw);
+  CHECK(after > at_init + 0.01);
+}
+
 // DINO's ViT learns more slowly than the ResNets of the other recipes at the start (its
 // sharpened, centred teacher targets are near uniform for the first hundreds of steps):
 // more steps and a smaller margin, measured on this machine (0.025 -> 0.034 after 60 steps,

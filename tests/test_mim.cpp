@@ -374,8 +374,8 @@ TEST_CASE("blockwise masker: the reference algorithm's statistics over 20000 dra
     auto g = f.view({draws, G, G});
     // Per-draw statistics; each is compared within 5 standard errors of a difference of two
     // independent 20000-draw means (the C++ draws' own spread stands for both).
-    auto h_adj = (g.narrow(2, 1, G - 1) * g.narrow(2, 0, G - 1)).mean({1, 2});
-    auto v_adj = (g.narrow(1, 1, G - 1) * g.narrow(1, 0, G - 1)).mean({1, 2});
+    auto h_adj = (g.narrow(2, 1, G - 1) * g.narrow(2, 0, G - 1)).mean(torch::IntArrayRef{1, 2});
+    auto v_adj = (g.narrow(1, 1, G - 1) * g.narrow(1, 0, G - 1)).mean(torch::IntArrayRef{1, 2});
     auto comp = torch::empty({draws}, torch::kFloat64);
     for (int64_t i = 0; i < draws; ++i) comp[i] = components(g[i]);
     auto compare = [&](const std::string& what, const Tensor& per_draw, const std::string& ref_key) {

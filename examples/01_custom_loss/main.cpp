@@ -1,6 +1,7 @@
 // 01 — A custom objective by swapping one piece: MAE with a masked smooth-L1 loss instead of
 // MSE, written here, outside the library, and composed with the library's other parts. The
 // trainer, the masker, the ViT and the decoder are untouched.
+#include <ssl/data/idx.hpp>
 #include <ssl/dist/c10d.hpp>
 #include <ssl/mae.hpp>
 

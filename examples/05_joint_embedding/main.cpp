@@ -33,15 +33,17 @@ struct Args {
   std::string data = ssl::data::fashion_mnist_dir();
   int threads = 2;
   uint64_t seed = 0;
-  int64_t epochs = -1, batch = 256, max_steps = -1;
+  int64_t epochs = -1, batch = -1, max_steps = -1;
   double lr = -1, weight_decay = -1;
   std::string optimizer = "adamw";
   int64_t width = 16;                         // ResNet base width
-  int64_t dim = 64, depth = 4, heads = 4, patch = 4;  // ViT
+  int64_t dim = 64, depth = 4, heads = 4, patch = 7;  // ViT: 4 x 4 patches of 7 px
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
-  int64_t local_crops = 4, local_size = 12;  // DINO
+  int64_t local_crops = 4, local_size = 14;  // DINO: 2 x 2 patches
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
   int64_t probe_epochs = 30;
+  std::string features = "tokens";  // frozen features: tokens | pooled
+  bool teacher = false;              // evaluate the momentum teacher's backbone (BYOL, MoCo v3, DINO)
   double lambda = -1, momentum = -1, temperature = -1;  // method knobs (defaults per recipe below)
   std::string views;                                     // two-view augmentation preset (default: the method's)
   bool floors = true;
@@ -50,16 +52,16 @@ struct Args {
 
 /// What differs between the methods in this example: the defaults of a 10-minute run.
 struct Defaults {
-  int64_t epochs;
+  int64_t epochs, batch;
   double lr, weight_decay;
   int64_t proj_hidden, proj_out;
 };
 const std::map<std::string, Defaults>& defaults() {
   static const std::map<std::string, Defaults> d = {
-      {"simclr", {5, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 2e-3, 1e-4, 512, 128}},
-      {"barlow_twins", {5, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 2e-3, 1e-4, 512, 512}},
-      {"mocov3", {3, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 2e-3, 1e-4, 512, 512}},
-      {"dino", {3, 1e-3, 0.04, 512, 1024}},
+      {"simclr", {5, 256, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 128, 2e-3, 1e-4, 512, 128}},
+      {"barlow_twins", {5, 256, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 256, 2e-3, 1e-4, 512, 512}},
+      {"mocov3", {3, 256, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 256, 5e-4, 1e-4, 512, 512}},
+      {"dino", {5, 256, 2e-3, 0.04, 512, 1024}},
   };
   return d;
 }
@@ -71,7 +73,8 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                        const ssl::data::ImageSet& test) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
-  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = a.batch, .seed = a.seed});
+  const int64_t batch = a.batch > 0 ? a.batch : d.batch;
+  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   const auto tp = std::chrono::steady_clock::now();
   // One trainer, whichever optimizer: AdamW (the default here) or LARS (the papers' choice for
@@ -83,7 +86,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
   };
   const bool lars = a.optimizer == "lars";
-  const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(a.batch) / 256.0 : d.lr;
+  const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(batch) / 256.0 : d.lr;
   const double wd = a.weight_decay >= 0 ? a.weight_decay : lars ? 1e-6 : d.weight_decay;
   const double final_loss =
       lars ? train_with(ssl::optim::Lars(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}))
@@ -94,11 +97,21 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   ssl::dist::LocalOnly local;
 
   recipe->eval();
-  auto s = ex::frozen_eval([&](const torch::Tensor& x) { return recipe->encode(x).pooled; }, train, test, to_unit,
-                           a.probe_epochs);
+  // Frozen features: the backbone's pooled vector (ResNet: global average; ViT: CLS), or its
+  // whole output map flattened (ResNet: the last stage's H' x W' x C; ViT: every token).
+  const bool tokens = a.features == "tokens";
+  constexpr bool has_teacher = requires { recipe->target()->backbone; };
+  auto s = ex::frozen_eval(
+      [&](const torch::Tensor& x) {
+        const auto pick = [&](const ssl::Features& f) { return tokens ? f.tokens.flatten(1) : f.pooled; };
+        if constexpr (has_teacher)
+          if (a.teacher) return pick(recipe->target()->backbone->forward(ssl::Masked{.input = x}));
+        return pick(recipe->encode(x));
+      },
+      train, test, to_unit, a.probe_epochs);
   recipe->train();
-  std::printf("frozen %s features (%lld-d, pooled): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
-              (long long)s.dim, 100 * s.knn, 100 * s.linear, s.seconds);
+  std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
+              (long long)s.dim, a.features.c_str(), 100 * s.knn, 100 * s.linear, s.seconds);
   ex::FrozenScores raw;
   if (a.floors) {
     raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
@@ -109,10 +122,11 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
     std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
   }
   ssl::train::JsonObject m;
-  m.str("method", a.method).str("backbone", a.backbone).num("feature_dim", double(s.dim));
+  m.str("method", a.method).str("backbone", a.backbone).num("feature_dim", double(s.dim)).str("features", a.features);
+  m.str("scored_network", a.teacher ? "teacher" : "student");
   m.num("knn_top1", s.knn).num("linear_top1", s.linear);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
-  m.num("epochs", double(epochs)).num("batch", double(a.batch)).num("train_seconds", train_seconds);
+  m.num("epochs", double(epochs)).num("batch", double(batch)).num("train_seconds", train_seconds);
   m.str("optimizer", a.optimizer).num("lr", lr);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
@@ -159,7 +173,7 @@ int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, cons
                .freeze_last_layer(a.freeze_last_layer);
   o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
   o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops});
-  o.ema.base = or_default(a.momentum, 0.996);
+  o.ema.base = or_default(a.momentum, 0.99);  // the paper's 0.996 lags behind in a 5-epoch run
   return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
 }
 
@@ -168,6 +182,8 @@ int run(Args a) {
   at::set_num_threads(a.threads);
   if (a.backbone.empty()) a.backbone = a.method == "dino" ? "vit" : "resnet18";
   if (a.out.empty()) a.out = "out/" + a.method;
+  TORCH_CHECK(!a.teacher || a.method == "byol" || a.method == "mocov3" || a.method == "dino", "--teacher: ", a.method,
+              " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
   const auto session = ex::join(a.dist);
@@ -200,7 +216,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
-  app.add_option("--batch", a.batch, "batch size");
+  app.add_option("--batch", a.batch, "batch size (default: the method's: 256; BYOL 128)");
   app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
   app.add_option("--optimizer", a.optimizer, "adamw | lars")->check(CLI::IsMember({"adamw", "lars"}));
   app.add_option("--lr", a.lr, "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)");
@@ -216,8 +232,11 @@ int main(int argc, char** argv) {
   app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: 28)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; default) | pooled (ResNet average / ViT CLS)")
+      ->check(CLI::IsMember({"pooled", "tokens"}));
+  app.add_option("--teacher", a.teacher, "evaluate the momentum teacher's backbone instead of the student's (BYOL, MoCo v3, DINO)");
   app.add_option("--lambda", a.lambda, "Barlow Twins: off-diagonal weight (default 5e-3)");
-  app.add_option("--momentum", a.momentum, "BYOL / MoCo v3 / DINO: base EMA momentum (default 0.99; DINO 0.996)");
+  app.add_option("--momentum", a.momentum, "BYOL / MoCo v3 / DINO: base EMA momentum (default 0.99; the DINO paper's is 0.996)");
   app.add_option("--temperature", a.temperature, "SimCLR / MoCo v3: contrastive temperature (default 0.2)");
   app.add_option("--views", a.views, "two-view augmentation preset instead of the method's own")
       ->check(CLI::IsMember({"simclr", "byol", "vicreg", "simsiam"}));

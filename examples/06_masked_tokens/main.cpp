@@ -39,6 +39,7 @@ struct Args {
   int64_t dim = -1, depth = 4, heads = 4, patch = -1;
   int64_t codes = 256, tokenizer_epochs = 2;
   int64_t local_crops = 4, local_size = -1;
+  double momentum = 0.996;  // iBOT: the teacher's base EMA momentum (cosine to 1)
   int64_t finetune_labels = 5000, finetune_epochs = 5;
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
@@ -190,6 +191,8 @@ int run(Args a) {
   ssl::ibot::Options o;
   o.encoder = arch;
   o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops, .mean = {kMean}, .std = {kStd}});
+  o.ema.base = a.momentum;
+  m.num("ema_base", a.momentum);
   const int64_t epochs = a.epochs > 0 ? a.epochs : 5;
   return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 1e-3, arch, train, test, std::move(m), t0);
 }
@@ -215,6 +218,7 @@ int main(int argc, char** argv) {
   app.add_option("--codes", a.codes, "BEiT: codebook size");
   app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs");
   app.add_option("--local-crops", a.local_crops, "iBOT: number of local crops");
+  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1)");
   app.add_option("--local-size", a.local_size, "iBOT: side of the local crops (a multiple of the patch; default 2 patches)");
   app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");

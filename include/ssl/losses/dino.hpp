@@ -100,7 +100,7 @@ class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
   /// `center <- m * center + (1 - m) * mean of the teacher outputs` (over views, batch, processes).
   void update_center(const std::vector<torch::Tensor>& teacher) {
     torch::NoGradGuard g;
-    const auto batch_center = dist::all_reduce_mean(torch::stack(teacher).mean({0, 1}));
+    const auto batch_center = dist::all_reduce_mean(torch::stack(teacher).mean(torch::IntArrayRef{0, 1}));
     const double m = options.center_momentum();
     center.mul_(m).add_(batch_center.to(center.dtype()), 1.0 - m);
   }

@@ -42,7 +42,7 @@ struct VICReg {
     const auto c = (z - z.mean(0, true)).reshape({B, -1, D});
     const auto cov = torch::einsum("bmc,bmd->mcd", {c, c}) / double(B - 1);
     const auto eye = torch::eye(D, cov.options().dtype(torch::kBool));
-    return (cov.masked_fill(eye, 0).pow(2).sum({-2, -1}) / double(D)).mean();
+    return (cov.masked_fill(eye, 0).pow(2).sum(torch::IntArrayRef{-2, -1}) / double(D)).mean();
   }
 
   [[nodiscard]] static Terms terms(const torch::Tensor& za, const torch::Tensor& zb, double eps = 1e-4,
