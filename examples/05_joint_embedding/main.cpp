@@ -39,7 +39,7 @@ struct Args {
   int64_t width = 16;                         // ResNet base width
   int64_t dim = 64, depth = 4, heads = 4, patch = 7;  // ViT: 4 x 4 patches of 7 px
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
-  int64_t local_crops = 4, local_size = 14;  // DINO: 2 x 2 patches
+  int64_t local_crops = 3, local_size = 14;  // DINO: 2 x 2 patches each
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
   int64_t probe_epochs = 30;
   std::string features = "tokens";  // frozen features: tokens | pooled
@@ -61,7 +61,7 @@ const std::map<std::string, Defaults>& defaults() {
       {"simclr", {5, 256, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 128, 2e-3, 1e-4, 512, 128}},
       {"barlow_twins", {5, 256, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 256, 2e-3, 1e-4, 512, 512}},
       {"mocov3", {3, 256, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 256, 5e-4, 1e-4, 512, 512}},
-      {"dino", {5, 256, 2e-3, 0.04, 512, 1024}},
+      {"dino", {5, 128, 2e-3, 0.04, 512, 1024}},
   };
   return d;
 }
@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
-  app.add_option("--batch", a.batch, "batch size (default: the method's: 256; BYOL 128)");
+  app.add_option("--batch", a.batch, "batch size (default: the method's: 256; BYOL and DINO 128)");
   app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
   app.add_option("--optimizer", a.optimizer, "adamw | lars")->check(CLI::IsMember({"adamw", "lars"}));
   app.add_option("--lr", a.lr, "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)");
