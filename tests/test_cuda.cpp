@@ -5,12 +5,19 @@
 #include <ssl/simclr.hpp>
 #include <ssl/ssl.hpp>
 
+namespace {
+/// Ends the process with CTest's skip code (77) where no CUDA device is present: a GPU test skips
+/// only then, never because of anything else.
+void skip_without_cuda() {
+  if (torch::cuda::is_available()) return;
+  MESSAGE("no CUDA device: skipped");
+  std::exit(77);
+}
+}  // namespace
+
 TEST_SUITE("cuda") {
 TEST_CASE("an MAE training step on CUDA matches the CPU step") {
-  if (!torch::cuda::is_available()) {
-    MESSAGE("no CUDA device: skipped");
-    std::exit(77);
-  }
+  skip_without_cuda();
   torch::manual_seed(0);
   ssl::mae::Options o;
   o.encoder = ssl::vit::Options{}.image(16).patch(4).channels(3).dim(32).depth(2).heads(4);
@@ -47,10 +54,7 @@ TEST_CASE("an MAE training step on CUDA matches the CPU step") {
 }
 
 TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT trains") {
-  if (!torch::cuda::is_available()) {
-    MESSAGE("no CUDA device: skipped");
-    std::exit(77);
-  }
+  skip_without_cuda();
   torch::manual_seed(0);
   auto x = torch::rand({8, 1, 28, 28});
   auto km = ssl::tokenizer::fit_kmeans(x, {.patch = 4, .codes = 16, .iterations = 3, .max_patches = 392});
@@ -82,10 +86,7 @@ TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT train
 
 TEST_SUITE("cuda") {
 TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA dropout, bf16 autocast step") {
-  if (!torch::cuda::is_available()) {
-    MESSAGE("no CUDA device: skipped");
-    std::exit(77);
-  }
+  skip_without_cuda();
   // Fused AdamW on CUDA tensors equals the CPU step.
   torch::manual_seed(0);
   auto w = torch::randn({64, 32}), g = torch::randn({64, 32});
@@ -152,10 +153,7 @@ TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA d
 
 TEST_SUITE("cuda") {
 TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay on the GPU, SimCLR and DINO steps = CPU") {
-  if (!torch::cuda::is_available()) {
-    MESSAGE("no CUDA device: skipped");
-    std::exit(77);
-  }
+  skip_without_cuda();
   namespace A = ssl::augment;
   const torch::Device gpu = torch::kCUDA, cpu = torch::kCPU;
   torch::manual_seed(0);
