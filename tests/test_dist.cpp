@@ -9,6 +9,7 @@
 #include <ssl/byol.hpp>
 #include <ssl/dino.hpp>
 #include <ssl/dist/c10d.hpp>
+#include <ssl/dist/launch.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/mae.hpp>
@@ -16,12 +17,11 @@
 #include <ssl/simclr.hpp>
 #include <ssl/vicreg.hpp>
 
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -159,31 +159,23 @@ Result run(const std::string& name, int64_t batch, const ssl::FitOptions& extra 
   return {};
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using ssl::dist::free_port;
 
-/// Starts `world` copies of this executable running the worker case with `task`; returns their
-/// exit codes.
-std::vector<int> spawn_workers(const std::string& task, const fs::path& out, int64_t world) {
+/// Starts `world` copies of this executable running the worker case with `task`, with torchrun's
+/// environment (`torchrun_env`) or without it (one process that launches the others itself);
+/// returns their exit codes.
+std::vector<int> spawn_workers(const std::string& task, const fs::path& out, int64_t world, bool torchrun_env = true) {
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int64_t r = 0; r < world; ++r) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    for (auto kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
-                    std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port),
-                    std::string("SSL_DIST_TIMEOUT=60"), "SSL_DIST_TASK=" + task, "SSL_DIST_OUT=" + out.string()})
+    for (auto kv : {std::string("SSL_DIST_TIMEOUT=60"), "SSL_DIST_TASK=" + task, "SSL_DIST_OUT=" + out.string()})
       env.push_back(kv);
+    if (torchrun_env)
+      for (auto kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
+                      std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port)})
+        env.push_back(kv);
     std::vector<char*> envp;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -236,6 +228,19 @@ TEST_CASE("dist worker" * doctest::skip()) {
   REQUIRE(task_env != nullptr);
   const std::string task = task_env;
   const fs::path out = std::getenv("SSL_DIST_OUT");
+  if (task == "launch") {  // started without torchrun's environment: launches its peer itself
+    std::string exe = fs::read_symlink("/proc/self/exe").string(), a1 = "--no-skip", a2 = "-tc=dist worker";
+    std::vector<char*> argv{exe.data(), a1.data(), a2.data(), nullptr};
+    ssl::dist::LocalLaunch launch(2, argv.data());
+    ssl::dist::Session s;  // from the environment the launch set
+    const auto r = std::to_string(ssl::dist::rank());
+    const double sum = ssl::dist::all_reduce_sum(torch::full({1}, double(ssl::dist::rank() + 1))).item<double>();
+    std::ofstream(out / ("launch_" + r + ".txt")) << launch.world_size() << " " << ssl::dist::world_size() << " " << sum
+                                                   << " " << ::getpid() << " " << ::getppid() << "\n";
+    const int code = launch.wait();
+    if (ssl::dist::rank() == 0) std::ofstream(out / "launch_wait.txt") << code << "\n";
+    return;
+  }
   auto opts = ssl::dist::from_env();
   if (task == "peer_dies") {
     ssl::dist::Session s(opts);
@@ -305,6 +310,29 @@ TEST_CASE("2 Gloo processes = 1 process: same losses and parameters after 3 step
     }
   }
   at::set_num_threads(2);
+  fs::remove_all(out);
+}
+
+TEST_CASE("LocalLaunch: one process started without torchrun becomes rank 0 of 2 and starts rank 1") {
+  const auto out = out_dir("launch");
+  const auto codes = spawn_workers("launch", out, 1, /*torchrun_env=*/false);
+  REQUIRE(codes.size() == 1);
+  CHECK(codes[0] == 0);
+  std::vector<std::array<double, 5>> seen(2);
+  for (int r = 0; r < 2; ++r) {
+    CAPTURE(r);
+    std::ifstream f(out / ("launch_" + std::to_string(r) + ".txt"));
+    REQUIRE(f.good());
+    for (auto& v : seen[r]) f >> v;
+    CHECK(seen[r][0] == 2);  // the launch's world
+    CHECK(seen[r][1] == 2);  // the process group's
+    CHECK(seen[r][2] == 3);  // 1 + 2: both ranks took part in the all-reduce
+  }
+  CHECK(seen[1][4] == seen[0][3]);  // rank 1 is rank 0's child
+  std::ifstream w(out / "launch_wait.txt");
+  int code = -1;
+  w >> code;
+  CHECK(code == 0);  // rank 0 saw rank 1 end well
   fs::remove_all(out);
 }
 

@@ -2,6 +2,9 @@
 // SimCLR, Barlow Twins, MoCo v3, VICReg or SimSiam (one recipe header each), then evaluate the
 // frozen features with a k-NN classifier and a linear probe beside the raw-pixel floors measured
 // in the same run. DINO with a ViT also draws the last layer's CLS attention of every head.
+// DINO trains on two processes of this machine by default (`--procs 2`: the example starts its
+// second process itself, ssl/dist/launch.hpp): its small ViT's steps are not shortened by a
+// second thread, a second process takes the images/s from ~540 to ~980 here.
 #include <ssl/barlow_twins.hpp>
 #include <ssl/byol.hpp>
 #include <ssl/dino.hpp>
@@ -31,16 +34,20 @@ struct Args {
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
-  int threads = 2;
+  int threads = 2;   // in all: split over the processes
+  int64_t procs = -1;  // processes on this machine (default per method below)
   uint64_t seed = 0;
   int64_t epochs = -1, batch = -1, max_steps = -1;
   double lr = -1, weight_decay = -1;
   std::string optimizer = "adamw";
   int64_t width = 16;                         // ResNet base width
   int64_t dim = 64, depth = 4, heads = 4, patch = 7;  // ViT: 4 x 4 patches of 7 px
+  bool mean_pool = false;                             // ViT: pooled = mean patch token instead of CLS
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
-  int64_t local_crops = 3, local_size = 14;  // DINO: 2 x 2 patches each
+  int64_t local_crops = 4, local_size = 14;  // DINO: 2 x 2 patches each
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
+  std::vector<double> global_scale{0.4, 1.0}, local_scale{0.05, 0.4};  // DINO: crop area fractions
+  double teacher_temp = 0.07;                 // DINO: the teacher's softmax temperature (from 0.04 in epoch 1)
   int64_t probe_epochs = 30;
   std::string features = "tokens";  // frozen features: tokens | pooled
   bool teacher = false;              // evaluate the momentum teacher's backbone (BYOL, MoCo v3, DINO)
@@ -52,16 +59,17 @@ struct Args {
 
 /// What differs between the methods in this example: the defaults of a 10-minute run.
 struct Defaults {
-  int64_t epochs, batch;
+  int64_t epochs, batch;  // batch: in all, split over the processes
   double lr, weight_decay;
   int64_t proj_hidden, proj_out;
+  int64_t procs = 1;  // the ViT's small steps do not go faster on a second thread; a second process does
 };
 const std::map<std::string, Defaults>& defaults() {
   static const std::map<std::string, Defaults> d = {
       {"simclr", {5, 256, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 128, 2e-3, 1e-4, 512, 128}},
       {"barlow_twins", {5, 256, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 256, 2e-3, 1e-4, 512, 512}},
       {"mocov3", {3, 256, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 256, 5e-4, 1e-4, 512, 512}},
-      {"dino", {5, 128, 2e-3, 0.04, 512, 1024}},
+      {"dino", {7, 128, 2e-3, 0.04, 512, 1024, 2}},
   };
   return d;
 }
@@ -73,7 +81,10 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                        const ssl::data::ImageSet& test) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
-  const int64_t batch = a.batch > 0 ? a.batch : d.batch;
+  const int64_t world = ssl::dist::world_size();
+  TORCH_CHECK(a.batch > 0 || d.batch % world == 0, "the default batch of ", a.method, " (", d.batch,
+              ") does not split over ", world, " processes: pass --batch (per process)");
+  const int64_t batch = a.batch > 0 ? a.batch : d.batch / world;  // per process
   ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   const auto tp = std::chrono::steady_clock::now();
@@ -93,8 +104,9 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
            : train_with(ssl::optim::AdamW(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}));
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
-  if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
+  if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
+  at::set_num_threads(a.threads);
 
   recipe->eval();
   // Frozen features: the backbone's pooled vector (ResNet: global average; ViT: CLS), or its
@@ -126,7 +138,8 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   m.str("scored_network", a.teacher ? "teacher" : "student");
   m.num("knn_top1", s.knn).num("linear_top1", s.linear);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
-  m.num("epochs", double(epochs)).num("batch", double(batch)).num("train_seconds", train_seconds);
+  m.num("epochs", double(epochs)).num("batch", double(batch * world)).num("processes", double(world));
+  m.num("train_seconds", train_seconds);
   m.str("optimizer", a.optimizer).num("lr", lr);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
@@ -171,15 +184,17 @@ int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, cons
   ssl::dino::Options o;
   o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
                .freeze_last_layer(a.freeze_last_layer);
-  o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops});
+  o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(a.teacher_temp).warmup_teacher_temp_epochs(
+      a.teacher_temp == 0.04 ? 0 : 1);
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops,
+                                             .global_scale = {a.global_scale[0], a.global_scale[1]},
+                                             .local_scale = {a.local_scale[0], a.local_scale[1]}});
   o.ema.base = or_default(a.momentum, 0.99);  // the paper's 0.996 lags behind in a 5-epoch run
   return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
 }
 
 int run(Args a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  at::set_num_threads(a.threads);
   if (a.backbone.empty()) a.backbone = a.method == "dino" ? "vit" : "resnet18";
   if (a.out.empty()) a.out = "out/" + a.method;
   TORCH_CHECK(!a.teacher || a.method == "byol" || a.method == "mocov3" || a.method == "dino", "--teacher: ", a.method,
@@ -187,13 +202,16 @@ int run(Args a) {
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
   const auto session = ex::join(a.dist);
+  const int64_t world = ssl::dist::world_size();
+  at::set_num_threads(static_cast<int>(std::max<int64_t>(1, a.threads / world)));
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
-  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %d threads\n",
-              (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), a.threads);
+  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %lld process(es) x %d thread(s)\n",
+              (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), (long long)world,
+              at::get_num_threads());
   if (a.backbone == "vit")
     return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).channels(1).dim(a.dim).depth(a.depth)
-                                            .heads(a.heads).patch(a.patch).learned_pos(true)),
+                                            .heads(a.heads).patch(a.patch).learned_pos(true).mean_pool(a.mean_pool)),
                       a, train, test);
   auto o = a.backbone == "resnet50" ? ssl::resnet::resnet50() : ssl::resnet::resnet18();
   return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true).channels_last(true)), a, train,
@@ -213,10 +231,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"resnet18", "resnet50", "vit"}));
   app.add_option("--out", a.out, "output folder (default out/<method>): metrics.json, train.jsonl, attention.png");
   app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
-  app.add_option("--threads", a.threads, "CPU threads");
+  app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
-  app.add_option("--batch", a.batch, "batch size (default: the method's: 256; BYOL and DINO 128)");
+  app.add_option("--batch", a.batch, "batch size per process (default: the method's in all, split over the processes: 256; BYOL and DINO 128)");
   app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
   app.add_option("--optimizer", a.optimizer, "adamw | lars")->check(CLI::IsMember({"adamw", "lars"}));
   app.add_option("--lr", a.lr, "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)");
@@ -225,11 +243,15 @@ int main(int argc, char** argv) {
   app.add_option("--dim", a.dim, "ViT width");
   app.add_option("--depth", a.depth, "ViT blocks");
   app.add_option("--heads", a.heads, "ViT attention heads");
+  app.add_option("--mean-pool", a.mean_pool, "ViT: the pooled vector (what the heads see) is the mean patch token instead of CLS");
   app.add_option("--proj-hidden", a.proj_hidden, "projector / head hidden width");
   app.add_option("--proj-out", a.proj_out, "projector / head output width");
   app.add_option("--patch", a.patch, "ViT patch size (28 and the local crop size must be multiples)");
   app.add_option("--local-crops", a.local_crops, "DINO: number of local crops");
   app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: 28)");
+  app.add_option("--global-scale", a.global_scale, "DINO: area fraction range of the global crops")->expected(2);
+  app.add_option("--local-scale", a.local_scale, "DINO: area fraction range of the local crops")->expected(2);
+  app.add_option("--teacher-temp", a.teacher_temp, "DINO: teacher temperature (warm-up from 0.04 over the first epoch if different)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; default) | pooled (ResNet average / ViT CLS)")
@@ -243,6 +265,10 @@ int main(int argc, char** argv) {
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
   ex::add_dist_option(app, a.dist);
+  ex::add_procs_option(app, a.procs, "default: 2 for DINO (its ViT), 1 otherwise");
   CLI11_PARSE(app, argc, argv);
-  return ex::guarded([&] { return run(a); });
+  return ex::guarded([&] {
+    ex::Launch launch(a.procs > 0 ? a.procs : defaults().at(a.method).procs, a.dist, argv);
+    return launch.wait(run(a));
+  });
 }

@@ -5,9 +5,12 @@
 //
 // trains on two processes (Gloo on CPU; NCCL for CUDA); `--batch` is per process. Process 0
 // evaluates and writes the pictures and metrics.json alone; the others end after training.
+// `--procs N` does the same without torchrun: the example starts N-1 copies of itself
+// (ssl/dist/launch.hpp).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <ssl/dist/c10d.hpp>
+#include <ssl/dist/launch.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -19,6 +22,18 @@ inline void add_dist_option(CLI::App& app, std::string& spec) {
                  "data-parallel: RANK/WORLD_SIZE[@ADDR[:PORT]] (default: torchrun's RANK, WORLD_SIZE, MASTER_ADDR, "
                  "MASTER_PORT; unset: one process)");
 }
+
+inline void add_procs_option(CLI::App& app, int64_t& procs, const std::string& default_text) {
+  app.add_option("--procs", procs,
+                 "data-parallel on this machine without torchrun: start this many processes (" + default_text +
+                     "; ignored with --dist or under torchrun)");
+}
+
+/// `--procs`: the copies of this example that make a run of `procs` processes (none with `--dist`).
+struct Launch : ssl::dist::LocalLaunch {
+  Launch(int64_t procs, const std::string& dist_spec, char** argv)
+      : ssl::dist::LocalLaunch(dist_spec.empty() ? procs : 1, argv) {}
+};
 
 /// Joins the run `spec` (or torchrun's environment) describes; a world of one joins nothing.
 inline std::unique_ptr<ssl::dist::Session> join(const std::string& spec, torch::Device device = torch::kCPU) {

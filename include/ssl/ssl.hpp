@@ -14,6 +14,7 @@
 #include <ssl/dist/c10d.hpp>
 #include <ssl/dist/collective.hpp>
 #include <ssl/dist/data_parallel.hpp>
+#include <ssl/dist/launch.hpp>
 #include <ssl/dist/sync_batch_norm.hpp>
 #include <ssl/electra.hpp>
 #include <ssl/eval/classifier.hpp>
