@@ -41,7 +41,6 @@
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
-extern char** environ;  // NOLINT: POSIX
 #else
 #define SSL_HAS_LOCAL_LAUNCH 0
 #endif
@@ -99,7 +98,12 @@ class LocalLaunch {
       set("RANK", std::to_string(r));
       set("LOCAL_RANK", std::to_string(r));
       const pid_t pid = ::fork();
-      TORCH_CHECK(pid >= 0, "ssl::dist::LocalLaunch: fork() of rank ", r, " failed: ", std::strerror(errno));
+      if (pid < 0) {  // end the copies already started before saying so
+        const int err = errno;
+        for (const pid_t p : children_) ::kill(p, SIGTERM);
+        (void)wait();
+        TORCH_CHECK(false, "ssl::dist::LocalLaunch: fork() of rank ", r, " of ", procs, " failed: ", std::strerror(err));
+      }
       if (pid == 0) {  // the copy: only async-signal-safe calls until execv
 #if defined(__linux__)
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
