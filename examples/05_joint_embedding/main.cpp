@@ -81,10 +81,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
                        const ssl::data::ImageSet& test) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
-  const int64_t world = ssl::dist::world_size();
-  TORCH_CHECK(a.batch > 0 || d.batch % world == 0, "the default batch of ", a.method, " (", d.batch,
-              ") does not split over ", world, " processes: pass --batch (per process)");
-  const int64_t batch = a.batch > 0 ? a.batch : d.batch / world;  // per process
+  const int64_t world = ssl::dist::world_size(), batch = ex::batch_per_process(a.batch, d.batch, a.method);
   ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   const auto tp = std::chrono::steady_clock::now();
@@ -202,8 +199,8 @@ int run(Args a) {
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
   const auto session = ex::join(a.dist);
+  ex::set_training_threads(a.threads);
   const int64_t world = ssl::dist::world_size();
-  at::set_num_threads(static_cast<int>(std::max<int64_t>(1, a.threads / world)));
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
   std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %lld process(es) x %d thread(s)\n",

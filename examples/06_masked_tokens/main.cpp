@@ -50,12 +50,7 @@ struct Args {
 };
 
 /// `--batch`, or the default of 256 images in all split over the processes.
-int64_t batch_per_process(const Args& a) {
-  const int64_t world = ssl::dist::world_size();
-  TORCH_CHECK(a.batch > 0 || 256 % world == 0, "the default batch (256) does not split over ", world,
-              " processes: pass --batch (per process)");
-  return a.batch > 0 ? a.batch : 256 / world;
-}
+int64_t batch_per_process(const Args& a) { return ex::batch_per_process(a.batch, 256, a.method); }
 
 torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
 torch::Tensor to_model(const torch::Tensor& im) { return (to_unit(im) - kMean) / kStd; }
@@ -178,7 +173,7 @@ int run(Args a) {
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
   const auto session = ex::join(a.dist);
-  at::set_num_threads(static_cast<int>(std::max<int64_t>(1, a.threads / ssl::dist::world_size())));
+  ex::set_training_threads(a.threads);
   const auto t0 = std::chrono::steady_clock::now();
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);

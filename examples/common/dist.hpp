@@ -12,6 +12,7 @@
 #include <ssl/dist/c10d.hpp>
 #include <ssl/dist/launch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -34,6 +35,20 @@ struct Launch : ssl::dist::LocalLaunch {
   Launch(int64_t procs, const std::string& dist_spec, char** argv)
       : ssl::dist::LocalLaunch(dist_spec.empty() ? procs : 1, argv) {}
 };
+
+/// The batch of this process: `--batch` as given (per process), else the example's default
+/// `global` batch split over the run's processes.
+inline int64_t batch_per_process(int64_t given, int64_t global, const std::string& what) {
+  const int64_t world = ssl::dist::world_size();
+  TORCH_CHECK(given > 0 || global % world == 0, "the default batch of ", what, " (", global, ") does not split over ",
+              world, " processes: pass --batch (per process)");
+  return given > 0 ? given : global / world;
+}
+
+/// `--threads` is the total: each process of the run trains on its share (at least one).
+inline void set_training_threads(int total) {
+  at::set_num_threads(static_cast<int>(std::max<int64_t>(1, total / ssl::dist::world_size())));
+}
 
 /// Joins the run `spec` (or torchrun's environment) describes; a world of one joins nothing.
 inline std::unique_ptr<ssl::dist::Session> join(const std::string& spec, torch::Device device = torch::kCPU) {
