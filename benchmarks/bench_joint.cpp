@@ -20,6 +20,10 @@
 //   dino: ViT 128-d, 4 blocks, 4 heads, patch 4, learned position embedding; 2 global 28x28 +
 //     6 local 12x12 views; head hidden 512, bottleneck 128, out 1024, no BN; teacher temp 0.04;
 //     AdamW lr 1e-3, wd 0.04.
+//   dino_example/{per_view,together}: example 05's DINO default per process (ViT 64-d, patch 7,
+//     2 x 28 px + 4 x 14 px views, head 512/128/1024, teacher temp 0.07, AdamW 2e-3 / 0.04; the
+//     example's batch per process is 64): one backbone forward per view, or the views of one
+//     size as one batch (`Views::batch_same_size`, what MultiCrop gives).
 // Counters: batch, views, params (trainable), loss (last step), torch_threads, median_ms (median
 // step time; real_time is the mean). benchmarks/joint_side_by_side.py runs the same steps with
 // lightly / torchvision / timm in Python.
@@ -53,6 +57,19 @@ ssl::Views two_views(int64_t b) { return {.global = {torch::randn({b, 1, 28, 28}
 ssl::Views multi_crop(int64_t b) {
   ssl::Views v{.global = {torch::randn({b, 1, 28, 28}), torch::randn({b, 1, 28, 28})}};
   for (int i = 0; i < 6; ++i) v.local.push_back(torch::randn({b, 1, 12, 12}));
+  return v;
+}
+
+/// Example 05's DINO views (2 x 28 px + 4 x 14 px), one backbone forward per view, or the views
+/// of one size together (`Views::batch_same_size`, what `MultiCrop` gives since 2026-11-26).
+ssl::Views example_crops_per_view(int64_t b) {
+  ssl::Views v{.global = {torch::randn({b, 1, 28, 28}), torch::randn({b, 1, 28, 28})}};
+  for (int i = 0; i < 4; ++i) v.local.push_back(torch::randn({b, 1, 14, 14}));
+  return v;
+}
+ssl::Views example_crops_together(int64_t b) {
+  auto v = example_crops_per_view(b);
+  v.batch_same_size = true;
   return v;
 }
 
@@ -139,6 +156,21 @@ void BM_Dino(benchmark::State& s) {
       multi_crop, kDinoOpt);
 }
 
+/// Example 05's DINO default (per process): ViT 64-d x 4, patch 7, head 512/128/1024, teacher
+/// temperature 0.07, lr 2e-3, weight decay 0.04; batch SSL_BENCH_BATCH (the example: 64 per
+/// process on 2 processes).
+auto example_dino() {
+  ssl::dino::Options o;
+  o.head = ssl::heads::DINOHeadOptions(64).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
+  o.loss = ssl::loss::DINOLossOptions(1024).warmup_teacher_temp(0.07).teacher_temp(0.07).warmup_teacher_temp_epochs(0);
+  o.ema.base = 0.99;
+  return ssl::dino::recipe(
+      ssl::vit::Encoder(ssl::vit::Options{}.image(28).patch(7).channels(1).dim(64).depth(4).heads(4).learned_pos(true)), o);
+}
+constexpr ssl::optim::AdamWOptions kExampleDinoOpt{.lr = 2e-3, .weight_decay = 0.04};
+void BM_DinoExamplePerView(benchmark::State& s) { joint_step(s, example_dino, example_crops_per_view, kExampleDinoOpt); }
+void BM_DinoExampleTogether(benchmark::State& s) { joint_step(s, example_dino, example_crops_together, kExampleDinoOpt); }
+
 }  // namespace
 
 // Each case runs `SSL_BENCH_WARMUP` (3) untimed steps, then `SSL_BENCH_ITERS` (10) timed ones;
@@ -158,6 +190,8 @@ int main(int argc, char** argv) {
   reg("BM_JointStep/mocov3", BM_Mocov3);
   reg("BM_JointStep/simsiam", BM_Simsiam);
   reg("BM_JointStep/dino", BM_Dino);
+  reg("BM_JointStep/dino_example/per_view", BM_DinoExamplePerView);
+  reg("BM_JointStep/dino_example/together", BM_DinoExampleTogether);
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -267,6 +267,48 @@ TEST_CASE("DINO: the first epoch leaves the last layer alone; checkpoint + resum
   CHECK(torch::equal(a->loss()->center, c->loss()->center));
   std::filesystem::remove_all(dir);
 }
+
+// DINO's multi-crop wrapper: MultiCrop's views of one size go through the backbone as one batch
+// (core/view_batches.hpp). The reference is one forward per view (`batch_same_size` off) on the
+// same views and weights: the same predictions, teacher targets, loss and gradients.
+TEST_CASE("DINO: same-size crops share one backbone forward, the same predictions, targets and gradients as one per view") {
+  using namespace ssl;
+  torch::manual_seed(7);
+  dino::Options o;
+  o.augment = augment::MultiCrop::dino({.local_size = 14, .n_local = 3});
+  o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64);
+  auto r = dino::recipe(tiny_vit28(), o);
+  const auto views = r->p.augment(torch::rand({6, 1, 28, 28}));
+  REQUIRE(views.batch_same_size);
+  REQUIRE(views.local.size() == 3);
+  CHECK(views.local[0].sizes() == torch::IntArrayRef({6, 1, 14, 14}));
+  CHECK_FALSE(torch::equal(views.local[0], views.local[1]));  // each copy draws its own crops
+  auto per_view = views;
+  per_view.batch_same_size = false;
+  auto run = [&](const Views& v) {
+    r->zero_grad();
+    auto pred = r->predict(v);
+    auto targets = r->target()(v, pred);
+    auto loss = r->loss()(pred, targets).loss;
+    loss.backward();
+    std::vector<Tensor> grads;
+    for (const auto& p : r->student_parameters())
+      if (p.grad().defined()) grads.push_back(p.grad().clone());
+    return std::tuple{pred.views, targets, loss.detach(), grads};
+  };
+  const auto center = r->loss()->center.clone();
+  const auto [pa, ta, la, ga] = run(views);
+  r->loss()->center.copy_(center);  // the loss call moved the centre
+  const auto [pb, tb, lb, gb] = run(per_view);
+  REQUIRE(pa.size() == 5);
+  for (size_t i = 0; i < pa.size(); ++i) CHECK_MESSAGE(torch::allclose(pa[i], pb[i], 1e-5, 1e-6), "view ", i);
+  REQUIRE(ta.size() == 2);
+  for (size_t i = 0; i < ta.size(); ++i) CHECK_MESSAGE(torch::allclose(ta[i], tb[i], 1e-5, 1e-6), "target ", i);
+  CHECK(la.item<double>() == doctest::Approx(lb.item<double>()).epsilon(1e-6));
+  REQUIRE(ga.size() == gb.size());
+  REQUIRE(ga.size() > 0);
+  for (size_t i = 0; i < ga.size(); ++i) CHECK_MESSAGE(torch::allclose(ga[i], gb[i], 1e-4, 1e-6), "gradient ", i);
+}
 }
 
 TEST_SUITE("joint") {

@@ -307,6 +307,44 @@ TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets a
   CHECK(a->loss()->patch_center.abs().sum().item<double>() > 0);
   std::filesystem::remove_all(dir);
 }
+
+// The masked global crops share one student forward (their masks concatenated), the local crops
+// another, the teacher's global crops a third (core/view_batches.hpp); the reference is one
+// forward per view on the same views, masks and weights.
+TEST_CASE("iBOT: same-size crops share one backbone forward (masked ones too), the same outputs as one per view") {
+  torch::manual_seed(8);
+  ssl::ibot::Options o;
+  o.encoder = tiny_vit28().learned_pos(true);
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = 2});
+  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  auto r = ssl::ibot::recipe(o);
+  const auto views = r->p.augment(torch::rand({8, 1, 28, 28}));
+  REQUIRE(views.batch_same_size);
+  auto per_view = views;
+  per_view.batch_same_size = false;
+  auto run = [&](const ssl::Views& v) {
+    torch::manual_seed(9);  // the same masks in both runs
+    auto pred = r->predict(v);
+    return std::pair{pred, r->target()(v, pred)};
+  };
+  const auto [pa, ta] = run(views);
+  const auto [pb, tb] = run(per_view);
+  REQUIRE(pa.views.size() == 4);
+  REQUIRE(pa.masked[0].mask.defined());
+  CHECK(pa.masked[0].mask.any().item<bool>());
+  for (size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(torch::equal(pa.masked[i].input, pb.masked[i].input));
+    CHECK(pa.masked[i].mask.defined() == pb.masked[i].mask.defined());
+    if (pa.masked[i].mask.defined()) CHECK(torch::equal(pa.masked[i].mask, pb.masked[i].mask));
+    CHECK(torch::allclose(pa.views[i], pb.views[i], 1e-5, 1e-6));
+    REQUIRE(pa.aux[i].size() == pb.aux[i].size());
+    for (size_t k = 0; k < pa.aux[i].size(); ++k) CHECK(torch::allclose(pa.aux[i][k], pb.aux[i][k], 1e-5, 1e-6));
+  }
+  REQUIRE(ta.size() == 4);
+  REQUIRE(tb.size() == 4);
+  for (size_t i = 0; i < 4; ++i) CHECK_MESSAGE(torch::allclose(ta[i], tb[i], 1e-5, 1e-6), "target ", i);
+}
 }
 
 // ---- Parity ---------------------------------------------------------------------------------

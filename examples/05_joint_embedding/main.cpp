@@ -46,6 +46,7 @@ struct Args {
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method below)
   int64_t local_crops = 4, local_size = 14;  // DINO: 2 x 2 patches each
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
+  double clip = 0.0;                          // gradient-norm clipping (0: none)
   std::vector<double> global_scale{0.4, 1.0}, local_scale{0.05, 0.4};  // DINO: crop area fractions
   double teacher_temp = 0.07;                 // DINO: the teacher's softmax temperature (from 0.04 in epoch 1)
   int64_t probe_epochs = 30;
@@ -69,7 +70,7 @@ const std::map<std::string, Defaults>& defaults() {
       {"simclr", {5, 256, 2e-3, 1e-4, 512, 128}},       {"byol", {3, 128, 2e-3, 1e-4, 512, 128}},
       {"barlow_twins", {5, 256, 2e-3, 1e-4, 512, 512}}, {"vicreg", {5, 256, 2e-3, 1e-4, 512, 512}},
       {"mocov3", {3, 256, 2e-3, 1e-4, 512, 128}},       {"simsiam", {5, 256, 5e-4, 1e-4, 512, 512}},
-      {"dino", {7, 128, 2e-3, 0.04, 512, 1024, 2}},
+      {"dino", {8, 128, 2e-3, 0.04, 512, 1024, 2}},
   };
   return d;
 }
@@ -90,7 +91,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   auto train_with = [&](auto optimizer) {
     ssl::Trainer trainer(recipe, std::move(optimizer), ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
     ex::resume_if(a.resume, trainer, ckpt);
-    return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .metrics_path = a.out + "/train.jsonl",
+    return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip, .metrics_path = a.out + "/train.jsonl",
                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
   };
   const bool lars = a.optimizer == "lars";
@@ -249,6 +250,7 @@ int main(int argc, char** argv) {
   app.add_option("--global-scale", a.global_scale, "DINO: area fraction range of the global crops")->expected(2);
   app.add_option("--local-scale", a.local_scale, "DINO: area fraction range of the local crops")->expected(2);
   app.add_option("--teacher-temp", a.teacher_temp, "DINO: teacher temperature (warm-up from 0.04 over the first epoch if different)");
+  app.add_option("--clip", a.clip, "clip the gradient norm to this value (0: no clipping; DINO's reference uses 3)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; default) | pooled (ResNet average / ViT CLS)")

@@ -5,6 +5,7 @@
 /// which method it is.
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/core/view_batches.hpp>
 
 #include <torch/torch.h>
 
@@ -78,21 +79,21 @@ class ComposeImpl : public torch::nn::Module {
 
   /// Student forward for every view of the batch: the prediction and the masking of each. A
   /// masker that takes `(view, is_global)` learns which views are global (iBOT masks only those).
+  /// Every view is masked first; then the backbone encodes the views (same-shape views as one
+  /// batch when the augmenter allows it: core/view_batches.hpp), and the head sees each view.
   Prediction predict(const Views& views) {
     Prediction pred;
     const auto all = views.all();
-    for (size_t i = 0; i < all.size(); ++i) {
-      const auto& v = all[i];
-      Masked m = mask_view(v, i < views.global.size());
-      auto out = p.head->forward(p.backbone->forward(m), m);
-      if constexpr (std::is_same_v<decltype(out), HeadOutput>) {
+    for (size_t i = 0; i < all.size(); ++i) pred.masked.push_back(mask_view(all[i], i < views.global.size()));
+    auto outs = encode_views(p.backbone, p.head, pred.masked, pred.masked, views.batch_same_size);
+    for (auto& out : outs) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(out)>, HeadOutput>) {
         pred.views.push_back(std::move(out.out));
         pred.aux.push_back(std::move(out.aux));
       } else {
         pred.views.push_back(std::move(out));
         pred.aux.emplace_back();
       }
-      pred.masked.push_back(std::move(m));
     }
     return pred;
   }

@@ -174,10 +174,16 @@ struct MultiCrop {
     detail::check_images(x, "MultiCrop");
     TORCH_CHECK(channels == 0 || x.size(1) == channels, "MultiCrop: the pipelines are made for ", channels,
                 "-channel images, got a batch of shape ", ssl::detail::shape_str(x));
-    Views v;
-    v.global = {global0(x), global1(x)};
-    v.local.reserve(static_cast<size_t>(n_local));
-    for (int64_t i = 0; i < n_local; ++i) v.local.push_back(local(x));
+    Views v{.global = {global0(x), global1(x)}, .batch_same_size = true};
+    // The local crops in one call of their pipeline on n_local copies of every image (each copy
+    // draws its own parameters): fewer, larger operations. The copies of an image are adjacent
+    // rows, so a batch split over processes draws the same crops as on one (dist::rand).
+    if (n_local == 1) v.local = {local(x)};
+    if (n_local > 1) {
+      const auto all = local(x.repeat_interleave(n_local, 0));
+      const auto per_image = all.reshape({x.size(0), n_local, all.size(1), all.size(2), all.size(3)});
+      for (int64_t i = 0; i < n_local; ++i) v.local.push_back(per_image.select(1, i).contiguous());
+    }
     return v;
   }
 };

@@ -49,6 +49,11 @@ struct Views {
   /// The batch's labels when the data carries them (BERT's next-sentence labels), else undefined.
   /// Set by `Compose` from `Batch::target`, for targets that need them.
   Tensor labels;
+  /// Whether consecutive views of the same shape may go through the backbone as one batch
+  /// (core/view_batches.hpp). `augment::MultiCrop` sets it (DINO's multi-crop wrapper: the
+  /// global crops together, the local crops together); the two-view augmenters leave it off,
+  /// so a BatchNorm backbone keeps per-view statistics there, as in lightly's recipes.
+  bool batch_same_size = false;
 
   /// All views in student order: globals first, then locals.
   [[nodiscard]] std::vector<Tensor> all() const {

@@ -100,8 +100,7 @@ class LocalLaunch {
       const pid_t pid = ::fork();
       if (pid < 0) {  // end the copies already started before saying so
         const int err = errno;
-        for (const pid_t p : children_) ::kill(p, SIGTERM);
-        (void)wait();
+        end_copies();
         TORCH_CHECK(false, "ssl::dist::LocalLaunch: fork() of rank ", r, " of ", procs, " failed: ", std::strerror(err));
       }
       if (pid == 0) {  // the copy: only async-signal-safe calls until execv
@@ -149,14 +148,17 @@ class LocalLaunch {
   }
 
   /// Rank 0 leaving without `wait()` (an exception) ends and reaps the copies.
-  ~LocalLaunch() {
+  ~LocalLaunch() { end_copies(); }
+
+ private:
+  /// SIGTERM to every copy still held, then reap them.
+  void end_copies() {
 #if SSL_HAS_LOCAL_LAUNCH
     for (const pid_t pid : children_) ::kill(pid, SIGTERM);
     (void)wait();
 #endif
   }
 
- private:
   int64_t world_ = 1;
 #if SSL_HAS_LOCAL_LAUNCH
   std::vector<pid_t> children_;

@@ -24,6 +24,7 @@
 /// following the original student: build a new recipe instead.
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/core/view_batches.hpp>
 
 #include <memory>
 #include <vector>
@@ -71,14 +72,15 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     TORCH_CHECK(!views.global.empty(), "target::Teacher: expected at least one global view, got none");
     std::vector<torch::Tensor> out, aux;
     out.reserve(views.global.size());
+    std::vector<Masked> whole, for_head;
     for (size_t i = 0; i < views.global.size(); ++i) {
-      const auto& v = views.global[i];
-      Masked whole{.input = v};
-      Masked for_head{.input = v};
-      if (i < pred.masked.size()) for_head.mask = pred.masked[i].mask;
-      auto o = head_output(head->forward(backbone->forward(whole), for_head));
-      out.push_back(std::move(o.out));
-      if (!o.aux.empty()) aux.push_back(std::move(o.aux[0]));
+      whole.push_back(Masked{.input = views.global[i]});
+      for_head.push_back(Masked{.input = views.global[i], .mask = i < pred.masked.size() ? pred.masked[i].mask : Tensor()});
+    }
+    for (auto& o : encode_views(backbone, head, whole, for_head, views.batch_same_size)) {
+      auto h = head_output(std::move(o));
+      out.push_back(std::move(h.out));
+      if (!h.aux.empty()) aux.push_back(std::move(h.aux[0]));
     }
     TORCH_CHECK(aux.empty() || aux.size() == out.size(), "target::Teacher: the head gave extra outputs for ", aux.size(),
                 " of ", out.size(), " global views: the student's masker must mask every global view");
