@@ -182,8 +182,8 @@ int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, cons
   ssl::dino::Options o;
   o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
                .freeze_last_layer(a.freeze_last_layer);
-  o.loss = ssl::loss::DINOLossOptions(out).warmup_teacher_temp(0.04).teacher_temp(a.teacher_temp).warmup_teacher_temp_epochs(
-      a.teacher_temp == 0.04 ? 0 : 1);
+  o.loss = ssl::loss::DINOLossOptions(out);
+  ex::set_teacher_temperature(o.loss, a.teacher_temp);
   o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops,
                                              .global_scale = {a.global_scale[0], a.global_scale[1]},
                                              .local_scale = {a.local_scale[0], a.local_scale[1]}});

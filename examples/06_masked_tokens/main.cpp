@@ -201,7 +201,7 @@ int run(Args a) {
   o.encoder = arch;
   o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops, .mean = {kMean}, .std = {kStd}});
   o.ema.base = a.momentum;
-  o.loss.teacher_temp(a.teacher_temp).warmup_teacher_temp(0.04).warmup_teacher_temp_epochs(a.teacher_temp == 0.04 ? 0 : 1);
+  ex::set_teacher_temperature(o.loss, a.teacher_temp);
   m.num("ema_base", a.momentum).num("teacher_temp", a.teacher_temp);
   const int64_t epochs = a.epochs > 0 ? a.epochs : 5;
   return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 1e-3, arch, train, test, std::move(m), t0);

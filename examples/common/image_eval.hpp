@@ -22,6 +22,12 @@ inline torch::Tensor token_features(const torch::Tensor& tokens, const std::stri
   return torch::cat({tokens.select(1, 0), tokens.narrow(1, 1, tokens.size(1) - 1).mean(1)}, 1);
 }
 
+/// DINO's and iBOT's `--teacher-temp`: the teacher's temperature `t`, warmed up from 0.04 over
+/// the first epoch when it differs from 0.04 (DINO's schedule, shortened to these runs).
+inline void set_teacher_temperature(ssl::loss::DINOLossOptions& o, double t) {
+  o.warmup_teacher_temp(0.04).teacher_temp(t).warmup_teacher_temp_epochs(t == 0.04 ? 0 : 1);
+}
+
 struct FrozenScores {
   double knn = -1, linear = -1, seconds = 0;
   int64_t dim = 0;
