@@ -15,11 +15,32 @@ if(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
   endif()
 endif()
 
-# ssl_fix_torch_wheel_links(): the PyPI wheel's libtorch_cuda.so finds NCCL, cuDNN, ... through
-# an $ORIGIN RPATH into site-packages/nvidia/*/lib. The loader honours it at run time, but GNU ld
-# may resolve those libraries from the system (an older CUDA toolkit's NCCL) at link time. Point
-# ld at the wheel's copies. A no-op for LibTorch distributions without that folder.
+# ssl_fix_torch_wheel_links(), on LibTorch's `torch` target, so for every executable linking it:
+# 1. The PyPI wheel's libtorch_cuda.so finds NCCL, cuDNN, ... through an $ORIGIN RPATH into
+#    site-packages/nvidia/*/lib. The loader honours it at run time, but GNU ld may resolve those
+#    libraries from the system (an older CUDA toolkit's NCCL) at link time. Point ld at the
+#    wheel's copies. A no-op for LibTorch distributions without that folder.
+# 2. The wheels' libtorch (2.5 onwards) export their statically linked copy of libstdc++'s
+#    std::filesystem (pytorch/pytorch#133437). Where an executable's std::filesystem calls bind
+#    to that copy, LibTorch 2.11's std::filesystem::remove_all jumps to address 0. The calls must
+#    bind to the program's own C++ library: a shared libstdc++ is needed ahead of libtorch
+#    (DT_NEEDED order); a toolchain with only a static libstdc++.a (one seen on a GPU machine)
+#    links the whole archive into the executable instead, since an archive named before the
+#    objects would give nothing and the symbols would then come from libtorch.
 function(ssl_fix_torch_wheel_links)
+  if(TARGET torch AND CMAKE_CXX_COMPILER AND CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so
+      OUTPUT_VARIABLE _ssl_stdcxx OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    if(IS_ABSOLUTE "${_ssl_stdcxx}")
+      set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS
+        "SHELL:-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
+    else()
+      message(STATUS "libssl: ${CMAKE_CXX_COMPILER} has no shared libstdc++: linking libstdc++.a whole "
+                     "(std::filesystem must not bind to libtorch's copy, pytorch/pytorch#133437)")
+      set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS
+        "SHELL:-Wl,--whole-archive -lstdc++ -Wl,--no-whole-archive")
+    endif()
+  endif()
   if(TARGET torch AND DEFINED TORCH_INSTALL_PREFIX)
     file(GLOB _ssl_nv_dirs LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
     foreach(_d IN LISTS _ssl_nv_dirs)

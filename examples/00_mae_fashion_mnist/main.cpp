@@ -22,6 +22,7 @@ struct Args {
   std::string out = "out/mae";
   std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
+  std::string device = "cpu";
   int threads = 2;
   uint64_t seed = 0;
   int64_t epochs = 4, batch = 256;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 00: MAE on Fashion-MNIST (pretrain, k-NN, linear probe, fine-tune, reconstructions)"};
   app.add_option("--out", a.out, "output folder (metrics.json, reconstruction.png, train.jsonl)");
+  ex::add_device_option(app, a.device);
   app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
@@ -74,14 +76,15 @@ int run(const Args& a) {
   at::set_num_threads(a.threads);
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
-  const auto session = ex::join(a.dist);
+  const auto device = ex::training_device(a.device, a.dist);
+  const auto session = ex::join(a.dist, device);
   const auto t0 = std::chrono::steady_clock::now();
 
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
   auto norm = ssl::data::normalize(kMean, kStd);
-  std::printf("Fashion-MNIST: %lld train / %lld test images, %d threads\n", (long long)train.size(),
-              (long long)test.size(), a.threads);
+  std::printf("Fashion-MNIST: %lld train / %lld test images, %d threads, on %s\n", (long long)train.size(),
+              (long long)test.size(), a.threads, a.device.c_str());
 
   // ---- 1. Pretrain ----------------------------------------------------------------------
   ssl::mae::Options mo;
@@ -90,7 +93,8 @@ int run(const Args& a) {
   mo.decoder_depth = a.decoder_depth;
   mo.mask_ratio = a.mask_ratio;
   auto mae = ssl::mae::recipe(mo);
-  ssl::data::Loader loader(train.images, {}, norm, {.batch_size = a.batch, .seed = a.seed});
+  mae->to(device);
+  ssl::data::Loader loader(train.images, {}, norm, {.batch_size = a.batch, .seed = a.seed, .device = device});
   ssl::Trainer trainer(mae, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.05, .beta2 = 0.95},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, a.epochs / 5.0)));
   ex::resume_if(a.resume, trainer, a.out + "/mae.ckpt");
@@ -107,9 +111,9 @@ int run(const Args& a) {
   // ---- 2. Reconstructions ---------------------------------------------------------------
   int64_t num_patches = 0, masked_patches = 0;
   {
-    auto x = norm(test.images.narrow(0, 0, 8));
+    auto x = norm(test.images.narrow(0, 0, 8)).to(device);
     auto r = ssl::mae::reconstruct(mae, x, /*fill=*/(0.5 - kMean) / kStd);
-    auto px = [](const torch::Tensor& t) { return (t * kStd + kMean).clamp(0, 1); };
+    auto px = [](const torch::Tensor& t) { return (t * kStd + kMean).clamp(0, 1).cpu(); };
     auto tiles = torch::stack({px(x), px(r.masked), px(r.predicted), px(r.pasted)}, 1);
     ssl::io::write_png(a.out + "/reconstruction.png", ssl::io::grid(tiles, /*scale=*/3));
     const auto N = r.mask.size(1), hidden = r.mask[0].sum().item<int64_t>();
@@ -123,7 +127,7 @@ int run(const Args& a) {
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------
   mae->eval();
   const auto frozen = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(mae->encode(x).tokens, a.features); },
-                                      train, test, norm, a.probe_epochs);
+                                      train, test, norm, a.probe_epochs, device);
   mae->train();
   const double knn = frozen.knn, linear = frozen.linear, eval_seconds = frozen.seconds;
   std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)frozen.dim,
@@ -139,7 +143,7 @@ int run(const Args& a) {
 
   // ---- 4. Fine-tune vs scratch with the same budget --------------------------------------
   const auto f = ex::finetune_vs_scratch(mae->backbone(), mo.encoder, train, test, norm, a.finetune_labels,
-                                         a.finetune_epochs, a.finetune_lr, a.layer_decay, a.seed);
+                                         a.finetune_epochs, a.finetune_lr, a.layer_decay, a.seed, device);
   const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
   const auto nl = f.labels;
   std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
@@ -154,7 +158,7 @@ int run(const Args& a) {
   m.num("mask_ratio", a.mask_ratio).num("train_seconds", train_seconds).num("final_loss", final_loss);
   m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
   m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);
-  m.num("threads", a.threads).num("total_seconds", ex::seconds_since(t0));
+  m.num("threads", a.threads).str("device", device.str()).num("total_seconds", ex::seconds_since(t0));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
               ex::seconds_since(t0));

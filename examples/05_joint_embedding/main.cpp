@@ -34,8 +34,9 @@ struct Args {
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
+  std::string device = "cpu";
   int threads = 2;   // in all: split over the processes
-  int64_t procs = -1;  // processes on this machine (default per method below)
+  int64_t procs = -1;  // processes on this machine (default per method below; 1 with --device cuda)
   uint64_t seed = 0;
   int64_t epochs = -1, batch = -1, max_steps = -1;
   double lr = -1, weight_decay = -1;
@@ -83,7 +84,10 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
   const int64_t world = ssl::dist::world_size(), batch = ex::batch_per_process(a.batch, d.batch, a.method);
-  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed});
+  // --device cuda: the model and the batches on the GPU; the augmentations run where the batch is.
+  const auto device = ex::training_device(a.device, a.dist);
+  recipe->to(device);
+  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed, .device = device});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   const auto tp = std::chrono::steady_clock::now();
   // One trainer, whichever optimizer: AdamW (the default here) or LARS (the papers' choice for
@@ -118,7 +122,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
           if (a.teacher) return pick(recipe->target()->backbone->forward(ssl::Masked{.input = x}));
         return pick(recipe->encode(x));
       },
-      train, test, to_unit, a.probe_epochs);
+      train, test, to_unit, a.probe_epochs, device);
   recipe->train();
   std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
               (long long)s.dim, a.features.c_str(), 100 * s.knn, 100 * s.linear, s.seconds);
@@ -137,7 +141,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   m.num("knn_top1", s.knn).num("linear_top1", s.linear);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
   m.num("epochs", double(epochs)).num("batch", double(batch * world)).num("processes", double(world));
-  m.num("train_seconds", train_seconds);
+  m.str("device", device.str()).num("seed", double(a.seed)).num("train_seconds", train_seconds);
   m.str("optimizer", a.optimizer).num("lr", lr);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
@@ -199,14 +203,14 @@ int run(Args a) {
               " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
-  const auto session = ex::join(a.dist);
+  const auto session = ex::join(a.dist, ex::training_device(a.device, a.dist));
   ex::set_training_threads(a.threads);
   const int64_t world = ssl::dist::world_size();
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
-  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %lld process(es) x %d thread(s)\n",
+  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %lld process(es) x %d thread(s) on %s\n",
               (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), (long long)world,
-              at::get_num_threads());
+              at::get_num_threads(), a.device.c_str());
   if (a.backbone == "vit")
     return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).channels(1).dim(a.dim).depth(a.depth)
                                             .heads(a.heads).patch(a.patch).learned_pos(true).mean_pool(a.mean_pool)),
@@ -230,6 +234,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "output folder (default out/<method>): metrics.json, train.jsonl, attention.png");
   app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
   app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
+  ex::add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
   app.add_option("--batch", a.batch, "batch size per process (default: the method's in all, split over the processes: 256; BYOL and DINO 128)");
@@ -264,10 +269,10 @@ int main(int argc, char** argv) {
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
   ex::add_dist_option(app, a.dist);
-  ex::add_procs_option(app, a.procs, "default: 2 for DINO (its ViT), 1 otherwise");
+  ex::add_procs_option(app, a.procs, "default: 2 for DINO (its ViT) on the CPU, 1 otherwise");
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] {
-    ex::Launch launch(a.procs > 0 ? a.procs : defaults().at(a.method).procs, a.dist, argv);
+    ex::Launch launch(a.procs > 0 ? a.procs : a.device == "cuda" ? 1 : defaults().at(a.method).procs, a.dist, argv);
     return launch.wait(run(a));
   });
 }

@@ -30,6 +30,7 @@ struct Args {
   std::string dist;  // --dist (or torchrun's environment)
   std::string features = "pooled";
   std::string data = ssl::data::fashion_mnist_dir();
+  std::string device = "cpu";
   int threads = 2;     // in all: split over the processes while training
   int64_t procs = 1;   // processes on this machine (iBOT: 2 trains ~1.6x the images/s here)
   uint64_t seed = 0;
@@ -84,7 +85,10 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
   const int64_t world = ssl::dist::world_size(), batch = batch_per_process(a);
-  ssl::data::Loader loader(train.images, {}, multi_crop ? to_unit : to_model, {.batch_size = batch, .seed = a.seed});
+  const auto device = ex::training_device(a.device, a.dist);
+  recipe->to(device);
+  ssl::data::Loader loader(train.images, {}, multi_crop ? to_unit : to_model,
+                           {.batch_size = batch, .seed = a.seed, .device = device});
   ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = multi_crop ? 0.04 : 0.05},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
@@ -103,7 +107,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   recipe->eval();
   const bool tokens = a.features == "tokens";
   auto s = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(recipe->encode(x).tokens, a.features); },
-                           train, test, to_model, a.probe_epochs);
+                           train, test, to_model, a.probe_epochs, device);
   recipe->train();
   std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
               (long long)s.dim, tokens ? "every token" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);
@@ -116,7 +120,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the encoder.
   auto enc = ssl::vit::Encoder(std::dynamic_pointer_cast<ssl::vit::EncoderImpl>(recipe->backbone()->clone()));
   const auto f = ex::finetune_vs_scratch(enc, arch, train, test, to_model, a.finetune_labels, a.finetune_epochs,
-                                         a.finetune_lr, a.layer_decay, a.seed);
+                                         a.finetune_lr, a.layer_decay, a.seed, device);
   const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
   const auto nl = f.labels;
   std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
@@ -130,7 +134,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   m.num("knn_top1", s.knn).num("linear_top1", s.linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
   m.num("epochs", double(epochs)).num("batch", double(batch * world)).num("processes", double(world));
-  m.num("train_seconds", train_seconds);
+  m.str("device", device.str()).num("seed", double(a.seed)).num("train_seconds", train_seconds);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("finetune_seconds", finetune_seconds);
   m.num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs)).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
@@ -145,10 +149,13 @@ int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options
              const ssl::data::ImageSet& test, ssl::train::JsonObject m, std::chrono::steady_clock::time_point t0) {
   const auto tt = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<Tok, ssl::tokenizer::VQVAE>) {
-    ssl::data::Loader loader(train.images, {}, to_model, {.batch_size = batch_per_process(a), .seed = a.seed});
+    const auto device = ex::training_device(a.device, a.dist);
+    tok->to(device);
+    ssl::data::Loader loader(train.images, {}, to_model, {.batch_size = batch_per_process(a), .seed = a.seed, .device = device});
     ssl::Trainer t(tok, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.0});
     t.fit(loader, {.epochs = a.tokenizer_epochs, .metrics_path = a.out + "/tokenizer.jsonl", .label = "VQ-VAE"});
     tok->eval();
+    tok->to(torch::kCPU);  // encoded, saved and drawn here; the recipe takes it to the device again
   }
   const double tokenizer_seconds = fit_seconds + ex::seconds_since(tt);  // k-means fit or VQ-VAE training
   tok->save_safetensors(a.out + "/tokenizer.safetensors");
@@ -172,14 +179,14 @@ int run(Args a) {
   if (a.out.empty()) a.out = "out/" + a.method;
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
-  const auto session = ex::join(a.dist);
+  const auto session = ex::join(a.dist, ex::training_device(a.device, a.dist));
   ex::set_training_threads(a.threads);
   const auto t0 = std::chrono::steady_clock::now();
   auto train = ssl::data::fashion_mnist("train", a.data);
   auto test = ssl::data::fashion_mnist("test", a.data);
-  std::printf("Fashion-MNIST: %lld train / %lld test images; %s, %lld process(es) x %d thread(s)\n",
+  std::printf("Fashion-MNIST: %lld train / %lld test images; %s, %lld process(es) x %d thread(s) on %s\n",
               (long long)train.size(), (long long)test.size(), a.method.c_str(), (long long)ssl::dist::world_size(),
-              at::get_num_threads());
+              at::get_num_threads(), a.device.c_str());
   const bool beit = a.method == "beit";
   if (a.dim <= 0) a.dim = beit ? 128 : 64;
   if (a.patch <= 0) a.patch = beit ? 4 : 7;
@@ -217,6 +224,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "output folder (default out/<method>)");
   app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
   app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
+  ex::add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 5: ~9 minutes each here)");
   app.add_option("--batch", a.batch, "batch size per process (default: 256 in all, split over the processes)");

@@ -50,6 +50,26 @@ inline void set_training_threads(int total) {
   at::set_num_threads(static_cast<int>(std::max<int64_t>(1, total / ssl::dist::world_size())));
 }
 
+/// `--device cpu|cuda`: where the example trains and encodes (its evaluation's k-NN and linear
+/// probe stay on the CPU).
+inline void add_device_option(CLI::App& app, std::string& device) {
+  app.add_option("--device", device,
+                 "cpu | cuda: where the model trains (cuda: the GPU of this process's LOCAL_RANK; one process per GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
+/// The device `--device` names for the process that `spec` (or torchrun's environment) makes:
+/// `cuda:LOCAL_RANK` for a CUDA run, checked against the GPUs this process sees.
+inline torch::Device training_device(const std::string& device, const std::string& spec) {
+  if (device == "cpu") return torch::kCPU;
+  TORCH_CHECK(device == "cuda", "--device: expected cpu or cuda, got '", device, "'");
+  const auto local = ssl::dist::parse(spec).local_rank;
+  const auto gpus = static_cast<int64_t>(torch::cuda::device_count());
+  TORCH_CHECK(local < gpus, "--device cuda: this process (local rank ", local, ") needs GPU ", local, ", but ", gpus,
+              " CUDA device(s) are visible", gpus == 0 ? " (a CPU-only LibTorch, or no GPU)" : " (one process per GPU: lower --procs)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local));
+}
+
 /// Joins the run `spec` (or torchrun's environment) describes; a world of one joins nothing.
 inline std::unique_ptr<ssl::dist::Session> join(const std::string& spec, torch::Device device = torch::kCPU) {
   auto o = ssl::dist::parse(spec);

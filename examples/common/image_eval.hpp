@@ -34,13 +34,15 @@ struct FrozenScores {
 };
 
 /// k-NN (k = 20, cosine, T = 0.07) and linear probe (standardised features, Adam, `probe_epochs`)
-/// of `encode` (model-input batch -> `[B, D]`) applied to `transform(images)` of both splits.
+/// of `encode` (model-input batch on `device` -> `[B, D]`) applied to `transform(images)` of both
+/// splits; the k-NN and the probe run on the CPU.
 inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
                                 const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
-                                const ssl::data::Transform& transform, int64_t probe_epochs) {
+                                const ssl::data::Transform& transform, int64_t probe_epochs,
+                                torch::Device device = torch::kCPU) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto ftr = ssl::eval::extract(encode, train.images, transform);
-  auto fte = ssl::eval::extract(encode, test.images, transform);
+  auto ftr = ssl::eval::extract(encode, train.images, transform, 512, device);
+  auto fte = ssl::eval::extract(encode, test.images, transform, 512, device);
   FrozenScores s;
   s.dim = ftr.size(1);
   s.knn = ssl::eval::knn_top1(ftr, train.labels, fte, test.labels);
@@ -58,7 +60,8 @@ inline FrozenScores raw_pixel_floors(const ssl::data::ImageSet& train, const ssl
 
 /// Fine-tuning a pretrained ViT against the same architecture from scratch, same labels, epochs
 /// and schedule (the MAE example's protocol): the first `labels` training images, the whole test
-/// set, mean-pooled tokens into a linear head; layer-wise lr decay for the pretrained encoder only.
+/// set, mean-pooled tokens into a linear head; layer-wise lr decay for the pretrained encoder only;
+/// both train on `device`.
 struct FinetuneScores {
   double pretrained = -1, scratch = -1, seconds = 0;
   int64_t labels = 0;
@@ -66,7 +69,8 @@ struct FinetuneScores {
 inline FinetuneScores finetune_vs_scratch(ssl::vit::Encoder pretrained, const ssl::vit::Options& arch,
                                           const ssl::data::ImageSet& train, const ssl::data::ImageSet& test,
                                           const ssl::data::Transform& transform, int64_t labels, int64_t epochs,
-                                          double lr, double layer_decay, uint64_t seed) {
+                                          double lr, double layer_decay, uint64_t seed,
+                                          torch::Device device = torch::kCPU) {
   const auto t0 = std::chrono::steady_clock::now();
   FinetuneScores s;
   s.labels = std::min<int64_t>(labels, train.size());
@@ -74,7 +78,8 @@ inline FinetuneScores finetune_vs_scratch(ssl::vit::Encoder pretrained, const ss
   auto finetune = [&](ssl::vit::Encoder enc, double decay, const char* label) {
     enc->options.mean_pool(true);
     return ssl::eval::finetune(enc, images, targets, test.images, test.labels, transform,
-                               {.epochs = epochs, .lr = lr, .layer_decay = decay, .seed = seed + 1, .label = label});
+                               {.epochs = epochs, .lr = lr, .layer_decay = decay, .seed = seed + 1, .label = label,
+                                .device = device});
   };
   s.pretrained = finetune(pretrained, layer_decay, "fine-tune (pretrained)");
   ssl::train::seed_everything(seed + 2);

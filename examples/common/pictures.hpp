@@ -13,7 +13,8 @@ namespace ex {
 template <class R, class T>
 void write_attention_png(R& recipe, const torch::Tensor& images, const T& transform, const std::string& path) {
   auto x = transform(images);
-  auto maps = ssl::dino::attention_maps(recipe, x);  // [B, H, g, g]
+  // The model's device in, CPU out (the picture is drawn on the CPU).
+  auto maps = ssl::dino::attention_maps(recipe, x.to(recipe->parameters().front().device())).cpu();  // [B, H, g, g]
   const auto B = x.size(0), H = maps.size(1), S = x.size(2);
   auto lo = maps.flatten(2).amin(2).view({B, H, 1, 1}), hi = maps.flatten(2).amax(2).view({B, H, 1, 1});
   namespace F = torch::nn::functional;
