@@ -6,6 +6,7 @@
 #include <ssl/targets/teacher.hpp>
 #include <ssl/targets/views.hpp>
 
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -325,7 +326,13 @@ TEST_CASE("resnet::Encoder in channels-last memory computes the same function") 
   CHECK(b->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
   auto x = torch::rand({4, 1, 28, 28});
   auto fa = a->forward(x), fb = b->forward(x);
-  CHECK(torch::allclose(fa.pooled, fb.pooled, 1e-4, 1e-5));
-  CHECK(torch::allclose(fa.tokens, fb.tokens, 1e-4, 1e-5));
+  // The two layouts sum in different orders (oneDNN picks other kernels): equal up to float32
+  // rounding, relative to each output's scale (as the parity tests). Elementwise allclose with
+  // 1e-5 absolute failed on an AVX2-only host for near-zero tokens (3.9e-5 off on a scale of 5.6).
+  for (const auto& [name, u, v] : {std::tuple{"pooled", fa.pooled, fb.pooled}, std::tuple{"tokens", fa.tokens, fb.tokens}}) {
+    const double err = (u - v).abs().max().item<double>(), scale = u.abs().max().item<double>();
+    MESSAGE(std::string(name), ": max |contiguous - channels-last| ", err, " on a scale of ", scale);
+    CHECK(err <= 1e-5 * scale);
+  }
 }
 }
