@@ -18,6 +18,15 @@ using torch::Tensor;
 
 ssl::vit::Options tiny_vit28() { return ssl::vit::Options{}.image(28).patch(4).channels(1).dim(16).depth(2).heads(2); }
 
+/// A small iBOT: the tiny ViT with learned positions, 2 global + 2 local (12 px) crops, a small head.
+ssl::ibot::Options tiny_ibot() {
+  ssl::ibot::Options o;
+  o.encoder = tiny_vit28().learned_pos(true);
+  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = 2});
+  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  return o;
+}
+
 /// Number of 4-connected hidden regions of a `[rows, cols]` mask.
 int components(const Tensor& m2d) {
   const auto R = m2d.size(0), C = m2d.size(1);
@@ -249,10 +258,7 @@ TEST_CASE("BEiT: tokens at the hidden patches only, frozen tokenizer, loss = mas
 
 TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets at the student's hidden positions") {
   torch::manual_seed(6);
-  ssl::ibot::Options o;
-  o.encoder = tiny_vit28().learned_pos(true);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = 2});
-  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  auto o = tiny_ibot();
   o.masker.prob = 1.0;  // every global crop masked here
   auto r = ssl::ibot::recipe(o);
   auto x = torch::rand({8, 1, 28, 28});
@@ -313,10 +319,7 @@ TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets a
 // forward per view on the same views, masks and weights.
 TEST_CASE("iBOT: same-size crops share one backbone forward (masked ones too), the same outputs as one per view") {
   torch::manual_seed(8);
-  ssl::ibot::Options o;
-  o.encoder = tiny_vit28().learned_pos(true);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = 2});
-  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  const auto o = tiny_ibot();
   auto r = ssl::ibot::recipe(o);
   const auto views = r->p.augment(torch::rand({8, 1, 28, 28}));
   REQUIRE(views.batch_same_size);

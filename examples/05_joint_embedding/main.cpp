@@ -35,6 +35,7 @@ struct Args {
   std::string dist;  // --dist (or torchrun's environment)
   std::string data = ssl::data::fashion_mnist_dir();
   std::string device = "cpu";
+  torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
   int threads = 2;   // in all: split over the processes
   int64_t procs = -1;  // processes on this machine (default per method below; 1 with --device cuda)
   uint64_t seed = 0;
@@ -85,7 +86,7 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
   const int64_t world = ssl::dist::world_size(), batch = ex::batch_per_process(a.batch, d.batch, a.method);
   // --device cuda: the model and the batches on the GPU; the augmentations run where the batch is.
-  const auto device = ex::training_device(a.device, a.dist);
+  const auto device = a.on;
   recipe->to(device);
   ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed, .device = device});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
@@ -203,7 +204,8 @@ int run(Args a) {
               " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
-  const auto session = ex::join(a.dist, ex::training_device(a.device, a.dist));
+  a.on = ex::training_device(a.device, a.dist);
+  const auto session = ex::join(a.dist, a.on);
   ex::set_training_threads(a.threads);
   const int64_t world = ssl::dist::world_size();
   auto train = ssl::data::fashion_mnist("train", a.data);

@@ -31,6 +31,7 @@ struct Args {
   std::string features = "pooled";
   std::string data = ssl::data::fashion_mnist_dir();
   std::string device = "cpu";
+  torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
   int threads = 2;     // in all: split over the processes while training
   int64_t procs = 1;   // processes on this machine (iBOT: 2 trains ~1.6x the images/s here)
   uint64_t seed = 0;
@@ -85,7 +86,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
   const int64_t world = ssl::dist::world_size(), batch = batch_per_process(a);
-  const auto device = ex::training_device(a.device, a.dist);
+  const auto device = a.on;
   recipe->to(device);
   ssl::data::Loader loader(train.images, {}, multi_crop ? to_unit : to_model,
                            {.batch_size = batch, .seed = a.seed, .device = device});
@@ -149,9 +150,8 @@ int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options
              const ssl::data::ImageSet& test, ssl::train::JsonObject m, std::chrono::steady_clock::time_point t0) {
   const auto tt = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<Tok, ssl::tokenizer::VQVAE>) {
-    const auto device = ex::training_device(a.device, a.dist);
-    tok->to(device);
-    ssl::data::Loader loader(train.images, {}, to_model, {.batch_size = batch_per_process(a), .seed = a.seed, .device = device});
+    tok->to(a.on);
+    ssl::data::Loader loader(train.images, {}, to_model, {.batch_size = batch_per_process(a), .seed = a.seed, .device = a.on});
     ssl::Trainer t(tok, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.0});
     t.fit(loader, {.epochs = a.tokenizer_epochs, .metrics_path = a.out + "/tokenizer.jsonl", .label = "VQ-VAE"});
     tok->eval();
@@ -179,7 +179,8 @@ int run(Args a) {
   if (a.out.empty()) a.out = "out/" + a.method;
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
-  const auto session = ex::join(a.dist, ex::training_device(a.device, a.dist));
+  a.on = ex::training_device(a.device, a.dist);
+  const auto session = ex::join(a.dist, a.on);
   ex::set_training_threads(a.threads);
   const auto t0 = std::chrono::steady_clock::now();
   auto train = ssl::data::fashion_mnist("train", a.data);
