@@ -292,8 +292,10 @@ TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 
 // with the masked global crops and the patch loss on, on example 06's iBOT model (ViT 64-d x 4,
 // 7-px patches, 2 x 28 px + 4 x 14 px crops); measured here 0.025 -> 0.037 after 150 steps (and
 // 0.037 after the whole epoch: the gap grows early, then the masked crops hold it), DINO's ViT
-// +0.035. Its k-NN is not above the raw-pixel floor at this budget, nor in the 10-minute default
-// run (docs/05_masked_tokens.md).
+// +0.035. Its k-NN is not above the raw-pixel floor at this budget: measured 2026-11-26 with the
+// example's default since then (EMA 0.99, lr 2e-3, teacher temperature 0.07, scored on the last 4
+// blocks' token maps), 2 epochs on one process give 84.54 % (84.03 % at initialisation, raw pixels
+// 84.59 %), so no k-NN floor test for iBOT (docs/05_masked_tokens.md).
 TEST_SUITE("learning_mim") {
 TEST_CASE("iBOT learns: held-out views of an image move together (reduced run)") {
   using namespace ssl;
@@ -305,3 +307,4 @@ TEST_CASE("iBOT learns: held-out views of an image move together (reduced run)")
   CHECK(a > b + 0.01);
 }
 }
+

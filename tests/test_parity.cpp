@@ -65,12 +65,18 @@ TEST_CASE("MAE (norm_pix) == Hugging Face ViTMAEForPreTraining: mask, outputs, l
 }
 TEST_CASE("MAE (plain pixels) == Hugging Face ViTMAEForPreTraining") { mae_case("vitmae_plain", false); }
 
-TEST_CASE("ViT encoder == Hugging Face ViTModel: output and gradients (weights and input)") {
-  auto W = load("vit.weights.safetensors");
-  auto io = load("vit.io.safetensors");
+/// The encoder of the "vit" fixture (Hugging Face ViTModel, 2 blocks) with its weights.
+static ssl::vit::Encoder fixture_vit(const Dict& W) {
   ssl::vit::Encoder enc(
       ssl::vit::Options{}.image(16).patch(4).channels(3).dim(32).depth(2).heads(4).mlp_hidden(64).eps(1e-12).learned_pos(true));
   ssl::io::load_into(*enc, ssl::io::hf::vit_to_ssl(W, 2), true, "vit");
+  return enc;
+}
+
+TEST_CASE("ViT encoder == Hugging Face ViTModel: output and gradients (weights and input)") {
+  auto W = load("vit.weights.safetensors");
+  auto io = load("vit.io.safetensors");
+  auto enc = fixture_vit(W);
   auto x = io.at("pixel_values").clone().requires_grad_(true);
   auto tokens = enc->forward(x).tokens;
   check_close(tokens, io.at("last_hidden_state"), "last_hidden_state");
@@ -79,5 +85,22 @@ TEST_CASE("ViT encoder == Hugging Face ViTModel: output and gradients (weights a
   scalar.backward();
   check_close(x.grad(), io.at("grad.pixel_values"), "grad pixel_values");
   check_grads(*enc, ssl::io::hf::vit_to_ssl(hf_grads(io, W), 2));
+}
+
+TEST_CASE("ViT intermediate_layers == Hugging Face ViTModel's hidden states through its final layernorm") {
+  auto io = load("vit.io.safetensors");
+  auto enc = fixture_vit(load("vit.weights.safetensors"));
+  torch::NoGradGuard g;
+  const auto x = io.at("pixel_values");
+  const auto both = enc->intermediate_layers(x, 2);
+  REQUIRE(both.size() == 2);
+  check_close(both[0], io.at("intermediate.0"), "intermediate.0 (block 0, normed)");
+  check_close(both[1], io.at("intermediate.1"), "intermediate.1 (block 1, normed)");
+  check_close(both[1], io.at("last_hidden_state"), "the last entry is the output tokens");
+  const auto last = enc->intermediate_layers(x, 1);
+  REQUIRE(last.size() == 1);
+  check_close(last[0], io.at("intermediate.1"), "n = 1: the last block only");
+  CHECK_THROWS_WITH_AS(enc->intermediate_layers(x, 3), doctest::Contains("n must be in [1, 2]"), c10::Error);
+  CHECK_THROWS_WITH_AS(enc->intermediate_layers(x, 0), doctest::Contains("got 0"), c10::Error);
 }
 }

@@ -1,10 +1,11 @@
 // 05 — Joint-embedding methods on Fashion-MNIST: pretrain a ResNet or a ViT with DINO, BYOL,
 // SimCLR, Barlow Twins, MoCo v3, VICReg or SimSiam (one recipe header each), then evaluate the
-// frozen features with a k-NN classifier and a linear probe beside the raw-pixel floors measured
-// in the same run. DINO with a ViT also draws the last layer's CLS attention of every head.
+// frozen features (a ResNet's last feature map; a ViT's token maps of its last 4 blocks, as DINO's
+// evaluation) with a k-NN classifier and a linear probe beside the raw-pixel floors measured in
+// the same run. DINO with a ViT also draws the last layer's CLS attention of every head.
 // DINO trains on two processes of this machine by default (`--procs 2`: the example starts its
 // second process itself, ssl/dist/launch.hpp): its small ViT's steps are not shortened by a
-// second thread, a second process takes the images/s from ~540 to ~980 here.
+// second thread, a second process nearly doubles the images/s (docs/04_joint_embedding.md).
 #include <ssl/barlow_twins.hpp>
 #include <ssl/byol.hpp>
 #include <ssl/dino.hpp>
@@ -52,7 +53,7 @@ struct Args {
   std::vector<double> global_scale{0.4, 1.0}, local_scale{0.05, 0.4};  // DINO: crop area fractions
   double teacher_temp = 0.07;                 // DINO: the teacher's softmax temperature (from 0.04 in epoch 1)
   int64_t probe_epochs = 30;
-  std::string features = "tokens";  // frozen features: tokens | pooled
+  std::string features;  // frozen features: tokens | pooled | blocks (default: blocks for the ViT, tokens for the ResNet)
   bool teacher = false;              // evaluate the momentum teacher's backbone (BYOL, MoCo v3, DINO)
   double lambda = -1, momentum = -1, temperature = -1;  // method knobs (defaults per recipe below)
   std::string views;                                     // two-view augmentation preset (default: the method's)
@@ -114,14 +115,20 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   recipe->eval();
   // Frozen features: the backbone's pooled vector (ResNet: global average; ViT: CLS), or its
   // whole output map flattened (ResNet: the last stage's H' x W' x C; ViT: every token).
+  // --features blocks (the ViT): the token maps of its last 4 blocks, DINO's evaluation features.
   const bool tokens = a.features == "tokens";
   constexpr bool has_teacher = requires { recipe->target()->backbone; };
   auto s = ex::frozen_eval(
       [&](const torch::Tensor& x) {
-        const auto pick = [&](const ssl::Features& f) { return tokens ? f.tokens.flatten(1) : f.pooled; };
+        const auto pick = [&](auto& net) -> torch::Tensor {
+          if constexpr (requires { net->intermediate_layers(x, 1); })
+            if (a.features == "blocks") return ex::block_features(net, x);
+          const auto f = net->forward(ssl::Masked{.input = x});
+          return tokens ? f.tokens.flatten(1) : f.pooled;
+        };
         if constexpr (has_teacher)
-          if (a.teacher) return pick(recipe->target()->backbone->forward(ssl::Masked{.input = x}));
-        return pick(recipe->encode(x));
+          if (a.teacher) return pick(recipe->target()->backbone);
+        return pick(recipe->backbone());
       },
       train, test, to_unit, a.probe_epochs, device);
   recipe->train();
@@ -200,6 +207,9 @@ int run(Args a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (a.backbone.empty()) a.backbone = a.method == "dino" ? "vit" : "resnet18";
   if (a.out.empty()) a.out = "out/" + a.method;
+  if (a.features.empty()) a.features = a.backbone == "vit" ? "blocks" : "tokens";
+  TORCH_CHECK(a.features != "blocks" || a.backbone == "vit", "--features blocks: the token maps of the last blocks ",
+              "are a ViT's (--backbone vit), got --backbone ", a.backbone, " (use tokens or pooled)");
   TORCH_CHECK(!a.teacher || a.method == "byol" || a.method == "mocov3" || a.method == "dino", "--teacher: ", a.method,
               " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");
   std::filesystem::create_directories(a.out);
@@ -260,8 +270,9 @@ int main(int argc, char** argv) {
   app.add_option("--clip", a.clip, "clip the gradient norm to this value (0: no clipping; DINO's reference uses 3)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
-  app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; default) | pooled (ResNet average / ViT CLS)")
-      ->check(CLI::IsMember({"pooled", "tokens"}));
+  app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; the ResNet's default) | "
+                                            "blocks (ViT: the token maps of the last 4 blocks, each normed, DINO's evaluation features; the ViT's default) | pooled (ResNet average / ViT CLS)")
+      ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));
   app.add_option("--teacher", a.teacher, "evaluate the momentum teacher's backbone instead of the student's (BYOL, MoCo v3, DINO)");
   app.add_option("--lambda", a.lambda, "Barlow Twins: off-diagonal weight (default 5e-3)");
   app.add_option("--momentum", a.momentum, "BYOL / MoCo v3 / DINO: base EMA momentum (default 0.99; the DINO paper's is 0.996)");

@@ -28,22 +28,22 @@ struct Args {
   std::string tokenizer = "kmeans";
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
-  std::string features = "pooled";
+  std::string features;  // default per method: BEiT pooled, iBOT blocks
   std::string data = ssl::data::fashion_mnist_dir();
   std::string device = "cpu";
   torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
   int threads = 2;     // in all: split over the processes while training
-  int64_t procs = 1;   // processes on this machine (iBOT: 2 trains ~1.6x the images/s here)
+  int64_t procs = -1;  // processes on this machine (default: iBOT 2 on the CPU, ~1.6x the images/s here; else 1)
   uint64_t seed = 0;
   int64_t epochs = -1, batch = -1;  // batch: per process; default 256 in all, split over the processes
   double lr = -1;
   // Defaults per method (-1): BEiT the MAE example's ViT (128-d, patch 4); iBOT 64-d with 7-px patches
-  // (16 tokens: 5 epochs fit in the 10 minutes) and 14-px local crops.
+  // (16 tokens: 7 epochs on 2 processes fit in the 10 minutes) and 14-px local crops.
   int64_t dim = -1, depth = 4, heads = 4, patch = -1;
   int64_t codes = 256, tokenizer_epochs = 2;
   int64_t local_crops = 4, local_size = -1;
-  double momentum = 0.996;  // iBOT: the teacher's base EMA momentum (cosine to 1)
-  double teacher_temp = 0.04;  // iBOT: the teacher's softmax temperature (CLS and patches)
+  double momentum = 0.99;      // iBOT: the teacher's base EMA momentum (cosine to 1; the paper's 0.996 lags in 7 epochs)
+  double teacher_temp = 0.07;  // iBOT: the teacher's softmax temperature (CLS and patches; from 0.04 in epoch 1)
   int64_t finetune_labels = 5000, finetune_epochs = 5;
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
@@ -103,15 +103,19 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
 
-  // Frozen features: the CLS token and the mean patch token concatenated (pooled), or every
-  // output token (tokens: the MAE example's default).
+  // Frozen features: the CLS token and the mean patch token concatenated (pooled), every
+  // output token (tokens: the MAE example's default), or the token maps of the last 4 blocks
+  // (blocks: DINO's evaluation features).
   recipe->eval();
   const bool tokens = a.features == "tokens";
-  auto s = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(recipe->encode(x).tokens, a.features); },
+  auto s = ex::frozen_eval([&](const torch::Tensor& x) {
+                             if (a.features == "blocks") return ex::block_features(recipe->backbone(), x);
+                             return ex::token_features(recipe->encode(x).tokens, a.features);
+                           },
                            train, test, to_model, a.probe_epochs, device);
   recipe->train();
   std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
-              (long long)s.dim, tokens ? "every token" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);
+              (long long)s.dim, tokens ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);
   ex::FrozenScores raw;
   if (a.floors) {
     raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
@@ -131,7 +135,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
     ex::write_attention_png(recipe, test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
-  m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", tokens ? "tokens" : "cls+mean_patch");
+  m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", a.features == "pooled" ? "cls+mean_patch" : a.features);
   m.num("knn_top1", s.knn).num("linear_top1", s.linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
   m.num("epochs", double(epochs)).num("batch", double(batch * world)).num("processes", double(world));
@@ -211,8 +215,8 @@ int run(Args a) {
   o.ema.base = a.momentum;
   ex::set_teacher_temperature(o.loss, a.teacher_temp);
   m.num("ema_base", a.momentum).num("teacher_temp", a.teacher_temp);
-  const int64_t epochs = a.epochs > 0 ? a.epochs : 5;
-  return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 1e-3, arch, train, test, std::move(m), t0);
+  const int64_t epochs = a.epochs > 0 ? a.epochs : 7;
+  return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 2e-3, arch, train, test, std::move(m), t0);
 }
 
 }  // namespace
@@ -227,9 +231,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
   ex::add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 5: ~9 minutes each here)");
+  app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 7: ~9 minutes each here)");
   app.add_option("--batch", a.batch, "batch size per process (default: 256 in all, split over the processes)");
-  app.add_option("--lr", a.lr, "peak learning rate (BEiT 1.5e-3, iBOT 1e-3)");
+  app.add_option("--lr", a.lr, "peak learning rate (BEiT 1.5e-3, iBOT 2e-3)");
   app.add_option("--dim", a.dim, "ViT width (default: BEiT 128, iBOT 64)");
   app.add_option("--depth", a.depth, "ViT blocks");
   app.add_option("--heads", a.heads, "ViT attention heads");
@@ -237,8 +241,8 @@ int main(int argc, char** argv) {
   app.add_option("--codes", a.codes, "BEiT: codebook size");
   app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs");
   app.add_option("--local-crops", a.local_crops, "iBOT: number of local crops");
-  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1)");
-  app.add_option("--teacher-temp", a.teacher_temp, "iBOT: teacher temperature (warm-up from 0.04 over the first epoch if different)");
+  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1; default 0.99)");
+  app.add_option("--teacher-temp", a.teacher_temp, "iBOT: teacher temperature (default 0.07; warm-up from 0.04 over the first epoch if different)");
   app.add_option("--local-size", a.local_size, "iBOT: side of the local crops (a multiple of the patch; default 2 patches)");
   app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
@@ -247,13 +251,15 @@ int main(int argc, char** argv) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
-  app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch) | tokens (every output token)")
-      ->check(CLI::IsMember({"pooled", "tokens"}));
+  app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch; BEiT's default) | tokens (every output token) | "
+                                            "blocks (the token maps of the last 4 blocks, each normed: DINO's evaluation features; iBOT's default)")
+      ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));
   ex::add_dist_option(app, a.dist);
-  ex::add_procs_option(app, a.procs, "default 1; iBOT trains ~1.6x faster on 2 here: its ViT's small steps do not go faster on a second thread");
+  ex::add_procs_option(app, a.procs, "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise");
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] {
-    ex::Launch launch(a.procs, a.dist, argv);
+    if (a.features.empty()) a.features = a.method == "ibot" ? "blocks" : "pooled";
+    ex::Launch launch(a.procs > 0 ? a.procs : a.method == "ibot" && a.device != "cuda" ? 2 : 1, a.dist, argv);
     return launch.wait(run(a));
   });
 }

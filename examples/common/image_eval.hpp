@@ -22,6 +22,16 @@ inline torch::Tensor token_features(const torch::Tensor& tokens, const std::stri
   return torch::cat({tokens.select(1, 0), tokens.narrow(1, 1, tokens.size(1) - 1).mean(1)}, 1);
 }
 
+/// `--features blocks`: the token maps of a ViT's last `n` blocks (every block of a shallower
+/// one), each after the final norm, flattened and concatenated — DINO's linear-evaluation
+/// features (`get_intermediate_layers`, n_last_blocks = 4) over the whole token map.
+template <class Encoder>
+torch::Tensor block_features(Encoder& enc, const torch::Tensor& x, int64_t n = 4) {
+  auto maps = enc->intermediate_layers(x, std::min<int64_t>(n, enc->options.depth()));
+  for (auto& m : maps) m = m.flatten(1);
+  return torch::cat(maps, 1);
+}
+
 /// DINO's and iBOT's `--teacher-temp`: the teacher's temperature `t`, warmed up from 0.04 over
 /// the first epoch when it differs from 0.04 (DINO's schedule, shortened to these runs).
 inline void set_teacher_temperature(ssl::loss::DINOLossOptions& o, double t) {

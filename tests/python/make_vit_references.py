@@ -221,8 +221,12 @@ def make_vit(out_dir: str) -> None:
 
     pixel_values = torch.randn(3, 3, 16, 16).requires_grad_(True)
     model.zero_grad(set_to_none=True)
-    out = model(pixel_values=pixel_values)
+    out = model(pixel_values=pixel_values, output_hidden_states=True)
     lhs = out.last_hidden_state
+    # DINO's get_intermediate_layers(x, n): the final layernorm applied to each of the last n
+    # blocks' outputs (hidden_states[0] is the embedding, [i] block i's output before the norm).
+    with torch.no_grad():
+        intermediate = [model.layernorm(h).detach() for h in out.hidden_states[1:]]
     R = torch.randn_like(lhs)
     scalar = (lhs * R).sum()
     scalar.backward()
@@ -234,6 +238,8 @@ def make_vit(out_dir: str) -> None:
         "scalar": scalar.reshape(1),
         "grad.pixel_values": pixel_values.grad,
     }
+    for i, h in enumerate(intermediate):
+        io[f"intermediate.{i}"] = h
     for name, p in model.named_parameters():
         assert p.grad is not None, name
         io[f"grad.{name}"] = p.grad

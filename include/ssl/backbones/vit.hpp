@@ -182,6 +182,12 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return t + patch_pos_embed(x.size(2) / P);
   }
 
+  /// `[CLS + its position, tokens]`: the sequence the blocks see.
+  Tensor with_cls(const Tensor& t) {
+    auto cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({t.size(0), -1, -1});
+    return torch::cat({cls, t}, 1);
+  }
+
   /// The position embedding of the patch tokens of a `grid x grid` image: `[1, grid^2, D]`.
   Tensor patch_pos_embed(int64_t grid) {
     const int64_t g0 = options.grid();
@@ -200,9 +206,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
   /// The last block's attention probabilities of the un-masked image `x`: `[B, heads, 1+N, 1+N]`
   /// (row 0 = the CLS token's attention; DINO's attention maps are `[:, :, 0, 1:]`).
   Tensor last_attention(const Tensor& x) {
-    auto t = embed(x);
-    auto cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({t.size(0), -1, -1});
-    auto h = torch::cat({cls, t}, 1);
+    auto h = with_cls(embed(x));
     const int64_t L = options.depth();
     TORCH_CHECK(L > 0, "vit::Encoder::last_attention: the encoder has no blocks");
     for (int64_t i = 0; i + 1 < L; ++i) h = blocks->block(i)->forward(h);
@@ -218,13 +222,30 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
                   ssl::detail::shape_str(m.ids_keep));
       t = t.gather(1, m.ids_keep.unsqueeze(-1).expand({-1, -1, t.size(2)}));
     }
-    auto cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({t.size(0), -1, -1});
-    auto tokens = norm(blocks(torch::cat({cls, t}, 1)));
+    auto tokens = norm(blocks(with_cls(t)));
     auto pooled = options.mean_pool() ? tokens.narrow(1, 1, tokens.size(1) - 1).mean(1)
                                       : tokens.select(1, 0);
     return {tokens, pooled};
   }
   Features forward(const Tensor& x) { return forward(Masked{.input = x}); }
+
+  /// The token maps of the last `n` blocks of the un-masked image `x`, oldest first, each
+  /// `[B,1+N,D]` after the final norm (DINO's `get_intermediate_layers`; its linear evaluation
+  /// concatenates the last 4): frozen features from several depths. `n = depth` gives every
+  /// block; the last entry equals `forward(x).tokens`. Runs the blocks one by one (no
+  /// activation checkpointing): meant for evaluation.
+  std::vector<Tensor> intermediate_layers(const Tensor& x, int64_t n) {
+    const int64_t L = options.depth();
+    TORCH_CHECK(n >= 1 && n <= L, "vit::Encoder::intermediate_layers: n must be in [1, ", L,
+                "] (the encoder's depth), got ", n);
+    auto h = with_cls(embed(x));
+    std::vector<Tensor> out;
+    for (int64_t i = 0; i < L; ++i) {
+      h = blocks->block(i)->forward(h);
+      if (i >= L - n) out.push_back(norm(h));
+    }
+    return out;
+  }
 
   [[nodiscard]] int64_t dim() const { return options.dim(); }
 
