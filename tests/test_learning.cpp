@@ -307,4 +307,3 @@ TEST_CASE("iBOT learns: held-out views of an image move together (reduced run)")
   CHECK(a > b + 0.01);
 }
 }
-
