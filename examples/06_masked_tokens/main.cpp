@@ -194,6 +194,7 @@ int run(Args a) {
               at::get_num_threads(), a.device.c_str());
   const bool beit = a.method == "beit";
   if (a.dim <= 0) a.dim = beit ? 128 : 64;
+  if (a.features.empty()) a.features = beit ? "pooled" : "blocks";
   if (a.patch <= 0) a.patch = beit ? 4 : 7;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
   const auto arch = ssl::vit::Options{}.image(28).patch(a.patch).channels(1).dim(a.dim).depth(a.depth).heads(a.heads)
@@ -258,7 +259,6 @@ int main(int argc, char** argv) {
   ex::add_procs_option(app, a.procs, "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise");
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] {
-    if (a.features.empty()) a.features = a.method == "ibot" ? "blocks" : "pooled";
     ex::Launch launch(a.procs > 0 ? a.procs : a.method == "ibot" && a.device != "cuda" ? 2 : 1, a.dist, argv);
     return launch.wait(run(a));
   });
