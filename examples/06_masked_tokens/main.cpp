@@ -48,6 +48,7 @@ struct Args {
   double finetune_lr = 1e-3, layer_decay = 0.75;
   int64_t probe_epochs = 30;
   bool floors = true;
+  bool teacher = false;  // iBOT: score the EMA teacher's backbone (the iBOT/DINO evaluation default)
   bool resume = false;
 };
 
@@ -109,8 +110,11 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   recipe->eval();
   const bool tokens = a.features == "tokens";
   auto s = ex::frozen_eval([&](const torch::Tensor& x) {
-                             if (a.features == "blocks") return ex::block_features(recipe->backbone(), x);
-                             return ex::token_features(recipe->encode(x).tokens, a.features);
+                             auto net = recipe->backbone();
+                             if constexpr (std::is_same_v<R, ssl::ibot::Recipe>)
+                               if (a.teacher) net = recipe->target()->backbone;
+                             if (a.features == "blocks") return ex::block_features(net, x);
+                             return ex::token_features(net->forward(ssl::Masked{.input = x}).tokens, a.features);
                            },
                            train, test, to_model, a.probe_epochs, device);
   recipe->train();
@@ -135,6 +139,7 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
     ex::write_attention_png(recipe, test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
+  m.str("scored_network", a.teacher ? "teacher" : "student");
   m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", a.features == "pooled" ? "cls+mean_patch" : a.features);
   m.num("knn_top1", s.knn).num("linear_top1", s.linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
   m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
@@ -195,6 +200,7 @@ int run(Args a) {
   const bool beit = a.method == "beit";
   if (a.dim <= 0) a.dim = beit ? 128 : 64;
   if (a.features.empty()) a.features = beit ? "pooled" : "blocks";
+  TORCH_CHECK(!a.teacher || !beit, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT has one");
   if (a.patch <= 0) a.patch = beit ? 4 : 7;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
   const auto arch = ssl::vit::Options{}.image(28).patch(a.patch).channels(1).dim(a.dim).depth(a.depth).heads(a.heads)
@@ -252,6 +258,7 @@ int main(int argc, char** argv) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
   app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
+  app.add_option("--teacher", a.teacher, "iBOT: evaluate the EMA teacher's backbone instead of the student's");
   app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch; BEiT's default) | tokens (every output token) | "
                                             "blocks (the token maps of the last 4 blocks, each normed: DINO's evaluation features; iBOT's default)")
       ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));
