@@ -116,19 +116,13 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   // Frozen features: the backbone's pooled vector (ResNet: global average; ViT: CLS), or its
   // whole output map flattened (ResNet: the last stage's H' x W' x C; ViT: every token).
   // --features blocks (the ViT): the token maps of its last 4 blocks, DINO's evaluation features.
-  const bool tokens = a.features == "tokens";
   constexpr bool has_teacher = requires { recipe->target()->backbone; };
   auto s = ex::frozen_eval(
       [&](const torch::Tensor& x) {
-        const auto pick = [&](auto& net) -> torch::Tensor {
-          if constexpr (requires { net->intermediate_layers(x, 1); })
-            if (a.features == "blocks") return ex::block_features(net, x);
-          const auto f = net->forward(ssl::Masked{.input = x});
-          return tokens ? f.tokens.flatten(1) : f.pooled;
-        };
+        const auto pooled = [](const ssl::Features& f) { return f.pooled; };
         if constexpr (has_teacher)
-          if (a.teacher) return pick(recipe->target()->backbone);
-        return pick(recipe->backbone());
+          if (a.teacher) return ex::frozen_features(recipe->target()->backbone, x, a.features, pooled);
+        return ex::frozen_features(recipe->backbone(), x, a.features, pooled);
       },
       train, test, to_unit, a.probe_epochs, device);
   recipe->train();

@@ -113,8 +113,9 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
                              auto net = recipe->backbone();
                              if constexpr (std::is_same_v<R, ssl::ibot::Recipe>)
                                if (a.teacher) net = recipe->target()->backbone;
-                             if (a.features == "blocks") return ex::block_features(net, x);
-                             return ex::token_features(net->forward(ssl::Masked{.input = x}).tokens, a.features);
+                             return ex::frozen_features(net, x, a.features, [](const ssl::Features& f) {
+                               return ex::token_features(f.tokens, "pooled");  // CLS ‖ mean patch
+                             });
                            },
                            train, test, to_model, a.probe_epochs, device);
   recipe->train();

@@ -32,6 +32,18 @@ torch::Tensor block_features(Encoder& enc, const torch::Tensor& x, int64_t n = 4
   return torch::cat(maps, 1);
 }
 
+/// `--features kind` of a backbone `net` (a student or its teacher) on `x`: `blocks` — a ViT's
+/// last 4 blocks (`block_features`); `tokens` — the whole output map flattened; `pooled` —
+/// `pooled(features)`, which each example defines (05: the backbone's pooled vector, 06: CLS ‖
+/// mean patch).
+template <class Net, class Pooled>
+torch::Tensor frozen_features(Net& net, const torch::Tensor& x, const std::string& kind, const Pooled& pooled) {
+  if constexpr (requires { net->intermediate_layers(x, 1); })
+    if (kind == "blocks") return block_features(net, x);
+  const auto f = net->forward(ssl::Masked{.input = x});
+  return kind == "tokens" ? f.tokens.flatten(1) : pooled(f);
+}
+
 /// DINO's and iBOT's `--teacher-temp`: the teacher's temperature `t`, warmed up from 0.04 over
 /// the first epoch when it differs from 0.04 (DINO's schedule, shortened to these runs).
 inline void set_teacher_temperature(ssl::loss::DINOLossOptions& o, double t) {
