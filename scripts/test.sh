@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
 cd build
-ctest --output-on-failure --timeout 1500 "$@"
+# -j2: the long learning entries run on 1 thread each, two side by side (tests/CMakeLists.txt).
+ctest --output-on-failure --timeout 1500 -j2 "$@"
