@@ -8,6 +8,16 @@
 #include <optional>
 
 namespace {
+/// Fashion-MNIST, read once per process, and the image examples' normalisation.
+struct FashionMnist {
+  ssl::data::ImageSet train = ssl::data::fashion_mnist("train"), test = ssl::data::fashion_mnist("test");
+  ssl::data::Transform norm = ssl::data::normalize(0.2860, 0.3530);
+};
+const FashionMnist& fashion_mnist() {
+  static const FashionMnist data;
+  return data;
+}
+
 /// The ViT of both image cases (MAE, BEiT): the MAE example's encoder, 128-d x 4 blocks, patch 4.
 ssl::vit::Options example_vit() { return ssl::mae::Options{}.encoder; }
 
@@ -16,8 +26,8 @@ ssl::vit::Options example_vit() { return ssl::mae::Options{}.encoder; }
 /// only) and returns both top-1 accuracies on the first 5000 test images. The scratch run is the
 /// same computation for every pretrained encoder (architecture, data, budget and seed), so it is
 /// run once per process and shared by the MAE and BEiT cases.
-std::pair<double, double> finetune_vs_scratch(ssl::vit::Encoder pretrained, const ssl::data::ImageSet& train,
-                                              const ssl::data::ImageSet& test, const ssl::data::Transform& norm) {
+std::pair<double, double> finetune_vs_scratch(ssl::vit::Encoder pretrained) {
+  const auto& [train, test, norm] = fashion_mnist();
   const auto labelled = train.images.narrow(0, 0, 5000), labels = train.labels.narrow(0, 0, 5000);
   const auto ti = test.images.narrow(0, 0, 5000), tl = test.labels.narrow(0, 0, 5000);
   ssl::eval::FinetuneOptions fo{.epochs = 4, .lr = 1e-3, .seed = 1};
@@ -41,9 +51,7 @@ std::pair<double, double> finetune_vs_scratch(ssl::vit::Encoder pretrained, cons
 TEST_SUITE("learning") {
 TEST_CASE("MAE pretraining beats scratch when fine-tuning on 5000 labels (reduced run)") {
   torch::manual_seed(0);
-  auto train = ssl::data::fashion_mnist("train");
-  auto test = ssl::data::fashion_mnist("test");
-  auto norm = ssl::data::normalize(0.2860, 0.3530);
+  const auto& [train, test, norm] = fashion_mnist();
   auto mae = ssl::mae::recipe({.encoder = example_vit()});  // the example's model, decoder 64-d x 2
   ssl::data::Loader loader(train.images, {}, norm, {.batch_size = 256});
   ssl::Trainer trainer(mae, ssl::optim::AdamWOptions{.lr = 1.5e-3, .weight_decay = 0.05, .beta2 = 0.95},
@@ -54,7 +62,7 @@ TEST_CASE("MAE pretraining beats scratch when fine-tuning on 5000 labels (reduce
   // this only epoch includes its first steps (measured 0.64; 0.53 over its last steps).
   CHECK(loss < 0.7);
 
-  const auto [pre, base] = finetune_vs_scratch(mae->backbone(), train, test, norm);
+  const auto [pre, base] = finetune_vs_scratch(mae->backbone());
   MESSAGE("fine-tune accuracy: pretrained ", pre, " vs scratch ", base);
   CHECK(pre > base + 0.01);
 }
@@ -66,9 +74,7 @@ TEST_CASE("MAE pretraining beats scratch when fine-tuning on 5000 labels (reduce
 TEST_SUITE("learning") {
 TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 labels (reduced run)") {
   torch::manual_seed(0);
-  auto train = ssl::data::fashion_mnist("train");
-  auto test = ssl::data::fashion_mnist("test");
-  auto norm = ssl::data::normalize(0.2860, 0.3530);
+  const auto& [train, test, norm] = fashion_mnist();
   auto km = ssl::tokenizer::fit_kmeans(norm(train.images.narrow(0, 0, 20000)), {.patch = 4, .codes = 256});
   auto beit = ssl::beit::recipe(km, {.encoder = example_vit()});
   ssl::data::Loader loader(train.images, {}, norm, {.batch_size = 256});
@@ -77,7 +83,7 @@ TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 
   MESSAGE("BEiT masked-token cross-entropy after 1 epoch: ", loss, " (uniform over 256 codes: ", std::log(256.0), ")");
   CHECK(loss < std::log(256.0) - 1.0);
 
-  const auto [pre, base] = finetune_vs_scratch(beit->backbone(), train, test, norm);
+  const auto [pre, base] = finetune_vs_scratch(beit->backbone());
   MESSAGE("fine-tune accuracy: BEiT-pretrained ", pre, " vs scratch ", base);
   CHECK(pre > base + 0.01);
 }
@@ -187,8 +193,7 @@ double view_gap(R& recipe, const A& augment, const torch::Tensor& images) {
 /// view gap before and after.
 template <class R>
 std::pair<double, double> gap_before_after(R recipe, int64_t steps, double lr, double wd, const char* label) {
-  static const auto train = ssl::data::fashion_mnist("train");
-  static const auto test = ssl::data::fashion_mnist("test");
+  const auto& [train, test, norm] = fashion_mnist();
   const auto held_out = test.images.narrow(0, 0, 512);
   const auto augment = ssl::augment::TwoViews::simclr(28, 1);
   const double before = view_gap(recipe, augment, held_out);
@@ -256,8 +261,7 @@ TEST_CASE("every two-view recipe learns: held-out views of an image move togethe
 TEST_CASE("SimCLR's token map beats the raw-pixel k-NN floor after one epoch (reduced run)") {
   using namespace ssl;
   torch::manual_seed(0);
-  const auto train = data::fashion_mnist("train");
-  const auto test = data::fashion_mnist("test");
+  const auto& [train, test, norm] = fashion_mnist();
   const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
   const auto knn = [&](const std::function<torch::Tensor(const torch::Tensor&)>& features) {
     const auto ftr = eval::extract(features, train.images, unit), fte = eval::extract(features, test.images, unit);
