@@ -6,7 +6,8 @@
 // Cases (items = source images; each makes `views` views):
 //   BM_TwoViews/simclr:      TwoViews::simclr(28, 1): 2 views (crop, flip, jitter, blur p 0.5)
 //   BM_TwoViews/byol:        TwoViews::byol(28, 1): 2 views (blur 1.0 / 0.1, solarize 0 / 0.2)
-//   BM_MultiCrop/dino:       MultiCrop::dino(): 2 global views at 28 + 6 local views at 12
+//   BM_MultiCrop/dino:       MultiCrop::dino({.global_size = 28, .channels = 1}): 2 global views at 28 + 6 local
+//                            views at 12
 //   BM_TwoViews/simclr_rgb32: TwoViews::simclr(32, 3) on 3x32x32 images (the colour path:
 //                            saturation, hue, grayscale; CIFAR-sized)
 //   BM_Stage/<name>:         one random transform alone on the 28x28 batch (crop to 28 and to 12,
@@ -57,7 +58,8 @@ int main(int argc, char** argv) {
   };
   reg("BM_TwoViews/simclr", [](auto& s) { run(s, A::TwoViews::simclr(28, 1), 1, 28); });
   reg("BM_TwoViews/byol", [](auto& s) { run(s, A::TwoViews::byol(28, 1), 1, 28); });
-  reg("BM_MultiCrop/dino", [](auto& s) { run(s, A::MultiCrop::dino(), 1, 28); });
+  reg("BM_MultiCrop/dino",
+      [](auto& s) { run(s, A::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1}), 1, 28); });
   auto stage = [&](const char* name, A::Transform t) {
     reg(name, [t](auto& s) {
       struct One { A::Transform t; ssl::Views operator()(const torch::Tensor& x) const { return {{t(x)}, {}}; } };

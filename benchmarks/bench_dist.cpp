@@ -42,12 +42,12 @@ int main(int argc, char** argv) {
   };
   double s = 0;
   if (method == "mae") {
-    auto r = ssl::mae::recipe();
+    auto r = ssl::mae::recipe({.encoder = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)});
     s = run(r, ssl::optim::AdamW(r->named_parameters().pairs(), {.lr = 1.5e-4, .weight_decay = 0.05, .beta2 = 0.95}));
   } else {
     auto r = ssl::simclr::recipe(
         ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(16).small_stem(true)),
-        {.hidden = 512, .out = 128, .temperature = 0.2});
+        {.augment = ssl::augment::TwoViews::simclr(28, 1), .hidden = 512, .out = 128, .temperature = 0.2});
     s = run(r, ssl::optim::Lars(r->named_parameters().pairs(), {.lr = 0.3, .weight_decay = 1e-6}));
   }
   if (ssl::dist::is_main())

@@ -117,27 +117,39 @@ constexpr ssl::optim::AdamWOptions kResNetOpt{.lr = 2e-3, .weight_decay = 1e-4};
 constexpr ssl::optim::AdamWOptions kDinoOpt{.lr = 1e-3, .weight_decay = 0.04};
 
 void BM_Simclr(benchmark::State& s) {
-  joint_step(s, [] { return ssl::simclr::recipe(resnet18_w16(), {.hidden = 512, .out = 128, .temperature = 0.2}); },
-             two_views, kResNetOpt);
+  joint_step(s, [] {
+    return ssl::simclr::recipe(resnet18_w16(),
+                               {.augment = ssl::augment::TwoViews::simclr(28, 1), .hidden = 512, .out = 128, .temperature = 0.2});
+  }, two_views, kResNetOpt);
 }
 void BM_Byol(benchmark::State& s) {
-  joint_step(s, [] { return ssl::byol::recipe(resnet18_w16(), {.hidden = 512, .out = 128}); }, two_views, kResNetOpt);
+  joint_step(s, [] {
+    return ssl::byol::recipe(resnet18_w16(), {.augment = ssl::augment::TwoViews::byol(28, 1), .hidden = 512, .out = 128});
+  }, two_views, kResNetOpt);
 }
 void BM_BarlowTwins(benchmark::State& s) {
-  joint_step(s, [] { return ssl::barlow_twins::recipe(resnet18_w16(), {.hidden = 512, .out = 512}); }, two_views,
-             kResNetOpt);
+  joint_step(s, [] {
+    return ssl::barlow_twins::recipe(resnet18_w16(),
+                                     {.augment = ssl::augment::TwoViews::barlow_twins(28, 1), .hidden = 512, .out = 512});
+  }, two_views, kResNetOpt);
 }
 void BM_Vicreg(benchmark::State& s) {
-  joint_step(s, [] { return ssl::vicreg::recipe(resnet18_w16(), {.hidden = 512, .out = 512}); }, two_views,
-             kResNetOpt);
+  joint_step(s, [] {
+    return ssl::vicreg::recipe(resnet18_w16(), {.augment = ssl::augment::TwoViews::vicreg(28, 1), .hidden = 512, .out = 512});
+  }, two_views, kResNetOpt);
 }
 void BM_Mocov3(benchmark::State& s) {
-  joint_step(s, [] { return ssl::mocov3::recipe(resnet18_w16(), {.hidden = 512, .out = 128, .temperature = 0.2}); },
-             two_views, kResNetOpt);
+  joint_step(s, [] {
+    return ssl::mocov3::recipe(resnet18_w16(),
+                               {.augment = ssl::augment::TwoViews::mocov3(28, 1), .hidden = 512, .out = 128, .temperature = 0.2});
+  }, two_views, kResNetOpt);
 }
 void BM_Simsiam(benchmark::State& s) {
   joint_step(
-      s, [] { return ssl::simsiam::recipe(resnet18_w16(), {.proj_hidden = 512, .out = 512, .pred_hidden = 128}); },
+      s, [] {
+        return ssl::simsiam::recipe(resnet18_w16(), {.augment = ssl::augment::TwoViews::simsiam(28, 1), .proj_hidden = 512,
+                                                     .out = 512, .pred_hidden = 128});
+      },
       two_views, kResNetOpt);
 }
 void BM_Dino(benchmark::State& s) {
@@ -145,6 +157,7 @@ void BM_Dino(benchmark::State& s) {
       s,
       [] {
         ssl::dino::Options o;
+        o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});
         o.head = ssl::heads::DINOHeadOptions(128).hidden_dim(512).bottleneck_dim(128).output_dim(1024)
                      .freeze_last_layer(1);
         o.loss = ssl::loss::DINOLossOptions(1024).warmup_teacher_temp(0.04).teacher_temp(0.04)
@@ -161,6 +174,7 @@ void BM_Dino(benchmark::State& s) {
 /// process on 2 processes).
 auto example_dino() {
   ssl::dino::Options o;
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});
   o.head = ssl::heads::DINOHeadOptions(64).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
   o.loss = ssl::loss::DINOLossOptions(1024).warmup_teacher_temp(0.07).teacher_temp(0.07).warmup_teacher_temp_epochs(0);
   o.ema.base = 0.99;

@@ -137,7 +137,7 @@ int64_t image_batch() { return bench::env_int("SSL_BENCH_BATCH", 256); }
 void BM_MaeStep(benchmark::State& state, bool checkpoint) {
   at::set_num_threads(bench::threads());
   torch::manual_seed(0);
-  auto mae = ssl::mae::recipe();
+  auto mae = ssl::mae::recipe({.encoder = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)});
   recipe_step(state, mae, {fmnist_like(image_batch()), {}}, {.lr = 1.5e-4, .weight_decay = 0.05, .beta2 = 0.95},
               [&](bool on) { mae->backbone()->blocks->options.checkpoint(on); }, checkpoint);
 }
@@ -156,8 +156,8 @@ void BM_IbotStep(benchmark::State& state) {
   at::set_num_threads(bench::threads());
   torch::manual_seed(0);
   ssl::ibot::Options o;
-  o.encoder = o.encoder.patch(7);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = 14});
+  o.encoder = o.encoder.image(28).patch(7).channels(1);
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .channels = 1});
   auto ibot = ssl::ibot::recipe(o);
   recipe_step(state, ibot, {fmnist_like(image_batch()).sigmoid(), {}}, {.lr = 1e-3, .weight_decay = 0.04},
               [&](bool on) { ibot->backbone()->blocks->options.checkpoint(on); }, false);

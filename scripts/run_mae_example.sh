@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-./scripts/build.sh
+./scripts/build.sh -DSSL_BUILD_BENCHMARKS=ON
 ./build/examples/00_mae_fashion_mnist --out out/mae "$@"

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ccache zlib1g-dev
               librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-              libgloo-dev dataset-fashion-mnist fortunes)
+              libgloo-dev dataset-fashion-mnist fortunes
+              libjpeg62-turbo-dev libspng-dev pkg-config)
 command -v python3 >/dev/null || APT_PACKAGES+=(python3 python3-pip python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

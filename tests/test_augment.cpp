@@ -213,8 +213,8 @@ TEST_CASE("ColorJitter == the four ops image by image, in each image's drawn ord
 
 TEST_CASE("TwoViews and MultiCrop: shapes, device, [0,1], reproducible from manual_seed") {
   const Tensor x = images(8, 1);
-  for (const auto& aug : {A::TwoViews::simclr(), A::TwoViews::byol(), A::TwoViews::barlow_twins(),
-                          A::TwoViews::vicreg(), A::TwoViews::mocov3(), A::TwoViews::simsiam()}) {
+  for (const auto& aug : {A::TwoViews::simclr(28, 1), A::TwoViews::byol(28, 1), A::TwoViews::barlow_twins(28, 1),
+                          A::TwoViews::vicreg(28, 1), A::TwoViews::mocov3(28, 1), A::TwoViews::simsiam(28, 1)}) {
     torch::manual_seed(5);
     const ssl::Views v = aug(x);
     REQUIRE(v.global.size() == 2);
@@ -235,9 +235,9 @@ TEST_CASE("TwoViews and MultiCrop: shapes, device, [0,1], reproducible from manu
   const Tensor rgb = images(4, 3, 32, 32);
   const ssl::Views v = A::TwoViews::simclr(16, 3)(rgb);
   CHECK(v.global[1].sizes() == torch::IntArrayRef{4, 3, 16, 16});
-  // DINO: 2 globals at 28, 6 locals at 12
+  // DINO: 2 globals at 28, 6 locals at 12 (96/224 of 28, derived)
   torch::manual_seed(6);
-  const A::MultiCrop dino = A::MultiCrop::dino();
+  const A::MultiCrop dino = A::MultiCrop::dino({.global_size = 28, .channels = 1});
   const ssl::Views m = dino(x);
   REQUIRE(m.global.size() == 2);
   REQUIRE(m.local.size() == 6);
@@ -253,7 +253,7 @@ TEST_CASE("TwoViews and MultiCrop: shapes, device, [0,1], reproducible from manu
   CHECK(m3.global[1].sizes() == torch::IntArrayRef{4, 3, 24, 24});
   CHECK(m3.local[1].min().item<double>() >= -1.0);
   if (torch::cuda::is_available()) {
-    const ssl::Views g = A::MultiCrop::dino()(x.cuda());
+    const ssl::Views g = A::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1})(x.cuda());
     CHECK(g.local[0].device().is_cuda());
     CHECK(g.global[1].device().is_cuda());
   }
@@ -288,6 +288,24 @@ TEST_CASE("errors say what was expected and what came") {
   CHECK_THROWS_WITH_AS((A::ColorJitter{.hue = 0.6}(x)), Contains("hue in [0, 0.5]"), Error);
   CHECK_THROWS_WITH_AS(A::TwoViews::simclr(28, 1)(x), Contains("made for 1-channel images"), Error);
   CHECK_THROWS(A::TwoViews::simclr(28, 2));
+  // The views' size and the images' channels have no default.
+  CHECK_THROWS_WITH_AS(A::view_pipeline({.channels = 1}),
+                       Contains("view_pipeline: ViewOptions::size (the output side in pixels) is required"), Error);
+  CHECK_THROWS_WITH_AS(A::view_pipeline({.size = 28}),
+                       Contains("view_pipeline: ViewOptions::channels (of the images) is required, expected channels 1 or 3, got 0"),
+                       Error);
+  CHECK_THROWS_WITH_AS(A::TwoViews::simclr(0, 1), Contains("ViewOptions::size (the output side in pixels) is required"),
+                       Error);
+  CHECK_THROWS_WITH_AS(A::MultiCrop::dino({.channels = 1}),
+                       Contains("MultiCrop::dino: MultiCropOptions::global_size (the global crops' side in pixels) is required"),
+                       Error);
+  CHECK_THROWS_WITH_AS(A::MultiCrop::dino({.global_size = 28}),
+                       Contains("MultiCrop::dino: MultiCropOptions::channels (of the images) is required, expected 1 or 3, got 0"),
+                       Error);
+  // The local crops' side is 96/224 of the global one unless given.
+  CHECK(A::MultiCropOptions{.global_size = 28}.local_side() == 12);
+  CHECK(A::MultiCropOptions{.global_size = 224}.local_side() == 96);
+  CHECK(A::MultiCropOptions{.global_size = 28, .local_size = 14}.local_side() == 14);
 }
 }  // TEST_SUITE("augment")
 

@@ -75,6 +75,7 @@ TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT train
   CHECK(torch::allclose(lc, lg.cpu(), 1e-4, 1e-5));
   ssl::ibot::Options o;
   o.encoder = ssl::vit::Options(arch).learned_pos(true);
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});
   o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
   auto ibot = ssl::ibot::recipe(o);
   ibot->to(torch::kCUDA);
@@ -234,6 +235,7 @@ TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay o
   }, false);
   compare([] {
     ssl::dino::Options o;
+    o.augment = A::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});  // unused: the views are given
     o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(64).bottleneck_dim(32).output_dim(128);
     o.loss = ssl::loss::DINOLossOptions(128).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
     return ssl::dino::recipe(
@@ -241,7 +243,8 @@ TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay o
   }, true);
   at::globalContext().setAllowTF32CuDNN(tf32);
   // DINO's attention maps come out of a CUDA model.
-  auto r = ssl::dino::recipe(ssl::vit::Encoder(ssl::vit::Options{}.image(16).channels(1).dim(32).depth(2).heads(4).patch(4)));
+  auto r = ssl::dino::recipe(ssl::vit::Encoder(ssl::vit::Options{}.image(16).channels(1).dim(32).depth(2).heads(4).patch(4)),
+                             {.augment = A::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1})});
   r->to(gpu);
   const auto maps = ssl::dino::attention_maps(r, torch::rand({3, 1, 16, 16}, gpu));
   CHECK(maps.device().is_cuda());

@@ -2,6 +2,8 @@
 // and the same parameters after k steps as 1 process with the same global batch and seed, for
 // every method whose loss couples samples, and for MAE and BERT. The parent test spawns two
 // copies of this executable running the (skipped by default) "dist worker" case.
+#include "datasets.hpp"
+
 #include <doctest/doctest.h>
 
 #include <ssl/barlow_twins.hpp>
@@ -47,7 +49,7 @@ ssl::vit::Encoder tiny_vit() {
 // ViT nearly identical embeddings, whose batch statistics (BatchNorm, Barlow Twins'
 // standardisation) then amplify float rounding far beyond what real data sees.
 torch::Tensor images() {
-  static const auto x = ssl::data::normalize(0.2860, 0.3530)(ssl::data::fashion_mnist("train").images.narrow(0, 0, 64));
+  static const auto x = ssl::data::normalize(0.2860, 0.3530)(ssl::data::fashion_mnist("train", test_data::fashion_mnist_dir()).images.narrow(0, 0, 64));
   return x;
 }
 
@@ -131,14 +133,14 @@ Result run(const std::string& name, int64_t batch, const ssl::FitOptions& extra 
   using namespace ssl;
   const auto x = images();
   torch::manual_seed(11);
-  if (name == "simclr") return steps(simclr::recipe(tiny_vit(), {.hidden = 32, .out = 16}), x, batch, extra);
-  if (name == "mocov3") return steps(mocov3::recipe(tiny_vit(), {.hidden = 32, .out = 16, .temperature = 0.2}), x, batch, extra);
-  if (name == "barlow_twins") return steps(barlow_twins::recipe(tiny_vit(), {.hidden = 32, .out = 32}), x, batch, extra);
-  if (name == "vicreg") return steps(vicreg::recipe(tiny_vit(), {.hidden = 32, .out = 32}), x, batch, extra);
-  if (name == "byol") return steps(byol::recipe(tiny_vit(), {.hidden = 32, .out = 16}), x, batch, extra);
+  if (name == "simclr") return steps(simclr::recipe(tiny_vit(), {.augment = augment::TwoViews::simclr(28, 1), .hidden = 32, .out = 16}), x, batch, extra);
+  if (name == "mocov3") return steps(mocov3::recipe(tiny_vit(), {.augment = augment::TwoViews::mocov3(28, 1), .hidden = 32, .out = 16, .temperature = 0.2}), x, batch, extra);
+  if (name == "barlow_twins") return steps(barlow_twins::recipe(tiny_vit(), {.augment = augment::TwoViews::barlow_twins(28, 1), .hidden = 32, .out = 32}), x, batch, extra);
+  if (name == "vicreg") return steps(vicreg::recipe(tiny_vit(), {.augment = augment::TwoViews::vicreg(28, 1), .hidden = 32, .out = 32}), x, batch, extra);
+  if (name == "byol") return steps(byol::recipe(tiny_vit(), {.augment = augment::TwoViews::byol(28, 1), .hidden = 32, .out = 16}), x, batch, extra);
   if (name == "dino") {
     dino::Options o;
-    o.augment = augment::MultiCrop::dino({.local_size = 14, .n_local = 2});
+    o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
     o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
     return steps(dino::recipe(tiny_vit(), o), x, batch, extra);
   }

@@ -1,4 +1,6 @@
 // safetensors, IDX and PNG: round trips and clear errors on bad files.
+#include "datasets.hpp"
+
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
 #include <dlfcn.h>
@@ -94,12 +96,12 @@ TEST_CASE("safetensors: truncated, garbage and inconsistent files give clear err
   CHECK_THROWS_WITH_AS(load(d / "dtype"), doctest::Contains("unsupported dtype Q32"), c10::Error);
   CHECK_THROWS_WITH_AS(load(d / "missing"), doctest::Contains("cannot open"), c10::Error);
 
-  ssl::vit::Encoder enc(ssl::vit::Options{}.image(8).patch(4).dim(8).depth(1).heads(2));
+  ssl::vit::Encoder enc(ssl::vit::Options{}.image(8).patch(4).channels(1).dim(8).depth(1).heads(2));
   ssl::io::save_module((d / "enc.safetensors").string(), *enc);
-  ssl::vit::Encoder other(ssl::vit::Options{}.image(8).patch(4).dim(8).depth(1).heads(2));
+  ssl::vit::Encoder other(ssl::vit::Options{}.image(8).patch(4).channels(1).dim(8).depth(1).heads(2));
   ssl::io::load_into(*other, ssl::io::load_safetensors((d / "enc.safetensors").string()));
   CHECK(torch::equal(other->cls_token, enc->cls_token));
-  ssl::vit::Encoder wider(ssl::vit::Options{}.image(8).patch(4).dim(12).depth(1).heads(2));
+  ssl::vit::Encoder wider(ssl::vit::Options{}.image(8).patch(4).channels(1).dim(12).depth(1).heads(2));
   CHECK_THROWS_WITH_AS(ssl::io::load_into(*wider, ssl::io::load_safetensors((d / "enc.safetensors").string())),
                        doctest::Contains("the module expects"), c10::Error);
 }
@@ -145,7 +147,7 @@ TEST_CASE("IDX reader: values, and errors for missing, truncated and mismatched 
 }
 
 TEST_CASE("the real Fashion-MNIST files load with the documented sizes") {
-  auto test = ssl::data::fashion_mnist("test");
+  auto test = ssl::data::fashion_mnist("test", test_data::fashion_mnist_dir());
   CHECK(test.images.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));
   CHECK(test.labels.min().item<int64_t>() == 0);
   CHECK(test.labels.max().item<int64_t>() == 9);

@@ -213,17 +213,43 @@ TEST_CASE("every recipe trains with a ResNet and with a ViT") {
   auto small2 = [](auto o) { o.augment = augment::TwoViews::simclr(28, 1); return o; };
   steps_train(simclr::recipe(tiny_resnet(), small2(simclr::Options{.hidden = 32, .out = 16})), "simclr resnet");
   steps_train(simclr::recipe(tiny_vit28(), small2(simclr::Options{.hidden = 32, .out = 16})), "simclr vit");
-  steps_train(barlow_twins::recipe(tiny_resnet(), {.hidden = 32, .out = 32}), "barlow resnet");
-  steps_train(vicreg::recipe(tiny_vit28(), {.hidden = 32, .out = 32}), "vicreg vit");
-  steps_train(simsiam::recipe(tiny_resnet(), {.proj_hidden = 32, .out = 32, .pred_hidden = 8}), "simsiam resnet");
-  steps_train(byol::recipe(tiny_resnet(), {.hidden = 32, .out = 16}), "byol resnet");
-  steps_train(byol::recipe(tiny_vit28(), {.hidden = 32, .out = 16}), "byol vit");
-  steps_train(mocov3::recipe(tiny_resnet(), {.hidden = 32, .out = 16}), "mocov3 resnet");
+  steps_train(barlow_twins::recipe(tiny_resnet(), {.augment = augment::TwoViews::barlow_twins(28, 1), .hidden = 32, .out = 32}), "barlow resnet");
+  steps_train(vicreg::recipe(tiny_vit28(), {.augment = augment::TwoViews::vicreg(28, 1), .hidden = 32, .out = 32}), "vicreg vit");
+  steps_train(simsiam::recipe(tiny_resnet(), {.augment = augment::TwoViews::simsiam(28, 1), .proj_hidden = 32, .out = 32, .pred_hidden = 8}), "simsiam resnet");
+  steps_train(byol::recipe(tiny_resnet(), {.augment = augment::TwoViews::byol(28, 1), .hidden = 32, .out = 16}), "byol resnet");
+  steps_train(byol::recipe(tiny_vit28(), {.augment = augment::TwoViews::byol(28, 1), .hidden = 32, .out = 16}), "byol vit");
+  steps_train(mocov3::recipe(tiny_resnet(), {.augment = augment::TwoViews::mocov3(28, 1), .hidden = 32, .out = 16}), "mocov3 resnet");
   dino::Options o;
-  o.augment = augment::MultiCrop::dino({.local_size = 14, .n_local = 2});
+  o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
   o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
   steps_train(dino::recipe(tiny_vit28(), o), "dino vit");
   steps_train(dino::recipe(tiny_resnet(), o), "dino resnet");
+}
+
+TEST_CASE("the joint-embedding recipes require their augmentations: no default views") {
+  using namespace ssl;
+  using doctest::Contains;
+  CHECK_THROWS_WITH_AS(simclr::recipe(tiny_resnet(), {.hidden = 32, .out = 16}),
+                       Contains("simclr::recipe: Options::augment is required (the views of your images), "
+                                "e.g. augment::TwoViews::simclr(image_size, channels)"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(byol::recipe(tiny_resnet(), {.hidden = 32, .out = 16}),
+                       Contains("byol::recipe: Options::augment is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(barlow_twins::recipe(tiny_resnet(), {.hidden = 32, .out = 32}),
+                       Contains("barlow_twins::recipe: Options::augment is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(vicreg::recipe(tiny_resnet(), {.hidden = 32, .out = 32}),
+                       Contains("vicreg::recipe: Options::augment is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(mocov3::recipe(tiny_resnet(), {.hidden = 32, .out = 16}),
+                       Contains("mocov3::recipe: Options::augment is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(simsiam::recipe(tiny_resnet(), {.proj_hidden = 32, .out = 32, .pred_hidden = 8}),
+                       Contains("simsiam::recipe: Options::augment is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(dino::recipe(tiny_vit28(), dino::Options{}),
+                       Contains("dino::recipe: Options::augment is required (the views of your images), "
+                                "e.g. augment::MultiCrop::dino("),
+                       c10::Error);
+  CHECK(augment::TwoViews{}.empty());
+  CHECK_FALSE(augment::TwoViews::simclr(28, 1).empty());
+  CHECK(augment::MultiCrop{}.empty());
 }
 
 TEST_CASE("DINO: the first epoch leaves the last layer alone; checkpoint + resume continues exactly (teacher, centre)") {
@@ -231,7 +257,7 @@ TEST_CASE("DINO: the first epoch leaves the last layer alone; checkpoint + resum
   auto make = [] {
     torch::manual_seed(5);
     dino::Options o;
-    o.augment = augment::MultiCrop::dino({.local_size = 14, .n_local = 2});
+    o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
     o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
     return dino::recipe(tiny_vit28(), o);
   };
@@ -276,7 +302,7 @@ TEST_CASE("DINO: same-size crops share one backbone forward, the same prediction
   using namespace ssl;
   torch::manual_seed(7);
   dino::Options o;
-  o.augment = augment::MultiCrop::dino({.local_size = 14, .n_local = 3});
+  o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 3, .channels = 1});
   o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64);
   auto r = dino::recipe(tiny_vit28(), o);
   const auto views = r->p.augment(torch::rand({6, 1, 28, 28}));

@@ -2,6 +2,8 @@
 // on Fashion-MNIST, RoBERTa-style MLM on fortunes), fine-tuning on few labels beats the same model
 // fine-tuned from scratch with the same budget; the joint-embedding recipes learn (held-out view
 // gap) and SimCLR's k-NN beats the raw-pixel floor.
+#include "datasets.hpp"
+
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
 
@@ -10,7 +12,8 @@
 namespace {
 /// Fashion-MNIST, read once per process, and the image examples' normalisation.
 struct FashionMnist {
-  ssl::data::ImageSet train = ssl::data::fashion_mnist("train"), test = ssl::data::fashion_mnist("test");
+  ssl::data::ImageSet train = ssl::data::fashion_mnist("train", test_data::fashion_mnist_dir()),
+                      test = ssl::data::fashion_mnist("test", test_data::fashion_mnist_dir());
   ssl::data::Transform norm = ssl::data::normalize(0.2860, 0.3530);
 };
 const FashionMnist& fashion_mnist() {
@@ -18,8 +21,12 @@ const FashionMnist& fashion_mnist() {
   return data;
 }
 
-/// The ViT of both image cases (MAE, BEiT): the MAE example's encoder, 128-d x 4 blocks, patch 4.
-ssl::vit::Options example_vit() { return ssl::mae::Options{}.encoder; }
+/// The ViT of both image cases (MAE, BEiT): the MAE example's encoder, 128-d x 4 blocks, patch 4,
+/// on Fashion-MNIST's 28 x 28 grayscale images.
+ssl::vit::Options example_vit() {
+  auto o = ssl::mae::Options{}.encoder;
+  return o.image(28).channels(1);
+}
 
 /// Fine-tunes `pretrained` (an `example_vit()`) and the same architecture from scratch on the
 /// first 5000 labelled training images (4 epochs; layer decay 0.75 for the pretrained encoder
@@ -97,7 +104,7 @@ TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 
 TEST_SUITE("learning_text") {
 TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretrained beats scratch on topics (reduced run)") {
   torch::manual_seed(0);
-  auto docs = ssl::data::read_fortunes();
+  auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
   auto perm = torch::randperm(int64_t(docs.size()), at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64);
   std::vector<ssl::data::Document> train, held;
   for (int64_t i = 0; i < perm.size(0); ++i) (i < perm.size(0) / 10 ? held : train).push_back(docs[size_t(perm[i].item<int64_t>())]);
@@ -224,29 +231,37 @@ TEST_CASE("every two-view recipe learns: held-out views of an image move togethe
   constexpr int64_t kSteps = 30;
   constexpr double kMargin = 0.05;
   torch::manual_seed(0);
+  // Fashion-MNIST's 28 x 28 grayscale images: each method's views at 28 px, 1 channel.
   {
-    auto [b, a] = gap_before_after(barlow_twins::recipe(example_resnet(), {.hidden = 512, .out = 512}), kSteps, 2e-3,
-                                   1e-4, "Barlow Twins (reduced)");
+    auto [b, a] = gap_before_after(
+        barlow_twins::recipe(example_resnet(), {.augment = augment::TwoViews::barlow_twins(28, 1), .hidden = 512, .out = 512}),
+        kSteps, 2e-3, 1e-4, "Barlow Twins (reduced)");
     CHECK(a > b + kMargin);
   }
   {
-    auto [b, a] = gap_before_after(vicreg::recipe(example_resnet(), {.hidden = 512, .out = 512}), kSteps, 2e-3, 1e-4,
-                                   "VICReg (reduced)");
+    auto [b, a] = gap_before_after(
+        vicreg::recipe(example_resnet(), {.augment = augment::TwoViews::vicreg(28, 1), .hidden = 512, .out = 512}), kSteps,
+        2e-3, 1e-4, "VICReg (reduced)");
     CHECK(a > b + kMargin);
   }
   {
-    auto [b, a] = gap_before_after(simsiam::recipe(example_resnet(), {.proj_hidden = 512, .out = 512, .pred_hidden = 128}),
-                                   kSteps, 2e-3, 1e-4, "SimSiam (reduced)");
+    auto [b, a] = gap_before_after(
+        simsiam::recipe(example_resnet(),
+                        {.augment = augment::TwoViews::simsiam(28, 1), .proj_hidden = 512, .out = 512, .pred_hidden = 128}),
+        kSteps, 2e-3, 1e-4, "SimSiam (reduced)");
     CHECK(a > b + kMargin);
   }
   {
-    auto [b, a] = gap_before_after(byol::recipe(example_resnet(), {.hidden = 512, .out = 128}), kSteps, 2e-3, 1e-4,
-                                   "BYOL (reduced)");
+    auto [b, a] = gap_before_after(
+        byol::recipe(example_resnet(), {.augment = augment::TwoViews::byol(28, 1), .hidden = 512, .out = 128}), kSteps, 2e-3,
+        1e-4, "BYOL (reduced)");
     CHECK(a > b + kMargin);
   }
   {
-    auto [b, a] = gap_before_after(mocov3::recipe(example_resnet(), {.hidden = 512, .out = 128, .temperature = 0.2}),
-                                   kSteps, 2e-3, 1e-4, "MoCo v3 (reduced)");
+    auto [b, a] = gap_before_after(
+        mocov3::recipe(example_resnet(),
+                       {.augment = augment::TwoViews::mocov3(28, 1), .hidden = 512, .out = 128, .temperature = 0.2}),
+        kSteps, 2e-3, 1e-4, "MoCo v3 (reduced)");
     CHECK(a > b + kMargin);
   }
 }
@@ -267,7 +282,8 @@ TEST_CASE("SimCLR's token map beats the raw-pixel k-NN floor after one epoch (re
     const auto ftr = eval::extract(features, train.images, unit), fte = eval::extract(features, test.images, unit);
     return eval::knn_top1(ftr, train.labels, fte, test.labels);
   };
-  auto recipe = simclr::recipe(example_resnet(), {.hidden = 512, .out = 128, .temperature = 0.2});
+  auto recipe = simclr::recipe(example_resnet(),
+                               {.augment = augment::TwoViews::simclr(28, 1), .hidden = 512, .out = 128, .temperature = 0.2});
   const auto token_map = [&](const torch::Tensor& x) { return recipe->encode(x).tokens.flatten(1); };
   const double raw = knn([](const torch::Tensor& x) { return x.flatten(1); });
   data::Loader loader(train.images, {}, unit, {.batch_size = 256});
@@ -289,7 +305,7 @@ TEST_CASE("DINO with a ViT learns: held-out views of an image move together (red
   dino::Options o;
   o.head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
   o.loss = loss::DINOLossOptions(1024).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
-  o.augment = augment::MultiCrop::dino({.local_size = 12, .n_local = 4});
+  o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .n_local = 4, .channels = 1});
   auto vit = vit::Encoder(vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true));
   auto [b, a] = gap_before_after(dino::recipe(vit, o), 150, 1e-3, 0.04, "DINO ViT (reduced)");
   CHECK(a > b + 0.02);

@@ -22,7 +22,7 @@ ssl::vit::Options tiny_vit28() { return ssl::vit::Options{}.image(28).patch(4).c
 ssl::ibot::Options tiny_ibot() {
   ssl::ibot::Options o;
   o.encoder = tiny_vit28().learned_pos(true);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = 12, .n_local = 2});
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .n_local = 2, .channels = 1});
   o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
   return o;
 }
@@ -240,10 +240,17 @@ TEST_CASE("BEiT: tokens at the hidden patches only, frozen tokenizer, loss = mas
   bool carried = false;
   for (const auto& b : beit->named_buffers()) carried |= b.key() == "target.tokenizer.codebook";
   CHECK(carried);
-  auto vq = ssl::tokenizer::VQVAE(ssl::tokenizer::VQVAEOptions{.patch = 4, .codes = 16, .dim = 8, .hidden = 8});
+  auto vq = ssl::tokenizer::VQVAE(ssl::tokenizer::VQVAEOptions{.channels = 1, .patch = 4, .codes = 16, .dim = 8, .hidden = 8});
   auto beit_vq = ssl::beit::recipe(vq, {.encoder = tiny_vit28()});
   for (const auto& p : beit_vq->target()->tokenizer->parameters()) CHECK_FALSE(p.requires_grad());
   CHECK_THROWS_WITH_AS(ssl::beit::recipe(km, {.encoder = tiny_vit28().patch(7)}), doctest::Contains("one token per patch"),
+                       c10::Error);
+  // The default encoder is an architecture only: the images' size and channels are required.
+  CHECK_THROWS_WITH_AS(ssl::beit::recipe(km, ssl::beit::Options{}),
+                       doctest::Contains("beit::recipe: vit::Options: image (the input side in pixels) is required"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::tokenizer::VQVAE(ssl::tokenizer::VQVAEOptions{.patch = 4}),
+                       doctest::Contains("tokenizer::VQVAE: VQVAEOptions::channels (of the images: 1 grayscale, 3 RGB) is required"),
                        c10::Error);
   // A few steps lower the loss on a fixed batch.
   ssl::data::Loader loader(images, {}, nullptr, {.batch_size = 32, .prefetch = 0});

@@ -2,6 +2,8 @@
 //   text:             closed-form unit tests (UTF-8, Unicode classes, normalizer, WordPiece, fortunes)
 //   text_vocab:       trains WordPiece vocabularies on all fortunes into $SSL_REFS (CTest fixture)
 //   tokenizer_parity: C++ ids == Hugging Face BertTokenizerFast ids (tests/python/make_tokenizer_references.py)
+#include "datasets.hpp"
+
 #include <doctest/doctest.h>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/text/unicode.hpp>
@@ -327,7 +329,7 @@ TEST_SUITE("text_vocab") {
   TEST_CASE("train WordPiece vocabularies on all fortunes") {
     const fs::path out = refs_dir();
     fs::create_directories(out);
-    const auto docs = ssl::data::read_fortunes();
+    const auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
     Strings texts;
     size_t bytes = 0;
     for (const auto& d : docs) {
@@ -391,7 +393,7 @@ TEST_SUITE("text_vocab") {
 TEST_SUITE("tokenizer_parity") {
   TEST_CASE("WordPiece ids equal BertTokenizerFast on every fortune") {
     const fs::path dir = refs_dir();
-    const auto docs = ssl::data::read_fortunes();
+    const auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
     struct Config {
       const char* ids_file;
       const char* vocab_file;

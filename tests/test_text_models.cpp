@@ -348,7 +348,7 @@ TEST_CASE("data::trim_padding and the Loader's length grouping") {
   auto lengths = torch::randint(1, 128, {S});
   ssl::data::Loader grouped(torch::arange(S), {}, {}, {.batch_size = B, .seed = 5, .prefetch = 0, .lengths = lengths});
   ssl::data::Loader plain(torch::arange(S), {}, {}, {.batch_size = B, .seed = 5, .prefetch = 0});
-  auto spread = [&](const ssl::data::Loader& l) {
+  auto spread = [&](const auto& l) {
     double sum = 0;
     int64_t seen = 0;
     std::set<int64_t> all;

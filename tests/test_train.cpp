@@ -15,7 +15,7 @@ ssl::mae::Options tiny_mae() {
   o.decoder_heads = 2;
   return o;
 }
-ssl::data::Loader tiny_loader(int64_t prefetch) {
+ssl::data::Loader<ssl::data::TensorDataset> tiny_loader(int64_t prefetch) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(123);
   auto images = torch::randint(0, 256, {40, 1, 8, 8}, gen, torch::TensorOptions().dtype(torch::kUInt8));
   return ssl::data::Loader(images, {}, ssl::data::normalize(0.5, 0.25), {.batch_size = 8, .seed = 7, .prefetch = prefetch});

@@ -110,6 +110,38 @@ TEST_CASE("Pixels with norm_pix normalises every patch (unbiased variance + 1e-6
   CHECK(torch::equal(ssl::target::Pixels{.patch = 4, .norm_pix = false}.of(x), raw));
 }
 
+TEST_CASE("vit::Options: image and channels describe the data and are required") {
+  using doctest::Contains;
+  const auto arch = ssl::vit::Options{}.patch(4).dim(16).depth(1).heads(2);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(arch).channels(1)),
+                       Contains("vit::Encoder: vit::Options: image (the input side in pixels) is required, "
+                                "e.g. vit::Options{}.image(224), got 0"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(arch).image(8)),
+                       Contains("vit::Encoder: vit::Options: channels (of the input images: 1 grayscale, 3 RGB) is "
+                                "required, e.g. vit::Options{}.channels(3), got 0"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(arch).image(10).channels(1)),
+                       Contains("vit::Encoder: image size 10 must be a positive multiple of the patch size 4"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::heads::MaeDecoderOptions(ssl::vit::Options(arch).channels(3)),
+                       Contains("heads::MaeDecoderOptions: vit::Options: image (the input side in pixels) is required"),
+                       c10::Error);
+  // The recipes keep an architecture but not the data's shape: they name the option.
+  CHECK_THROWS_WITH_AS(ssl::mae::recipe(ssl::mae::Options{}),
+                       Contains("mae::recipe: vit::Options: image (the input side in pixels) is required"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::mae::recipe({.encoder = ssl::mae::Options{}.encoder.image(28)}),
+                       Contains("mae::recipe: vit::Options: channels (of the input images: 1 grayscale, 3 RGB) is required"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::ibot::recipe(ssl::ibot::Options{}),
+                       Contains("ibot::recipe: vit::Options: image (the input side in pixels) is required"), c10::Error);
+  ssl::ibot::Options io;
+  io.encoder.image(28).channels(1);
+  CHECK_THROWS_WITH_AS(ssl::ibot::recipe(io),
+                       Contains("ibot::recipe: Options::augment is required (the views of your images), "
+                                "e.g. augment::MultiCrop::dino("),
+                       c10::Error);
+}
+
 TEST_CASE("the ViT encodes only the kept patches, and all of them without a mask") {
   torch::manual_seed(0);
   auto opts = ssl::vit::Options{}.image(8).patch(4).channels(2).dim(16).depth(2).heads(2);

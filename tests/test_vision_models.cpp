@@ -225,9 +225,9 @@ TEST_CASE("heads::DINOHead: the last layer gets no gradient while epoch < freeze
 TEST_CASE("resnet::Encoder: dims, shapes, zero_init_residual, clone, clear errors") {
   using ssl::resnet::Encoder;
   namespace r = ssl::resnet;
-  CHECK(Encoder(r::resnet18())->dim() == 512);
-  CHECK(Encoder(r::resnet34().width(8))->dim() == 64);
-  CHECK(Encoder(r::resnet50().width(16))->dim() == 512);
+  CHECK(Encoder(r::resnet18().channels(1))->dim() == 512);
+  CHECK(Encoder(r::resnet34().channels(1).width(8))->dim() == 64);
+  CHECK(Encoder(r::resnet50().channels(1).width(16))->dim() == 512);
   CHECK(r::resnet50().dim() == 2048);
 
   Encoder small(r::resnet18().width(8).channels(1));
@@ -240,7 +240,7 @@ TEST_CASE("resnet::Encoder: dims, shapes, zero_init_residual, clone, clear error
   std_stem->eval();
   CHECK(std_stem->forward(torch::randn({2, 3, 64, 64})).tokens.sizes() == torch::IntArrayRef{2, 4, 64});
 
-  Encoder zi(r::resnet50().width(4).zero_init_residual(true));
+  Encoder zi(r::resnet50().channels(1).width(4).zero_init_residual(true));
   size_t zeroed = 0;
   for (const auto& p : zi->named_parameters()) {
     if (p.key().ends_with("bn3.weight")) {
@@ -249,7 +249,7 @@ TEST_CASE("resnet::Encoder: dims, shapes, zero_init_residual, clone, clear error
     }
   }
   CHECK(zeroed == 16);
-  Encoder zb(r::resnet18().width(4).zero_init_residual(true));
+  Encoder zb(r::resnet18().channels(1).width(4).zero_init_residual(true));
   CHECK(zb->layer1->children().size() == 2);
   CHECK(zb->named_parameters()["layer4.1.bn2.weight"].abs().max().item<float>() == 0.0f);
   CHECK(zb->named_parameters()["layer4.1.bn1.weight"].min().item<float>() == 1.0f);
@@ -267,7 +267,12 @@ TEST_CASE("resnet::Encoder: dims, shapes, zero_init_residual, clone, clear error
                        doctest::Contains("expected 4-D tensor [B,C,H,W], got shape [1, 28, 28]"), c10::Error);
   CHECK_THROWS_WITH_AS(small->forward(ssl::Masked{.input = x, .ids_keep = torch::zeros({2, 4}, torch::kInt64)}),
                        doctest::Contains("ids_keep must be undefined"), c10::Error);
-  CHECK_THROWS_WITH_AS(Encoder(r::Options{}.depth(20)), doctest::Contains("depth must be 18, 34, 50, 101 or 152, got 20"),
+  CHECK_THROWS_WITH_AS(Encoder(r::Options{}.channels(1).depth(20)),
+                       doctest::Contains("depth must be 18, 34, 50, 101 or 152, got 20"), c10::Error);
+  // The input channels describe the data: no default.
+  CHECK_THROWS_WITH_AS(Encoder(r::resnet18().width(8)),
+                       doctest::Contains("resnet::Encoder: resnet::Options: channels (of the input images: 1 grayscale, "
+                                         "3 RGB) is required, e.g. resnet::resnet18().channels(3), got 0"),
                        c10::Error);
 }
 

@@ -8,6 +8,7 @@
 
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/image_data.hpp"
 #include "../common/image_eval.hpp"
 
 #include <chrono>
@@ -16,12 +17,11 @@
 #include <fstream>
 
 namespace {
-constexpr double kMean = 0.2860, kStd = 0.3530;  // Fashion-MNIST pixel statistics
-
 struct Args {
   std::string out = "out/mae";
   std::string dist;  // --dist (or torchrun's environment)
-  std::string data = ssl::data::fashion_mnist_dir();
+  ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
+  int64_t patch = 4;
   std::string device = "cpu";
   int threads = 2;
   uint64_t seed = 0;
@@ -42,10 +42,11 @@ int run(const Args& a);
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"libssl 00: MAE on Fashion-MNIST (pretrain, k-NN, linear probe, fine-tune, reconstructions)"};
+  CLI::App app{"libssl 00: MAE on Fashion-MNIST or your images (pretrain, k-NN, linear probe, fine-tune, reconstructions)"};
   app.add_option("--out", a.out, "output folder (metrics.json, reconstruction.png, train.jsonl)");
   ex::add_device_option(app, a.device);
-  app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
+  ex::add_image_data_options(app, a.data);
+  app.add_option("--patch", a.patch, "ViT patch side (must divide the image size)");
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--epochs", a.epochs, "pretraining epochs over the 60k training images");
@@ -80,28 +81,30 @@ int run(const Args& a) {
   const auto session = ex::join(a.dist, device);
   const auto t0 = std::chrono::steady_clock::now();
 
-  auto train = ssl::data::fashion_mnist("train", a.data);
-  auto test = ssl::data::fashion_mnist("test", a.data);
-  auto norm = ssl::data::normalize(kMean, kStd);
-  std::printf("Fashion-MNIST: %lld train / %lld test images, %d threads, on %s\n", (long long)train.size(),
-              (long long)test.size(), a.threads, a.device.c_str());
+  const auto d = ex::open_image_data(a.data);
+  const auto& train = d.train;
+  const auto& test = d.test;
+  auto norm = d.normalize();
+  TORCH_CHECK(d.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", d.image_size);
+  std::printf("%lld train / %lld test images, %d threads, on %s\n", (long long)train.size(),
+              (long long)(d.has_test() ? test.size() : 0), a.threads, a.device.c_str());
 
   // ---- 1. Pretrain ----------------------------------------------------------------------
   ssl::mae::Options mo;
-  mo.encoder = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(a.dim).depth(a.depth).heads(a.heads);
+  mo.encoder = ssl::vit::Options{}.image(d.image_size).patch(a.patch).channels(d.channels).dim(a.dim).depth(a.depth).heads(a.heads);
   mo.decoder_dim = a.decoder_dim;
   mo.decoder_depth = a.decoder_depth;
   mo.mask_ratio = a.mask_ratio;
   auto mae = ssl::mae::recipe(mo);
   mae->to(device);
-  ssl::data::Loader loader(train.images, {}, norm, {.batch_size = a.batch, .seed = a.seed, .device = device});
   ssl::Trainer trainer(mae, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.05, .beta2 = 0.95},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, a.epochs / 5.0)));
   ex::resume_if(a.resume, trainer, a.out + "/mae.ckpt");
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0,
-                                                 .metrics_path = a.out + "/train.jsonl",
-                                                 .checkpoint_path = a.out + "/mae.ckpt", .label = "MAE pretrain"});
+  const double final_loss = d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+    return trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0, .metrics_path = a.out + "/train.jsonl",
+                                .checkpoint_path = a.out + "/mae.ckpt", .label = "MAE pretrain"});
+  });
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
               train_seconds, final_loss);
@@ -111,17 +114,29 @@ int run(const Args& a) {
   // ---- 2. Reconstructions ---------------------------------------------------------------
   int64_t num_patches = 0, masked_patches = 0;
   {
-    auto x = norm(test.images.narrow(0, 0, 8)).to(device);
-    auto r = ssl::mae::reconstruct(mae, x, /*fill=*/(0.5 - kMean) / kStd);
-    auto px = [](const torch::Tensor& t) { return (t * kStd + kMean).clamp(0, 1).cpu(); };
+    const auto& shown = d.has_test() ? test : train;
+    auto x = norm(shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size()))).to(device);
+    auto r = ssl::mae::reconstruct(mae, x, /*fill=*/d.gray());
+    auto px = [&](const torch::Tensor& t) { return d.pixels(t); };
     auto tiles = torch::stack({px(x), px(r.masked), px(r.predicted), px(r.pasted)}, 1);
-    ssl::io::write_png(a.out + "/reconstruction.png", ssl::io::grid(tiles, /*scale=*/3));
+    ssl::io::write_png(a.out + "/reconstruction.png", ssl::io::grid(tiles, /*scale=*/std::max<int64_t>(1, 96 / d.image_size)));
     const auto N = r.mask.size(1), hidden = r.mask[0].sum().item<int64_t>();
     num_patches = N;
     masked_patches = hidden;
     std::printf("reconstruction.png: original | masked | reconstruction | pasted; %lld patches, %lld visible, "
                 "%lld masked (ratio %.2f)\n",
                 (long long)N, (long long)(N - hidden), (long long)hidden, double(hidden) / double(N));
+  }
+
+  if (!d.has_test() || !train.labels.defined()) {
+    ssl::train::JsonObject m;
+    m.num("train_seconds", train_seconds).num("final_loss", final_loss).num("epochs", double(a.epochs));
+    m.num("num_patches", double(num_patches)).num("masked_patches", double(masked_patches));
+    m.str("data", a.data.data).num("total_seconds", ex::seconds_since(t0));
+    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
+    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote "
+                "%s/metrics.json and %s/reconstruction.png\n", a.out.c_str(), a.out.c_str());
+    return 0;
   }
 
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------
@@ -159,6 +174,7 @@ int run(const Args& a) {
   m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
   m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);
   m.num("threads", a.threads).str("device", device.str()).num("total_seconds", ex::seconds_since(t0));
+  m.str("data", a.data.data).num("image_size", double(d.image_size)).num("channels", double(d.channels));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
               ex::seconds_since(t0));

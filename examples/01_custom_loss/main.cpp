@@ -1,6 +1,8 @@
 // 01 — A custom objective by swapping one piece: MAE with a masked smooth-L1 loss instead of
 // MSE, written here, outside the library, and composed with the library's other parts. The
 // trainer, the masker, the ViT and the decoder are untouched.
+#include "../common/datasets.hpp"
+
 #include <ssl/data/idx.hpp>
 #include <ssl/dist/c10d.hpp>
 #include <ssl/mae.hpp>
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
       .teacher_update = {},
       .head = ssl::heads::MaeDecoder(ssl::heads::MaeDecoderOptions(enc).dim(32).depth(1).heads(4)),
   });
-  auto train = ssl::data::fashion_mnist("train");
+  auto train = ssl::data::fashion_mnist("train", ex::fashion_mnist_dir());
   ssl::data::Loader loader(train.images.narrow(0, 0, images), {}, ssl::data::normalize(0.2860, 0.3530),
                            {.batch_size = 128});
   ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = 1e-3, .beta2 = 0.95}, ssl::schedule::cosine_warmup(0.2));

@@ -5,17 +5,28 @@
 // and accuracy beside the unigram baseline; writes a model folder that examples 03 (fill-mask)
 // and 04 (fine-tuning) read.
 //
+// The corpus is the fortunes by default (held in memory). With --corpus (a text file, a folder of
+// them, or JSON Lines), the corpus is tokenized once into a memory-mapped token store in the
+// model folder (corpus.tokens, reused while the corpus and the vocabulary are unchanged) and
+// pretraining reads its sequences from there: corpora larger than memory work the same way.
+// The held-out documents are then the corpus's last --heldout fraction.
+//
 //   02_text_pretrain --method bert --out out/bert
+//   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
+#include <ssl/data/corpus.hpp>
+#include <ssl/data/token_store.hpp>
 #include <ssl/eval/loss.hpp>
 #include <ssl/ssl.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -24,7 +35,11 @@ struct Args {
   ex::ModelConfig model;
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
-  std::string corpus = ssl::data::fortunes_dir().string();
+  std::string corpus;              ///< empty: the fortunes
+  std::string format = "auto";     ///< auto | lines | paragraphs | jsonl | fortunes
+  std::string field = "text";      ///< JSON Lines field of the text
+  int64_t vocab_documents = 200000;  ///< documents of a --corpus the vocabulary is trained on
+  int64_t heldout_sequences = 2000;  ///< held-out sequences scored (--corpus)
   int threads = 2;
   uint64_t seed = 0;
   int64_t epochs = 0;  ///< 0 = the method's default
@@ -43,7 +58,16 @@ int main(int argc, char** argv) {
   app.add_option("--method", a.model.method, "bert | roberta | electra | gpt")
       ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt"}));
   app.add_option("--out", a.out, "model folder (default out/<method>)");
-  app.add_option("--corpus", a.corpus, "folder of fortune files (documents separated by '%' lines)");
+  app.add_option("--corpus", a.corpus,
+                 "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
+                     ex::fortunes_dir().string() + ")");
+  app.add_option("--format", a.format,
+                 "how --corpus is split into documents: auto (.jsonl/.json: jsonl, else lines) | lines (one per line) | "
+                 "paragraphs (blank-line separated) | jsonl | fortunes ('%' lines)")
+      ->check(CLI::IsMember({"auto", "lines", "paragraphs", "jsonl", "fortunes"}));
+  app.add_option("--field", a.field, "JSON Lines field holding the text");
+  app.add_option("--vocab-documents", a.vocab_documents, "first documents of --corpus the vocabulary is trained on");
+  app.add_option("--heldout-sequences", a.heldout_sequences, "held-out sequences scored (--corpus)");
   app.add_option("--threads", a.threads, "CPU threads");
   app.add_option("--seed", a.seed, "random seed");
   app.add_option("--vocab", a.model.vocab_size, "WordPiece vocabulary size");
@@ -80,51 +104,145 @@ int run(Args a) {
   // Default epochs: about 5 minutes of pretraining on a 2-core CPU at the default size.
   if (a.epochs == 0) a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}}.at(c.method);
 
-  // 1. Corpus and vocabulary.
-  auto docs = ssl::data::read_fortunes(a.corpus);
-  auto parts = ex::split(docs, c.heldout, c.split_seed);
-  std::vector<std::string> texts;
-  for (const auto& d : parts.train) texts.push_back(d.text);
-  auto tv = std::chrono::steady_clock::now();
-  auto vocab = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
-  vocab.save(out / "vocab.txt");
-  c.vocab_size = vocab.size();
-  ssl::text::WordPiece tok(vocab);
-  std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; vocabulary of %lld trained in %.1f s\n",
-              docs.size(), parts.train.size(), parts.heldout.size(), ssl::data::topics(docs).size(),
-              (long long)vocab.size(), ex::seconds_since(tv));
-
-  // 2. Sequences in the method's layout.
-  const auto sp = ex::specials(c, vocab);
-  auto train_ids = ex::encode(tok, parts.train), held_ids = ex::encode(tok, parts.heldout);
-  size_t n_tokens = 0;
-  for (const auto& d : train_ids) n_tokens += d.size();
+  // 1. Corpus and vocabulary; 2. sequences in the method's layout. Either the fortunes, in memory
+  // (train: a TextSet), or the user's corpus through a token store (train_pairs / train_packed).
+  const bool from_store = !a.corpus.empty() && a.format != "fortunes";
+  std::optional<ssl::text::Vocab> vocab_opt;
+  std::optional<ssl::data::SentencePairs> train_pairs;
+  std::optional<ssl::data::PackedSequences> train_packed;
   ssl::data::TextSet train, held;
-  if (c.method == "bert") {
-    train = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.train), sp, c.max_len, a.seed);
-    held = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.heldout), sp, c.max_len, a.seed + 1);
+  std::vector<std::vector<int64_t>> train_ids, held_ids;  // for the unigram baseline
+  size_t n_tokens = 0, n_docs = 0;
+  int64_t n_train_sequences = 0;
+  if (!from_store) {
+    auto docs = ssl::data::read_fortunes(a.corpus.empty() ? ex::fortunes_dir() : std::filesystem::path(a.corpus));
+    auto parts = ex::split(docs, c.heldout, c.split_seed);
+    std::vector<std::string> texts;
+    for (const auto& d : parts.train) texts.push_back(d.text);
+    auto tv = std::chrono::steady_clock::now();
+    vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
+    const auto& vocab = *vocab_opt;
+    vocab.save(out / "vocab.txt");
+    c.vocab_size = vocab.size();
+    ssl::text::WordPiece tok(vocab);
+    std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; vocabulary of %lld trained in %.1f s\n",
+                docs.size(), parts.train.size(), parts.heldout.size(), ssl::data::topics(docs).size(),
+                (long long)vocab.size(), ex::seconds_since(tv));
+    n_docs = docs.size();
+
+    const auto sp = ex::specials(c, vocab);
+    train_ids = ex::encode(tok, parts.train);
+    held_ids = ex::encode(tok, parts.heldout);
+    for (const auto& d : train_ids) n_tokens += d.size();
+    if (c.method == "bert") {
+      train = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.train), sp, c.max_len, a.seed);
+      held = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.heldout), sp, c.max_len, a.seed + 1);
+    } else {
+      train = ssl::data::pack(train_ids, sp, c.max_len);
+      held = ssl::data::pack(held_ids, sp, c.max_len);
+    }
+    n_train_sequences = train.ids.size(0);
   } else {
-    train = ssl::data::pack(train_ids, sp, c.max_len);
-    held = ssl::data::pack(held_ids, sp, c.max_len);
+    // The store is reused when it was built from these files (paths, sizes, times), this reading
+    // of them and this vocabulary (itself trained with this --vocab size).
+    const ssl::data::CorpusOptions co{.format = ssl::data::parse_corpus_format(a.format), .field = a.field};
+    const auto files = ssl::data::corpus_files(a.corpus);
+    const auto store_path = out / "corpus.tokens";
+    const auto base_key = ssl::data::hash_bytes(std::to_string(c.vocab_size) + "/" + std::to_string(a.vocab_documents),
+                                                ssl::data::corpus_fingerprint(files, co));
+    auto key_for = [&](const std::filesystem::path& vocab_file) {
+      std::ifstream in(vocab_file, std::ios::binary);
+      return ssl::data::hash_bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), base_key);
+    };
+    auto tv = std::chrono::steady_clock::now();
+    std::optional<ssl::data::TokenStore> store;
+    if (std::filesystem::exists(out / "vocab.txt") && ssl::data::TokenStore::matches(store_path, key_for(out / "vocab.txt"))) {
+      vocab_opt = ssl::text::Vocab::load(out / "vocab.txt");
+      store.emplace(store_path);
+      std::printf("corpus: reusing %s (%lld documents, %lld tokens) and its vocabulary of %lld\n", store_path.c_str(),
+                  (long long)store->documents(), (long long)store->tokens(), (long long)vocab_opt->size());
+    } else {
+      std::vector<std::string> texts;
+      for (auto& d : ssl::data::read_corpus(a.corpus, co, a.vocab_documents)) texts.push_back(std::move(d.text));
+      vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
+      vocab_opt->save(out / "vocab.txt");
+      std::printf("corpus: %zu files; vocabulary of %lld trained on the first %zu documents in %.1f s\n", files.size(),
+                  (long long)vocab_opt->size(), texts.size(), ex::seconds_since(tv));
+      texts = {};
+      tv = std::chrono::steady_clock::now();
+      ssl::text::WordPiece tok(*vocab_opt);
+      store.emplace(ssl::data::build_token_store(a.corpus, co, [&](std::string_view s) { return tok.encode(s); }, store_path,
+                                                 {.vocab_size = vocab_opt->size(), .threads = a.threads,
+                                                  .key = key_for(out / "vocab.txt")}));
+      std::printf("token store: %s, %lld documents, %lld sentences, %lld tokens, built in %.1f s\n", store_path.c_str(),
+                  (long long)store->documents(), (long long)store->sentences(), (long long)store->tokens(),
+                  ex::seconds_since(tv));
+    }
+    const auto& vocab = *vocab_opt;
+    c.vocab_size = vocab.size();
+    const auto sp = ex::specials(c, vocab);
+    // Held out: the corpus's last documents (a contiguous range keeps the datasets' memory constant).
+    const int64_t n = store->documents(), n_held = int64_t(double(n) * c.heldout);
+    TORCH_CHECK(n - n_held >= 2 && n_held >= 2, "02_text_pretrain: expected at least 2 pretraining and 2 held-out ",
+                "documents, got ", n - n_held, " and ", n_held, " of ", n, " (see --heldout)");
+    const ssl::data::DocumentRange train_docs{0, n - n_held}, held_docs{n - n_held, n};
+    if (c.method == "bert") {
+      train_pairs.emplace(*store, sp, c.max_len, a.seed, 0.5, 1, train_docs);
+      held = ssl::data::collect(ssl::data::SentencePairs(*store, sp, c.max_len, a.seed + 1, 0.5, 1, held_docs), 0,
+                                a.heldout_sequences);
+      n_train_sequences = train_pairs->size();
+    } else {
+      train_packed.emplace(*store, sp, c.max_len, train_docs);
+      held = ssl::data::collect(ssl::data::PackedSequences(*store, sp, c.max_len, held_docs), 0, a.heldout_sequences);
+      n_train_sequences = train_packed->size();
+    }
+    n_docs = size_t(n);
+    n_tokens = size_t(store->document_begin(n - n_held));
+    // The unigram baseline from up to 4M pretraining tokens and the held-out documents scored.
+    for (int64_t d = 0, taken = 0; d < n - n_held && taken < (int64_t(4) << 20); ++d) {
+      train_ids.push_back(store->document(d).to_vector());
+      taken += int64_t(train_ids.back().size());
+    }
+    for (int64_t d = n - n_held, taken = 0; d < n && taken < a.heldout_sequences * c.max_len; ++d) {
+      held_ids.push_back(store->document(d).to_vector());
+      taken += int64_t(held_ids.back().size());
+    }
   }
+  const auto& vocab = *vocab_opt;
+  ssl::text::WordPiece tok(vocab);
   std::printf("data: %zu training tokens -> %lld sequences of <= %lld tokens (%s); %lld held-out sequences\n", n_tokens,
-              (long long)train.ids.size(0), (long long)c.max_len,
+              (long long)n_train_sequences, (long long)c.max_len,
               c.method == "bert" ? "sentence pairs, 50 % random next" : "packed documents",
               (long long)held.ids.size(0));
 
   // 3. Pretraining: one generic loop for every recipe.
-  ex::json metrics = {{"method", c.method}, {"documents", docs.size()}, {"training_tokens", n_tokens},
+  ex::json metrics = {{"method", c.method}, {"corpus", a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus},
+                      {"documents", n_docs}, {"training_tokens", n_tokens},
                       {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
   auto pretrain = [&](auto recipe) {
     const auto pad = vocab.pad_id();
-    // Batches of similar lengths, trimmed to their longest sequence: the same data, less padding.
-    ssl::data::Loader loader(train.ids, train.labels, ssl::data::trim_padding(pad),
-                             {.batch_size = a.batch, .seed = a.seed, .lengths = (train.ids != pad).sum(1)});
     ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98},
                          ssl::schedule::cosine_warmup(a.warmup));
     auto tp = std::chrono::steady_clock::now();
-    trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
-                         .metrics_path = (out / "train.jsonl").string(), .label = c.method});
+    auto fit = [&](auto& loader) {
+      trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
+                           .metrics_path = (out / "train.jsonl").string(), .label = c.method});
+    };
+    // Batches of similar lengths, trimmed to their longest sequence: the same data, less padding.
+    auto from_dataset = [&](const auto& dataset) {
+      ssl::data::Loader loader(dataset, ssl::data::trim_padding(pad),
+                               {.batch_size = a.batch, .seed = a.seed, .lengths = dataset.lengths()});
+      fit(loader);
+    };
+    if (train_pairs) {
+      from_dataset(*train_pairs);
+    } else if (train_packed) {
+      from_dataset(*train_packed);
+    } else {
+      ssl::data::Loader loader(train.ids, train.labels, ssl::data::trim_padding(pad),
+                               {.batch_size = a.batch, .seed = a.seed, .lengths = (train.ids != pad).sum(1)});
+      fit(loader);
+    }
     const double train_s = ex::seconds_since(tp);
     if (!ssl::dist::is_main()) return false;
     local.emplace();

@@ -4,11 +4,18 @@
 // from random initialisation, both evaluated on documents never seen in pretraining; then an
 // inference demo printing each topic's probability for new sentences.
 //
+// With --corpus (the corpus 02 pretrained on, read the same way), the documents and their labels
+// come from your files: the JSON Lines field --label-field, or else each document's file (a
+// folder of one file per class); the test documents are the corpus's last --heldout fraction, as
+// in 02, and the classes every label found unless --topics names some.
+//
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
+//   04_text_finetune --model out/wiki --corpus reviews.jsonl --label-field stars
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
+#include <ssl/data/corpus.hpp>
 #include <ssl/ssl.hpp>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +28,9 @@ struct Args {
   std::string model = "out/bert", out;
   std::string dist;  // --dist (or torchrun's environment)
   std::vector<std::string> topics = {"computers", "politics", "science", "songs-poems", "work"};
+  bool topics_given = false;
+  std::string corpus;  ///< empty: the fortunes
+  std::string format = "auto", field = "text", label_field;
   int64_t per_topic = 400, epochs = 3, batch = 32;
   double lr = 3e-4, weight_decay = 0.01;
   std::string pool = "mean";
@@ -36,14 +46,22 @@ struct Args {
 };
 }  // namespace
 
-int run(const Args& a);
+int run(Args a);
 
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 04: fine-tune a pretrained text encoder (example 02) on fortune topics, against scratch"};
   app.add_option("--model", a.model, "model folder written by 02_text_pretrain");
   app.add_option("--out", a.out, "output folder for metrics.json (default <model>/finetune)");
-  app.add_option("--topics", a.topics, "fortune topics to classify (at least 2)");
+  auto* topics = app.add_option("--topics", a.topics,
+                                "topics to classify, at least 2 (fortune files; with --corpus: labels, default all)");
+  app.add_option("--corpus", a.corpus, "the corpus 02 pretrained on: a text file, a folder of them, or JSON Lines "
+                                       "(default: the fortunes)");
+  app.add_option("--format", a.format, "auto | lines | paragraphs | jsonl (as for 02)")
+      ->check(CLI::IsMember({"auto", "lines", "paragraphs", "jsonl"}));
+  app.add_option("--field", a.field, "JSON Lines field holding the text");
+  app.add_option("--label-field", a.label_field,
+                 "JSON Lines field holding each document's label (default: the document's file is its label)");
   app.add_option("--per-topic", a.per_topic, "training documents per topic");
   app.add_option("--epochs", a.epochs, "fine-tuning epochs");
   app.add_option("--batch", a.batch, "batch size");
@@ -55,23 +73,35 @@ int main(int argc, char** argv) {
   app.add_option("--demo", a.demo, "sentences for the inference demo");
   ex::add_dist_option(app, a.dist);
   CLI11_PARSE(app, argc, argv);
+  a.topics_given = topics->count() > 0;
   if (a.out.empty()) a.out = a.model + "/finetune";
   return ex::guarded([&] { return run(a); });
 }
 
-int run(const Args& a) {
+int run(Args a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   at::set_num_threads(a.threads);
   const auto session = ex::join(a.dist);  // data-parallel fine-tuning; process 0 reports
   const auto t0 = std::chrono::steady_clock::now();
-  TORCH_CHECK(a.topics.size() >= 2, "04_text_finetune: expected at least 2 topics, got ", a.topics.size());
   auto cfg = ex::ModelConfig::load(a.model);
   auto tok = ex::tokenizer(a.model);
   const auto& vocab = tok.vocab();
   const auto sp = ex::specials(cfg, vocab);
 
   // The same split as pretraining: test documents were never seen by the pretrained model.
-  auto parts = ex::split(ssl::data::read_fortunes(), cfg.heldout, cfg.split_seed);
+  ex::Split parts;
+  if (a.corpus.empty()) {
+    parts = ex::split(ssl::data::read_fortunes(ex::fortunes_dir()), cfg.heldout, cfg.split_seed);
+  } else {
+    // 02 holds out the corpus's last documents (its token store keeps the corpus order).
+    auto docs = ssl::data::read_corpus(
+        a.corpus, {.format = ssl::data::parse_corpus_format(a.format), .field = a.field, .label_field = a.label_field});
+    const auto n_train = docs.size() - size_t(double(docs.size()) * cfg.heldout);
+    parts.train.assign(docs.begin(), docs.begin() + long(n_train));
+    parts.heldout.assign(docs.begin() + long(n_train), docs.end());
+    if (!a.topics_given) a.topics = ssl::data::topics(docs);
+  }
+  TORCH_CHECK(a.topics.size() >= 2, "04_text_finetune: expected at least 2 topics, got ", a.topics.size());
   std::map<std::string, int64_t> label_of;
   for (size_t i = 0; i < a.topics.size(); ++i) label_of[a.topics[i]] = int64_t(i);
   auto pick = [&](const std::vector<ssl::data::Document>& docs, int64_t per_topic) {
@@ -86,7 +116,8 @@ int run(const Args& a) {
       labels.push_back(it->second);
     }
     for (const auto& [l, n] : label_of)
-      TORCH_CHECK(taken[n] > 0, "04_text_finetune: no document of topic '", l, "' (see /usr/share/games/fortunes)");
+      TORCH_CHECK(taken[n] > 0, "04_text_finetune: no document of topic '", l, "' in ",
+                  a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus);
     return ssl::data::single(ids, labels, sp, cfg.max_len);
   };
   auto train = pick(parts.train, a.per_topic);  // documents come in a seeded random order

@@ -1,4 +1,4 @@
-// 05 — Joint-embedding methods on Fashion-MNIST: pretrain a ResNet or a ViT with DINO, BYOL,
+// 05 — Joint-embedding methods on Fashion-MNIST (or your images, --data): pretrain a ResNet or a ViT with DINO, BYOL,
 // SimCLR, Barlow Twins, MoCo v3, VICReg or SimSiam (one recipe header each), then evaluate the
 // frozen features (a ResNet's last feature map; a ViT's token maps of its last 4 blocks, as DINO's
 // evaluation) with a k-NN classifier and a linear probe beside the raw-pixel floors measured in
@@ -20,6 +20,7 @@
 
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/image_data.hpp"
 #include "../common/image_eval.hpp"
 #include "../common/pictures.hpp"
 
@@ -34,7 +35,7 @@ struct Args {
   std::string backbone = "";  // default per method: vit for dino, resnet18 otherwise
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
-  std::string data = ssl::data::fashion_mnist_dir();
+  ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
   std::string device = "cpu";
   torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
   int threads = 2;   // in all: split over the processes
@@ -81,15 +82,15 @@ const std::map<std::string, Defaults>& defaults() {
 torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
 
 template <class R>
-int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::data::ImageSet& train,
-                       const ssl::data::ImageSet& test) {
+int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ex::ImageData& data) {
+  const auto& train = data.train;
+  const auto& test = data.test;
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t epochs = a.epochs > 0 ? a.epochs : d.epochs;
   const int64_t world = ssl::dist::world_size(), batch = ex::batch_per_process(a.batch, d.batch, a.method);
   // --device cuda: the model and the batches on the GPU; the augmentations run where the batch is.
   const auto device = a.on;
   recipe->to(device);
-  ssl::data::Loader loader(train.images, {}, to_unit, {.batch_size = batch, .seed = a.seed, .device = device});
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   const auto tp = std::chrono::steady_clock::now();
   // One trainer, whichever optimizer: AdamW (the default here) or LARS (the papers' choice for
@@ -97,8 +98,11 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   auto train_with = [&](auto optimizer) {
     ssl::Trainer trainer(recipe, std::move(optimizer), ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
     ex::resume_if(a.resume, trainer, ckpt);
-    return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip, .metrics_path = a.out + "/train.jsonl",
-                                .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+    return data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+      return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip,
+                                  .metrics_path = a.out + "/train.jsonl", .checkpoint_path = ckpt,
+                                  .label = a.method + " pretrain"});
+    });
   };
   const bool lars = a.optimizer == "lars";
   const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(batch) / 256.0 : d.lr;
@@ -111,6 +115,15 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
+  if (!data.has_test() || !train.labels.defined()) {
+    ssl::train::JsonObject m;
+    m.str("method", a.method).str("backbone", a.backbone).str("data", a.data.data).num("epochs", double(epochs));
+    m.num("train_seconds", train_seconds).num("final_loss", final_loss).num("total_seconds", ex::seconds_since(t0));
+    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
+    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/metrics.json\n",
+                a.out.c_str());
+    return 0;
+  }
 
   recipe->eval();
   // Frozen features: the backbone's pooled vector (ResNet: global average; ViT: CLS), or its
@@ -147,54 +160,56 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ssl::da
   m.str("optimizer", a.optimizer).num("lr", lr);
   m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("threads", a.threads);
   m.num("total_seconds", ex::seconds_since(t0));
+  m.str("data", a.data.data).num("image_size", double(data.image_size)).num("channels", double(data.channels));
   std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
   std::printf("wrote %s/metrics.json\n", a.out.c_str());
   return 0;
 }
 
 template <class B>
-int run_method(B backbone, const Args& a, const ssl::data::ImageSet& train, const ssl::data::ImageSet& test) {
+int run_method(B backbone, const Args& a, const ex::ImageData& data) {
   const auto& d = defaults().at(a.method);
+  const int64_t S = data.image_size, C = data.channels;
   const auto views = [&](ssl::augment::TwoViews own) {
     if (a.views.empty()) return own;
-    if (a.views == "simclr") return ssl::augment::TwoViews::simclr(28, 1);
-    if (a.views == "byol") return ssl::augment::TwoViews::byol(28, 1);
-    if (a.views == "vicreg") return ssl::augment::TwoViews::vicreg(28, 1);
-    return ssl::augment::TwoViews::simsiam(28, 1);
+    if (a.views == "simclr") return ssl::augment::TwoViews::simclr(S, C);
+    if (a.views == "byol") return ssl::augment::TwoViews::byol(S, C);
+    if (a.views == "vicreg") return ssl::augment::TwoViews::vicreg(S, C);
+    return ssl::augment::TwoViews::simsiam(S, C);
   };
   const auto or_default = [](double v, double d) { return v > 0 ? v : d; };
   const int64_t hid = a.proj_hidden > 0 ? a.proj_hidden : d.proj_hidden;
   const int64_t out = a.proj_out > 0 ? a.proj_out : d.proj_out;
   if (a.method == "simclr")
-    return train_and_evaluate(ssl::simclr::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simclr(28, 1)), .hidden = hid, .out = out,
-                                                                 .temperature = or_default(a.temperature, 0.2)}), a, d, train, test);
+    return train_and_evaluate(ssl::simclr::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simclr(S, C)), .hidden = hid, .out = out,
+                                                                 .temperature = or_default(a.temperature, 0.2)}), a, d, data);
   if (a.method == "barlow_twins")
-    return train_and_evaluate(ssl::barlow_twins::recipe(backbone, {.augment = views(ssl::augment::TwoViews::barlow_twins(28, 1)),
-                                                                       .hidden = hid, .out = out, .lambda = or_default(a.lambda, 5e-3)}), a, d, train, test);
+    return train_and_evaluate(ssl::barlow_twins::recipe(backbone, {.augment = views(ssl::augment::TwoViews::barlow_twins(S, C)),
+                                                                       .hidden = hid, .out = out, .lambda = or_default(a.lambda, 5e-3)}), a, d, data);
   if (a.method == "vicreg")
-    return train_and_evaluate(ssl::vicreg::recipe(backbone, {.augment = views(ssl::augment::TwoViews::vicreg(28, 1)), .hidden = hid, .out = out}), a, d, train, test);
+    return train_and_evaluate(ssl::vicreg::recipe(backbone, {.augment = views(ssl::augment::TwoViews::vicreg(S, C)), .hidden = hid, .out = out}), a, d, data);
   if (a.method == "simsiam")
-    return train_and_evaluate(ssl::simsiam::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simsiam(28, 1)), .proj_hidden = hid,
+    return train_and_evaluate(ssl::simsiam::recipe(backbone, {.augment = views(ssl::augment::TwoViews::simsiam(S, C)), .proj_hidden = hid,
                                                                   .out = out, .pred_hidden = hid / 4}),
-                              a, d, train, test);
+                              a, d, data);
   if (a.method == "byol")
-    return train_and_evaluate(ssl::byol::recipe(backbone, {.augment = views(ssl::augment::TwoViews::byol(28, 1)), .hidden = hid, .out = out,
-                                                               .ema = {.base = or_default(a.momentum, 0.99), .final = 1.0}}), a, d, train, test);
+    return train_and_evaluate(ssl::byol::recipe(backbone, {.augment = views(ssl::augment::TwoViews::byol(S, C)), .hidden = hid, .out = out,
+                                                               .ema = {.base = or_default(a.momentum, 0.99), .final = 1.0}}), a, d, data);
   if (a.method == "mocov3")
-    return train_and_evaluate(ssl::mocov3::recipe(backbone, {.augment = views(ssl::augment::TwoViews::mocov3(28, 1)), .hidden = hid, .out = out,
+    return train_and_evaluate(ssl::mocov3::recipe(backbone, {.augment = views(ssl::augment::TwoViews::mocov3(S, C)), .hidden = hid, .out = out,
                                                                  .temperature = or_default(a.temperature, 0.2),
                                                                  .ema = {.base = or_default(a.momentum, 0.99), .final = 1.0}}), a, d,
-                              train, test);
+                              data);
   ssl::dino::Options o;
   o.head = ssl::heads::DINOHeadOptions(backbone->dim()).hidden_dim(hid).bottleneck_dim(128).output_dim(out)
                .freeze_last_layer(a.freeze_last_layer);
   o.loss = ssl::loss::DINOLossOptions(out);
   ex::set_teacher_temperature(o.loss, a.teacher_temp);
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops,
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = S, .local_size = a.local_size, .n_local = a.local_crops,
                                              .global_scale = {a.global_scale[0], a.global_scale[1]},
-                                             .local_scale = {a.local_scale[0], a.local_scale[1]}});
+                                             .local_scale = {a.local_scale[0], a.local_scale[1]}, .channels = C});
   o.ema.base = or_default(a.momentum, 0.99);  // the paper's 0.996 lags behind in a 5-epoch run
-  return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, train, test);
+  return train_and_evaluate(ssl::dino::recipe(backbone, o), a, d, data);
 }
 
 int run(Args a) {
@@ -212,25 +227,25 @@ int run(Args a) {
   const auto session = ex::join(a.dist, a.on);
   ex::set_training_threads(a.threads);
   const int64_t world = ssl::dist::world_size();
-  auto train = ssl::data::fashion_mnist("train", a.data);
-  auto test = ssl::data::fashion_mnist("test", a.data);
-  std::printf("Fashion-MNIST: %lld train / %lld test images; %s with a %s backbone, %lld process(es) x %d thread(s) on %s\n",
-              (long long)train.size(), (long long)test.size(), a.method.c_str(), a.backbone.c_str(), (long long)world,
-              at::get_num_threads(), a.device.c_str());
-  if (a.backbone == "vit")
-    return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(28).channels(1).dim(a.dim).depth(a.depth)
+  const auto data = ex::open_image_data(a.data);
+  std::printf("%s with a %s backbone, %lld process(es) x %d thread(s) on %s\n", a.method.c_str(), a.backbone.c_str(),
+              (long long)world, at::get_num_threads(), a.device.c_str());
+  if (a.backbone == "vit") {
+    TORCH_CHECK(data.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", data.image_size);
+    return run_method(ssl::vit::Encoder(ssl::vit::Options{}.image(data.image_size).channels(data.channels).dim(a.dim).depth(a.depth)
                                             .heads(a.heads).patch(a.patch).learned_pos(true).mean_pool(a.mean_pool)),
-                      a, train, test);
+                      a, data);
+  }
   auto o = a.backbone == "resnet50" ? ssl::resnet::resnet50() : ssl::resnet::resnet18();
-  return run_method(ssl::resnet::Encoder(o.channels(1).width(a.width).small_stem(true).channels_last(true)), a, train,
-                    test);
+  return run_method(ssl::resnet::Encoder(o.channels(data.channels).width(a.width).small_stem(true).channels_last(true)), a,
+                    data);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"libssl 05: joint-embedding pretraining on Fashion-MNIST (k-NN, linear probe, DINO attention maps)"};
+  CLI::App app{"libssl 05: joint-embedding pretraining on Fashion-MNIST or your images (k-NN, linear probe, DINO attention maps)"};
   std::vector<std::string> methods;
   for (const auto& [k, v] : defaults()) methods.push_back(k);
   app.add_option("--method", a.method, "dino | byol | simclr | barlow_twins | mocov3 | vicreg | simsiam")
@@ -238,7 +253,7 @@ int main(int argc, char** argv) {
   app.add_option("--backbone", a.backbone, "resnet18 | resnet50 | vit (default: vit for dino, resnet18 otherwise)")
       ->check(CLI::IsMember({"resnet18", "resnet50", "vit"}));
   app.add_option("--out", a.out, "output folder (default out/<method>): metrics.json, train.jsonl, attention.png");
-  app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
+  ex::add_image_data_options(app, a.data);
   app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
   ex::add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");
@@ -255,9 +270,9 @@ int main(int argc, char** argv) {
   app.add_option("--mean-pool", a.mean_pool, "ViT: the pooled vector (what the heads see) is the mean patch token instead of CLS");
   app.add_option("--proj-hidden", a.proj_hidden, "projector / head hidden width");
   app.add_option("--proj-out", a.proj_out, "projector / head output width");
-  app.add_option("--patch", a.patch, "ViT patch size (28 and the local crop size must be multiples)");
+  app.add_option("--patch", a.patch, "ViT patch size (the image size and the local crop size must be multiples)");
   app.add_option("--local-crops", a.local_crops, "DINO: number of local crops");
-  app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: 28)");
+  app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: the image size)");
   app.add_option("--global-scale", a.global_scale, "DINO: area fraction range of the global crops")->expected(2);
   app.add_option("--local-scale", a.local_scale, "DINO: area fraction range of the local crops")->expected(2);
   app.add_option("--teacher-temp", a.teacher_temp, "DINO: teacher temperature (warm-up from 0.04 over the first epoch if different)");

@@ -14,6 +14,7 @@
 
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/image_data.hpp"
 #include "../common/image_eval.hpp"
 #include "../common/pictures.hpp"
 
@@ -21,7 +22,6 @@
 #include <fstream>
 
 namespace {
-constexpr double kMean = 0.2860, kStd = 0.3530;  // Fashion-MNIST pixel statistics
 
 struct Args {
   std::string method = "beit";
@@ -29,7 +29,8 @@ struct Args {
   std::string out;
   std::string dist;  // --dist (or torchrun's environment)
   std::string features;  // default per method: BEiT pooled, iBOT blocks
-  std::string data = ssl::data::fashion_mnist_dir();
+  ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
+  ssl::data::Transform to_model;  // pixels -> the model's input (normalised with the data's mean and std; run())
   std::string device = "cpu";
   torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
   int threads = 2;     // in all: split over the processes while training
@@ -56,7 +57,6 @@ struct Args {
 int64_t batch_per_process(const Args& a) { return ex::batch_per_process(a.batch, 256, a.method); }
 
 torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
-torch::Tensor to_model(const torch::Tensor& im) { return (to_unit(im) - kMean) / kStd; }
 
 /// A colour per code: a fixed pseudo-random palette (the same code, the same colour).
 torch::Tensor palette(int64_t K) {
@@ -68,7 +68,7 @@ torch::Tensor palette(int64_t K) {
 /// `<out>/tokens.png`: per test image, the image and its token map (a colour per code,
 /// each patch's colour over the patch).
 template <class Tok>
-void write_tokens_png(Tok& tok, const torch::Tensor& images, const std::string& path) {
+void write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Transform& to_model, const std::string& path) {
   auto x = to_model(images);
   auto t = tok->encode(x);  // [B, N]
   const auto B = x.size(0), S = x.size(2), g = S / tok->patch();
@@ -82,27 +82,39 @@ void write_tokens_png(Tok& tok, const torch::Tensor& images, const std::string& 
 /// Pretrains `recipe`, then the frozen-feature and fine-tuning evaluations of its backbone.
 template <class R>
 int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, const ssl::vit::Options& arch,
-                          const ssl::data::ImageSet& train, const ssl::data::ImageSet& test, ssl::train::JsonObject m,
+                          const ex::ImageData& data, ssl::train::JsonObject m,
                           std::chrono::steady_clock::time_point t0) {
+  const auto& train = data.train;
+  const auto& test = data.test;
+  const auto& to_model = a.to_model;
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
   const int64_t world = ssl::dist::world_size(), batch = batch_per_process(a);
   const auto device = a.on;
   recipe->to(device);
-  ssl::data::Loader loader(train.images, {}, multi_crop ? to_unit : to_model,
-                           {.batch_size = batch, .seed = a.seed, .device = device});
   ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = multi_crop ? 0.04 : 0.05},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   ex::resume_if(a.resume, trainer, ckpt);
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = trainer.fit(loader, {.epochs = epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
-                                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+  const double final_loss = data.with_loader(multi_crop ? ssl::data::Transform(to_unit) : to_model,
+                                             {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+    return trainer.fit(loader, {.epochs = epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
+                                .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+  });
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
+  if (!data.has_test() || !train.labels.defined()) {
+    m.str("method", a.method).str("data", a.data.data).num("epochs", double(epochs)).num("train_seconds", train_seconds);
+    m.num("final_loss", final_loss).num("total_seconds", ex::seconds_since(t0));
+    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
+    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/metrics.json\n",
+                a.out.c_str());
+    return 0;
+  }
 
   // Frozen features: the CLS token and the mean patch token concatenated (pooled), every
   // output token (tokens: the MAE example's default), or the token maps of the last 4 blocks
@@ -156,8 +168,11 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
 
 /// BEiT with a tokenizer trained here, on the training images, and saved as safetensors.
 template <class Tok>
-int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options& arch, const ssl::data::ImageSet& train,
-             const ssl::data::ImageSet& test, ssl::train::JsonObject m, std::chrono::steady_clock::time_point t0) {
+int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options& arch, const ex::ImageData& data,
+             ssl::train::JsonObject m, std::chrono::steady_clock::time_point t0) {
+  const auto& train = data.train;
+  const auto& shown = data.has_test() ? data.test : data.train;  // what the tokenizer is scored and drawn on
+  const auto& to_model = a.to_model;
   const auto tt = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<Tok, ssl::tokenizer::VQVAE>) {
     tok->to(a.on);
@@ -169,19 +184,19 @@ int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options
   }
   const double tokenizer_seconds = fit_seconds + ex::seconds_since(tt);  // k-means fit or VQ-VAE training
   tok->save_safetensors(a.out + "/tokenizer.safetensors");
-  auto test_tokens = tok->encode(to_model(test.images));
+  auto test_tokens = tok->encode(to_model(shown.images));
   auto usage = ssl::tokenizer::codebook_usage(test_tokens, tok->vocab_size());
   std::printf("tokenizer (%s, %lld codes, %.0f s): perplexity %.1f on the test images, %.1f %% of the codes used; "
               "wrote %s/tokenizer.safetensors\n",
               a.tokenizer.c_str(), (long long)tok->vocab_size(), tokenizer_seconds, usage.perplexity, 100 * usage.used,
               a.out.c_str());
-  write_tokens_png(tok, test.images.narrow(0, 0, 8), a.out + "/tokens.png");
+  write_tokens_png(tok, shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size())), to_model, a.out + "/tokens.png");
   std::printf("tokens.png: 8 test images beside their token maps (a colour per code)\n");
   m.str("tokenizer", a.tokenizer).num("codes", double(tok->vocab_size())).num("codebook_perplexity", usage.perplexity);
   m.num("codebook_used", usage.used).num("tokenizer_seconds", tokenizer_seconds);
   const int64_t epochs = a.epochs > 0 ? a.epochs : 3;
-  return pretrain_and_evaluate(ssl::beit::recipe(tok, {.encoder = arch}), a, epochs, a.lr > 0 ? a.lr : 1.5e-3, arch, train,
-                               test, std::move(m), t0);
+  return pretrain_and_evaluate(ssl::beit::recipe(tok, {.encoder = arch}), a, epochs, a.lr > 0 ? a.lr : 1.5e-3, arch, data,
+                               std::move(m), t0);
 }
 
 int run(Args a) {
@@ -193,10 +208,11 @@ int run(Args a) {
   const auto session = ex::join(a.dist, a.on);
   ex::set_training_threads(a.threads);
   const auto t0 = std::chrono::steady_clock::now();
-  auto train = ssl::data::fashion_mnist("train", a.data);
-  auto test = ssl::data::fashion_mnist("test", a.data);
-  std::printf("Fashion-MNIST: %lld train / %lld test images; %s, %lld process(es) x %d thread(s) on %s\n",
-              (long long)train.size(), (long long)test.size(), a.method.c_str(), (long long)ssl::dist::world_size(),
+  const auto data = ex::open_image_data(a.data);
+  const auto& train = data.train;
+  a.to_model = data.normalize();
+  const auto& to_model = a.to_model;
+  std::printf("%s, %lld process(es) x %d thread(s) on %s\n", a.method.c_str(), (long long)ssl::dist::world_size(),
               at::get_num_threads(), a.device.c_str());
   const bool beit = a.method == "beit";
   if (a.dim <= 0) a.dim = beit ? 128 : 64;
@@ -204,7 +220,8 @@ int run(Args a) {
   TORCH_CHECK(!a.teacher || !beit, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT has one");
   if (a.patch <= 0) a.patch = beit ? 4 : 7;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
-  const auto arch = ssl::vit::Options{}.image(28).patch(a.patch).channels(1).dim(a.dim).depth(a.depth).heads(a.heads)
+  TORCH_CHECK(data.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", data.image_size);
+  const auto arch = ssl::vit::Options{}.image(data.image_size).patch(a.patch).channels(data.channels).dim(a.dim).depth(a.depth).heads(a.heads)
                         .learned_pos(a.method == "ibot");
   ssl::train::JsonObject m;
   m.num("dim", double(a.dim)).num("depth", double(a.depth)).num("patch", double(a.patch));
@@ -212,19 +229,20 @@ int run(Args a) {
     if (a.tokenizer == "kmeans") {
       const auto tt = std::chrono::steady_clock::now();
       auto km = ssl::tokenizer::fit_kmeans(to_model(train.images), {.patch = a.patch, .codes = a.codes});
-      return run_beit(km, ex::seconds_since(tt), a, arch, train, test, std::move(m), t0);
+      return run_beit(km, ex::seconds_since(tt), a, arch, data, std::move(m), t0);
     }
-    ssl::tokenizer::VQVAE vq(ssl::tokenizer::VQVAEOptions{.channels = 1, .patch = a.patch, .codes = a.codes});
-    return run_beit(vq, 0.0, a, arch, train, test, std::move(m), t0);
+    ssl::tokenizer::VQVAE vq(ssl::tokenizer::VQVAEOptions{.channels = data.channels, .patch = a.patch, .codes = a.codes});
+    return run_beit(vq, 0.0, a, arch, data, std::move(m), t0);
   }
   ssl::ibot::Options o;
   o.encoder = arch;
-  o.augment = ssl::augment::MultiCrop::dino({.local_size = a.local_size, .n_local = a.local_crops, .mean = {kMean}, .std = {kStd}});
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = data.image_size, .local_size = a.local_size, .n_local = a.local_crops,
+                                             .channels = data.channels, .mean = data.mean, .std = data.std});
   o.ema.base = a.momentum;
   ex::set_teacher_temperature(o.loss, a.teacher_temp);
   m.num("ema_base", a.momentum).num("teacher_temp", a.teacher_temp);
   const int64_t epochs = a.epochs > 0 ? a.epochs : 7;
-  return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 2e-3, arch, train, test, std::move(m), t0);
+  return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 2e-3, arch, data, std::move(m), t0);
 }
 
 }  // namespace
@@ -235,7 +253,7 @@ int main(int argc, char** argv) {
   app.add_option("--method", a.method, "beit | ibot")->check(CLI::IsMember({"beit", "ibot"}));
   app.add_option("--tokenizer", a.tokenizer, "BEiT's tokenizer: kmeans | vqvae")->check(CLI::IsMember({"kmeans", "vqvae"}));
   app.add_option("--out", a.out, "output folder (default out/<method>)");
-  app.add_option("--data", a.data, "Fashion-MNIST IDX folder");
+  ex::add_image_data_options(app, a.data);
   app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
   ex::add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");

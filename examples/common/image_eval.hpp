@@ -97,10 +97,11 @@ inline FinetuneScores finetune_vs_scratch(ssl::vit::Encoder pretrained, const ss
   FinetuneScores s;
   s.labels = std::min<int64_t>(labels, train.size());
   auto images = train.images.narrow(0, 0, s.labels), targets = train.labels.narrow(0, 0, s.labels);
+  const int64_t classes = std::max(train.labels.max().item<int64_t>(), test.labels.max().item<int64_t>()) + 1;
   auto finetune = [&](ssl::vit::Encoder enc, double decay, const char* label) {
     enc->options.mean_pool(true);
     return ssl::eval::finetune(enc, images, targets, test.images, test.labels, transform,
-                               {.epochs = epochs, .lr = lr, .layer_decay = decay, .seed = seed + 1, .label = label,
+                               {.classes = classes, .epochs = epochs, .lr = lr, .layer_decay = decay, .seed = seed + 1, .label = label,
                                 .device = device});
   };
   s.pretrained = finetune(pretrained, layer_decay, "fine-tune (pretrained)");

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "datasets.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>

@@ -26,16 +26,20 @@ template <VisualTokenizer Tok>
 using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::Identity, target::VisualTokens<Tok>, loss::CrossEntropy,
                        teacher::None, heads::PatchLogits>;
 
-/// Example: `beit::recipe(tokenizer::fit_kmeans(images), {.encoder = vit::Options{}.dim(128).depth(4).heads(4)})`.
+/// `encoder` has the default architecture (patch 4, 128-d, 4 blocks of 4 heads) but no image size
+/// or channel count: set them for your data (the recipe refuses them unset).
+/// Example (28 x 28 grayscale images): `beit::recipe(tokenizer::fit_kmeans(images),
+/// {.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
 struct Options {
-  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4);
+  vit::Options encoder = vit::Options{}.patch(4).dim(128).depth(4).heads(4);  ///< image and channels: required
   /// 40 % in blocks of at least 4 patches: BEiT's 75 of 196 patches and 16-patch blocks scaled
   /// to a 7 x 7 grid.
   masker::Blockwise masker{.ratio = {0.4, 0.4}, .min_patches = 4};
 };
 
 template <VisualTokenizer Tok>
-Recipe<Tok> recipe(Tok tokenizer, Options o = {}) {
+Recipe<Tok> recipe(Tok tokenizer, Options o) {
+  vit::check_options(o.encoder, "beit::recipe");
   TORCH_CHECK(tokenizer->patch() == o.encoder.patch(), "beit::recipe: the tokenizer's patch (", tokenizer->patch(),
               ") must be the encoder's (", o.encoder.patch(), "): one token per patch");
   o.encoder.mask_token(true);

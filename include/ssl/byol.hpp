@@ -22,14 +22,19 @@ template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::NegCosine,
                        teacher::Ema, heads::ProjectPredict>;
 
+/// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `byol::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(16)),
+/// {.augment = augment::TwoViews::byol(28, 1)})`.
 struct Options {
-  augment::TwoViews augment = augment::TwoViews::byol(28, 1);
+  augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::byol(image_size, channels)`
   int64_t hidden = 4096, out = 256;  ///< projector and predictor (the paper's 4096 -> 256)
   teacher::Ema ema{.base = 0.99, .final = 1.0};
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, const Options& o = {}) {
+Recipe<B> recipe(B backbone, const Options& o) {
+  TORCH_CHECK(!o.augment.empty(), "byol::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::TwoViews::byol(image_size, channels)");
   const auto d = backbone->dim();
   auto head = heads::ProjectPredict(heads::byol_projection(d, o.hidden, o.out),
                                     heads::byol_prediction(o.out, o.hidden, o.out));

@@ -64,6 +64,17 @@ concept updates_teacher = requires(U u, const std::vector<torch::Tensor>& s,
                                    const std::vector<torch::Tensor>& t, const StepInfo& i) {
   { u(s, t, i) } -> std::same_as<void>;
 };
+/// The callback a data source calls once per batch: `false` stops the epoch early.
+using BatchCallback = bool (*)(const Batch&, int64_t);
+template <class S>
+concept counts_batches = requires(const S& s) {
+  { s.batches_per_epoch() } -> std::convertible_to<int64_t>;
+  { s.global_batch_size() } -> std::convertible_to<int64_t>;
+};
+template <class S>
+concept runs_from_position = requires(const S& s, int64_t epoch, int64_t batch, BatchCallback f) {
+  s.run(epoch, batch, f);
+};
 template <class H>
 concept predicts_from_features = requires(H h, const Features& f, const Masked& m) {
   requires std::convertible_to<decltype(h->forward(f, m)), torch::Tensor> ||
@@ -117,6 +128,17 @@ concept Loss = detail::scores_prediction<L>;
 /// teacher's is empty when the recipe has none), in the same order.
 template <class U>
 concept TeacherUpdate = detail::updates_teacher<U>;
+
+/// What the trainer iterates: a source of batches, beside the six concepts. Epoch-aware and
+/// resumable: `run(epoch, b, f)` calls `f(batch, index)` for batches `b, b + 1, ...` of `epoch`
+/// (until `f` returns false), and batch `b` of `epoch` is the same whether the epoch started at 0
+/// or at `b` (the trainer's checkpoint records (epoch, batch) and resumes there). In a
+/// data-parallel run each process iterates its own shard; `global_batch_size()` counts the
+/// samples of one step over all processes.
+/// Smallest model: `ssl::data::Loader` (data/loader.hpp) over in-memory tensors, an image folder
+/// (data/image_folder.hpp) or a token store (data/token_store.hpp).
+template <class S>
+concept DataSource = detail::counts_batches<S> && detail::runs_from_position<S>;
 
 /// The recipe's head: turns backbone features into the prediction of one view (MAE decoder,
 /// MLM head, projector/predictor, DINO head). Not one of the six concepts: an ordinary module.

@@ -26,15 +26,19 @@ template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::MultiCrop, target::Teacher<B, heads::DINOHead>, loss::DINOLoss,
                        teacher::Ema, heads::DINOHead>;
 
+/// `augment` has no default: the crops depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `dino::Options o; o.augment = augment::MultiCrop::dino({.global_size = 28, .channels = 1});`.
 struct Options {
-  augment::MultiCrop augment = augment::MultiCrop::dino();
+  augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
   heads::DINOHeadOptions head = heads::DINOHeadOptions(0);          ///< input dim set from the backbone
   loss::DINOLossOptions loss = loss::DINOLossOptions(65536);        ///< out_dim set from the head
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, Options o = {}) {
+Recipe<B> recipe(B backbone, Options o) {
+  TORCH_CHECK(!o.augment.empty(), "dino::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
   o.head.input_dim(backbone->dim());
   o.loss.out_dim(o.head.output_dim());
   auto head = heads::DINOHead(o.head);

@@ -26,9 +26,14 @@ namespace ssl::ibot {
 using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::MultiCrop, target::Teacher<vit::Encoder, heads::IBOTHead>,
                        loss::IBOTLoss, teacher::Ema, heads::IBOTHead>;
 
+/// `encoder` has the default architecture (patch 4, 64-d, 4 blocks of 4 heads, learned positions)
+/// but no image size or channel count, and there is no default `augment`: set them for your data
+/// (the recipe refuses them unset). Example (28 x 28 grayscale images):
+/// `ibot::Options o; o.encoder.image(28).channels(1);
+///  o.augment = augment::MultiCrop::dino({.global_size = 28, .channels = 1}); ibot::recipe(o)`.
 struct Options {
-  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true);
-  augment::MultiCrop augment = augment::MultiCrop::dino();
+  vit::Options encoder = vit::Options{}.patch(4).dim(64).depth(4).heads(4).learned_pos(true);  ///< image, channels: required
+  augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
   heads::DINOHeadOptions head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
   bool shared_head = true;
   loss::DINOLossOptions loss = loss::DINOLossOptions(0).warmup_teacher_temp_epochs(0);
@@ -39,7 +44,10 @@ struct Options {
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
-inline Recipe recipe(Options o = {}) {
+inline Recipe recipe(Options o) {
+  vit::check_options(o.encoder, "ibot::recipe");
+  TORCH_CHECK(!o.augment.empty(), "ibot::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
   o.encoder.mask_token(true);
   o.masker.patch = o.encoder.patch();
   o.masker.global_only = true;

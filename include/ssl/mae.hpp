@@ -21,9 +21,11 @@ namespace ssl::mae {
 using Recipe = Compose<vit::Encoder, masker::RandomPatches, augment::Identity, target::Pixels, loss::MaskedMSE,
                        teacher::None, heads::MaeDecoder>;
 
-/// Example: `mae::recipe({.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
+/// `encoder` has the default architecture (patch 4, 128-d, 4 blocks of 4 heads) but no image size
+/// or channel count: set them for your data (the recipe refuses them unset).
+/// Example (28 x 28 grayscale images): `mae::recipe({.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
 struct Options {
-  vit::Options encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4);
+  vit::Options encoder = vit::Options{}.patch(4).dim(128).depth(4).heads(4);  ///< image and channels: required
   int64_t decoder_dim = 64;
   int64_t decoder_depth = 2;
   int64_t decoder_heads = 4;
@@ -32,7 +34,8 @@ struct Options {
   bool norm_pix = true;
 };
 
-inline Recipe recipe(const Options& o = {}) {
+inline Recipe recipe(const Options& o) {
+  vit::check_options(o.encoder, "mae::recipe");
   return Recipe(Recipe::Impl::PartsType{
       .backbone = vit::Encoder(o.encoder),
       .masker = {.patch = o.encoder.patch(), .ratio = o.mask_ratio},

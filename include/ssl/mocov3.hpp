@@ -24,15 +24,20 @@ template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::MoCoV3,
                        teacher::Ema, heads::ProjectPredict>;
 
+/// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `mocov3::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(16)),
+/// {.augment = augment::TwoViews::mocov3(28, 1)})`.
 struct Options {
-  augment::TwoViews augment = augment::TwoViews::mocov3(28, 1);
+  augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::mocov3(image_size, channels)`
   int64_t hidden = 4096, out = 256;  ///< the paper's projector 4096 -> 256 and predictor 4096 -> 256
   double temperature = 1.0;          ///< the official default (0.2 in the paper's ViT recipes)
   teacher::Ema ema{.base = 0.99, .final = 1.0};
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, const Options& o = {}) {
+Recipe<B> recipe(B backbone, const Options& o) {
+  TORCH_CHECK(!o.augment.empty(), "mocov3::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::TwoViews::mocov3(image_size, channels)");
   const auto d = backbone->dim();
   // The official code's two builds: a ViT gets a 3-layer projector and a predictor ending in
   // BN; a ResNet a 2-layer projector and a predictor without the last BN.

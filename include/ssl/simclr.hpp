@@ -21,16 +21,20 @@ namespace ssl::simclr {
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::NTXent, teacher::None, heads::Mlp>;
 
-/// Example: `simclr::recipe(resnet::Encoder(resnet::resnet18().width(16)), {.augment = augment::TwoViews::simclr(28, 1)})`.
+/// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `simclr::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(16)),
+/// {.augment = augment::TwoViews::simclr(28, 1)})`.
 struct Options {
-  augment::TwoViews augment = augment::TwoViews::simclr(28, 1);
+  augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::simclr(image_size, channels)`
   int64_t hidden = 2048;  ///< projector hidden width (lightly's SimCLRProjectionHead)
   int64_t out = 128;      ///< embedding width
   double temperature = 0.5;
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, const Options& o = {}) {
+Recipe<B> recipe(B backbone, const Options& o) {
+  TORCH_CHECK(!o.augment.empty(), "simclr::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::TwoViews::simclr(image_size, channels)");
   const auto d = backbone->dim();
   return Recipe<B>(typename Recipe<B>::Impl::PartsType{
       .backbone = backbone,

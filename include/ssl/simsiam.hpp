@@ -22,14 +22,19 @@ template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::StopGradient, loss::NegCosine, teacher::None,
                        heads::ProjectPredict>;
 
+/// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `simsiam::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(16)),
+/// {.augment = augment::TwoViews::simsiam(28, 1)})`.
 struct Options {
-  augment::TwoViews augment = augment::TwoViews::simsiam(28, 1);
+  augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::simsiam(image_size, channels)`
   int64_t proj_hidden = 2048, out = 2048;  ///< projector (the paper's 2048-2048-2048)
   int64_t pred_hidden = 512;               ///< predictor bottleneck (the paper's 512)
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, const Options& o = {}) {
+Recipe<B> recipe(B backbone, const Options& o) {
+  TORCH_CHECK(!o.augment.empty(), "simsiam::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::TwoViews::simsiam(image_size, channels)");
   const auto d = backbone->dim();
   return Recipe<B>(typename Recipe<B>::Impl::PartsType{
       .backbone = backbone,

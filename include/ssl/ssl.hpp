@@ -7,10 +7,13 @@
 #include <ssl/bert.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/compose.hpp>
+#include <ssl/data/corpus.hpp>
+#include <ssl/data/dataset.hpp>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/data/text.hpp>
+#include <ssl/data/token_store.hpp>
 #include <ssl/dist/c10d.hpp>
 #include <ssl/dist/collective.hpp>
 #include <ssl/dist/data_parallel.hpp>
@@ -43,3 +46,7 @@
 #include <ssl/text/wordpiece.hpp>
 #include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>
+#if defined(SSL_WITH_IMAGES)  // the optional images component (CMake: SSL_WITH_IMAGES)
+#include <ssl/data/image_folder.hpp>
+#include <ssl/io/image.hpp>
+#endif

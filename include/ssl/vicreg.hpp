@@ -21,15 +21,20 @@ namespace ssl::vicreg {
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::VICReg, teacher::None, heads::Mlp>;
 
+/// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
+/// grayscale images): `vicreg::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(16)),
+/// {.augment = augment::TwoViews::vicreg(28, 1)})`.
 struct Options {
-  augment::TwoViews augment = augment::TwoViews::vicreg(28, 1);
+  augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::vicreg(image_size, channels)`
   int64_t hidden = 8192;  ///< expander widths (the paper's 8192-8192-8192)
   int64_t out = 8192;
   double lambda = 25.0, mu = 25.0, nu = 1.0;
 };
 
 template <Backbone B>
-Recipe<B> recipe(B backbone, const Options& o = {}) {
+Recipe<B> recipe(B backbone, const Options& o) {
+  TORCH_CHECK(!o.augment.empty(), "vicreg::recipe: Options::augment is required (the views of your images), ",
+              "e.g. augment::TwoViews::vicreg(image_size, channels)");
   const auto d = backbone->dim();
   return Recipe<B>(typename Recipe<B>::Impl::PartsType{
       .backbone = backbone,

@@ -14,16 +14,16 @@ find_program(CCACHE ccache)
 if(CCACHE)
   set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${CCACHE})
 endif()
-# 1. install libssl into a prefix, then find_package(ssl) from it
+# 1. install libssl (with its images component) into a prefix, then find_package(ssl COMPONENTS images)
 run(${CMAKE_COMMAND} -S ${SSL_SOURCE} -B ${WORK}/lib -G ${GENERATOR} -DSSL_BUILD_EXAMPLES=OFF
-    -DSSL_BUILD_TESTS=OFF -DSSL_BUILD_BENCHMARKS=OFF -DCMAKE_INSTALL_PREFIX=${WORK}/prefix)
+    -DSSL_BUILD_TESTS=OFF -DSSL_BUILD_BENCHMARKS=OFF -DSSL_WITH_IMAGES=ON -DCMAKE_INSTALL_PREFIX=${WORK}/prefix)
 run(${CMAKE_COMMAND} --install ${WORK}/lib)
 run(${CMAKE_COMMAND} -S ${src} -B ${WORK}/installed -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${WORK}/prefix
     -DCMAKE_BUILD_TYPE=Release ${launcher})
 run(${CMAKE_COMMAND} --build ${WORK}/installed -j2)
 run(${WORK}/installed/app)
-# 2. add_subdirectory(libssl)
-run(${CMAKE_COMMAND} -S ${src} -B ${WORK}/subdir -G ${GENERATOR} -DSSL_VIA_SUBDIRECTORY=ON
+# 2. add_subdirectory(libssl) without the image libraries (SSL_WITH_IMAGES=OFF): the rest builds
+run(${CMAKE_COMMAND} -S ${src} -B ${WORK}/subdir -G ${GENERATOR} -DSSL_VIA_SUBDIRECTORY=ON -DSSL_IMAGES=OFF
     -DSSL_SOURCE=${SSL_SOURCE} -DCMAKE_BUILD_TYPE=Release ${launcher})
 run(${CMAKE_COMMAND} --build ${WORK}/subdir -j2)
 run(${WORK}/subdir/app)

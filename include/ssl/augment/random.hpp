@@ -220,6 +220,9 @@ struct Pipeline {
   Pipeline() = default;
   Pipeline(std::initializer_list<Transform> s) : stages(s) {}
 
+  /// No stage (a default-constructed pipeline: the identity).
+  [[nodiscard]] bool empty() const { return stages.empty(); }
+
   /// Appends a stage.
   Pipeline& then(Transform t) {
     stages.push_back(std::move(t));

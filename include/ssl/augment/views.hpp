@@ -5,10 +5,11 @@
 /// whole batch on its device, every image with its own random parameters.
 ///
 /// The presets follow the `lightly` package's transforms (lightly/transforms/*_transform.py,
-/// v1.6), with the sizes scaled to small images: the crop side is the `size` given (28 for
-/// Fashion-MNIST), the blur kernel is 10% of the view's side (`GaussianBlur::kernel_for`: 3 at
-/// 28 px; lightly blurs with PIL, untruncated), DINO's local crops keep its 96/224 ratio to the
-/// global side (12 at 28 px). Crops are bilinear and antialiased (DINO's are bicubic), and no
+/// v1.6), with the sizes scaled to the images': the crop side is the `size` given (required; e.g.
+/// 28 for Fashion-MNIST, 224 for ImageNet), as is the images' channel count (1 or 3); the blur
+/// kernel is 10% of the view's side (`GaussianBlur::kernel_for`: 3 at 28 px; lightly blurs with
+/// PIL, untruncated), DINO's local crops keep its 96/224 ratio to the global side unless given
+/// (12 at 28 px, 96 at 224 px). Crops are bilinear and antialiased (DINO's are bicubic), and no
 /// normalisation is applied unless `mean`/`std` are set (the images are in [0,1] and the
 /// recipes' encoders take them so; lightly normalises with ImageNet's statistics). On 1-channel
 /// images, saturation, hue and grayscale do nothing and are left out of the pipelines.
@@ -17,7 +18,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <vector>
 
 namespace ssl::augment {
@@ -25,9 +28,10 @@ namespace ssl::augment {
 /// One view's pipeline, with lightly's parameter names; the defaults are lightly's SimCLR view.
 /// Order (lightly's): RandomResizedCrop -> RandomHorizontalFlip -> ColorJitter (with probability
 /// `cj_prob`) -> RandomGrayscale -> GaussianBlur -> RandomSolarize (VICReg: solarize, then blur)
-/// -> Normalize.
+/// -> Normalize. `size` and `channels` describe the data and have no default (0 = unset:
+/// `view_pipeline` refuses it).
 struct ViewOptions {
-  int64_t size = 28;                       ///< output side (lightly: input_size 224)
+  int64_t size = 0;                        ///< output side in pixels, required (lightly: input_size 224)
   std::array<double, 2> scale{0.08, 1.0};  ///< crop area fraction (lightly: min_scale, 1)
   double hf_prob = 0.5;                    ///< horizontal flip
   double cj_prob = 0.8;                    ///< colour jitter applied
@@ -39,13 +43,16 @@ struct ViewOptions {
   int64_t blur_kernel = 0;                 ///< 0: 10% of the view's side (GaussianBlur::kernel_for)
   double solarize_prob = 0.0;              ///< solarization (threshold 0.5)
   bool solarize_before_blur = false;       ///< VICReg's order
-  int64_t channels = 1;                    ///< of the images: 1 drops saturation, hue, grayscale
+  int64_t channels = 0;                    ///< of the images, required: 1 drops saturation, hue, grayscale; or 3
   std::vector<double> mean{}, std{};       ///< normalisation; empty: none
 };
 
 /// The pipeline of `o`; stages with probability or strength 0 are left out.
 inline Pipeline view_pipeline(const ViewOptions& o) {
-  TORCH_CHECK(o.channels == 1 || o.channels == 3, "view_pipeline: expected channels 1 or 3, got ", o.channels);
+  TORCH_CHECK(o.size > 0, "view_pipeline: ViewOptions::size (the output side in pixels) is required, ",
+              "e.g. {.size = 224, .channels = 3}, got ", o.size);
+  TORCH_CHECK(o.channels == 1 || o.channels == 3, "view_pipeline: ViewOptions::channels (of the images) is required, ",
+              "expected channels 1 or 3, got ", o.channels);
   const bool rgb = o.channels == 3;
   const double s = o.cj_strength;
   Pipeline p{RandomResizedCrop{.size = o.size, .scale = o.scale}};
@@ -75,6 +82,9 @@ struct TwoViews {
   Pipeline second{};
   int64_t channels = 0;  ///< the channel count the pipelines were made for (checked); 0: any
 
+  /// Neither view has a stage (a default-constructed `TwoViews`: the recipes refuse it).
+  [[nodiscard]] bool empty() const { return first.empty() && second.empty(); }
+
   Views operator()(const Tensor& x) const {
     detail::check_images(x, "TwoViews");
     TORCH_CHECK(channels == 0 || x.size(1) == channels, "TwoViews: the pipelines are made for ", channels,
@@ -90,15 +100,16 @@ struct TwoViews {
   /// lightly's SimCLRTransform: crop scale (0.08, 1), flip 0.5, jitter p 0.8 with
   /// (0.8, 0.8, 0.8, 0.2) x strength 1, grayscale 0.2, blur 0.5 with sigma (0.1, 2), both views.
   /// (lightly recommends cj_strength 0.5 for small images such as CIFAR:
-  /// `symmetric({.size = 28, .cj_strength = 0.5})`.)
-  static TwoViews simclr(int64_t size = 28, int64_t channels = 1) {
+  /// `symmetric({.size = 32, .cj_strength = 0.5, .channels = 3})`.) `size`: the views' side in
+  /// pixels; `channels`: the images' (1 or 3).
+  static TwoViews simclr(int64_t size, int64_t channels) {
     return symmetric({.size = size, .channels = channels});
   }
 
   /// lightly's BYOLTransform (BYOLView1Transform / BYOLView2Transform): crop (0.08, 1), flip 0.5,
   /// jitter p 0.8 with (0.4, 0.4, 0.2, 0.1), grayscale 0.2, sigma (0.1, 2); asymmetric: blur 1.0
   /// and no solarization on the first view, blur 0.1 and solarization 0.2 on the second.
-  static TwoViews byol(int64_t size = 28, int64_t channels = 1) {
+  static TwoViews byol(int64_t size, int64_t channels) {
     ViewOptions o{.size = size, .cj_bright = 0.4, .cj_contrast = 0.4, .cj_sat = 0.2, .cj_hue = 0.1,
                   .blur_prob = 1.0, .solarize_prob = 0.0, .channels = channels};
     Pipeline first = view_pipeline(o);
@@ -109,35 +120,42 @@ struct TwoViews {
 
   /// Barlow Twins: BYOL's augmentations (the paper follows BYOL; lightly's example uses
   /// BYOLTransform).
-  static TwoViews barlow_twins(int64_t size = 28, int64_t channels = 1) { return byol(size, channels); }
+  static TwoViews barlow_twins(int64_t size, int64_t channels) { return byol(size, channels); }
 
   /// MoCo v3: BYOL's augmentations (the paper follows BYOL's, asymmetric blur and solarization).
-  static TwoViews mocov3(int64_t size = 28, int64_t channels = 1) { return byol(size, channels); }
+  static TwoViews mocov3(int64_t size, int64_t channels) { return byol(size, channels); }
 
   /// lightly's VICRegTransform: crop (0.08, 1), flip 0.5, jitter p 0.8 with (0.8, 0.8, 0.4, 0.2)
   /// x strength 0.5, grayscale 0.2, solarization 0.1 then blur 0.5 with sigma (0.1, 2), both views.
-  static TwoViews vicreg(int64_t size = 28, int64_t channels = 1) {
+  static TwoViews vicreg(int64_t size, int64_t channels) {
     return symmetric({.size = size, .cj_strength = 0.5, .cj_sat = 0.4, .solarize_prob = 0.1,
                       .solarize_before_blur = true, .channels = channels});
   }
 
   /// lightly's SimSiamTransform: crop (0.2, 1), flip 0.5, jitter p 0.8 with (0.4, 0.4, 0.4, 0.1),
   /// grayscale 0.2, blur 0.5 with sigma (0.1, 2), both views.
-  static TwoViews simsiam(int64_t size = 28, int64_t channels = 1) {
+  static TwoViews simsiam(int64_t size, int64_t channels) {
     return symmetric({.size = size, .scale = {0.2, 1.0}, .cj_bright = 0.4, .cj_contrast = 0.4, .cj_sat = 0.4,
                       .cj_hue = 0.1, .channels = channels});
   }
 };
 
-/// DINO's multi-crop, lightly's DINOTransform scaled to small images (defaults for 28 px).
+/// DINO's multi-crop, lightly's DINOTransform scaled to the images' size. `global_size` and
+/// `channels` describe the data and have no default (0 = unset: `MultiCrop::dino` refuses it).
+/// Example (28 x 28 grayscale images): `{.global_size = 28, .channels = 1}` (local crops 12 px).
 struct MultiCropOptions {
-  int64_t global_size = 28;                       ///< lightly: 224
-  int64_t local_size = 12;                        ///< lightly: 96 (96/224 of the global side)
+  int64_t global_size = 0;                        ///< required (lightly: 224)
+  int64_t local_size = 0;                         ///< 0: 96/224 of the global side, rounded (lightly: 96)
   int64_t n_local = 6;                            ///< lightly: 6
   std::array<double, 2> global_scale{0.4, 1.0};   ///< lightly: (0.4, 1)
   std::array<double, 2> local_scale{0.05, 0.4};   ///< lightly: (0.05, 0.4)
-  int64_t channels = 1;
+  int64_t channels = 0;                           ///< of the images, required: 1 or 3
   std::vector<double> mean{}, std{};              ///< normalisation; empty: none
+
+  /// The local crops' side: `local_size`, or 96/224 of `global_size` when 0 (12 at 28 px).
+  [[nodiscard]] int64_t local_side() const {
+    return local_size > 0 ? local_size : std::max<int64_t>(1, std::llround(double(global_size) * 96.0 / 224.0));
+  }
 };
 
 /// Two global crops and `n_local` local crops of the batch:
@@ -153,8 +171,15 @@ struct MultiCrop {
   int64_t n_local = 0;
   int64_t channels = 0;  ///< the channel count the pipelines were made for (checked); 0: any
 
+  /// No stage in any view (a default-constructed `MultiCrop`: the recipes refuse it).
+  [[nodiscard]] bool empty() const { return global0.empty() && global1.empty() && local.empty(); }
+
   /// DINO's views from `o`.
-  static MultiCrop dino(const MultiCropOptions& o = {}) {
+  static MultiCrop dino(const MultiCropOptions& o) {
+    TORCH_CHECK(o.global_size > 0, "MultiCrop::dino: MultiCropOptions::global_size (the global crops' side in pixels) ",
+                "is required, e.g. {.global_size = 224, .channels = 3}, got ", o.global_size);
+    TORCH_CHECK(o.channels == 1 || o.channels == 3, "MultiCrop::dino: MultiCropOptions::channels (of the images) ",
+                "is required, expected 1 or 3, got ", o.channels);
     TORCH_CHECK(o.n_local >= 0, "MultiCrop::dino: expected n_local >= 0, got ", o.n_local);
     ViewOptions v{.size = o.global_size, .scale = o.global_scale, .cj_strength = 0.5, .cj_sat = 0.4,
                   .blur_prob = 1.0, .channels = o.channels, .mean = o.mean, .std = o.std};
@@ -162,7 +187,7 @@ struct MultiCrop {
     v.blur_prob = 0.1;
     v.solarize_prob = 0.2;
     m.global1 = view_pipeline(v);
-    v.size = o.local_size;
+    v.size = o.local_side();
     v.scale = o.local_scale;
     v.blur_prob = 0.5;
     v.solarize_prob = 0.0;

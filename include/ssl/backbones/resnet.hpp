@@ -21,7 +21,8 @@ namespace ssl::resnet {
 
 using torch::Tensor;
 
-/// ResNet options. Example: `resnet::resnet18().channels(3).small_stem(false)`.
+/// ResNet options. `channels` describes the data and has no default (0 = unset: the encoder
+/// refuses it). Example: `resnet::resnet18().channels(3).small_stem(false)`.
 struct Options {
   /// Blocks per stage for `depth` (torchvision's table).
   [[nodiscard]] std::array<int64_t, 4> blocks() const {
@@ -45,8 +46,8 @@ struct Options {
 
   /// 18 or 34 (basic blocks), 50 (bottlenecks); 101 and 152 work too.
   TORCH_ARG(int64_t, depth) = 18;
-  /// Input channels.
-  TORCH_ARG(int64_t, channels) = 1;
+  /// Input channels (1 grayscale, 3 RGB). Required.
+  TORCH_ARG(int64_t, channels) = 0;
   /// Base width: the stem gives `width` channels, the stages work at `width, 2w, 4w, 8w` planes
   /// (torchvision: 64).
   TORCH_ARG(int64_t, width) = 64;
@@ -160,7 +161,8 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
 
   void reset() override {
     const auto& o = options;
-    TORCH_CHECK(o.channels() > 0, "resnet::Encoder: expected channels > 0, got ", o.channels());
+    TORCH_CHECK(o.channels() > 0, "resnet::Encoder: resnet::Options: channels (of the input images: 1 grayscale, 3 RGB) ",
+                "is required, e.g. resnet::resnet18().channels(3), got ", o.channels());
     TORCH_CHECK(o.width() > 0, "resnet::Encoder: expected width > 0, got ", o.width());
     const auto blocks = o.blocks();  // checks the depth
     conv1 = register_module("conv1", o.small_stem() ? detail::conv(o.channels(), o.width(), 3, 1, 1)

@@ -63,15 +63,19 @@ inline Tensor unpatchify(const Tensor& x, int64_t p, int64_t channels) {
       .reshape({B, channels, g * p, g * p});
 }
 
-/// ViT options. Example: `vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4)`.
+/// ViT options. `image` and `channels` describe the data and have no default (0 = unset: the
+/// encoder and the recipes refuse it). Example: `vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4)`
+/// (28 x 28 grayscale images).
 struct Options {
   [[nodiscard]] int64_t grid() const { return image_ / patch_; }
   [[nodiscard]] int64_t num_patches() const { return grid() * grid(); }
   [[nodiscard]] int64_t hidden() const { return mlp_hidden_ > 0 ? mlp_hidden_ : 4 * dim_; }
 
-  TORCH_ARG(int64_t, image) = 28;
+  /// Input side in pixels (square images). Required.
+  TORCH_ARG(int64_t, image) = 0;
   TORCH_ARG(int64_t, patch) = 4;
-  TORCH_ARG(int64_t, channels) = 1;
+  /// Input channels (1 grayscale, 3 RGB). Required.
+  TORCH_ARG(int64_t, channels) = 0;
   TORCH_ARG(int64_t, dim) = 192;
   TORCH_ARG(int64_t, depth) = 12;
   TORCH_ARG(int64_t, heads) = 3;
@@ -89,6 +93,17 @@ struct Options {
   /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
   TORCH_ARG(bool, checkpoint) = false;
 };
+
+/// Checks that `o` describes its input: `image` and `channels` set (they have no default), the
+/// image a positive multiple of the patch. `who` names the caller in the message.
+inline void check_options(const Options& o, const char* who) {
+  TORCH_CHECK(o.image() > 0, who, ": vit::Options: image (the input side in pixels) is required, ",
+              "e.g. vit::Options{}.image(224), got ", o.image());
+  TORCH_CHECK(o.channels() > 0, who, ": vit::Options: channels (of the input images: 1 grayscale, 3 RGB) is required, ",
+              "e.g. vit::Options{}.channels(3), got ", o.channels());
+  TORCH_CHECK(o.patch() > 0 && o.image() % o.patch() == 0, who, ": image size ", o.image(),
+              " must be a positive multiple of the patch size ", o.patch());
+}
 
 /// Presets (timm's sizes). Image, patch and channels are set by the caller.
 inline Options tiny() { return Options{}.dim(192).depth(12).heads(3); }
@@ -125,8 +140,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
 
   void reset() override {
     const auto& o = options;
-    TORCH_CHECK(o.patch() > 0 && o.image() % o.patch() == 0, "vit::Encoder: image size ",
-                o.image(), " must be a positive multiple of the patch size ", o.patch());
+    check_options(o, "vit::Encoder");
     patch_embed = register_module("patch_embed", PatchEmbed(o.channels(), o.dim(), o.patch()));
     cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.dim()}));
     if (o.mask_token()) mask_token = register_parameter("mask_token", torch::zeros({1, 1, o.dim()}));

@@ -22,13 +22,6 @@ struct Document {
   std::string topic;
 };
 
-/// The corpus directory: $SSL_FORTUNES when set and non-empty, else /usr/share/games/fortunes.
-inline std::filesystem::path fortunes_dir() {
-  const char* env = std::getenv("SSL_FORTUNES");
-  if (env != nullptr && *env != '\0') return env;
-  return "/usr/share/games/fortunes";
-}
-
 namespace detail {
 
 inline std::string_view trim_ascii_space(std::string_view s) {
@@ -65,12 +58,12 @@ inline void split_fortunes(std::string_view content, const std::string& topic, s
 /// lines that are exactly "%"; a document is the text between two such lines (lines joined by
 /// '\n') with leading and trailing ASCII whitespace trimmed; empty documents are dropped. Bytes
 /// are kept as they are (the files are UTF-8). Throws when `dir` is not a directory or holds no
-/// fortune.
-inline std::vector<Document> read_fortunes(const std::filesystem::path& dir = fortunes_dir()) {
+/// fortune. `dir`: e.g. /usr/share/games/fortunes of Debian's `fortunes` package.
+inline std::vector<Document> read_fortunes(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  TORCH_CHECK(fs::is_directory(dir, ec), "read_fortunes: expected a directory of fortune files (set SSL_FORTUNES, ",
-              "or install the Debian package `fortunes`), got '", dir.string(), "', which ",
+  TORCH_CHECK(fs::is_directory(dir, ec), "read_fortunes: expected a directory of fortune files (e.g. ",
+              "/usr/share/games/fortunes of the Debian package `fortunes`), got '", dir.string(), "', which ",
               fs::exists(dir, ec) ? "is not a directory" : "does not exist");
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir)) {

@@ -66,14 +66,10 @@ struct ImageSet {
   int64_t size() const { return images.size(0); }
 };
 
-/// Default location of Debian's `dataset-fashion-mnist` package; `$SSL_FASHION_MNIST` overrides.
-inline std::string fashion_mnist_dir() {
-  if (const char* env = std::getenv("SSL_FASHION_MNIST")) return env;
-  return "/usr/share/datasets/fashion-mnist";
-}
-
-/// Fashion-MNIST `split` ("train": 60k, "test": 10k) from `dir`, images as `[N,1,28,28]`.
-inline ImageSet fashion_mnist(const std::string& split, const std::string& dir = fashion_mnist_dir()) {
+/// Fashion-MNIST `split` ("train": 60k, "test": 10k) from `dir` (the directory of the four
+/// `*-idx?-ubyte.gz` files, e.g. /usr/share/datasets/fashion-mnist of Debian's
+/// `dataset-fashion-mnist` package), images as `[N,1,28,28]`.
+inline ImageSet fashion_mnist(const std::string& split, const std::string& dir) {
   TORCH_CHECK(split == "train" || split == "test", "fashion_mnist: split must be 'train' or 'test', got '",
               split, "'");
   const std::string prefix = dir + "/" + (split == "train" ? "train" : "t10k");

@@ -1,26 +1,49 @@
 #pragma once
 /// \file data/loader.hpp
-/// Shuffling batcher over in-memory tensors with background prefetch. The order of epoch `e` is
-/// a permutation drawn from its own generator seeded with `seed + e`, so a run resumed at
-/// (epoch, batch) sees exactly the batches it would have seen, and the global RNG is untouched.
+/// `data::Loader<D>`: batches of any dataset (data/dataset.hpp), made by worker threads ahead
+/// of the training step. A loader is a pipeline of fixed stages, each a small piece of this file:
 ///
-/// Data-parallel runs (`dist::world_size() == W > 1`, and `shard` on): `batch_size` is the
-/// per-process batch; global batch b is rows `[b * W * B, (b + 1) * W * B)` of the epoch's
-/// permutation (the same on every process) and process r takes its r-th block of B. The shards
-/// never overlap, every epoch reshuffles, and the W processes together see exactly the batches
-/// of one process with batch `W * B` (the distributed sampler of PyTorch, without padding:
-/// `drop_last` is required so that every process runs the same number of steps).
+///     dataset (random access) -> order(epoch) -> shard -> batch -> transform -> device -> prefetch
+///
+///  - order: epoch `e`'s permutation is drawn from its own generator seeded with `seed + e`, so
+///    batch `b` of epoch `e` is a pure function of `(e, b)`: a run resumed at (epoch, batch) sees
+///    exactly the batches it would have seen, and the global RNG is untouched.
+///  - shard: in a data-parallel run (`dist::world_size() == W > 1`, `shard` on) `batch_size` is
+///    the per-process batch; global batch b is rows `[b * W * B, (b + 1) * W * B)` of the epoch's
+///    order (the same on every process) and process r takes its r-th block of B. The shards never
+///    overlap and together are the batches of one process with batch `W * B` (PyTorch's
+///    distributed sampler, without padding: `drop_last` is required so that every process runs
+///    the same number of steps).
+///  - batch: a `BatchDataset` gives the batch at once (in-memory tensors: one `index_select`); a
+///    `SampleDataset`'s samples (decoded images, sequences of a token store) are stacked.
+///  - transform: a function of the whole batch (e.g. uint8 -> normalised float), then the move
+///    to `device`.
+///  - prefetch: `workers` threads make batches `b, b + workers, ...` in parallel, at most
+///    `prefetch` batches ahead of the consumer (a bounded queue); the consumer takes them in
+///    order. Worker count never changes what a batch holds, only when it is ready.
+/// The random augmentations of the recipes run after this, on the batch's device.
+///
+/// Why the stages are not range-v3 views: views are lazy single-pass sequences pulled by one
+/// thread, while a batch here is made by a pool of threads ahead of the consumer and must be
+/// addressable by its index (resume). The per-batch index arithmetic is where ranges would sit;
+/// it is three lines (`indices`).
 #include <ssl/core/types.hpp>
+#include <ssl/data/dataset.hpp>
 #include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
+#include <cmath>
+#include <concepts>
 #include <condition_variable>
-#include <deque>
+#include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
-#include <optional>
 #include <thread>
+#include <vector>
 
 namespace ssl::data {
 
@@ -31,14 +54,41 @@ using Transform = std::function<torch::Tensor(const torch::Tensor&)>;
 inline Transform normalize(double mean, double std) {
   return [=](const torch::Tensor& x) { return (x.to(torch::kFloat32).div(255.0) - mean) / std; };
 }
+/// uint8 `[B,C,H,W]` -> float `(x/255 - mean[c]) / std[c]` per channel (`mean`, `std` of size C).
+inline Transform normalize(std::vector<double> mean, std::vector<double> std) {
+  TORCH_CHECK(!mean.empty() && mean.size() == std.size(), "data::normalize: expected as many means as stds (one per ",
+              "channel), got ", mean.size(), " and ", std.size());
+  for (double s : std) TORCH_CHECK(s > 0 && std::isfinite(s), "data::normalize: expected std > 0, got ", s);
+  auto m = torch::tensor(mean, torch::kFloat32).view({1, -1, 1, 1});
+  auto s = torch::tensor(std, torch::kFloat32).view({1, -1, 1, 1});
+  return [m, s](const torch::Tensor& x) {
+    TORCH_CHECK(x.dim() == 4 && x.size(1) == m.size(1), "data::normalize: made for ", m.size(1),
+                " channels, got a batch of shape ", x.sizes());
+    return (x.to(torch::kFloat32).div(255.0) - m.to(x.device())) / s.to(x.device());
+  };
+}
 
-/// Example: `LoaderOptions{.batch_size = 256, .seed = 0}`.
+namespace detail {
+/// Makes the calling thread's ATen operations single-threaded, as PyTorch's DataLoader workers do
+/// (`torch.set_num_threads(1)` in each worker process): a worker that decoded, resized or
+/// normalised with the intra-op thread count of the training step would put two OpenMP teams on
+/// every core. Only this thread changes (OpenMP's per-thread setting); without OpenMP, nothing.
+inline void single_threaded_ops() {
+  (void)at::get_num_threads();  // ATen's per-thread initialisation first: it would undo the line below
+  using SetThreads = void (*)(int);
+  static const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set != nullptr) set(1);
+}
+}  // namespace detail
+
+/// Example: `LoaderOptions{.batch_size = 256, .seed = 0, .workers = 2}`.
 struct LoaderOptions {
   int64_t batch_size = 256;
   bool shuffle = true;
   bool drop_last = true;
   uint64_t seed = 0;
-  /// Batches prepared ahead in a background thread; 0 = prepare in the caller's thread.
+  /// Batches ready ahead of the consumer (the bounded queue); 0 = every batch is made in the
+  /// caller's thread when it is needed (no worker threads).
   int64_t prefetch = 2;
   torch::Device device = torch::kCPU;
   /// Per-sample lengths `[S]` (e.g. non-padding tokens). When given, each batch holds samples of
@@ -49,26 +99,61 @@ struct LoaderOptions {
   /// Shard the batches over the processes of a data-parallel run (see the file comment); off:
   /// every process iterates over all of the data (e.g. rank-0-only evaluation).
   bool shard = true;
+  /// Threads that make batches (decode, stack, transform) when `prefetch > 0`, each running its
+  /// ATen operations on one thread.
+  int64_t workers = 1;
 };
 
-class Loader {
+/// In-memory tensors as a `BatchDataset`: `inputs` `[S,...]` and optional `targets` `[S,...]`.
+class TensorDataset {
  public:
-  Loader(torch::Tensor inputs, torch::Tensor targets, Transform transform, LoaderOptions o = {})
-      : inputs_(std::move(inputs)), targets_(std::move(targets)), transform_(std::move(transform)), o_(o) {
+  TensorDataset(torch::Tensor inputs, torch::Tensor targets = {})
+      : inputs_(std::move(inputs)), targets_(std::move(targets)) {
     TORCH_CHECK(inputs_.defined() && inputs_.dim() >= 1 && inputs_.size(0) > 0, "data::Loader: empty input set");
     TORCH_CHECK(!targets_.defined() || targets_.size(0) == inputs_.size(0), "data::Loader: ", inputs_.size(0),
                 " inputs but ", targets_.size(0), " targets");
+  }
+  [[nodiscard]] int64_t size() const { return inputs_.size(0); }
+  [[nodiscard]] Batch batch(const torch::Tensor& idx) const {
+    return {inputs_.index_select(0, idx), targets_.defined() ? targets_.index_select(0, idx) : torch::Tensor{}};
+  }
+  [[nodiscard]] const torch::Tensor& inputs() const { return inputs_; }
+  [[nodiscard]] const torch::Tensor& targets() const { return targets_; }
+
+ private:
+  torch::Tensor inputs_, targets_;
+};
+
+/// Batches of a dataset; what `Trainer::fit` iterates (it models `ssl::DataSource`).
+/// Examples:
+///     ssl::data::Loader images(train.images, {}, ssl::data::normalize(0.286, 0.353), {.batch_size = 256});
+///     ssl::data::Loader photos(ssl::data::ImageFolder("photos", {.image_size = 96}), to_unit,
+///                              {.batch_size = 256, .workers = 2});
+template <Dataset D>
+class Loader {
+ public:
+  Loader(D dataset, Transform transform = nullptr, LoaderOptions o = {})
+      : data_(std::move(dataset)), transform_(std::move(transform)), o_(std::move(o)) {
+    TORCH_CHECK(data_.size() > 0, "data::Loader: the dataset is empty");
     TORCH_CHECK(o_.batch_size > 0, "data::Loader: batch_size must be positive, got ", o_.batch_size);
-    TORCH_CHECK(!o_.drop_last || inputs_.size(0) >= o_.batch_size, "data::Loader: batch_size ", o_.batch_size,
-                " with drop_last leaves no batch of ", inputs_.size(0), " samples");
-    TORCH_CHECK(!o_.lengths.defined() || (o_.lengths.dim() == 1 && o_.lengths.size(0) == inputs_.size(0)),
-                "data::Loader: expected lengths [", inputs_.size(0), "], got ", o_.lengths.sizes());
+    TORCH_CHECK(!o_.drop_last || size() >= o_.batch_size, "data::Loader: batch_size ", o_.batch_size,
+                " with drop_last leaves no batch of ", size(), " samples");
+    TORCH_CHECK(o_.prefetch >= 0, "data::Loader: prefetch must be >= 0, got ", o_.prefetch);
+    TORCH_CHECK(o_.workers >= 1, "data::Loader: workers must be >= 1, got ", o_.workers);
+    TORCH_CHECK(!o_.lengths.defined() || (o_.lengths.dim() == 1 && o_.lengths.size(0) == size()),
+                "data::Loader: expected lengths [", size(), "], got ", o_.lengths.sizes());
     if (o_.lengths.defined()) o_.lengths = o_.lengths.to(torch::kCPU);
   }
+  /// In-memory tensors: `inputs` `[S,...]`, `targets` `[S,...]` or undefined.
+  Loader(torch::Tensor inputs, torch::Tensor targets, Transform transform, LoaderOptions o = {})
+    requires std::same_as<D, TensorDataset>
+      : Loader(TensorDataset(std::move(inputs), std::move(targets)), std::move(transform), std::move(o)) {}
 
-  [[nodiscard]] int64_t size() const { return inputs_.size(0); }
+  [[nodiscard]] const D& dataset() const { return data_; }
+  [[nodiscard]] int64_t size() const { return data_.size(); }
   /// Samples per batch of this process.
   [[nodiscard]] int64_t batch_size() const { return o_.batch_size; }
+  [[nodiscard]] const LoaderOptions& options() const { return o_; }
   /// Processes the batches are sharded over (1 unless a data-parallel run is in effect).
   [[nodiscard]] int64_t shards() const {
     const int64_t w = o_.shard ? dist::world_size() : 1;
@@ -106,17 +191,20 @@ class Loader {
     return torch::cat({shuffled, grouped.narrow(0, full * gb, size() - full * gb)});
   }
 
+  /// The sample indices of batch `b` of process `rank` of `world`, given the epoch's order.
+  [[nodiscard]] torch::Tensor indices(const torch::Tensor& order, int64_t b, int64_t world, int64_t rank) const {
+    const auto start = b * o_.batch_size * world + rank * o_.batch_size;
+    return order.narrow(0, start, std::min(o_.batch_size, size() - start));
+  }
+
   /// The `b`-th batch of `epoch` (given its order) for this process.
   [[nodiscard]] Batch make(const torch::Tensor& order, int64_t b) const {
     return make(order, b, shards(), o_.shard ? dist::rank() : 0);
   }
   /// The `b`-th batch of process `rank` of `world`.
   [[nodiscard]] Batch make(const torch::Tensor& order, int64_t b, int64_t world, int64_t rank) const {
-    const auto start = b * o_.batch_size * world + rank * o_.batch_size;
-    const auto n = std::min(o_.batch_size, size() - start);
-    auto idx = order.narrow(0, start, n);
-    Batch batch{transform_ ? transform_(inputs_.index_select(0, idx)) : inputs_.index_select(0, idx),
-                targets_.defined() ? targets_.index_select(0, idx) : torch::Tensor{}};
+    Batch batch = gather(indices(order, b, world, rank));
+    if (transform_) batch.input = transform_(batch.input);
     if (o_.device != torch::kCPU) {
       batch.input = batch.input.to(o_.device, /*non_blocking=*/true);
       if (batch.target.defined()) batch.target = batch.target.to(o_.device, true);
@@ -124,55 +212,69 @@ class Loader {
     return batch;
   }
 
-  /// Calls `f(batch, index)` for batches `start..` of `epoch` until it returns false.
+  /// Calls `f(batch, index)` for batches `start..` of `epoch`, in order, until it returns false.
   template <class F>
   void run(int64_t epoch, int64_t start, F&& f) const {
     const auto ord = order(epoch);
     const auto n = batches_per_epoch();
-    // Read here: the prefetch thread does not see the caller's dist::LocalOnly.
+    // Read here: the worker threads do not see the caller's dist::LocalOnly.
     const int64_t world = shards(), rank = o_.shard ? dist::rank() : 0;
     if (o_.prefetch <= 0) {
-      for (int64_t b = start; b < n; ++b) if (!f(make(ord, b, world, rank), b)) return;
+      for (int64_t b = start; b < n; ++b)
+        if (!f(make(ord, b, world, rank), b)) return;
       return;
     }
+    // Worker w makes batches start + w, start + w + W, ...; batch b may be made once the
+    // consumer has taken every batch before b - depth (at most `depth` made and not yet taken).
+    const int64_t W = o_.workers, depth = std::max(o_.prefetch, W);
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<std::pair<int64_t, Batch>> queue;
+    std::map<int64_t, Batch> ready;
     std::exception_ptr error;
+    int64_t next = start;  // the batch the consumer waits for
     bool stop = false;
-    std::thread producer([&] {
-      try {
-        for (int64_t b = start; b < n; ++b) {
-          Batch batch = make(ord, b, world, rank);
-          std::unique_lock lk(mu);
-          cv.wait(lk, [&] { return stop || int64_t(queue.size()) < o_.prefetch; });
-          if (stop) return;
-          queue.emplace_back(b, std::move(batch));
-          cv.notify_all();
-        }
-      } catch (...) {
-        std::lock_guard lk(mu);
-        error = std::current_exception();
-        cv.notify_all();
-      }
-    });
+    std::vector<std::thread> pool;
     auto finish = [&] {
       { std::lock_guard lk(mu); stop = true; }
       cv.notify_all();
-      producer.join();
+      for (auto& t : pool) t.join();
     };
-    try {
-      for (int64_t b = start; b < n; ++b) {
-        std::pair<int64_t, Batch> item;
-        {
-          std::unique_lock lk(mu);
-          cv.wait(lk, [&] { return !queue.empty() || error; });
-          if (queue.empty() && error) std::rethrow_exception(error);
-          item = std::move(queue.front());
-          queue.pop_front();
+    for (int64_t w = 0; w < std::min(W, n - start); ++w) {
+      pool.emplace_back([&, w] {
+        detail::single_threaded_ops();
+        try {
+          for (int64_t b = start + w; b < n; b += W) {
+            {
+              std::unique_lock lk(mu);
+              cv.wait(lk, [&] { return stop || b < next + depth; });
+              if (stop) return;
+            }
+            Batch batch = make(ord, b, world, rank);
+            std::lock_guard lk(mu);
+            ready.emplace(b, std::move(batch));
+            cv.notify_all();
+          }
+        } catch (...) {
+          std::lock_guard lk(mu);
+          if (!error) error = std::current_exception();
           cv.notify_all();
         }
-        if (!f(item.second, item.first)) break;
+      });
+    }
+    try {
+      for (int64_t b = start; b < n; ++b) {
+        Batch batch;
+        {
+          std::unique_lock lk(mu);
+          cv.wait(lk, [&] { return ready.count(b) > 0 || error; });
+          auto it = ready.find(b);
+          if (it == ready.end()) std::rethrow_exception(error);
+          batch = std::move(it->second);
+          ready.erase(it);
+          next = b + 1;
+        }
+        cv.notify_all();
+        if (!f(batch, b)) break;
       }
     } catch (...) {
       finish();
@@ -182,9 +284,37 @@ class Loader {
   }
 
  private:
-  torch::Tensor inputs_, targets_;
+  [[nodiscard]] Batch gather(const torch::Tensor& idx) const {
+    if constexpr (BatchDataset<D>) {
+      return data_.batch(idx);
+    } else {
+      const auto n = idx.size(0);
+      const auto* ids = idx.template data_ptr<int64_t>();
+      std::vector<torch::Tensor> inputs;
+      inputs.reserve(size_t(n));
+      std::vector<int64_t> targets;
+      targets.reserve(size_t(n));
+      for (int64_t i = 0; i < n; ++i) {
+        Sample s = data_.get(ids[i]);
+        TORCH_CHECK(inputs.empty() || s.input.sizes() == inputs.front().sizes(), "data::Loader: sample ", ids[i],
+                    " has shape ", s.input.sizes(), ", the batch's first sample ", inputs.front().sizes(),
+                    " (every sample of a dataset must have the same shape)");
+        TORCH_CHECK(targets.empty() || (s.target >= 0) == (targets.front() >= 0), "data::Loader: sample ", ids[i],
+                    (s.target >= 0 ? " has a label and" : " has no label and"),
+                    " the batch's first sample does not (a dataset is labelled in all its samples or in none)");
+        inputs.push_back(std::move(s.input));
+        targets.push_back(s.target);
+      }
+      return {torch::stack(inputs), targets.front() >= 0 ? torch::tensor(targets, torch::kInt64) : torch::Tensor{}};
+    }
+  }
+
+  D data_;
   Transform transform_;
   LoaderOptions o_;
 };
+
+Loader(torch::Tensor, torch::Tensor, Transform, LoaderOptions) -> Loader<TensorDataset>;
+Loader(torch::Tensor, torch::Tensor, Transform) -> Loader<TensorDataset>;
 
 }  // namespace ssl::data

@@ -12,7 +12,7 @@ namespace ssl::heads {
 /// Example: `MaeDecoderOptions(encoder_opts).dim(64).depth(2).heads(4)`.
 struct MaeDecoderOptions {
   explicit MaeDecoderOptions(const vit::Options& encoder)
-      : encoder_dim_(encoder.dim()), grid_(encoder.grid()),
+      : encoder_dim_((vit::check_options(encoder, "heads::MaeDecoderOptions"), encoder.dim())), grid_(encoder.grid()),
         patch_dim_(encoder.patch() * encoder.patch() * encoder.channels()), eps_(encoder.eps()) {}
   TORCH_ARG(int64_t, encoder_dim);
   TORCH_ARG(int64_t, grid);

@@ -29,9 +29,10 @@
 
 namespace ssl::tokenizer {
 
-/// Example: `VQVAEOptions{.channels = 1, .patch = 4, .codes = 256}`.
+/// `channels` describes the data and has no default (0 = unset: the tokenizer refuses it).
+/// Example (grayscale images): `VQVAEOptions{.channels = 1, .patch = 4, .codes = 256}`.
 struct VQVAEOptions {
-  int64_t channels = 1;
+  int64_t channels = 0;  ///< of the images (1 grayscale, 3 RGB), required
   int64_t patch = 4;
   int64_t codes = 256;
   int64_t dim = 32;      ///< codebook vector width
@@ -46,6 +47,8 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
 
   void reset() override {
     const auto& o = options;
+    TORCH_CHECK(o.channels > 0, "tokenizer::VQVAE: VQVAEOptions::channels (of the images: 1 grayscale, 3 RGB) ",
+                "is required, e.g. {.channels = 3}, got ", o.channels);
     TORCH_CHECK(o.channels > 0 && o.patch > 0 && o.codes > 1 && o.dim > 0 && o.hidden > 0,
                 "tokenizer::VQVAE: expected positive channels, patch, dim, hidden and codes > 1");
     namespace nn = torch::nn;

@@ -9,6 +9,7 @@
 /// optimizer step; the reported loss is the mean over processes; only process 0 logs, draws the
 /// progress bar and writes checkpoints (every process can `load` them: parameters, optimizer and
 /// RNG state are the same on all).
+#include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/dist/collective.hpp>
@@ -88,9 +89,15 @@ class Trainer {
   Trainer(R recipe, optim::AdamWOptions o, Schedule schedule = {}) requires std::same_as<Opt, optim::AdamW>
       : Trainer(recipe, optim::AdamW(recipe->named_parameters().pairs(), o), std::move(schedule)) {}
 
-  /// Trains until `o.epochs` epochs (or `o.max_steps` steps) are done, from wherever the trainer
-  /// is (fresh, or restored by `load`). Returns the mean loss of the last epoch's steps run.
-  double fit(const data::Loader& loader, const FitOptions& o) {
+  /// Trains on `loader` (any `DataSource`: in-memory tensors, an image folder, a token store)
+  /// until `o.epochs` epochs (or `o.max_steps` steps) are done, from wherever the trainer is
+  /// (fresh, or restored by `load`: the same epoch and batch). Returns the mean loss of the last
+  /// epoch's steps run.
+  template <class Source>
+  double fit(const Source& loader, const FitOptions& o) {
+    static_assert(DataSource<Source>, "Trainer::fit: the data must satisfy the ssl::DataSource concept: "
+                                      "`int64_t batches_per_epoch() const`, `int64_t global_batch_size() const` and "
+                                      "`void run(int64_t epoch, int64_t batch, F f) const` calling `bool f(const Batch&, int64_t)`");
     TORCH_CHECK(o.accumulate >= 1, "Trainer: accumulate must be >= 1, got ", o.accumulate);
     const int64_t acc = o.accumulate;
     const int64_t spe = loader.batches_per_epoch() / acc;
