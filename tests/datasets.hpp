@@ -1,24 +1,11 @@
 // Where the tests find the real data sets (test-only: the library takes every path as an
-// argument). Fashion-MNIST: $SSL_FASHION_MNIST when set, else Debian's `dataset-fashion-mnist`
-// package; the fortunes: $SSL_FORTUNES when set and non-empty, else Debian's `fortunes` package.
+// argument): the examples' defaults (examples/common/datasets.hpp) — Fashion-MNIST from
+// $SSL_FASHION_MNIST or Debian's `dataset-fashion-mnist`, the fortunes from $SSL_FORTUNES or
+// Debian's `fortunes`.
 #pragma once
-#include <cstdlib>
-#include <filesystem>
-#include <string>
+#include "../examples/common/datasets.hpp"
 
 namespace test_data {
-
-/// The directory of the Fashion-MNIST IDX files.
-inline std::string fashion_mnist_dir() {
-  if (const char* env = std::getenv("SSL_FASHION_MNIST")) return env;
-  return "/usr/share/datasets/fashion-mnist";
-}
-
-/// The directory of the fortune files.
-inline std::filesystem::path fortunes_dir() {
-  const char* env = std::getenv("SSL_FORTUNES");
-  if (env != nullptr && *env != '\0') return env;
-  return "/usr/share/games/fortunes";
-}
-
+using ex::fashion_mnist_dir;
+using ex::fortunes_dir;
 }  // namespace test_data
