@@ -128,15 +128,12 @@ int run(const Args& a) {
                 (long long)N, (long long)(N - hidden), (long long)hidden, double(hidden) / double(N));
   }
 
-  if (!d.has_test() || !train.labels.defined()) {
+  if (!d.evaluable()) {
     ssl::train::JsonObject m;
     m.num("train_seconds", train_seconds).num("final_loss", final_loss).num("epochs", double(a.epochs));
     m.num("num_patches", double(num_patches)).num("masked_patches", double(masked_patches));
     m.str("data", a.data.data).num("total_seconds", ex::seconds_since(t0));
-    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
-    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote "
-                "%s/metrics.json and %s/reconstruction.png\n", a.out.c_str(), a.out.c_str());
-    return 0;
+    return ex::ImageData::pretraining_only(a.out, m, "metrics.json and " + a.out + "/reconstruction.png");
   }
 
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------

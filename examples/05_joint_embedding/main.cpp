@@ -115,14 +115,11 @@ int train_and_evaluate(R recipe, const Args& a, const Defaults& d, const ex::Ima
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
-  if (!data.has_test() || !train.labels.defined()) {
+  if (!data.evaluable()) {
     ssl::train::JsonObject m;
     m.str("method", a.method).str("backbone", a.backbone).str("data", a.data.data).num("epochs", double(epochs));
     m.num("train_seconds", train_seconds).num("final_loss", final_loss).num("total_seconds", ex::seconds_since(t0));
-    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
-    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/metrics.json\n",
-                a.out.c_str());
-    return 0;
+    return ex::ImageData::pretraining_only(a.out, m);
   }
 
   recipe->eval();

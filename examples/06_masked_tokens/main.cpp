@@ -107,13 +107,10 @@ int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, co
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
-  if (!data.has_test() || !train.labels.defined()) {
+  if (!data.evaluable()) {
     m.str("method", a.method).str("data", a.data.data).num("epochs", double(epochs)).num("train_seconds", train_seconds);
     m.num("final_loss", final_loss).num("total_seconds", ex::seconds_since(t0));
-    std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
-    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/metrics.json\n",
-                a.out.c_str());
-    return 0;
+    return ex::ImageData::pretraining_only(a.out, m);
   }
 
   // Frozen features: the CLS token and the mean patch token concatenated (pooled), every

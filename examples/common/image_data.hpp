@@ -12,6 +12,7 @@
 #pragma once
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/train/metrics_log.hpp>
 #if defined(SSL_WITH_IMAGES)
 #include <ssl/data/image_folder.hpp>
 #endif
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +50,18 @@ struct ImageData {
   int64_t workers = 2;
 
   [[nodiscard]] bool has_test() const { return test.images.defined() && test.size() > 0; }
+  /// Whether the evaluations (k-NN, linear probe, fine-tuning) can run: labelled training images
+  /// and an evaluation split.
+  [[nodiscard]] bool evaluable() const { return has_test() && train.labels.defined(); }
+  /// The end of a run that cannot evaluate: writes `m` to `<out>/metrics.json` and says why
+  /// nothing was evaluated (`wrote`: what the run wrote, for the message). Returns 0.
+  static int pretraining_only(const std::string& out, const ssl::train::JsonObject& m,
+                              const std::string& wrote = "metrics.json") {
+    std::ofstream(out + "/metrics.json") << m.dump(true) << "\n";
+    std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/%s\n",
+                out.c_str(), wrote.c_str());
+    return 0;
+  }
   [[nodiscard]] ssl::data::Transform normalize() const { return ssl::data::normalize(mean, std); }
   /// Pixels in [0, 1] (the two-view and multi-crop augmentations take these).
   [[nodiscard]] static ssl::data::Transform unit() {
