@@ -3,8 +3,8 @@
 // and its attention weights. The recipes' learning outcome is in test_learning.cpp.
 #include <doctest/doctest.h>
 #include <ssl/ssl.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/targets/views.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/target/views.hpp>
 
 #include <tuple>
 #include <vector>
@@ -166,7 +166,7 @@ TEST_CASE("attention weights: weights(x) @ v through the output projection == th
 }
 
 // ---- The seven recipes: one composition each, trained by the one Trainer --------------------
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/barlow_twins.hpp>
 #include <ssl/byol.hpp>
 #include <ssl/dino.hpp>

@@ -5,8 +5,8 @@
 
 #include "parity.hpp"
 
-#include <ssl/backbones/text.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/text/encoder.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/train/optim.hpp>
 
 namespace {

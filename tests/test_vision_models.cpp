@@ -5,7 +5,7 @@
 // against lightly's DINOProjectionHead including the frozen last layer. References are made by
 // tests/python/make_vision_references.py (CTest fixture `vision_refs`) into $SSL_REFS.
 #include <doctest/doctest.h>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/heads/dino_head.hpp>
 #include <ssl/heads/projection.hpp>

@@ -14,7 +14,7 @@
 #include <ssl/simsiam.hpp>
 #include <ssl/ssl.hpp>
 #include <ssl/vicreg.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 
 #include <CLI/CLI.hpp>
 

@@ -7,13 +7,13 @@
 /// the identity: its diagonal to 1 (invariance), its off-diagonal to 0 with weight lambda
 /// (redundancy reduction). No negatives, no teacher, no predictor.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/barlow_twins.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/views.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/barlow_twins.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/views.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::barlow_twins {

@@ -9,15 +9,15 @@
 /// over the visual vocabulary. BEiT's tokenizer is DALL-E's dVAE; here it is one the user trains
 /// offline on their own images: `tokenizer::fit_kmeans` or a `tokenizer::VQVAE`.
 #include <ssl/augment/identity.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/patch_heads.hpp>
-#include <ssl/losses/cross_entropy.hpp>
-#include <ssl/maskers/blockwise.hpp>
-#include <ssl/targets/visual_tokens.hpp>
-#include <ssl/teachers/none.hpp>
-#include <ssl/tokenizers/kmeans.hpp>
-#include <ssl/tokenizers/vqvae.hpp>
+#include <ssl/loss/cross_entropy.hpp>
+#include <ssl/masker/blockwise.hpp>
+#include <ssl/target/visual_tokens.hpp>
+#include <ssl/teacher/none.hpp>
+#include <ssl/tokenizer/kmeans.hpp>
+#include <ssl/tokenizer/vqvae.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::beit {

@@ -11,17 +11,17 @@
 /// the time. RoBERTa: no next-sentence prediction, a fresh mask every time a sequence is seen,
 /// full-length sequences.
 #include <ssl/augment/identity.hpp>
-#include <ssl/backbones/text.hpp>
+#include <ssl/text/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/data/text.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/eval/loss.hpp>
 #include <ssl/heads/lm.hpp>
-#include <ssl/losses/cross_entropy.hpp>
-#include <ssl/maskers/bert.hpp>
-#include <ssl/targets/tokens.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/cross_entropy.hpp>
+#include <ssl/masker/bert.hpp>
+#include <ssl/target/tokens.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/text/wordpiece.hpp>
 #include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>

@@ -7,13 +7,13 @@
 /// orderings). The target network is an exponential moving average of the online encoder and
 /// projector, its momentum rising from 0.99 to 1 on a cosine; it gets no gradient.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/neg_cosine.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/teachers/ema.hpp>
+#include <ssl/loss/neg_cosine.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::byol {

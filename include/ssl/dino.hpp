@@ -10,14 +10,14 @@
 /// (cross-entropy over every student-crop / teacher-crop pair but a crop with itself).
 /// Centring and sharpening together are what keep the two networks from collapsing.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/resnet/encoder.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/dino_head.hpp>
-#include <ssl/losses/dino.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/teachers/ema.hpp>
+#include <ssl/loss/dino.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::dino {

@@ -11,14 +11,14 @@
 /// (centred, sharpened) as the target — "an online tokenizer". One DINO head for CLS and
 /// patches (the paper's default) or two.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/dino.hpp>
 #include <ssl/heads/patch_heads.hpp>
-#include <ssl/losses/ibot.hpp>
-#include <ssl/maskers/blockwise.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/teachers/ema.hpp>
+#include <ssl/loss/ibot.hpp>
+#include <ssl/masker/blockwise.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::ibot {

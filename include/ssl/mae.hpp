@@ -7,13 +7,13 @@
 /// hidden position and reconstructs the pixels; the loss is the mean squared error on the
 /// hidden patches only (per-patch normalised pixels by default).
 #include <ssl/augment/identity.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/mae_decoder.hpp>
-#include <ssl/losses/masked_mse.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/pixels.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/masked_mse.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/pixels.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::mae {

@@ -8,14 +8,14 @@
 /// key; each query must find its own key among the keys of the whole batch (InfoNCE, scaled by
 /// 2 tau), summed over both orderings. No memory queue: the batch supplies the negatives.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/resnet/encoder.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/mocov3.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/teachers/ema.hpp>
+#include <ssl/loss/mocov3.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::mocov3 {

@@ -7,13 +7,13 @@
 /// batch (NT-Xent: cosine similarity / temperature, cross-entropy). No teacher, no memory bank:
 /// the other images of the batch are the negatives.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/ntxent.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/views.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/ntxent.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/views.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::simclr {

@@ -7,13 +7,13 @@
 /// *not* differentiated (stop-gradient): the "teacher" is the student itself with the gradient
 /// stopped, so there is no momentum copy and no negatives.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/neg_cosine.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/views.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/neg_cosine.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/views.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::simsiam {

@@ -2,7 +2,7 @@
 /// \file ssl.hpp
 /// Everything in libssl: the concepts, the parts, the trainer, data, evaluation and I/O.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/beit.hpp>
 #include <ssl/bert.hpp>
 #include <ssl/concepts.hpp>
@@ -31,18 +31,18 @@
 #include <ssl/io/hf.hpp>
 #include <ssl/io/png.hpp>
 #include <ssl/io/safetensors.hpp>
-#include <ssl/losses/barlow_twins.hpp>
-#include <ssl/losses/cross_entropy.hpp>
-#include <ssl/losses/dino.hpp>
-#include <ssl/losses/neg_cosine.hpp>
-#include <ssl/losses/mocov3.hpp>
-#include <ssl/losses/ntxent.hpp>
-#include <ssl/losses/pairwise.hpp>
-#include <ssl/losses/vicreg.hpp>
+#include <ssl/loss/barlow_twins.hpp>
+#include <ssl/loss/cross_entropy.hpp>
+#include <ssl/loss/dino.hpp>
+#include <ssl/loss/neg_cosine.hpp>
+#include <ssl/loss/mocov3.hpp>
+#include <ssl/loss/ntxent.hpp>
+#include <ssl/loss/pairwise.hpp>
+#include <ssl/loss/vicreg.hpp>
 #include <ssl/mae.hpp>
-#include <ssl/targets/teacher.hpp>
-#include <ssl/targets/views.hpp>
-#include <ssl/teachers/ema.hpp>
+#include <ssl/target/teacher.hpp>
+#include <ssl/target/views.hpp>
+#include <ssl/teacher/ema.hpp>
 #include <ssl/text/wordpiece.hpp>
 #include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>

@@ -7,13 +7,13 @@
 /// over the batch above 1 (variance: hinge, weight mu) and decorrelates the dimensions
 /// (covariance: squared off-diagonal covariances, weight nu). No negatives, no teacher.
 #include <ssl/augment/views.hpp>
-#include <ssl/backbones/resnet.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
-#include <ssl/losses/vicreg.hpp>
-#include <ssl/maskers/random_patches.hpp>
-#include <ssl/targets/views.hpp>
-#include <ssl/teachers/none.hpp>
+#include <ssl/loss/vicreg.hpp>
+#include <ssl/masker/random_patches.hpp>
+#include <ssl/target/views.hpp>
+#include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::vicreg {

@@ -6,7 +6,7 @@
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/eval/knn.hpp>
-#include <ssl/losses/cross_entropy.hpp>
+#include <ssl/loss/cross_entropy.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <torch/torch.h>

@@ -6,7 +6,7 @@
 ///    LayerNorm, tied decoder + bias); without, GPT-2's `lm_head`. Optionally BERT's
 ///    next-sentence classifier on the pooled feature (returned as `HeadOutput::aux[0]`).
 ///  - `ReplacedTokenHead`: ELECTRA's discriminator head (dense, GELU, one logit per token).
-#include <ssl/backbones/text.hpp>
+#include <ssl/text/encoder.hpp>
 #include <ssl/core/types.hpp>
 
 #include <torch/torch.h>

@@ -3,8 +3,8 @@
 /// MAE's light decoder: embed the encoded visible tokens, append one shared mask token per
 /// hidden patch, unshuffle with `ids_restore`, add fixed sin-cos positions, a few Transformer
 /// blocks, and predict the `p*p*C` pixel values of every patch (`[B,N,p*p*C]`, CLS dropped).
-#include <ssl/backbones/transformer.hpp>
-#include <ssl/backbones/vit.hpp>
+#include <ssl/nn/transformer.hpp>
+#include <ssl/vit/encoder.hpp>
 #include <ssl/core/types.hpp>
 
 namespace ssl::heads {

@@ -1,0 +1,114 @@
+#pragma once
+/// \file loss/cross_entropy.hpp
+/// Cross-entropy of logits against integer labels, ignoring label -100: BERT's masked LM,
+/// GPT's next-token loss, BEiT's masked visual tokens, fine-tuning classifiers.
+///
+/// `loss::CrossEntropy` scores the first view's head output against `target[0]` and each of the
+/// head's extra outputs (`Prediction::aux[0][j]`) against `target[1 + j]`, and sums them: BERT's
+/// pretraining loss is MLM + next-sentence prediction.
+#include <ssl/core/check.hpp>
+#include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace ssl::loss {
+
+/// Mean cross-entropy and top-1 accuracy over the labels that are not -100. `logits` is
+/// `[..., C]` with `labels` `[...]`, or `[M, C]` for the M non-ignored entries of `labels` in
+/// row-major order (a head that predicts only the masked positions). No label at all gives 0.
+struct CrossEntropyResult {
+  torch::Tensor loss, accuracy;
+};
+inline CrossEntropyResult masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels,
+                                               const char* what = "loss::CrossEntropy") {
+  TORCH_CHECK(logits.defined() && labels.defined() && logits.dim() >= 2, what,
+              ": expected logits [..., C] and integer labels, got ", ssl::detail::shape_str(logits), " and ",
+              ssl::detail::shape_str(labels));
+  TORCH_CHECK(labels.scalar_type() == torch::kInt64, what, ": labels must be int64, got ", labels.scalar_type());
+  const auto C = logits.size(-1);
+  auto flat_labels = labels.reshape({-1});
+  torch::Tensor flat_logits;
+  if (logits.numel() / C == flat_labels.numel() && logits.sizes().slice(0, logits.dim() - 1) == labels.sizes()) {
+    flat_logits = logits.reshape({-1, C});
+  } else {
+    TORCH_CHECK(logits.dim() == 2, what, ": logits ", ssl::detail::shape_str(logits), " match neither labels ",
+                ssl::detail::shape_str(labels), " position by position nor their non-ignored entries");
+    flat_labels = flat_labels.index({flat_labels != -100});
+    TORCH_CHECK(flat_labels.size(0) == logits.size(0), what, ": ", logits.size(0),
+                " rows of logits for the masked positions, but ", flat_labels.size(0), " labels are not -100");
+    flat_logits = logits;
+  }
+  auto valid = flat_labels != -100;
+  // Data-parallel: divided by the global number of labels / world size (dist::mean_count).
+  auto n = dist::mean_count(valid.sum().to(flat_logits.scalar_type())).clamp_min(1.0 / double(dist::world_size()));
+  auto loss = torch::nn::functional::cross_entropy(
+                  flat_logits, flat_labels,
+                  torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum)) /
+              n;
+  torch::NoGradGuard g;
+  auto acc = ((flat_logits.argmax(-1) == flat_labels) & valid).sum().to(torch::kFloat32) / n.to(torch::kFloat32);
+  return {loss, acc};
+}
+
+/// Example: `loss::CrossEntropy{.names = {"mlm", "nsp"}}`. Logged parts: `<name>` and
+/// `<name>_acc` for each scored output.
+struct CrossEntropy {
+  std::vector<std::string> names = {"ce"};
+
+  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
+    TORCH_CHECK(!pred.views.empty() && !target.empty(), "loss::CrossEntropy: expected a prediction and a target, got ",
+                pred.views.size(), " predictions and ", target.size(), " targets");
+    std::vector<torch::Tensor> outputs{pred.views[0]};
+    if (!pred.aux.empty()) outputs.insert(outputs.end(), pred.aux[0].begin(), pred.aux[0].end());
+    TORCH_CHECK(target.size() >= outputs.size(), "loss::CrossEntropy: the head gives ", outputs.size(),
+                " outputs but the target only ", target.size(), " label tensors (a next-sentence head needs ",
+                "batches with labels)");
+    LossOutput out;
+    for (size_t j = 0; j < outputs.size(); ++j) {
+      auto r = masked_cross_entropy(outputs[j], target[j]);
+      out.loss = j == 0 ? r.loss : out.loss + r.loss;
+      const auto name = j < names.size() ? names[j] : "ce" + std::to_string(j);
+      out.parts.emplace_back(name, r.loss.detach());
+      out.parts.emplace_back(name + "_acc", r.accuracy);
+    }
+    return out;
+  }
+};
+
+/// ELECTRA's loss: the generator's MLM cross-entropy (its logits come from the masker as
+/// `Masked::aux`) plus `weight` times the discriminator's replaced-token binary cross-entropy,
+/// averaged over the non-padding positions. Target: `target::ReplacedTokens`.
+struct ReplacedTokenDetection {
+  double weight = 50.0;
+
+  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
+    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined() && target.size() == 3,
+                "loss::ReplacedTokenDetection: expected the discriminator's logits, the generator's logits as "
+                "Masked::aux, and the targets {labels, replaced, valid} of target::ReplacedTokens");
+    auto gen = masked_cross_entropy(pred.masked[0].aux, target[0], "loss::ReplacedTokenDetection");
+    const auto& logits = pred.views[0];
+    TORCH_CHECK(logits.sizes() == target[1].sizes(), "loss::ReplacedTokenDetection: discriminator logits ",
+                ssl::detail::shape_str(logits), " must match the tokens ", ssl::detail::shape_str(target[1]));
+    const auto& valid = target[2];
+    const auto scored = logits.index({valid}), is_replaced = target[1].index({valid});
+    auto disc = torch::binary_cross_entropy_with_logits(scored, is_replaced);
+    torch::Tensor acc, replaced;
+    {
+      torch::NoGradGuard g;
+      acc = ((scored > 0).to(torch::kFloat32) == is_replaced).to(torch::kFloat32).mean();
+      replaced = is_replaced.mean();
+    }
+    return {gen.loss + weight * disc,
+            {{"gen", gen.loss.detach()},
+             {"gen_acc", gen.accuracy},
+             {"disc", disc.detach()},
+             {"disc_acc", acc},
+             {"replaced", replaced}}};
+  }
+};
+
+}  // namespace ssl::loss

@@ -1,0 +1,40 @@
+#pragma once
+/// \file loss/masked_mse.hpp
+/// MAE's loss: per-patch mean squared error, averaged over the masked patches only
+/// (over all patches where the masker hid nothing), averaged over views.
+#include <ssl/core/check.hpp>
+#include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
+#include <ssl/loss/pairwise.hpp>
+
+#include <vector>
+
+namespace ssl::loss {
+
+struct MaskedMSE {
+  /// `pred`, `target`: `[B,N,P]`; `mask`: `[B,N]` bool (true = masked) or undefined.
+  [[nodiscard]] static torch::Tensor of(const torch::Tensor& pred, const torch::Tensor& target,
+                                        const torch::Tensor& mask) {
+    TORCH_CHECK(pred.sizes() == target.sizes(), "loss::MaskedMSE: prediction ",
+                ssl::detail::shape_str(pred), " and target ", ssl::detail::shape_str(target),
+                " must have the same shape");
+    auto per_patch = (pred - target).pow(2).mean(-1);
+    if (!mask.defined()) return per_patch.mean();
+    TORCH_CHECK(mask.sizes() == per_patch.sizes(), "loss::MaskedMSE: expected a mask of shape ",
+                ssl::detail::shape_str(per_patch), ", got ", ssl::detail::shape_str(mask));
+    auto m = mask.to(per_patch.dtype());
+    return (per_patch * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
+  }
+
+  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
+    detail::check_pairs("loss::MaskedMSE", pred, target);
+    TORCH_CHECK(pred.masked.size() == pred.views.size(), "loss::MaskedMSE: expected the masking of every view, got ",
+                pred.masked.size(), " for ", pred.views.size(), " views");
+    auto total = detail::mean_over_pairs(target.size(), [&](size_t i) {
+                   return std::vector<torch::Tensor>{of(pred.views[i], target[i], pred.masked[i].mask)};
+                 }).front();
+    return {total, {{"mse", total.detach()}}};
+  }
+};
+
+}  // namespace ssl::loss

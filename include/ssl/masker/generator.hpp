@@ -1,0 +1,51 @@
+#pragma once
+/// \file masker/generator.hpp
+/// ELECTRA's corruption (Clark et al., 2020): BERT-mask the tokens, let a small masked-LM
+/// generator predict the masked positions, and put a token sampled from its distribution in
+/// each. The discriminator (the recipe's backbone) then sees the sampled sequence. The
+/// generator is trained by the loss through its logits (`Masked::aux`); the sampling itself
+/// carries no gradient.
+#include <ssl/text/encoder.hpp>
+#include <ssl/heads/lm.hpp>
+#include <ssl/masker/bert.hpp>
+
+#include <torch/torch.h>
+
+namespace ssl::masker {
+
+class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
+ public:
+  /// `encoder`: the generator's encoder (typically sharing the discriminator's embeddings);
+  /// `head`: its MLM head (tied to the same embeddings, `only_masked` or not).
+  GeneratorImpl(text::Encoder encoder, heads::LmHead head, Bert masking)
+      : encoder(std::move(encoder)), head(std::move(head)), masking(std::move(masking)) {
+    reset();
+  }
+  void reset() override {
+    register_module("encoder", encoder.ptr());
+    register_module("head", head.ptr());
+  }
+
+  /// Token ids `[B,N]` -> `Masked{input = sampled sequence, mask = selected, aux = generator
+  /// logits}` (`[M,V]` at the selected positions, or `[B,N,V]`).
+  Masked forward(const torch::Tensor& ids) {
+    Masked m = masking(ids);
+    auto logits = head->forward(encoder->forward(m), m).out;
+    torch::Tensor sampled;
+    {
+      torch::NoGradGuard g;
+      auto at_mask = logits.dim() == 3 ? logits.index({m.mask}) : logits;
+      sampled = torch::multinomial(torch::softmax(at_mask.to(torch::kFloat32), -1), 1).squeeze(-1);
+    }
+    auto corrupted = ids.clone();
+    corrupted.index_put_({m.mask}, sampled);
+    return Masked{.input = corrupted, .mask = m.mask, .aux = logits};
+  }
+
+  text::Encoder encoder;
+  heads::LmHead head;
+  Bert masking;
+};
+TORCH_MODULE(Generator);
+
+}  // namespace ssl::masker

@@ -1,0 +1,60 @@
+#pragma once
+/// \file masker/random_patches.hpp
+/// MAE's random patch masking: per-sample uniform noise, argsort, keep the first
+/// `int(N * (1 - ratio))` patches. Every sample hides the same number of patches.
+#include <ssl/core/check.hpp>
+#include <ssl/core/types.hpp>
+#include <ssl/dist/collective.hpp>
+
+#include <torch/torch.h>
+
+namespace ssl::masker {
+
+/// Example: `masker::RandomPatches({.patch = 4, .ratio = 0.75})`.
+struct RandomPatches {
+  int64_t patch = 16;
+  double ratio = 0.75;
+
+  /// Number of patches of an `[B,C,H,W]` batch.
+  [[nodiscard]] int64_t num_patches(const torch::Tensor& x) const {
+    ssl::detail::check_dim(x, 4, "masker::RandomPatches", "[B,C,H,W]");
+    TORCH_CHECK(patch > 0 && x.size(2) % patch == 0 && x.size(3) % patch == 0,
+                "masker::RandomPatches: image ", x.size(2), "x", x.size(3),
+                " is not divisible by the patch size ", patch);
+    return (x.size(2) / patch) * (x.size(3) / patch);
+  }
+
+  /// Draws the noise on the batch's device from its default generator.
+  Masked operator()(const torch::Tensor& x) const {
+    auto n = num_patches(x);
+    return with_noise(x, dist::rand({x.size(0), n}, x.options().dtype(torch::kFloat32)));
+  }
+
+  /// The masking for a given `[B,N]` noise (smallest noise = kept), as in the reference
+  /// implementations; exposed so that tests can replay the reference's noise.
+  Masked with_noise(const torch::Tensor& x, const torch::Tensor& noise) const {
+    TORCH_CHECK(ratio > 0.0 && ratio < 1.0, "masker::RandomPatches: ratio must be in (0,1), got ",
+                ratio);
+    const auto n = num_patches(x);
+    TORCH_CHECK(noise.dim() == 2 && noise.size(0) == x.size(0) && noise.size(1) == n,
+                "masker::RandomPatches: expected noise of shape [", x.size(0), ", ", n,
+                "], got ", ssl::detail::shape_str(noise));
+    const auto keep = static_cast<int64_t>(double(n) * (1.0 - ratio));
+    TORCH_CHECK(keep >= 1, "masker::RandomPatches: ratio ", ratio, " keeps no patch out of ", n);
+    auto ids_shuffle = noise.argsort(int64_t{1}, /*descending=*/false);
+    auto ids_restore = ids_shuffle.argsort(int64_t{1}, /*descending=*/false);
+    auto ids_keep = ids_shuffle.narrow(1, 0, keep);
+    // mask in shuffled order is [0]*keep + [1]*(n-keep); unshuffle it.
+    auto shuffled = torch::ones({x.size(0), n}, x.options().dtype(torch::kBool));
+    shuffled.narrow(1, 0, keep).fill_(false);
+    auto mask = shuffled.gather(1, ids_restore);
+    return {x, mask, ids_keep, ids_restore};
+  }
+};
+
+/// Hides nothing: the backbone sees the whole input (SimCLR, BYOL, DINO, fine-tuning).
+struct None {
+  Masked operator()(const torch::Tensor& x) const { return Masked{.input = x}; }
+};
+
+}  // namespace ssl::masker

@@ -1,0 +1,35 @@
+#pragma once
+/// \file target/pixels.hpp
+/// MAE's target: the pixels of every view, patchified, optionally normalised per patch
+/// (`norm_pix`: zero mean, unit variance with the unbiased variance + 1e-6, as MAE).
+#include <ssl/vit/encoder.hpp>
+#include <ssl/core/types.hpp>
+
+#include <vector>
+
+namespace ssl::target {
+
+/// Example: `target::Pixels({.patch = 4, .norm_pix = true})`.
+struct Pixels {
+  int64_t patch = 16;
+  bool norm_pix = true;
+
+  /// Target of one `[B,C,H,W]` image batch: `[B, N, p*p*C]`.
+  [[nodiscard]] torch::Tensor of(const torch::Tensor& x) const {
+    auto t = vit::patchify(x, patch);
+    if (norm_pix) {
+      auto mean = t.mean(-1, /*keepdim=*/true);
+      auto var = t.var(-1, /*unbiased=*/true, /*keepdim=*/true);
+      t = (t - mean) / (var + 1e-6).sqrt();
+    }
+    return t;
+  }
+
+  std::vector<torch::Tensor> operator()(const Views& views, const Prediction&) const {
+    std::vector<torch::Tensor> out;
+    for (const auto& v : views.all()) out.push_back(of(v));
+    return out;
+  }
+};
+
+}  // namespace ssl::target

@@ -1,0 +1,15 @@
+#pragma once
+/// \file teacher/none.hpp
+/// No teacher (MAE, BERT, SimCLR): the update does nothing.
+#include <ssl/core/types.hpp>
+
+#include <vector>
+
+namespace ssl::teacher {
+
+struct None {
+  void operator()(const std::vector<torch::Tensor>& /*student*/,
+                  const std::vector<torch::Tensor>& /*teacher*/, const StepInfo&) const {}
+};
+
+}  // namespace ssl::teacher

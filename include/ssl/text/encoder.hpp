@@ -1,0 +1,243 @@
+#pragma once
+/// \file text/encoder.hpp
+/// The text backbone: token (+ position, + segment) embeddings and a stack of the shared
+/// Transformer block (nn/transformer.hpp). One class serves BERT / RoBERTa (post-norm,
+/// bidirectional, padding masked), ELECTRA (embeddings narrower than the blocks, projected; the
+/// generator shares the discriminator's embeddings) and GPT (pre-norm, causal, final norm).
+///
+/// Parameter names: `embeddings.{tok,pos,seg,norm}`, `proj`, `blocks.<i>.<block>`, `norm`,
+/// `pooler`; io/hf.hpp maps Hugging Face BERT / ELECTRA / GPT-2 checkpoints onto them.
+#include <ssl/nn/transformer.hpp>
+#include <ssl/core/check.hpp>
+#include <ssl/core/types.hpp>
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace ssl::text {
+
+/// Options of a text encoder. Defaults are BERT's (post-norm, exact GELU, eps 1e-12, two
+/// segments, pooler); see the presets below. Example:
+/// `text::EncoderOptions(8000, 256, 4, 4).max_len(128).pad_id(0).sep_id(3)`.
+struct EncoderOptions {
+  EncoderOptions(int64_t vocab, int64_t dim, int64_t depth, int64_t heads)
+      : vocab_(vocab), dim_(dim), depth_(depth), heads_(heads), mlp_hidden_(4 * dim) {}
+  TORCH_ARG(int64_t, vocab);
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, depth);
+  TORCH_ARG(int64_t, heads);
+  TORCH_ARG(int64_t, mlp_hidden);
+  /// Longest sequence (number of learned positions).
+  TORCH_ARG(int64_t, max_len) = 512;
+  /// Segment (token type) vocabulary; 0 = no segment embeddings (RoBERTa-style single segment
+  /// still keeps them in HF; GPT has none).
+  TORCH_ARG(int64_t, type_vocab) = 2;
+  /// Width of the embeddings; 0 = `dim`. When different, a linear `proj` maps them to `dim`
+  /// (ELECTRA's `embeddings_project`).
+  TORCH_ARG(int64_t, embedding_dim) = 0;
+  /// LayerNorm over the summed embeddings (BERT, ELECTRA); GPT has none.
+  TORCH_ARG(bool, embedding_norm) = true;
+  /// Pre-norm blocks and a final norm (GPT) when true; post-norm (BERT) when false.
+  TORCH_ARG(bool, norm_first) = false;
+  TORCH_ARG(bool, causal) = false;
+  TORCH_ARG(double, eps) = 1e-12;
+  TORCH_ARG(std::string, gelu) = "none";
+  TORCH_ARG(double, dropout) = 0.1;
+  TORCH_ARG(double, attn_dropout) = 0.1;
+  /// Padding id: never attended to (bidirectional encoders), and segment 0.
+  TORCH_ARG(int64_t, pad_id) = 0;
+  /// `[SEP]` id: segment ids follow BERT's pair layout `[CLS] a [SEP] b [SEP]` (0 up to and
+  /// including the first `[SEP]`, 1 after it, 0 on padding); -1 = every token in segment 0.
+  TORCH_ARG(int64_t, sep_id) = -1;
+  /// BERT's pooler (dense + tanh on the first token) as the pooled feature. Without it the
+  /// pooled feature is the first token's state (bidirectional) or the last non-padding token's
+  /// (causal, as GPT-2's sequence classifier).
+  TORCH_ARG(bool, pooler) = true;
+  /// Pool the mean of the non-padding token states instead of one token (then the pooler, if
+  /// any): a sentence embedding that fine-tunes faster from a briefly pretrained model.
+  TORCH_ARG(bool, mean_pool) = false;
+  /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
+  TORCH_ARG(bool, checkpoint) = false;
+
+ public:
+  [[nodiscard]] int64_t embedding_width() const { return embedding_dim_ > 0 ? embedding_dim_ : dim_; }
+  [[nodiscard]] nn::BlockOptions block() const {
+    return nn::BlockOptions(dim_, heads_)
+        .mlp_hidden(mlp_hidden_)
+        .norm_first(norm_first_)
+        .causal(causal_)
+        .eps(eps_)
+        .gelu(gelu_)
+        .dropout(dropout_)
+        .attn_dropout(attn_dropout_);
+  }
+};
+
+/// BERT presets (Turc et al. 2019 sizes; `base` is BERT-base).
+inline EncoderOptions bert_tiny(int64_t vocab) { return EncoderOptions(vocab, 128, 2, 2); }
+inline EncoderOptions bert_mini(int64_t vocab) { return EncoderOptions(vocab, 256, 4, 4); }
+inline EncoderOptions bert_small(int64_t vocab) { return EncoderOptions(vocab, 512, 4, 8); }
+inline EncoderOptions bert_base(int64_t vocab) { return EncoderOptions(vocab, 768, 12, 12); }
+
+/// Turns options into GPT-2's architecture: causal, pre-norm with a final norm, tanh GELU,
+/// eps 1e-5, no segments, no embedding norm, no pooler.
+inline EncoderOptions gpt(EncoderOptions o) {
+  return o.causal(true).norm_first(true).gelu("tanh").eps(1e-5).type_vocab(0).embedding_norm(false).pooler(false).sep_id(-1);
+}
+
+/// Token + position (+ segment) embeddings, optionally normalised. Shared between ELECTRA's
+/// generator and discriminator.
+class EmbeddingsImpl : public torch::nn::Cloneable<EmbeddingsImpl> {
+ public:
+  explicit EmbeddingsImpl(EncoderOptions options) : options(std::move(options)) { reset(); }
+  void reset() override {
+    const auto E = options.embedding_width();
+    tok = register_module("tok", torch::nn::Embedding(options.vocab(), E));
+    pos = register_module("pos", torch::nn::Embedding(options.max_len(), E));
+    if (options.type_vocab() > 0) seg = register_module("seg", torch::nn::Embedding(options.type_vocab(), E));
+    if (options.embedding_norm())
+      norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({E}).eps(options.eps())));
+  }
+
+  /// `ids` `[B,N]` int64, `segments` `[B,N]` int64 or undefined -> `[B,N,E]`.
+  Tensor forward(const Tensor& ids, const Tensor& segments) {
+    auto x = tok(ids) + pos(torch::arange(ids.size(1), ids.options())).unsqueeze(0);
+    if (seg) x = x + seg(segments.defined() ? segments : torch::zeros_like(ids));
+    if (norm) x = norm(x);
+    return options.dropout() > 0 ? torch::dropout(x, options.dropout(), is_training()) : x;
+  }
+
+  EncoderOptions options;
+  torch::nn::Embedding tok{nullptr}, pos{nullptr}, seg{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+/// Segment ids of BERT's pair layout: 1 after the first `[SEP]` (up to and including the
+/// second), 0 before and on padding.
+inline Tensor segments_from_sep(const Tensor& ids, int64_t sep_id, int64_t pad_id) {
+  auto is_sep = (ids == sep_id).to(torch::kInt64);
+  auto before = is_sep.cumsum(1) - is_sep;  // [SEP]s strictly before each position
+  return ((before >= 1) & (ids != pad_id)).to(torch::kInt64);
+}
+
+/// The text backbone. `forward(Masked)` reads token ids `m.input` (`[B,N]` int64, `N <=
+/// max_len`) and gives `tokens` `[B,N,D]` and `pooled` `[B,D]`.
+class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
+ public:
+  explicit EncoderImpl(EncoderOptions options) : options(std::move(options)) { reset(); }
+  /// An encoder that uses (and trains) `shared` embeddings: ELECTRA's generator.
+  EncoderImpl(EncoderOptions options, Embeddings shared) : options(std::move(options)), shared_(std::move(shared)) {
+    reset();
+  }
+
+  void reset() override {
+    TORCH_CHECK(options.vocab() > 0 && options.dim() > 0 && options.depth() >= 0 && options.max_len() > 0,
+                "text::Encoder: expected positive vocab, dim, max_len and depth >= 0; got vocab ", options.vocab(),
+                ", dim ", options.dim(), ", depth ", options.depth(), ", max_len ", options.max_len());
+    if (shared_) {
+      const auto& so = shared_->options;
+      TORCH_CHECK(so.vocab() == options.vocab() && so.embedding_width() == options.embedding_width() &&
+                      so.max_len() == options.max_len() && so.type_vocab() == options.type_vocab(),
+                  "text::Encoder: shared embeddings have vocab ", so.vocab(), ", width ", so.embedding_width(),
+                  ", max_len ", so.max_len(), ", type_vocab ", so.type_vocab(), "; this encoder expects ",
+                  options.vocab(), ", ", options.embedding_width(), ", ", options.max_len(), ", ",
+                  options.type_vocab());
+      embeddings = register_module("embeddings", shared_);
+    } else {
+      embeddings = register_module("embeddings", Embeddings(options));
+    }
+    if (options.embedding_width() != options.dim())
+      proj = register_module("proj", torch::nn::Linear(options.embedding_width(), options.dim()));
+    nn::StackOptions so(options.dim(), options.depth(), options.heads());
+    so.block(options.block()).checkpoint(options.checkpoint());
+    blocks = register_module("blocks", nn::Stack(so));
+    if (options.norm_first())
+      norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.dim()}).eps(options.eps())));
+    if (options.pooler()) pooler = register_module("pooler", torch::nn::Linear(options.dim(), options.dim()));
+  }
+
+  Features forward(const Masked& m) {
+    const auto& ids = m.input;
+    ssl::detail::check_dim(ids, 2, "text::Encoder", "token ids [B,N]");
+    TORCH_CHECK(ids.scalar_type() == torch::kInt64, "text::Encoder: expected int64 token ids, got ",
+                ids.scalar_type());
+    TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= options.max_len(), "text::Encoder: sequence length ",
+                ids.size(1), " is outside [1, max_len = ", options.max_len(), "]");
+    if (!ids.is_cuda() && ids.numel() > 0) {  // a host-side check is free on the CPU
+      const auto [min, max] = at::aminmax(ids);  // one pass over the ids
+      const auto lo = min.item<int64_t>(), hi = max.item<int64_t>();
+      TORCH_CHECK(lo >= 0 && hi < options.vocab(), "text::Encoder: token ids must be in [0, ", options.vocab(),
+                  "), got values in [", lo, ", ", hi, "]");
+    }
+    Tensor segments;
+    if (options.type_vocab() > 0 && options.sep_id() >= 0)
+      segments = segments_from_sep(ids, options.sep_id(), options.pad_id());
+    auto x = embeddings(ids, segments);
+    if (proj) x = proj(x);
+    std::optional<Tensor> keep;
+    const auto not_pad = ids != options.pad_id();
+    if (!options.causal() && options.pad_id() >= 0) keep = not_pad;
+    x = blocks(x, keep);
+    if (norm) x = norm(x);
+    Tensor pooled;
+    if (options.mean_pool()) {
+      auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
+      pooled = (x * w).sum(1) / w.sum(1).clamp_min(1.0);
+    } else if (options.causal() && !pooler) {  // last non-padding token (right padding)
+      auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
+      pooled = x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
+    } else {
+      pooled = x.select(1, 0);
+    }
+    if (pooler) pooled = torch::tanh(pooler(pooled));
+    return {x, pooled};
+  }
+
+  [[nodiscard]] int64_t dim() const { return options.dim(); }
+
+  EncoderOptions options;
+  Embeddings embeddings{nullptr};
+  torch::nn::Linear proj{nullptr}, pooler{nullptr};
+  nn::Stack blocks{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+
+ private:
+  Embeddings shared_{nullptr};
+};
+TORCH_MODULE(Encoder);
+
+/// BERT's initialisation: normal(0, std) for linear and embedding weights, zero biases, unit
+/// LayerNorm, zero padding row. (GPT-2 additionally scales its residual projections; use
+/// `init_gpt2_weights`.)
+inline void init_bert_weights(torch::nn::Module& m, double std = 0.02, int64_t pad_id = -1) {
+  torch::NoGradGuard g;
+  for (auto& item : m.named_modules("", /*include_self=*/true)) {
+    auto& mod = item.value();
+    if (auto* lin = mod->as<torch::nn::LinearImpl>()) {
+      lin->weight.normal_(0.0, std);
+      if (lin->bias.defined()) lin->bias.zero_();
+    } else if (auto* emb = mod->as<torch::nn::EmbeddingImpl>()) {
+      emb->weight.normal_(0.0, std);
+      if (pad_id >= 0 && pad_id < emb->weight.size(0) && item.key().ends_with("tok")) emb->weight[pad_id].zero_();
+    } else if (auto* ln = mod->as<torch::nn::LayerNormImpl>()) {
+      if (ln->weight.defined()) ln->weight.fill_(1.0);
+      if (ln->bias.defined()) ln->bias.zero_();
+    }
+  }
+}
+
+/// GPT-2's initialisation: `init_bert_weights`, then the blocks' output projections
+/// (`attn.proj`, `mlp.fc2`) scaled by `1/sqrt(2 * depth)`.
+inline void init_gpt2_weights(torch::nn::Module& m, int64_t depth, double std = 0.02) {
+  init_bert_weights(m, std);
+  torch::NoGradGuard g;
+  const double s = std / std::sqrt(2.0 * double(depth));
+  for (auto& item : m.named_parameters()) {
+    const auto& k = item.key();
+    if (k.ends_with("attn.proj.weight") || k.ends_with("mlp.fc2.weight")) item.value().normal_(0.0, s);
+  }
+}
+
+}  // namespace ssl::text
