@@ -2,7 +2,7 @@
 """libssl's batched augmentations (C++, bench_augment) against torchvision's per-image v2
 transforms in a torch DataLoader, doing the same work, in one run.
 
-    python3 benchmarks/augment_side_by_side.py build/benchmarks/bench_augment [--threads 2] [--images 2560]
+    .venv/bin/python benchmarks/augment_side_by_side.py build/benchmarks/bench_augment [--threads 2] [--images 2560]
 
 (a) runs the C++ binary (BM_TwoViews/simclr, BM_TwoViews/byol, BM_MultiCrop/dino: a batch of 256
     28x28 1-channel images in [0,1] -> the views, on the CPU, SSL_BENCH_THREADS=--threads);

@@ -1,8 +1,8 @@
-// Google Benchmark of the image-data path on a folder of photos (issue 20: pretrain on your own
-// data): decoding, the `data::Loader<data::ImageFolder>` pipeline, and SimCLR trained end to end
+// Google Benchmark of the image-data path on a folder of photos (pretraining on your
+// own data): decoding, the `data::Loader<data::ImageFolder>` pipeline, and SimCLR trained end to end
 // from the folder, on the CPU.
 //
-//   python3 scripts/make_photo_folder.py --out /tmp/photos        # 2000 JPEG/PNG photos, 12 classes
+//   .venv/bin/python scripts/make_photo_folder.py --out /tmp/photos        # 2000 JPEG/PNG photos, 12 classes
 //   SSL_PHOTOS=/tmp/photos SSL_BENCH_THREADS=2 build/benchmarks/bench_data [--benchmark_format=json]
 //
 // Cases (items = images; images/s is `items_per_second`, from wall-clock manual time):
@@ -64,7 +64,7 @@ double median(std::vector<double> v) {
 std::optional<ssl::data::ImageFolder> photos(benchmark::State& state, ssl::data::ImageFolderOptions opt) {
   const char* root = std::getenv("SSL_PHOTOS");
   if (root == nullptr || *root == '\0') {
-    state.SkipWithError("SSL_PHOTOS is not set: python3 scripts/make_photo_folder.py --out /tmp/photos");
+    state.SkipWithError("SSL_PHOTOS is not set: .venv/bin/python scripts/make_photo_folder.py --out /tmp/photos");
     return std::nullopt;
   }
   try {

@@ -119,8 +119,8 @@ void BM_Matmul(benchmark::State& state) {
 }  // namespace
 
 // Each MAE case runs `SSL_BENCH_WARMUP` (3) untimed steps, then a fixed number of timed
-// iterations (`SSL_BENCH_ITERS` overrides them all), chosen so that the whole binary takes about
-// half a minute on an idle 2-core machine at 2 threads; matmuls run for 2 s each.
+// iterations (`SSL_BENCH_ITERS` overrides them all), chosen to keep the whole binary's run short
+// on a 2-core machine; matmuls run for 2 s each.
 // `--benchmark_min_time=<s>` on the command line replaces all of these with Google Benchmark's
 // own minimum time (quick smoke run: --benchmark_min_time=0.01). Times are wall clock:
 // libtorch's own threads do the work, not the benchmark thread.

@@ -1,4 +1,4 @@
-// Issue 6's Google Benchmarks: the optimizer step (ATen's fused AdamW, the `_foreach_*` chain,
+// Google Benchmarks of the speed features: the optimizer step (ATen's fused AdamW, the `_foreach_*` chain,
 // LibTorch's own per-parameter torch::optim::AdamW; LARS) and the EMA update (one
 // `_foreach_lerp_` against the per-tensor loop a teacher would otherwise run) over a ViT-tiny
 // encoder's parameters (192-d x 12 blocks, 149 tensors, 5.5 M values, random gradients); the MAE

@@ -2,7 +2,7 @@
 """libssl (C++, bench_text) against Python PyTorch + Hugging Face (BertForPreTraining): one BERT
 pretraining step on the same model, batch, optimizer, torch version and thread count, in one run.
 
-    python3 benchmarks/bert_side_by_side.py [--threads 2] [--steps 30] [--out docs/benchmarks_text_run.md]
+    .venv/bin/python benchmarks/bert_side_by_side.py [--threads 2] [--steps 30] [--out docs/benchmarks_text_run.md]
 
 One step: 15 % dynamic masking (80/10/10), forward, MLM + next-sentence loss, backward, AdamW
 (torch.optim.AdamW, foreach), loss.item(). Model: BERT-small (vocab 30522, 512 x 4, 8 heads, MLP

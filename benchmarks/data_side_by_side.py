@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """libssl (C++, bench_data) against Python (torchvision + PIL, lightly) on a folder of photos
-(issue 20: pretrain on your own data), one run, same torch build and thread count.
+(pretraining on your own data), one run, same torch build and thread count.
 
-    python3 scripts/make_photo_folder.py --out /tmp/photos
-    python3 benchmarks/data_side_by_side.py --photos /tmp/photos [--binary build/benchmarks/bench_data]
+    .venv/bin/python scripts/make_photo_folder.py --out /tmp/photos
+    .venv/bin/python benchmarks/data_side_by_side.py --photos /tmp/photos [--binary build/benchmarks/bench_data]
         [--threads 2] [--sizes 32,64] [--e2e-batch 128] [--steps 12] [--warmup 3] [--markdown out.md]
 
 a. Decode + resize + crop throughput (images/s over one epoch, batch 64, timed from the first
@@ -239,7 +239,7 @@ def main() -> int:
     if not all(s in (32, 64) for s in a.sizes):
         ap.error("--sizes: bench_data registers the resolutions 32 and 64")
     if not os.path.isdir(a.photos):
-        sys.exit(f"{a.photos} is not a folder: python3 scripts/make_photo_folder.py --out {a.photos}")
+        sys.exit(f"{a.photos} is not a folder: .venv/bin/python scripts/make_photo_folder.py --out {a.photos}")
     if not os.path.exists(a.binary):
         sys.exit(f"{a.binary} not found: cmake --build build -j2 --target bench_data (or pass --binary)")
 
@@ -284,8 +284,8 @@ def main() -> int:
     lines += ["", "step ms: median time of one step after its batch is there (C++: augmentation + forward + "
               "backward + AdamW; Python: forward + backward + AdamW, the augmentation is in the workers); wait ms: "
               "median wait for the next batch (the data path the step did not hide).",
-              "", f"Wall time: C++ {t_cpp:.0f} s, Python {t_py:.0f} s. Reproduce: `python3 scripts/make_photo_folder.py "
-              f"--out {a.photos} && python3 benchmarks/data_side_by_side.py --photos {a.photos} --binary {a.binary} "
+              "", f"Wall time: C++ {t_cpp:.0f} s, Python {t_py:.0f} s. Reproduce: `.venv/bin/python scripts/make_photo_folder.py "
+              f"--out {a.photos} && .venv/bin/python benchmarks/data_side_by_side.py --photos {a.photos} --binary {a.binary} "
               f"--threads {a.threads} --sizes {','.join(map(str, a.sizes))} --e2e-batch {a.e2e_batch} "
               f"--steps {a.steps} --warmup {a.warmup}`"]
     if mismatch:

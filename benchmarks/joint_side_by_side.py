@@ -3,7 +3,7 @@
 step of each joint-embedding method on fixed, pre-made views, same torch, thread count, shapes,
 heads and optimizer, in one invocation.
 
-    python3 benchmarks/joint_side_by_side.py [--binary build/benchmarks/bench_joint] [--threads 2]
+    .venv/bin/python benchmarks/joint_side_by_side.py [--binary build/benchmarks/bench_joint] [--threads 2]
         [--batch 256] [--steps 10] [--warmup 3] [--methods simclr,dino] [--no-compile]
         [--compile-timeout 300] [--markdown docs/joint_run.md]
 

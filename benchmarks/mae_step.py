@@ -2,7 +2,7 @@
 """One MAE training step in Python PyTorch (Hugging Face transformers ViTMAEForPreTraining),
 the same model, batch and optimizer as benchmarks/bench_mae.cpp, for a side-by-side timing.
 
-    python3 benchmarks/mae_step.py --threads 2 --steps 20 [--compile]
+    .venv/bin/python benchmarks/mae_step.py --threads 2 --steps 20 [--compile]
 
 Prints one JSON line per (config, impl): {"config", "impl", "images_per_s", "ms_per_step", ...}.
 impl is "python-hf" (eager model) or "python-hf-compile" (torch.compile, CPU inductor). The step

@@ -2,7 +2,7 @@
 """Data-parallel scaling of libssl on this machine: the step time of one method on 1 process and
 on N Gloo processes (same global batch, same total thread count), launched with torchrun.
 
-    python3 benchmarks/scaling.py [--methods mae simclr] [--procs 1 2] [--threads 2] [--steps 10]
+    .venv/bin/python benchmarks/scaling.py [--methods mae simclr] [--procs 1 2] [--threads 2] [--steps 10]
 
 Runs build/benchmarks/bench_dist (build it first: cmake --build build -j2 --target bench_dist)
 through `python3 -m torch.distributed.run --standalone --no-python`, each process with

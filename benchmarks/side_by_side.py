@@ -2,7 +2,7 @@
 """libssl (C++, bench_mae) against Python PyTorch (Hugging Face ViTMAE, mae_step.py): one MAE
 training step on the same model, batch, optimizer, torch version and thread count, in one run.
 
-    python3 benchmarks/side_by_side.py --out docs/benchmarks_run.md [--threads 2] [--steps 50] [--compile]
+    .venv/bin/python benchmarks/side_by_side.py --out docs/benchmarks_run.md [--threads 2] [--steps 50] [--compile]
 
 Runs build/benchmarks/bench_mae (MaeTrainStep and Matmul, JSON), then mae_step.py in a
 subprocess, and prints a markdown table (also written to --out) with the machine it ran on.
@@ -161,7 +161,7 @@ def main() -> int:
     for k, b in sorted(cpp.items()):
         if k[0] == "BM_Matmul":
             lines.append(f"| {k[1]} x {k[1]} x {k[1]} | {b['real_time']:.1f} | {b['FLOP/s'] / 1e9:.1f} |")
-    lines += ["", f"Wall time: C++ {t_cpp:.0f} s, Python {t_py:.0f} s. Reproduce: `python3 benchmarks/side_by_side.py "
+    lines += ["", f"Wall time: C++ {t_cpp:.0f} s, Python {t_py:.0f} s. Reproduce: `.venv/bin/python benchmarks/side_by_side.py "
               f"--threads {a.threads} --steps {a.steps}" + (f" --warmup {a.warmup}" if a.warmup != 3 else "") + (" --compile" if a.compile else "") + "`."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -1,5 +1,6 @@
 # If no LibTorch was given through CMAKE_PREFIX_PATH / Torch_DIR, use the one inside the PyPI
-# `torch` wheel of the python3 on PATH (it ships headers, libraries and TorchConfig.cmake).
+# `torch` wheel of Python3_EXECUTABLE (libssl's own build: the project's .venv), else of the
+# python3 on PATH (the wheel ships headers, libraries and TorchConfig.cmake).
 if(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
   find_package(Torch QUIET CONFIG)
   if(NOT Torch_FOUND)

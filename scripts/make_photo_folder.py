@@ -2,7 +2,7 @@
 """Builds a folder of realistic photos for the image-data benchmarks (benchmarks/bench_data.cpp,
 benchmarks/data_side_by_side.py) from the photographs bundled with scikit-image (no download).
 
-    python3 scripts/make_photo_folder.py --out /tmp/photos [--n 2000] [--seed 0] [--png-fraction 0.1]
+    .venv/bin/python scripts/make_photo_folder.py --out /tmp/photos [--n 2000] [--seed 0] [--png-fraction 0.1]
 
 Layout: torchvision's ImageFolder (one class folder per source photo, e.g. `astronaut/00017.jpg`),
 so `torchvision.datasets.ImageFolder` and `ssl::data::ImageFolder` read it as 12 labelled classes.

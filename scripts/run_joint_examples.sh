@@ -11,7 +11,9 @@ methods=("$@")
 for m in "${methods[@]}"; do
   "$build/examples/05_joint_embedding" --method "$m" --out "$root/$m" 2>&1 | grep -v "pretrain  *[0-9]*% " || exit 1
 done
-python3 - "$root" "${methods[@]}" <<'PY'
+py=$(dirname "$0")/../.venv/bin/python  # the project's venv (scripts/setup.sh); the table needs only json
+[ -x "$py" ] || py=python3
+"$py" - "$root" "${methods[@]}" <<'PY'
 import json, sys
 root, methods = sys.argv[1], sys.argv[2:]
 print("| method | backbone | features | epochs | batch | k-NN | linear | raw k-NN | raw linear | train s | total s |")

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what libssl's build, examples, tests and benchmarks need; idempotent (fast when all
-# is there). Debian packages via apt-get, the Python reference stack (and LibTorch) via pip.
+# is there). Debian packages via apt-get; the Python reference stack (and LibTorch: the torch
+# wheel) into the project's virtual environment .venv (scripts/build.sh, the tests and the
+# benchmark scripts use .venv/bin/python). The venv sees the base Python's packages
+# (--system-site-packages), so that a pinned package already installed there is not downloaded
+# again. PYTHON=<interpreter> picks the base Python (default: python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +12,12 @@ APT_PACKAGES=(build-essential cmake ccache zlib1g-dev
               librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
               libgloo-dev dataset-fashion-mnist fortunes
               libjpeg62-turbo-dev libspng-dev pkg-config)
-command -v python3 >/dev/null || APT_PACKAGES+=(python3 python3-pip python3-venv)
+BASE=${PYTHON:-python3}
+if ! command -v "$BASE" >/dev/null; then
+  APT_PACKAGES+=(python3 python3-venv)
+elif [ ! -x .venv/bin/python ] && ! "$BASE" -c 'import ensurepip, venv' 2>/dev/null; then
+  APT_PACKAGES+=(python3-venv)  # Debian's python3 creates venvs with pip only with it
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,23 +29,31 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-PY=${PYTHON:-python3}
-if ! $PY - <<'PYEOF' 2>/dev/null
+VENV=.venv
+PY=$VENV/bin/python
+STAMP=$VENV/.requirements-dev.stamp  # newer than requirements-dev.txt: nothing to do
+if ! { [ -x "$PY" ] && "$PY" -c 'import pip' 2>/dev/null; }; then
+  echo "setup: creating the virtual environment $VENV ($("$BASE" --version), --system-site-packages)"
+  rm -rf "$VENV"
+  "$BASE" -m venv --system-site-packages "$VENV"
+fi
+if ! [ "$STAMP" -nt requirements-dev.txt ]; then
+  # Every pin already satisfied (in the venv or the base Python's site-packages): no pip run,
+  # which would query the package index for each of them.
+  if ! "$PY" - <<'PYEOF' 2>/dev/null
 import importlib.metadata as md, sys
-want = {}
 for line in open("requirements-dev.txt"):
     line = line.split("#")[0].strip()
     if line:
         name, _, ver = line.partition("==")
-        want[name] = ver
-for name, ver in want.items():
-    have = md.version(name)
-    if ver and have.split("+")[0] != ver:
-        sys.exit(1)
+        have = md.version(name)
+        if ver and have.split("+")[0] != ver:
+            sys.exit(1)
 PYEOF
-then
-  echo "setup: installing the Python reference stack (torch wheel = LibTorch, transformers, ...)"
-  $PY -m pip install -q -r requirements-dev.txt ||
-    $PY -m pip install -q --break-system-packages -r requirements-dev.txt  # PEP 668 system Python
+  then
+    echo "setup: installing the Python reference stack into $VENV (torch wheel = LibTorch, transformers, ...)"
+    "$VENV/bin/pip" install -q -r requirements-dev.txt
+  fi
+  touch "$STAMP"
 fi
-echo "setup: ok ($($PY -c 'import torch; print("torch", torch.__version__)'))"
+echo "setup: ok ($PY: $("$PY" -c 'import importlib.metadata as md; print("torch", md.version("torch"))'))"

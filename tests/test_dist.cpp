@@ -1,4 +1,4 @@
-// Data-parallel training on c10d (issue 6): 2 Gloo processes on loopback give the same losses
+// Data-parallel training on c10d: 2 Gloo processes on loopback give the same losses
 // and the same parameters after k steps as 1 process with the same global batch and seed, for
 // every method whose loss couples samples, and for MAE and BERT. The parent test spawns two
 // copies of this executable running the (skipped by default) "dist worker" case.

@@ -1,4 +1,4 @@
-// Masked image modelling with discrete and self-distilled targets (issue 7): the blockwise
+// Masked image modelling with discrete and self-distilled targets: the blockwise
 // masker, the ViT's mask token, the visual tokenizers (k-means, VQ-VAE), the visual-token
 // target, the patch heads, the teacher's patch targets and the iBOT loss; BEiT and iBOT
 // recipes. Suites: `mim` (closed forms and plumbing), `mim_parity` (the iBOT loss against

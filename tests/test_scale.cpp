@@ -1,4 +1,4 @@
-// Speed features (issue 6): activation checkpointing gives the same loss and gradients as the
+// Speed features: activation checkpointing gives the same loss and gradients as the
 // plain forward (dropout included), and the optimizers' multi-tensor steps equal the Python
 // references (lightly's LARS, torch.optim.AdamW).
 #include <doctest/doctest.h>

@@ -3,6 +3,9 @@
 #include <ssl/ssl.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -69,6 +72,41 @@ TEST_CASE("k steps + checkpoint + resume + (N-k) steps == N steps, bit for bit")
   CHECK_FALSE(all_equal);
   // No temporary files are left beside the checkpoint.
   for (const auto& f : fs::directory_iterator(d)) CHECK(f.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("the metrics log: a JSON object per line, keys in order, integers as integers, non-finite numbers as null") {
+  const auto d = tmpdir();
+  const auto path = d / "train.jsonl";
+  fs::remove(path);
+  auto t = make_trainer(1);
+  auto loader = tiny_loader(0);  // 5 steps per epoch
+  t.fit(loader, {.epochs = 1, .log_every = 2, .metrics_path = path.string(), .progress = 0});
+  std::ifstream in(path);
+  std::vector<ssl::train::Json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(ssl::train::Json::parse(line));
+  REQUIRE(lines.size() == 3);  // steps 2 and 4, and the last one
+  std::vector<int64_t> steps;
+  for (const auto& j : lines) {
+    steps.push_back(j["step"].get<int64_t>());
+    CHECK(j["step"].is_number_integer());
+    CHECK(j["epoch"].is_number_integer());
+    CHECK(j["lr"].is_number_float());
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.push_back(k);
+    REQUIRE(keys.size() >= 5);
+    CHECK(std::vector<std::string>(keys.begin(), keys.begin() + 4) == std::vector<std::string>{"step", "epoch", "lr", "loss"});
+    CHECK(keys.back() == "items_per_s");
+    CHECK(j["loss"].get<double>() > 0);
+  }
+  CHECK(steps == std::vector<int64_t>{2, 4, 5});
+  {
+    ssl::train::MetricsLog log((d / "values.jsonl").string());
+    log.write({{"nan", NAN}, {"inf", -INFINITY}, {"x", 0.1}, {"n", int64_t(3)}, {"s", "a\"b\n"}});
+  }
+  std::ifstream v(d / "values.jsonl");
+  std::string line;
+  std::getline(v, line);
+  CHECK(line == R"({"nan":null,"inf":null,"x":0.1,"n":3,"s":"a\"b\n"})");
 }
 
 TEST_CASE("loader: every sample once per epoch, epochs differ, resume mid-epoch, prefetch = inline") {

@@ -275,4 +275,93 @@ TEST_CASE("weighted k-NN and linear probe on separable data") {
   CHECK_THROWS_WITH_AS(ssl::eval::knn_top1(ftr, ytr, fte.narrow(1, 0, 2), yte), doctest::Contains("expected [N,D]"),
                        c10::Error);
 }
+
+TEST_CASE("frozen features of a backbone: pooled, tokens, a ViT's last blocks") {
+  using namespace ssl::eval;
+  CHECK(feature_kind("pooled") == FeatureKind::pooled);
+  CHECK(feature_kind("tokens") == FeatureKind::tokens);
+  CHECK(feature_kind("blocks") == FeatureKind::blocks);
+  CHECK_THROWS_WITH_AS(feature_kind("cls"), doctest::Contains("expected pooled, tokens or blocks, got 'cls'"), c10::Error);
+  auto tokens = torch::arange(2 * 3 * 2, torch::kFloat32).view({2, 3, 2});  // [B, 1 + N, D]
+  CHECK(torch::equal(cls_mean_patch(tokens), torch::tensor({{0.f, 1.f, 3.f, 4.f}, {6.f, 7.f, 9.f, 10.f}})));
+  CHECK(torch::equal(token_features(tokens, FeatureKind::pooled), cls_mean_patch(tokens)));
+  CHECK(torch::equal(token_features(tokens, FeatureKind::tokens), tokens.flatten(1)));
+  CHECK_THROWS_WITH_AS(token_features(tokens, FeatureKind::blocks), doctest::Contains("frozen_features"), c10::Error);
+
+  torch::manual_seed(0);
+  ssl::vit::Encoder vit(ssl::vit::Options{}.image(8).patch(4).channels(1).dim(8).depth(2).heads(2));
+  vit->eval();
+  torch::NoGradGuard g;
+  const auto x = torch::randn({3, 1, 8, 8});
+  const auto f = vit->forward(ssl::Masked{.input = x});
+  CHECK(torch::equal(frozen_features(vit, x, FeatureKind::tokens), f.tokens.flatten(1)));
+  CHECK(torch::equal(frozen_features(vit, x, FeatureKind::pooled), f.pooled));
+  CHECK(torch::equal(frozen_features(vit, x, FeatureKind::pooled, [](const ssl::Features& y) { return cls_mean_patch(y.tokens); }),
+                     cls_mean_patch(f.tokens)));
+  // blocks: every block of this 2-block ViT (the last 4 of a deeper one), each [B, 1 + N, D].
+  const auto maps = vit->intermediate_layers(x, 2);
+  const auto blocks = frozen_features(vit, x, FeatureKind::blocks);
+  CHECK(blocks.size(0) == 3);
+  CHECK(blocks.size(1) == 2 * 5 * 8);
+  CHECK(torch::equal(blocks, torch::cat({maps[0].flatten(1), maps[1].flatten(1)}, 1)));
+  CHECK(torch::equal(block_features(vit, x, 1), maps[1].flatten(1)));
+  ssl::resnet::Encoder resnet(ssl::resnet::resnet18().channels(1).width(4).small_stem(true));
+  CHECK_THROWS_WITH_AS(frozen_features(resnet, x, FeatureKind::blocks), doctest::Contains("no intermediate_layers"),
+                       c10::Error);
+}
+
+TEST_CASE("frozen_eval = feature extraction, k-NN and linear probe on a split; raw-pixel floors = the pixels'") {
+  using namespace ssl::eval;
+  torch::manual_seed(0);
+  // Three classes of 2 x 2 uint8 images: a bright pixel per class, plus noise.
+  auto split = [](int64_t per_class) {
+    auto y = torch::arange(3).repeat_interleave(per_class);
+    auto im = (torch::eye(4).narrow(0, 0, 3).index_select(0, y) * 150 + torch::rand({3 * per_class, 4}) * 100);
+    return ssl::data::ImageSet{im.to(torch::kUInt8).view({-1, 1, 2, 2}), y};
+  };
+  const auto train = split(20), test = split(5);
+  const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  const auto encode = [](const torch::Tensor& x) { return x.flatten(1) * 2 + 1; };
+  torch::manual_seed(1);
+  const auto s = frozen_eval(encode, train, test, unit, {.probe = {.epochs = 20, .batch = 16}, .batch = 7});
+  const auto ftr = extract(encode, train.images, unit), fte = extract(encode, test.images, unit);
+  torch::manual_seed(1);  // the probe's initial weights
+  CHECK(s.dim == 4);
+  CHECK(s.knn == knn_top1(ftr, train.labels, fte, test.labels));
+  CHECK(s.linear == linear_probe(ftr, train.labels, fte, test.labels, {.epochs = 20, .batch = 16}));
+  CHECK(s.knn == doctest::Approx(1.0));
+  CHECK(s.seconds >= 0);
+  torch::manual_seed(2);
+  const auto raw = raw_pixel_floors(train, test, {.probe = {.epochs = 20, .batch = 16}});
+  torch::manual_seed(2);
+  const auto pixels = frozen_eval([](const torch::Tensor& x) { return x.flatten(1); }, train, test, unit,
+                                  {.probe = {.epochs = 20, .batch = 16}});
+  CHECK(raw.dim == 4);
+  CHECK(raw.knn == pixels.knn);
+  CHECK(raw.linear == pixels.linear);
+}
+
+TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the same architecture from scratch") {
+  const auto arch = ssl::vit::Options{}.image(8).patch(4).channels(1).dim(8).depth(1).heads(2);
+  auto y = torch::arange(2).repeat(20);
+  auto images = (y.view({-1, 1, 1, 1}).expand({40, 1, 8, 8}) * 200 + torch::randint(0, 50, {40, 1, 8, 8})).to(torch::kUInt8);
+  const ssl::data::ImageSet train{images, y}, test{images.narrow(0, 0, 10), y.narrow(0, 0, 10)};
+  const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  auto scores = [&](uint64_t seed) {
+    torch::manual_seed(7);
+    ssl::vit::Encoder pretrained(arch);
+    const auto f = ssl::eval::finetune_vs_scratch(pretrained, arch, train, test, unit,
+                                                  {.labels = 1000, .epochs = 1, .lr = 1e-3, .seed = seed});
+    CHECK(pretrained->options.mean_pool());  // fine-tuned in place, on its mean patch token
+    return f;
+  };
+  const auto a = scores(3), b = scores(3);
+  CHECK(a.labels == 40);  // all of them when fewer than asked
+  CHECK(a.pretrained >= 0);
+  CHECK(a.pretrained <= 1);
+  CHECK(a.scratch >= 0);
+  CHECK(a.scratch <= 1);
+  CHECK(a.pretrained == b.pretrained);  // deterministic given the seed
+  CHECK(a.scratch == b.scratch);
+}
 }

@@ -9,7 +9,7 @@
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_data.hpp"
-#include "../common/image_eval.hpp"
+#include "../common/report.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -43,6 +43,7 @@ int run(const Args& a);
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 00: MAE on Fashion-MNIST or your images (pretrain, k-NN, linear probe, fine-tune, reconstructions)"};
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.add_option("--out", a.out, "output folder (metrics.json, reconstruction.png, train.jsonl)");
   ex::add_device_option(app, a.device);
   ex::add_image_data_options(app, a.data);
@@ -129,17 +130,18 @@ int run(const Args& a) {
   }
 
   if (!d.evaluable()) {
-    ssl::train::JsonObject m;
-    m.num("train_seconds", train_seconds).num("final_loss", final_loss).num("epochs", double(a.epochs));
-    m.num("num_patches", double(num_patches)).num("masked_patches", double(masked_patches));
-    m.str("data", a.data.data).num("total_seconds", ex::seconds_since(t0));
+    const ssl::train::Json m = {{"train_seconds", train_seconds}, {"final_loss", final_loss}, {"epochs", a.epochs},
+                                {"num_patches", num_patches}, {"masked_patches", masked_patches},
+                                {"data", a.data.data}, {"total_seconds", ex::seconds_since(t0)}};
     return ex::ImageData::pretraining_only(a.out, m, "metrics.json and " + a.out + "/reconstruction.png");
   }
 
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------
   mae->eval();
-  const auto frozen = ex::frozen_eval([&](const torch::Tensor& x) { return ex::token_features(mae->encode(x).tokens, a.features); },
-                                      train, test, norm, a.probe_epochs, device);
+  const auto kind = ssl::eval::feature_kind(a.features);
+  const auto frozen = ssl::eval::frozen_eval(
+      [&](const torch::Tensor& x) { return ssl::eval::token_features(mae->encode(x).tokens, kind); }, train, test, norm,
+      {.probe = {.epochs = a.probe_epochs}, .device = device});
   mae->train();
   const double knn = frozen.knn, linear = frozen.linear, eval_seconds = frozen.seconds;
   std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)frozen.dim,
@@ -147,32 +149,33 @@ int run(const Args& a) {
 
   double knn_raw = -1, linear_raw = -1;
   if (a.floors) {
-    const auto raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
+    const auto raw = ssl::eval::raw_pixel_floors(train, test, {.probe = {.epochs = a.probe_epochs}});
     knn_raw = raw.knn;
     linear_raw = raw.linear;
     std::printf("raw pixels (floors):           k-NN %.2f %%, linear %.2f %%\n", 100 * knn_raw, 100 * linear_raw);
   }
 
   // ---- 4. Fine-tune vs scratch with the same budget --------------------------------------
-  const auto f = ex::finetune_vs_scratch(mae->backbone(), mo.encoder, train, test, norm, a.finetune_labels,
-                                         a.finetune_epochs, a.finetune_lr, a.layer_decay, a.seed, device);
+  const auto f = ssl::eval::finetune_vs_scratch(mae->backbone(), mo.encoder, train, test, norm,
+                                                {.labels = a.finetune_labels, .epochs = a.finetune_epochs,
+                                                 .lr = a.finetune_lr, .layer_decay = a.layer_decay, .seed = a.seed,
+                                                 .device = device});
   const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
   const auto nl = f.labels;
   std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
               (long long)a.finetune_epochs, 100 * ft, 100 * scratch, finetune_seconds);
 
-  ssl::train::JsonObject m;
-  m.num("knn_top1", knn).num("linear_top1", linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
-  // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
-  m.num("raw_pixels_knn_top1", knn_raw).num("raw_pixels_linear_top1", linear_raw);
-  m.num("num_patches", double(num_patches)).num("visible_patches", double(num_patches - masked_patches));
-  m.num("masked_patches", double(masked_patches));
-  m.num("mask_ratio", a.mask_ratio).num("train_seconds", train_seconds).num("final_loss", final_loss);
-  m.num("epochs", double(a.epochs)).num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs));
-  m.num("eval_seconds", eval_seconds).num("finetune_seconds", finetune_seconds).str("features", a.features);
-  m.num("threads", a.threads).str("device", device.str()).num("total_seconds", ex::seconds_since(t0));
-  m.str("data", a.data.data).num("image_size", double(d.image_size)).num("channels", double(d.channels));
-  std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
+  const ssl::train::Json m = {
+      {"knn_top1", knn}, {"linear_top1", linear}, {"finetune_top1", ft}, {"scratch_finetune_top1", scratch},
+      // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
+      {"raw_pixels_knn_top1", knn_raw}, {"raw_pixels_linear_top1", linear_raw},
+      {"num_patches", num_patches}, {"visible_patches", num_patches - masked_patches}, {"masked_patches", masked_patches},
+      {"mask_ratio", a.mask_ratio}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
+      {"epochs", a.epochs}, {"finetune_labels", nl}, {"finetune_epochs", a.finetune_epochs},
+      {"eval_seconds", eval_seconds}, {"finetune_seconds", finetune_seconds}, {"features", a.features},
+      {"threads", a.threads}, {"device", device.str()}, {"total_seconds", ex::seconds_since(t0)},
+      {"data", a.data.data}, {"image_size", d.image_size}, {"channels", d.channels}};
+  std::ofstream(a.out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
               ex::seconds_since(t0));
   return 0;

@@ -55,6 +55,7 @@ int run(Args a);
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 02: pretrain BERT / RoBERTa / ELECTRA / GPT on a text corpus (fortunes by default)"};
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.add_option("--method", a.model.method, "bert | roberta | electra | gpt")
       ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt"}));
   app.add_option("--out", a.out, "model folder (default out/<method>)");
@@ -101,7 +102,8 @@ int run(Args a) {
   c.split_seed = a.seed;
   c.next_sentence = c.method == "bert";
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
-  // Default epochs: about 5 minutes of pretraining on a 2-core CPU at the default size.
+  // Default epochs: sized for a few minutes of pretraining on a 2-core CPU at the default size
+  // (docs/03_text.md).
   if (a.epochs == 0) a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}}.at(c.method);
 
   // 1. Corpus and vocabulary; 2. sequences in the method's layout. Either the fortunes, in memory

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       "Love is [MASK].",
   };
   CLI::App app{"libssl 03: fill-mask with a BERT / RoBERTa-style model from example 02"};
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.add_option("--model", model, "model folder written by 02_text_pretrain (--method bert or roberta)");
   app.add_option("--out", out, "output folder for metrics.json (default <model>/fill_mask)");
   app.add_option("--threads", threads, "CPU threads");

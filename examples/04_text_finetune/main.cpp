@@ -51,6 +51,7 @@ int run(Args a);
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 04: fine-tune a pretrained text encoder (example 02) on fortune topics, against scratch"};
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.add_option("--model", a.model, "model folder written by 02_text_pretrain");
   app.add_option("--out", a.out, "output folder for metrics.json (default <model>/finetune)");
   auto* topics = app.add_option("--topics", a.topics,

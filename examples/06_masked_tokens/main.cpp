@@ -10,170 +10,131 @@
 #include <ssl/ibot.hpp>
 #include <ssl/ssl.hpp>
 
-#include <CLI/CLI.hpp>
-
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_data.hpp"
-#include "../common/image_eval.hpp"
 #include "../common/pictures.hpp"
+#include "../common/report.hpp"
+#include "../common/settings.hpp"
+#include "options.hpp"
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace {
+using ex06::Args;
 
-struct Args {
-  std::string method = "beit";
-  std::string tokenizer = "kmeans";
-  std::string out;
-  std::string dist;  // --dist (or torchrun's environment)
-  std::string features;  // default per method: BEiT pooled, iBOT blocks
-  ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
-  ssl::data::Transform to_model;  // pixels -> the model's input (normalised with the data's mean and std; run())
-  std::string device = "cpu";
-  torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
-  int threads = 2;     // in all: split over the processes while training
-  int64_t procs = -1;  // processes on this machine (default: iBOT 2 on the CPU, ~1.6x the images/s here; else 1)
-  uint64_t seed = 0;
-  int64_t epochs = -1, batch = -1;  // batch: per process; default 256 in all, split over the processes
-  double lr = -1;
-  // Defaults per method (-1): BEiT the MAE example's ViT (128-d, patch 4); iBOT 64-d with 7-px patches
-  // (16 tokens: 7 epochs on 2 processes fit in the 10 minutes) and 14-px local crops.
-  int64_t dim = -1, depth = 4, heads = 4, patch = -1;
-  int64_t codes = 256, tokenizer_epochs = 2;
-  int64_t local_crops = 4, local_size = -1;
-  double momentum = 0.99;      // iBOT: the teacher's base EMA momentum (cosine to 1; the paper's 0.996 lags in 7 epochs)
-  double teacher_temp = 0.07;  // iBOT: the teacher's softmax temperature (CLS and patches; from 0.04 in epoch 1)
-  int64_t finetune_labels = 5000, finetune_epochs = 5;
-  double finetune_lr = 1e-3, layer_decay = 0.75;
-  int64_t probe_epochs = 30;
-  bool floors = true;
-  bool teacher = false;  // iBOT: score the EMA teacher's backbone (the iBOT/DINO evaluation default)
-  bool resume = false;
+/// What differs between BEiT and iBOT here: the defaults of a ~9-minute run, and the recipe
+/// (`train`: builds it, then pretrains and evaluates it).
+struct Run;
+struct Method {
+  int64_t epochs;
+  double lr, weight_decay;
+  int64_t dim, patch;    // the ViT's width and patch side (iBOT's local crops: 2 patches)
+  const char* features;  // the frozen features scored by default
+  bool teacher;          // a teacher network whose backbone --teacher scores
+  bool learned_pos;      // the ViT's position embeddings are learned
+  int64_t procs;         // on the CPU (iBOT: its ViT's small steps do not go faster on a second thread)
+  int (*train)(Run&);
 };
 
-/// `--batch`, or the default of 256 images in all split over the processes.
-int64_t batch_per_process(const Args& a) { return ex::batch_per_process(a.batch, 256, a.method); }
-
-torch::Tensor to_unit(const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); }
-
-/// A colour per code: a fixed pseudo-random palette (the same code, the same colour).
-torch::Tensor palette(int64_t K) {
-  auto i = torch::arange(K, torch::kFloat64);
-  auto c = torch::stack({(i * 0.618034).frac(), (i * 0.414214 + 0.3).frac(), (i * 0.732051 + 0.6).frac()}, 1);
-  return (0.15 + 0.85 * c).to(torch::kFloat32);  // [K, 3]
-}
-
-/// `<out>/tokens.png`: per test image, the image and its token map (a colour per code,
-/// each patch's colour over the patch).
-template <class Tok>
-void write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Transform& to_model, const std::string& path) {
-  auto x = to_model(images);
-  auto t = tok->encode(x);  // [B, N]
-  const auto B = x.size(0), S = x.size(2), g = S / tok->patch();
-  auto colours = palette(tok->vocab_size()).index_select(0, t.reshape({-1})).view({B, g, g, 3}).permute({0, 3, 1, 2});
-  namespace F = torch::nn::functional;
-  auto up = F::interpolate(colours, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
-  auto gray = images.to(torch::kFloat32).div(255).expand({B, 3, S, S});
-  ssl::io::write_png(path, ssl::io::grid(torch::stack({gray, up}, 1), /*scale=*/4));
-}
+/// One run: the arguments (defaults resolved), the method, the data, the ViT and the metrics so far.
+struct Run {
+  const Args& a;
+  const Method& m;
+  const ex::ImageData& data;
+  std::chrono::steady_clock::time_point t0;
+  ssl::data::Transform to_model = data.normalize();  // pixels -> the model's input
+  ssl::vit::Options arch = ssl::vit::Options{}.image(data.image_size).patch(a.patch).channels(data.channels).dim(a.dim)
+                               .depth(a.depth).heads(a.heads).learned_pos(m.learned_pos);
+  ssl::train::Json metrics = {{"dim", a.dim}, {"depth", a.depth}, {"patch", a.patch}};
+  int64_t epochs = a.epochs > 0 ? a.epochs : m.epochs;
+  double lr = a.lr > 0 ? a.lr : m.lr;
+  /// `--batch`, or the default of 256 images in all split over the processes.
+  [[nodiscard]] int64_t batch() const { return ex::batch_per_process(a.batch, 256, a.method); }
+};
 
 /// Pretrains `recipe`, then the frozen-feature and fine-tuning evaluations of its backbone.
 template <class R>
-int pretrain_and_evaluate(R recipe, const Args& a, int64_t epochs, double lr, const ssl::vit::Options& arch,
-                          const ex::ImageData& data, ssl::train::JsonObject m,
-                          std::chrono::steady_clock::time_point t0) {
-  const auto& train = data.train;
-  const auto& test = data.test;
-  const auto& to_model = a.to_model;
+int pretrain_and_evaluate(R recipe, Run& r) {
+  const Args& a = r.a;  // (references, not a structured binding: the lambdas below capture them)
+  const ex::ImageData& data = r.data;
+  const auto& to_model = r.to_model;
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
-  const int64_t world = ssl::dist::world_size(), batch = batch_per_process(a);
+  const int64_t world = ssl::dist::world_size(), batch = r.batch();
   const auto device = a.on;
   recipe->to(device);
-  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = lr, .weight_decay = multi_crop ? 0.04 : 0.05},
-                       ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
+  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = r.lr, .weight_decay = r.m.weight_decay},
+                       ssl::schedule::cosine_warmup(std::min<double>(1.0, r.epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   ex::resume_if(a.resume, trainer, ckpt);
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = data.with_loader(multi_crop ? ssl::data::Transform(to_unit) : to_model,
+  const double final_loss = data.with_loader(multi_crop ? ex::ImageData::unit() : to_model,
                                              {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
-    return trainer.fit(loader, {.epochs = epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
+    return trainer.fit(loader, {.epochs = r.epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
                                 .checkpoint_path = ckpt, .label = a.method + " pretrain"});
   });
   const double train_seconds = ex::seconds_since(tp);
-  std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+  std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)r.epochs, train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
+  auto& j = r.metrics;
   if (!data.evaluable()) {
-    m.str("method", a.method).str("data", a.data.data).num("epochs", double(epochs)).num("train_seconds", train_seconds);
-    m.num("final_loss", final_loss).num("total_seconds", ex::seconds_since(t0));
-    return ex::ImageData::pretraining_only(a.out, m);
+    j.update(ssl::train::Json{{"method", a.method}, {"data", a.data.data}, {"epochs", r.epochs}, {"train_seconds", train_seconds},
+                              {"final_loss", final_loss}, {"total_seconds", ex::seconds_since(r.t0)}});
+    return ex::ImageData::pretraining_only(a.out, j);
   }
 
-  // Frozen features: the CLS token and the mean patch token concatenated (pooled), every
-  // output token (tokens: the MAE example's default), or the token maps of the last 4 blocks
-  // (blocks: DINO's evaluation features).
+  // Frozen features (--features): the CLS token and the mean patch token concatenated (pooled),
+  // every output token (tokens: the MAE example's default), or the token maps of the last 4
+  // blocks (blocks: DINO's evaluation features).
   recipe->eval();
-  const bool tokens = a.features == "tokens";
-  auto s = ex::frozen_eval([&](const torch::Tensor& x) {
-                             auto net = recipe->backbone();
-                             if constexpr (std::is_same_v<R, ssl::ibot::Recipe>)
-                               if (a.teacher) net = recipe->target()->backbone;
-                             return ex::frozen_features(net, x, a.features, [](const ssl::Features& f) {
-                               return ex::token_features(f.tokens, "pooled");  // CLS ‖ mean patch
-                             });
-                           },
-                           train, test, to_model, a.probe_epochs, device);
+  const auto kind = ssl::eval::feature_kind(a.features);
+  const char* what = a.features == "tokens" ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch";
+  const auto [s, raw] = ex::frozen_report(a.method, what, [&](const torch::Tensor& x) {
+    auto net = recipe->backbone();
+    if constexpr (multi_crop)
+      if (a.teacher) net = recipe->target()->backbone;
+    return ssl::eval::frozen_features(net, x, kind, [](const ssl::Features& f) { return ssl::eval::cls_mean_patch(f.tokens); });
+  }, data, to_model, a.probe_epochs, a.floors, device);
   recipe->train();
-  std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", a.method.c_str(),
-              (long long)s.dim, tokens ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch", 100 * s.knn, 100 * s.linear, s.seconds);
-  ex::FrozenScores raw;
-  if (a.floors) {
-    raw = ex::raw_pixel_floors(train, test, a.probe_epochs);
-    std::printf("raw pixels (floors):            k-NN %.2f %%, linear %.2f %%\n", 100 * raw.knn, 100 * raw.linear);
-  }
 
   // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the encoder.
   auto enc = ssl::vit::Encoder(std::dynamic_pointer_cast<ssl::vit::EncoderImpl>(recipe->backbone()->clone()));
-  const auto f = ex::finetune_vs_scratch(enc, arch, train, test, to_model, a.finetune_labels, a.finetune_epochs,
-                                         a.finetune_lr, a.layer_decay, a.seed, device);
-  const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
-  const auto nl = f.labels;
-  std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
-              (long long)a.finetune_epochs, 100 * ft, 100 * scratch, finetune_seconds);
-
-  if constexpr (std::is_same_v<R, ssl::ibot::Recipe>) {
-    ex::write_attention_png(recipe, test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
+  const auto f = ssl::eval::finetune_vs_scratch(enc, r.arch, data.train, data.test, to_model,
+                                                {.labels = a.finetune_labels, .epochs = a.finetune_epochs, .lr = a.finetune_lr,
+                                                 .layer_decay = a.layer_decay, .seed = a.seed, .device = device});
+  std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)f.labels,
+              (long long)a.finetune_epochs, 100 * f.pretrained, 100 * f.scratch, f.seconds);
+  if constexpr (multi_crop) {
+    ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
-  m.str("scored_network", a.teacher ? "teacher" : "student");
-  m.str("method", a.method).num("feature_dim", double(s.dim)).str("features", a.features == "pooled" ? "cls+mean_patch" : a.features);
-  m.num("knn_top1", s.knn).num("linear_top1", s.linear).num("finetune_top1", ft).num("scratch_finetune_top1", scratch);
-  m.num("raw_pixels_knn_top1", raw.knn).num("raw_pixels_linear_top1", raw.linear);
-  m.num("epochs", double(epochs)).num("batch", double(batch * world)).num("processes", double(world));
-  m.str("device", device.str()).num("seed", double(a.seed)).num("train_seconds", train_seconds);
-  m.num("final_loss", final_loss).num("eval_seconds", s.seconds).num("finetune_seconds", finetune_seconds);
-  m.num("finetune_labels", double(nl)).num("finetune_epochs", double(a.finetune_epochs)).num("threads", a.threads);
-  m.num("total_seconds", ex::seconds_since(t0));
-  std::ofstream(a.out + "/metrics.json") << m.dump(true) << "\n";
-  std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(t0));
+  j.update(ssl::train::Json{
+      {"scored_network", a.teacher ? "teacher" : "student"}, {"method", a.method}, {"feature_dim", s.dim},
+      {"features", a.features == "pooled" ? "cls+mean_patch" : a.features}, {"knn_top1", s.knn}, {"linear_top1", s.linear},
+      {"finetune_top1", f.pretrained}, {"scratch_finetune_top1", f.scratch}, {"raw_pixels_knn_top1", raw.knn},
+      {"raw_pixels_linear_top1", raw.linear}, {"epochs", r.epochs}, {"batch", batch * world}, {"processes", world},
+      {"device", device.str()}, {"seed", a.seed}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
+      {"eval_seconds", s.seconds}, {"finetune_seconds", f.seconds}, {"finetune_labels", f.labels},
+      {"finetune_epochs", a.finetune_epochs}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(r.t0)}});
+  std::ofstream(a.out + "/metrics.json") << ssl::train::dump(j, 2) << "\n";
+  std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(r.t0));
   return 0;
 }
 
 /// BEiT with a tokenizer trained here, on the training images, and saved as safetensors.
 template <class Tok>
-int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options& arch, const ex::ImageData& data,
-             ssl::train::JsonObject m, std::chrono::steady_clock::time_point t0) {
-  const auto& train = data.train;
+int beit_with(Tok tok, double fit_seconds, Run& r) {
+  const auto& [a, data, to_model] = std::tie(r.a, r.data, r.to_model);
   const auto& shown = data.has_test() ? data.test : data.train;  // what the tokenizer is scored and drawn on
-  const auto& to_model = a.to_model;
   const auto tt = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<Tok, ssl::tokenizer::VQVAE>) {
     tok->to(a.on);
-    ssl::data::Loader loader(train.images, {}, to_model, {.batch_size = batch_per_process(a), .seed = a.seed, .device = a.on});
+    ssl::data::Loader loader(data.train.images, {}, to_model, {.batch_size = r.batch(), .seed = a.seed, .device = a.on});
     ssl::Trainer t(tok, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.0});
     t.fit(loader, {.epochs = a.tokenizer_epochs, .metrics_path = a.out + "/tokenizer.jsonl", .label = "VQ-VAE"});
     tok->eval();
@@ -187,13 +148,46 @@ int run_beit(Tok tok, double fit_seconds, const Args& a, const ssl::vit::Options
               "wrote %s/tokenizer.safetensors\n",
               a.tokenizer.c_str(), (long long)tok->vocab_size(), tokenizer_seconds, usage.perplexity, 100 * usage.used,
               a.out.c_str());
-  write_tokens_png(tok, shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size())), to_model, a.out + "/tokens.png");
+  ex::write_tokens_png(tok, shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size())), to_model, a.out + "/tokens.png");
   std::printf("tokens.png: 8 test images beside their token maps (a colour per code)\n");
-  m.str("tokenizer", a.tokenizer).num("codes", double(tok->vocab_size())).num("codebook_perplexity", usage.perplexity);
-  m.num("codebook_used", usage.used).num("tokenizer_seconds", tokenizer_seconds);
-  const int64_t epochs = a.epochs > 0 ? a.epochs : 3;
-  return pretrain_and_evaluate(ssl::beit::recipe(tok, {.encoder = arch}), a, epochs, a.lr > 0 ? a.lr : 1.5e-3, arch, data,
-                               std::move(m), t0);
+  r.metrics.update(ssl::train::Json{{"tokenizer", a.tokenizer}, {"codes", tok->vocab_size()},
+                                    {"codebook_perplexity", usage.perplexity}, {"codebook_used", usage.used},
+                                    {"tokenizer_seconds", tokenizer_seconds}});
+  return pretrain_and_evaluate(ssl::beit::recipe(tok, {.encoder = r.arch}), r);
+}
+
+/// BEiT: a k-means tokenizer fitted here, or a VQ-VAE trained here (--tokenizer).
+int beit(Run& r) {
+  if (r.a.tokenizer == "kmeans") {
+    const auto tt = std::chrono::steady_clock::now();
+    auto km = ssl::tokenizer::fit_kmeans(r.to_model(r.data.train.images), {.patch = r.a.patch, .codes = r.a.codes});
+    return beit_with(km, ex::seconds_since(tt), r);
+  }
+  ssl::tokenizer::VQVAE vq(ssl::tokenizer::VQVAEOptions{.channels = r.data.channels, .patch = r.a.patch, .codes = r.a.codes});
+  return beit_with(vq, 0.0, r);
+}
+
+/// iBOT: DINO's multi-crop self-distillation plus masked patch self-distillation.
+int ibot(Run& r) {
+  const auto& [a, data] = std::tie(r.a, r.data);
+  ssl::ibot::Options o;
+  o.encoder = r.arch;
+  o.augment = ssl::augment::MultiCrop::dino({.global_size = data.image_size, .local_size = a.local_size, .n_local = a.local_crops,
+                                             .channels = data.channels, .mean = data.mean, .std = data.std});
+  o.ema.base = a.momentum;
+  ex::set_teacher_temperature(o.loss, a.teacher_temp);
+  r.metrics.update(ssl::train::Json{{"ema_base", a.momentum}, {"teacher_temp", a.teacher_temp}});
+  return pretrain_and_evaluate(ssl::ibot::recipe(o), r);
+}
+
+/// The methods: the defaults of a ~9-minute run here, and how each trains.
+const std::map<std::string, Method>& methods() {
+  static const std::map<std::string, Method> table = {
+      // epochs, lr, weight decay, ViT width, patch, frozen features, teacher, learned positions, processes, train
+      {"beit", {3, 1.5e-3, 0.05, 128, 4, "pooled", false, false, 1, beit}},
+      {"ibot", {7, 2e-3, 0.04, 64, 7, "blocks", true, true, 2, ibot}},
+  };
+  return table;
 }
 
 int run(Args a) {
@@ -206,40 +200,17 @@ int run(Args a) {
   ex::set_training_threads(a.threads);
   const auto t0 = std::chrono::steady_clock::now();
   const auto data = ex::open_image_data(a.data);
-  const auto& train = data.train;
-  a.to_model = data.normalize();
-  const auto& to_model = a.to_model;
   std::printf("%s, %lld process(es) x %d thread(s) on %s\n", a.method.c_str(), (long long)ssl::dist::world_size(),
               at::get_num_threads(), a.device.c_str());
-  const bool beit = a.method == "beit";
-  if (a.dim <= 0) a.dim = beit ? 128 : 64;
-  if (a.features.empty()) a.features = beit ? "pooled" : "blocks";
-  TORCH_CHECK(!a.teacher || !beit, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT has one");
-  if (a.patch <= 0) a.patch = beit ? 4 : 7;
+  const auto& m = methods().at(a.method);
+  if (a.dim <= 0) a.dim = m.dim;
+  if (a.features.empty()) a.features = m.features;
+  TORCH_CHECK(!a.teacher || m.teacher, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT has one");
+  if (a.patch <= 0) a.patch = m.patch;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
   TORCH_CHECK(data.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", data.image_size);
-  const auto arch = ssl::vit::Options{}.image(data.image_size).patch(a.patch).channels(data.channels).dim(a.dim).depth(a.depth).heads(a.heads)
-                        .learned_pos(a.method == "ibot");
-  ssl::train::JsonObject m;
-  m.num("dim", double(a.dim)).num("depth", double(a.depth)).num("patch", double(a.patch));
-  if (a.method == "beit") {
-    if (a.tokenizer == "kmeans") {
-      const auto tt = std::chrono::steady_clock::now();
-      auto km = ssl::tokenizer::fit_kmeans(to_model(train.images), {.patch = a.patch, .codes = a.codes});
-      return run_beit(km, ex::seconds_since(tt), a, arch, data, std::move(m), t0);
-    }
-    ssl::tokenizer::VQVAE vq(ssl::tokenizer::VQVAEOptions{.channels = data.channels, .patch = a.patch, .codes = a.codes});
-    return run_beit(vq, 0.0, a, arch, data, std::move(m), t0);
-  }
-  ssl::ibot::Options o;
-  o.encoder = arch;
-  o.augment = ssl::augment::MultiCrop::dino({.global_size = data.image_size, .local_size = a.local_size, .n_local = a.local_crops,
-                                             .channels = data.channels, .mean = data.mean, .std = data.std});
-  o.ema.base = a.momentum;
-  ex::set_teacher_temperature(o.loss, a.teacher_temp);
-  m.num("ema_base", a.momentum).num("teacher_temp", a.teacher_temp);
-  const int64_t epochs = a.epochs > 0 ? a.epochs : 7;
-  return pretrain_and_evaluate(ssl::ibot::recipe(o), a, epochs, a.lr > 0 ? a.lr : 2e-3, arch, data, std::move(m), t0);
+  Run r{a, m, data, t0};
+  return m.train(r);
 }
 
 }  // namespace
@@ -247,42 +218,13 @@ int run(Args a) {
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"libssl 06: BEiT (visual tokens) and iBOT (self-distillation + masked patches) on Fashion-MNIST"};
-  app.add_option("--method", a.method, "beit | ibot")->check(CLI::IsMember({"beit", "ibot"}));
-  app.add_option("--tokenizer", a.tokenizer, "BEiT's tokenizer: kmeans | vqvae")->check(CLI::IsMember({"kmeans", "vqvae"}));
-  app.add_option("--out", a.out, "output folder (default out/<method>)");
-  ex::add_image_data_options(app, a.data);
-  app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
-  ex::add_device_option(app, a.device);
-  app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, "pretraining epochs (default: BEiT 3, iBOT 7: ~9 minutes each here)");
-  app.add_option("--batch", a.batch, "batch size per process (default: 256 in all, split over the processes)");
-  app.add_option("--lr", a.lr, "peak learning rate (BEiT 1.5e-3, iBOT 2e-3)");
-  app.add_option("--dim", a.dim, "ViT width (default: BEiT 128, iBOT 64)");
-  app.add_option("--depth", a.depth, "ViT blocks");
-  app.add_option("--heads", a.heads, "ViT attention heads");
-  app.add_option("--patch", a.patch, "ViT patch size (= the tokenizer's; default: BEiT 4, iBOT 7)");
-  app.add_option("--codes", a.codes, "BEiT: codebook size");
-  app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs");
-  app.add_option("--local-crops", a.local_crops, "iBOT: number of local crops");
-  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1; default 0.99)");
-  app.add_option("--teacher-temp", a.teacher_temp, "iBOT: teacher temperature (default 0.07; warm-up from 0.04 over the first epoch if different)");
-  app.add_option("--local-size", a.local_size, "iBOT: side of the local crops (a multiple of the patch; default 2 patches)");
-  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
-  app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
-  app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate");
-  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT");
-  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
-  app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
-  app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
-  app.add_option("--teacher", a.teacher, "iBOT: evaluate the EMA teacher's backbone instead of the student's");
-  app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch; BEiT's default) | tokens (every output token) | "
-                                            "blocks (the token maps of the last 4 blocks, each normed: DINO's evaluation features; iBOT's default)")
-      ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));
-  ex::add_dist_option(app, a.dist);
-  ex::add_procs_option(app, a.procs, "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise");
+  app.option_defaults()->always_capture_default();
+  std::vector<std::string> names;
+  for (const auto& [k, v] : methods()) names.push_back(k);
+  ex06::add_options(app, a, names);
   CLI11_PARSE(app, argc, argv);
   return ex::guarded([&] {
-    ex::Launch launch(a.procs > 0 ? a.procs : a.method == "ibot" && a.device != "cuda" ? 2 : 1, a.dist, argv);
+    ex::Launch launch(a.procs > 0 ? a.procs : a.device == "cuda" ? 1 : methods().at(a.method).procs, a.dist, argv);
     return launch.wait(run(a));
   });
 }

@@ -21,13 +21,15 @@ namespace ex {
 inline void add_dist_option(CLI::App& app, std::string& spec) {
   app.add_option("--dist", spec,
                  "data-parallel: RANK/WORLD_SIZE[@ADDR[:PORT]] (default: torchrun's RANK, WORLD_SIZE, MASTER_ADDR, "
-                 "MASTER_PORT; unset: one process)");
+                 "MASTER_PORT; unset: one process)")
+      ->capture_default_str();
 }
 
 inline void add_procs_option(CLI::App& app, int64_t& procs, const std::string& default_text) {
   app.add_option("--procs", procs,
                  "data-parallel on this machine without torchrun: start this many processes (" + default_text +
-                     "; ignored with --dist or under torchrun)");
+                     "; ignored with --dist or under torchrun)")
+      ->capture_default_str();
 }
 
 /// `--procs`: the copies of this example that make a run of `procs` processes (none with `--dist`).
@@ -55,7 +57,8 @@ inline void set_training_threads(int total) {
 inline void add_device_option(CLI::App& app, std::string& device) {
   app.add_option("--device", device,
                  "cpu | cuda: where the model trains (cuda: the GPU of this process's LOCAL_RANK; one process per GPU)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
 }
 
 /// The device `--device` names for the process that `spec` (or torchrun's environment) makes:

@@ -55,9 +55,9 @@ struct ImageData {
   [[nodiscard]] bool evaluable() const { return has_test() && train.labels.defined(); }
   /// The end of a run that cannot evaluate: writes `m` to `<out>/metrics.json` and says why
   /// nothing was evaluated (`wrote`: what the run wrote, for the message). Returns 0.
-  static int pretraining_only(const std::string& out, const ssl::train::JsonObject& m,
+  static int pretraining_only(const std::string& out, const ssl::train::Json& m,
                               const std::string& wrote = "metrics.json") {
-    std::ofstream(out + "/metrics.json") << m.dump(true) << "\n";
+    std::ofstream(out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
     std::printf("no labelled evaluation split (train/ + val/ or test/ class folders): pretraining only; wrote %s/%s\n",
                 out.c_str(), wrote.c_str());
     return 0;

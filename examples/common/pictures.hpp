@@ -1,9 +1,12 @@
-// Shared by the image examples (not part of the library): DINO-style attention pictures.
+// Shared by the image examples (not part of the library): DINO-style attention pictures and
+// BEiT-style token maps.
 #pragma once
+#include <ssl/data/loader.hpp>
 #include <ssl/dino.hpp>
 #include <ssl/io/png.hpp>
 
 #include <string>
+#include <vector>
 
 namespace ex {
 
@@ -24,6 +27,28 @@ void write_attention_png(R& recipe, const torch::Tensor& images, const T& transf
   auto heat = torch::stack({(a * 1.5).clamp(0, 1), (a * 1.5 - 0.5).clamp(0, 1), (a * 3 - 2).clamp(0, 1)}, 2);  // [B,H,3,S,S]
   auto tiles = torch::cat({gray.unsqueeze(1), 0.35 * gray.unsqueeze(1) + 0.65 * heat}, 1);  // [B, 1+H, 3, S, S]
   ssl::io::write_png(path, ssl::io::grid(tiles, /*scale=*/4));
+}
+
+/// A colour per code: a fixed pseudo-random palette (the same code, the same colour).
+inline torch::Tensor palette(int64_t K) {
+  auto i = torch::arange(K, torch::kFloat64);
+  auto c = torch::stack({(i * 0.618034).frac(), (i * 0.414214 + 0.3).frac(), (i * 0.732051 + 0.6).frac()}, 1);
+  return (0.15 + 0.85 * c).to(torch::kFloat32);  // [K, 3]
+}
+
+/// Writes `path` (06: `<out>/tokens.png`): per image, the image and the token map `tok` gives it (a
+/// colour per code, each patch's colour over the patch). `images`: uint8 `[B, 1, S, S]`;
+/// `to_model`: to the tokenizer's input space.
+template <class Tok>
+void write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Transform& to_model, const std::string& path) {
+  auto x = to_model(images);
+  auto t = tok->encode(x);  // [B, N]
+  const auto B = x.size(0), S = x.size(2), g = S / tok->patch();
+  auto colours = palette(tok->vocab_size()).index_select(0, t.reshape({-1})).view({B, g, g, 3}).permute({0, 3, 1, 2});
+  namespace F = torch::nn::functional;
+  auto up = F::interpolate(colours, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
+  auto gray = images.to(torch::kFloat32).div(255).expand({B, 3, S, S});
+  ssl::io::write_png(path, ssl::io::grid(torch::stack({gray, up}, 1), /*scale=*/4));
 }
 
 }  // namespace ex

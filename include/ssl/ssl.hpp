@@ -21,6 +21,8 @@
 #include <ssl/dist/sync_batch_norm.hpp>
 #include <ssl/electra.hpp>
 #include <ssl/eval/classifier.hpp>
+#include <ssl/eval/finetune.hpp>
+#include <ssl/eval/frozen.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
 #include <ssl/eval/loss.hpp>

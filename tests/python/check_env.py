@@ -25,7 +25,7 @@ def main() -> int:
         for m in missing:
             print(f"  - {m}", file=sys.stderr)
         print(f"check_env: interpreter = {sys.executable}", file=sys.stderr)
-        print("check_env: install with: python3 -m pip install torch torchvision transformers safetensors lightly", file=sys.stderr)
+        print("check_env: run scripts/setup.sh (requirements-dev.txt into the project's .venv; the tests use .venv/bin/python)", file=sys.stderr)
         return 1
     print("check_env: OK " + " ".join(f"{k}={v}" for k, v in versions.items()))
     return 0

@@ -41,7 +41,7 @@ try:
     import torchvision.transforms.v2.functional as F  # noqa: E402
 except Exception as exc:  # never a skip: the parity test must fail without its references
     sys.exit(f"make_augment_references: torchvision is required ({type(exc).__name__}: {exc}); "
-             f"install it with: python3 -m pip install torchvision")
+             f"run scripts/setup.sh (requirements-dev.txt into the project's .venv)")
 import refs_file  # noqa: E402
 
 _META = {"generator": f"make_augment_references.py torchvision={torchvision.__version__} torch={torch.__version__}"}

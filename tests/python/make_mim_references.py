@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate masked-image-modelling references for the libssl C++ tests (issue 7).
+"""Generate masked-image-modelling references for the libssl C++ tests.
 
 Usage: python3 make_mim_references.py --out DIR
 

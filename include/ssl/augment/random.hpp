@@ -59,7 +59,10 @@ struct RandomResizedCrop {
 
   /// The boxes of one call: `[B]` int64 each.
   struct Boxes {
-    Tensor top, left, height, width;
+    Tensor top;     ///< top row of each image's box
+    Tensor left;    ///< left column
+    Tensor height;  ///< height in pixels
+    Tensor width;   ///< width in pixels
   };
 
   /// Draws one box per image of `x` (what `operator()` crops).
@@ -95,6 +98,7 @@ struct RandomResizedCrop {
     return {std::move(top), std::move(left), hh.to(torch::kLong), ww.to(torch::kLong)};
   }
 
+  /// The crops of `x` `[B,C,H,W]`, each resized to `size x size`: `[B,C,size,size]`.
   Tensor operator()(const Tensor& x) const {
     TORCH_CHECK(size > 0, "RandomResizedCrop: expected a positive size, got ", size);
     const Boxes bx = boxes(x);
@@ -104,7 +108,8 @@ struct RandomResizedCrop {
 
 /// Mirrors each image left to right with probability `p`.
 struct RandomHorizontalFlip {
-  double p = 0.5;
+  double p = 0.5;  ///< probability of flipping an image
+  /// `x` `[B,C,H,W]` with the drawn images mirrored.
   Tensor operator()(const Tensor& x) const {
     detail::check_images(x, "RandomHorizontalFlip");
     detail::check_probability(p, "RandomHorizontalFlip");
@@ -118,12 +123,13 @@ struct RandomHorizontalFlip {
 /// order drawn per image (torchvision draws one order per call). An op whose strength is 0 is
 /// skipped, and so are saturation and hue on 1-channel images (they are the identity there).
 struct ColorJitter {
-  double brightness = 0.0;
-  double contrast = 0.0;
-  double saturation = 0.0;
-  double hue = 0.0;
-  double p = 1.0;
+  double brightness = 0.0;  ///< strength s of the brightness factor ~ U[max(0, 1-s), 1+s] (0: off)
+  double contrast = 0.0;  ///< strength of the contrast factor (0: off)
+  double saturation = 0.0;  ///< strength of the saturation factor (0: off)
+  double hue = 0.0;  ///< hue shift ~ U[-hue, hue], at most 0.5 (0: off)
+  double p = 1.0;  ///< probability of jittering an image
 
+  /// `x` `[B,C,H,W]` (values in [0,1]) with the drawn images jittered.
   Tensor operator()(const Tensor& x) const {
     detail::check_color(x, "ColorJitter");
     detail::check_probability(p, "ColorJitter");
@@ -159,6 +165,7 @@ struct ColorJitter {
 /// on 1-channel images.
 struct RandomGrayscale {
   double p = 0.1;  ///< torchvision's default (lightly's recipes: 0.2)
+  /// `x` `[B,C,H,W]` with the drawn RGB images turned to grayscale.
   Tensor operator()(const Tensor& x) const {
     detail::check_color(x, "RandomGrayscale");
     detail::check_probability(p, "RandomGrayscale");
@@ -172,14 +179,15 @@ struct RandomGrayscale {
 /// 2*floor(side/20)+1, the odd size within one pixel of 10% of the image side (SimCLR's kernel:
 /// 23 at 224 px; 3 at 28 px, 7 at 64 px).
 struct GaussianBlur {
-  int64_t kernel_size = 0;
-  std::array<double, 2> sigma{0.1, 2.0};
-  double p = 1.0;
+  int64_t kernel_size = 0;  ///< odd kernel side; 0: from the image side (see above)
+  std::array<double, 2> sigma{0.1, 2.0};  ///< range of the blur's standard deviation in pixels
+  double p = 1.0;  ///< probability of blurring an image
 
   /// The kernel size used on `side`-pixel images.
   [[nodiscard]] int64_t kernel_for(int64_t side) const {
     return kernel_size > 0 ? kernel_size : std::max<int64_t>(3, 2 * (side / 20) + 1);
   }
+  /// `x` `[B,C,H,W]` with the drawn images blurred.
   Tensor operator()(const Tensor& x) const {
     detail::check_images(x, "GaussianBlur");
     detail::check_probability(p, "GaussianBlur");
@@ -197,8 +205,9 @@ struct GaussianBlur {
 /// Inverts the pixels >= `threshold` of each image with probability `p` (torchvision's
 /// RandomSolarize; lightly's RandomSolarization uses PIL's threshold 128/255).
 struct RandomSolarize {
-  double threshold = 0.5;
-  double p = 0.5;
+  double threshold = 0.5;  ///< pixels at or above it are inverted (x -> 1 - x)
+  double p = 0.5;  ///< probability of solarising an image
+  /// `x` `[B,C,H,W]` with the drawn images solarised.
   Tensor operator()(const Tensor& x) const {
     detail::check_images(x, "RandomSolarize");
     detail::check_probability(p, "RandomSolarize");
@@ -208,16 +217,18 @@ struct RandomSolarize {
 
 /// `(x - mean[c]) / std[c]` (not random; here to sit in a pipeline).
 struct Normalize {
-  std::vector<double> mean{};
-  std::vector<double> std{};
+  std::vector<double> mean{};  ///< per-channel mean (one value: every channel)
+  std::vector<double> std{};  ///< per-channel standard deviation
+  /// `(x - mean[c]) / std[c]` per channel.
   Tensor operator()(const Tensor& x) const { return normalize(x, mean, std); }
 };
 
 /// Transforms applied one after the other.
 struct Pipeline {
-  std::vector<Transform> stages;
+  std::vector<Transform> stages;  ///< the transforms, in order
 
   Pipeline() = default;
+  /// The stages `s`, in order.
   Pipeline(std::initializer_list<Transform> s) : stages(s) {}
 
   /// No stage (a default-constructed pipeline: the identity).
@@ -228,6 +239,7 @@ struct Pipeline {
     stages.push_back(std::move(t));
     return *this;
   }
+  /// The stages applied to `x` one after the other.
   Tensor operator()(const Tensor& x) const {
     Tensor y = x;
     for (const auto& s : stages) y = s(y);

@@ -36,7 +36,10 @@ struct ViewOptions {
   double hf_prob = 0.5;                    ///< horizontal flip
   double cj_prob = 0.8;                    ///< colour jitter applied
   double cj_strength = 1.0;                ///< multiplies the four below
-  double cj_bright = 0.8, cj_contrast = 0.8, cj_sat = 0.8, cj_hue = 0.2;
+  double cj_bright = 0.8;                  ///< brightness jitter strength
+  double cj_contrast = 0.8;                ///< contrast jitter strength
+  double cj_sat = 0.8;                     ///< saturation jitter strength (RGB only)
+  double cj_hue = 0.2;                     ///< hue jitter strength (RGB only)
   double gray_prob = 0.2;                  ///< random grayscale (RGB only)
   double blur_prob = 0.5;                  ///< Gaussian blur applied
   std::array<double, 2> sigmas{0.1, 2.0};  ///< blur sigma range, pixels
@@ -44,7 +47,8 @@ struct ViewOptions {
   double solarize_prob = 0.0;              ///< solarization (threshold 0.5)
   bool solarize_before_blur = false;       ///< VICReg's order
   int64_t channels = 0;                    ///< of the images, required: 1 drops saturation, hue, grayscale; or 3
-  std::vector<double> mean{}, std{};       ///< normalisation; empty: none
+  std::vector<double> mean{};              ///< normalisation mean per channel (or one); empty: none
+  std::vector<double> std{};               ///< normalisation std per channel (or one); empty: none
 };
 
 /// The pipeline of `o`; stages with probability or strength 0 are left out.
@@ -78,13 +82,14 @@ inline Pipeline view_pipeline(const ViewOptions& o) {
 /// Two independently augmented global views of the batch, each with its own pipeline:
 /// `Views{.global = {first(x), second(x)}}`. An Augmenter (concepts.hpp).
 struct TwoViews {
-  Pipeline first{};
-  Pipeline second{};
+  Pipeline first{};   ///< the first view's pipeline
+  Pipeline second{};  ///< the second view's pipeline
   int64_t channels = 0;  ///< the channel count the pipelines were made for (checked); 0: any
 
   /// Neither view has a stage (a default-constructed `TwoViews`: the recipes refuse it).
   [[nodiscard]] bool empty() const { return first.empty() && second.empty(); }
 
+  /// `Views{.global = {first(x), second(x)}}` of the batch `x` `[B,C,H,W]`.
   Views operator()(const Tensor& x) const {
     detail::check_images(x, "TwoViews");
     TORCH_CHECK(channels == 0 || x.size(1) == channels, "TwoViews: the pipelines are made for ", channels,
@@ -150,7 +155,8 @@ struct MultiCropOptions {
   std::array<double, 2> global_scale{0.4, 1.0};   ///< lightly: (0.4, 1)
   std::array<double, 2> local_scale{0.05, 0.4};   ///< lightly: (0.05, 0.4)
   int64_t channels = 0;                           ///< of the images, required: 1 or 3
-  std::vector<double> mean{}, std{};              ///< normalisation; empty: none
+  std::vector<double> mean{};                     ///< normalisation mean per channel (or one); empty: none
+  std::vector<double> std{};                      ///< normalisation std per channel (or one); empty: none
 
   /// The local crops' side: `local_size`, or 96/224 of `global_size` when 0 (12 at 28 px).
   [[nodiscard]] int64_t local_side() const {
@@ -159,16 +165,16 @@ struct MultiCropOptions {
 };
 
 /// Two global crops and `n_local` local crops of the batch:
-/// `Views{.global = {g0, g1}, .local = {l_1 .. l_n}}` (the student sees all, the teacher the
+/// `Views{.global = {g0, g1}, .local = {l_1, ..., l_n}}` (the student sees all, the teacher the
 /// globals). An Augmenter (concepts.hpp). Built from `MultiCropOptions` as lightly's
 /// DINOTransform: every view flips (0.5), jitters with p 0.8 and (0.8, 0.8, 0.4, 0.2) x 0.5,
 /// grays (0.2) and blurs with sigma (0.1, 2); blur p 1.0 on g0, 0.1 on g1, 0.5 on the locals;
 /// solarization 0.2 on g1 only.
 struct MultiCrop {
-  Pipeline global0{};
-  Pipeline global1{};
-  Pipeline local{};
-  int64_t n_local = 0;
+  Pipeline global0{};    ///< the first global view's pipeline
+  Pipeline global1{};    ///< the second global view's pipeline
+  Pipeline local{};      ///< every local view's pipeline
+  int64_t n_local = 0;   ///< local views per image
   int64_t channels = 0;  ///< the channel count the pipelines were made for (checked); 0: any
 
   /// No stage in any view (a default-constructed `MultiCrop`: the recipes refuse it).
@@ -195,6 +201,7 @@ struct MultiCrop {
     return m;
   }
 
+  /// The two global views and `n_local` local views of the batch `x` `[B,C,H,W]`.
   Views operator()(const Tensor& x) const {
     detail::check_images(x, "MultiCrop");
     TORCH_CHECK(channels == 0 || x.size(1) == channels, "MultiCrop: the pipelines are made for ", channels,

@@ -60,7 +60,7 @@ inline const char* corpus_format_name(CorpusFormat f) {
 
 /// How to read a corpus. Example: `CorpusOptions{.format = CorpusFormat::jsonl, .field = "text"}`.
 struct CorpusOptions {
-  CorpusFormat format = CorpusFormat::automatic;
+  CorpusFormat format = CorpusFormat::automatic;  ///< lines, paragraphs, jsonl or automatic (detects JSON Lines)
   /// The format of the files that `automatic` does not recognise as JSON Lines.
   CorpusFormat plain = CorpusFormat::lines;
   /// jsonl: the string field that holds a document's text.
@@ -72,7 +72,7 @@ struct CorpusOptions {
 
 /// One document as for_each_document hands it over: views valid during the call only.
 struct CorpusDocument {
-  std::string_view text;
+  std::string_view text;  ///< the document's text (UTF-8)
   std::string_view label;              ///< `CorpusOptions::label_field`'s value; empty without one
   const std::filesystem::path* file;   ///< the file it came from
   int64_t line;                        ///< its first line in that file (from 1)

@@ -20,8 +20,8 @@ namespace ssl::data {
 /// One sample: its input (any shape, the same for every sample of a dataset) and its label
 /// (-1: none; a dataset is labelled in all its samples or in none).
 struct Sample {
-  torch::Tensor input;
-  int64_t target = -1;
+  torch::Tensor input;  ///< the input, e.g. an image `[C,H,W]`
+  int64_t target = -1;  ///< the label; -1: none
 };
 
 namespace detail {

@@ -18,8 +18,8 @@ namespace ssl::data {
 /// One fortune: UTF-8 text (inner newlines kept, may contain control characters such as the
 /// backspaces of "overstriking") and its topic (the name of the file it came from).
 struct Document {
-  std::string text;
-  std::string topic;
+  std::string text;  ///< the fortune, UTF-8
+  std::string topic;  ///< the name of its file
 };
 
 namespace detail {

@@ -61,8 +61,9 @@ inline torch::Tensor read_idx(const std::string& path) {
 
 /// A labelled image set: `images` uint8 `[N,C,H,W]`, `labels` int64 `[N]`.
 struct ImageSet {
-  torch::Tensor images;
-  torch::Tensor labels;
+  torch::Tensor images;  ///< uint8 `[N,C,H,W]`
+  torch::Tensor labels;  ///< int64 `[N]`
+  /// Number of images N.
   int64_t size() const { return images.size(0); }
 };
 

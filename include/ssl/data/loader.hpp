@@ -83,14 +83,14 @@ inline void single_threaded_ops() {
 
 /// Example: `LoaderOptions{.batch_size = 256, .seed = 0, .workers = 2}`.
 struct LoaderOptions {
-  int64_t batch_size = 256;
-  bool shuffle = true;
-  bool drop_last = true;
-  uint64_t seed = 0;
+  int64_t batch_size = 256;  ///< samples per batch of this process
+  bool shuffle = true;  ///< a new random order each epoch (else the dataset's order)
+  bool drop_last = true;  ///< leave out the last, incomplete batch of an epoch
+  uint64_t seed = 0;  ///< the order of epoch e is a permutation drawn from seed + e
   /// Batches ready ahead of the consumer (the bounded queue); 0 = every batch is made in the
   /// caller's thread when it is needed (no worker threads).
   int64_t prefetch = 2;
-  torch::Device device = torch::kCPU;
+  torch::Device device = torch::kCPU;  ///< where batches are moved (non-blocking) before they are handed over
   /// Per-sample lengths `[S]` (e.g. non-padding tokens). When given, each batch holds samples of
   /// similar length (Hugging Face's group_by_length): the epoch's permutation is cut into
   /// chunks of 50 batches, each chunk sorted by length, and the batches' order shuffled. With
@@ -107,17 +107,22 @@ struct LoaderOptions {
 /// In-memory tensors as a `BatchDataset`: `inputs` `[S,...]` and optional `targets` `[S,...]`.
 class TensorDataset {
  public:
+  /// The samples along dim 0 of `inputs` and of `targets` (undefined: unlabelled).
   TensorDataset(torch::Tensor inputs, torch::Tensor targets = {})
       : inputs_(std::move(inputs)), targets_(std::move(targets)) {
     TORCH_CHECK(inputs_.defined() && inputs_.dim() >= 1 && inputs_.size(0) > 0, "data::Loader: empty input set");
     TORCH_CHECK(!targets_.defined() || targets_.size(0) == inputs_.size(0), "data::Loader: ", inputs_.size(0),
                 " inputs but ", targets_.size(0), " targets");
   }
+  /// Number of samples S.
   [[nodiscard]] int64_t size() const { return inputs_.size(0); }
+  /// The samples at `idx` (int64 `[n]`): `{inputs[idx], targets[idx]}`.
   [[nodiscard]] Batch batch(const torch::Tensor& idx) const {
     return {inputs_.index_select(0, idx), targets_.defined() ? targets_.index_select(0, idx) : torch::Tensor{}};
   }
+  /// All inputs `[S,...]`.
   [[nodiscard]] const torch::Tensor& inputs() const { return inputs_; }
+  /// All targets `[S,...]`, or undefined.
   [[nodiscard]] const torch::Tensor& targets() const { return targets_; }
 
  private:
@@ -132,6 +137,7 @@ class TensorDataset {
 template <Dataset D>
 class Loader {
  public:
+  /// Batches of `dataset`, each passed through `transform` (none: as stacked) as `o` says.
   Loader(D dataset, Transform transform = nullptr, LoaderOptions o = {})
       : data_(std::move(dataset)), transform_(std::move(transform)), o_(std::move(o)) {
     TORCH_CHECK(data_.size() > 0, "data::Loader: the dataset is empty");
@@ -149,10 +155,13 @@ class Loader {
     requires std::same_as<D, TensorDataset>
       : Loader(TensorDataset(std::move(inputs), std::move(targets)), std::move(transform), std::move(o)) {}
 
+  /// The dataset.
   [[nodiscard]] const D& dataset() const { return data_; }
+  /// Samples in the dataset.
   [[nodiscard]] int64_t size() const { return data_.size(); }
   /// Samples per batch of this process.
   [[nodiscard]] int64_t batch_size() const { return o_.batch_size; }
+  /// The options it was made with.
   [[nodiscard]] const LoaderOptions& options() const { return o_; }
   /// Processes the batches are sharded over (1 unless a data-parallel run is in effect).
   [[nodiscard]] int64_t shards() const {
@@ -165,6 +174,7 @@ class Loader {
   }
   /// Samples per step over all processes.
   [[nodiscard]] int64_t global_batch_size() const { return shards() * o_.batch_size; }
+  /// Steps per epoch: batches of this process (the same on every process).
   [[nodiscard]] int64_t batches_per_epoch() const {
     const int64_t g = global_batch_size();
     return o_.drop_last ? size() / g : (size() + g - 1) / g;
@@ -314,7 +324,9 @@ class Loader {
   LoaderOptions o_;
 };
 
+/// Deduction guide: a `Loader` over in-memory tensors is a `Loader<TensorDataset>`.
 Loader(torch::Tensor, torch::Tensor, Transform, LoaderOptions) -> Loader<TensorDataset>;
+/// Deduction guide: as above, with the default options.
 Loader(torch::Tensor, torch::Tensor, Transform) -> Loader<TensorDataset>;
 
 }  // namespace ssl::data

@@ -28,7 +28,7 @@ namespace ssl::data {
 struct TextSpecials {
   int64_t cls = -1;  ///< first token of each sequence (-1: none, GPT)
   int64_t sep = -1;  ///< after each segment / document
-  int64_t pad = 0;
+  int64_t pad = 0;  ///< padding after the sequence's end
 };
 
 /// Sequences and, when the layout has them, one label per sequence.
@@ -37,8 +37,8 @@ struct TextSet {
   torch::Tensor labels;  ///< `[S]` int64 or undefined
 };
 
-/// Splits prose into sentences: after `.`, `!` or `?` (and closing quotes or brackets) followed
-/// by white space, and at blank lines. Trimmed; empty pieces dropped.
+/// Splits prose into sentences. A sentence ends after `.`, `!` or `?` (and closing quotes or
+/// brackets) followed by white space, and at blank lines. Trimmed; empty pieces dropped.
 inline std::vector<std::string> split_sentences(std::string_view text) {
   std::vector<std::string> out;
   auto flush = [&](size_t from, size_t to) {

@@ -56,11 +56,11 @@ struct TokenStoreHeader {
   uint32_t version;        ///< kTokenStoreVersion
   uint32_t token_bytes;    ///< 2 (uint16 ids) or 4 (int32 ids)
   uint64_t vocab_size;     ///< every id is in [0, vocab_size)
-  uint64_t tokens;
-  uint64_t sentences;
-  uint64_t documents;
+  uint64_t tokens;  ///< token ids in the store
+  uint64_t sentences;  ///< sentences (offsets into the tokens)
+  uint64_t documents;  ///< documents (offsets into the sentences)
   uint64_t key;            ///< TokenStoreOptions::key: what the store was built from
-  uint64_t reserved;
+  uint64_t reserved;  ///< zero; for later versions of the format
 };
 static_assert(sizeof(TokenStoreHeader) == 64);
 
@@ -504,8 +504,8 @@ TokenStore build_token_store(const std::filesystem::path& corpus, const CorpusOp
 
 /// Documents `[begin, end)` of a store (end = -1: to the last), e.g. a training / held-out split.
 struct DocumentRange {
-  int64_t begin = 0;
-  int64_t end = -1;
+  int64_t begin = 0;  ///< first document
+  int64_t end = -1;  ///< one past the last document; -1: the store's end
 };
 
 namespace detail {
@@ -632,7 +632,11 @@ class SentencePairs {
   /// One pair: where its segments lie in the store (token offsets `[begin, end)`), and its label
   /// (0: B continues A; 1: B is from another document).
   struct Pair {
-    int64_t a_begin, a_end, b_begin, b_end, label;
+    int64_t a_begin;  ///< segment A's first token
+    int64_t a_end;    ///< one past segment A's last token
+    int64_t b_begin;  ///< segment B's first token
+    int64_t b_end;    ///< one past segment B's last token
+    int64_t label;    ///< 0: B continues A; 1: B is from another document
   };
   /// Number of pairs: documents x pairs_per_doc.
   [[nodiscard]] int64_t size() const { return (e_ - b_) * reps_; }

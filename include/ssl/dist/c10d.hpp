@@ -27,19 +27,23 @@
 
 #if defined(USE_C10D_GLOO) && __has_include(<gloo/algorithm.h>) && \
     __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+/// 1 when LibTorch was built with Gloo and its headers (libgloo-dev) are found: multi-process runs on CPU.
 #define SSL_HAS_GLOO 1
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #else
+/// 1 when LibTorch was built with Gloo and its headers (libgloo-dev) are found: multi-process runs on CPU.
 #define SSL_HAS_GLOO 0
 #endif
 #if SSL_HAS_GLOO && defined(USE_C10D_NCCL) && __has_include(<nccl.h>) && \
     __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
+/// 1 when Gloo is there and LibTorch was built with NCCL, whose header is found: multi-process runs on CUDA.
 #define SSL_HAS_NCCL 1
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #else
+/// 1 when Gloo is there and LibTorch was built with NCCL, whose header is found: multi-process runs on CUDA.
 #define SSL_HAS_NCCL 0
 #endif
 
@@ -48,11 +52,11 @@ namespace ssl::dist {
 /// Where this process sits in the run and where the peers meet.
 /// Example: `InitOptions{.rank = 1, .world_size = 2, .master_port = 29512}`.
 struct InitOptions {
-  int64_t rank = 0;
-  int64_t world_size = 1;
+  int64_t rank = 0;  ///< this process, in [0, world_size)
+  int64_t world_size = 1;  ///< processes in the run
   int64_t local_rank = 0;  ///< device index on this machine (CUDA)
-  std::string master_addr = "127.0.0.1";
-  int64_t master_port = 29500;
+  std::string master_addr = "127.0.0.1";  ///< address of rank 0's TCP store
+  int64_t master_port = 29500;  ///< port of rank 0's TCP store
   /// "gloo", "nccl", or "auto": NCCL when `device` is CUDA, else Gloo.
   std::string backend = "auto";
   /// Device of this process's batches (`cuda:local_rank` for a CUDA run).
@@ -196,6 +200,7 @@ class C10dBackend : public Backend {
 /// scope uninstalls it. A world of one installs nothing (every collective is the identity).
 class Session {
  public:
+  /// Joins the run `o` describes (by default torchrun's environment, `from_env()`).
   explicit Session(const InitOptions& o = from_env()) : options_(o) {
     TORCH_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "ssl::dist: expected 0 <= rank < ",
                 "world_size, got rank ", o.rank, " of ", o.world_size);
@@ -266,7 +271,9 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  /// The options it joined with.
   [[nodiscard]] const InitOptions& options() const { return options_; }
+  /// More than one process.
   [[nodiscard]] bool distributed() const { return options_.world_size > 1; }
 
  private:

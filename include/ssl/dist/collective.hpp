@@ -26,11 +26,13 @@ namespace ssl::dist {
 
 using torch::Tensor;
 
-/// What a multi-process transport provides (implemented over c10d in a later issue). Calls are
+/// What a multi-process transport provides (`C10dBackend` in dist/c10d.hpp). Calls are
 /// collective: every process makes the same calls in the same order with same-shaped tensors.
 struct Backend {
   virtual ~Backend() = default;
+  /// Processes in the run.
   [[nodiscard]] virtual int64_t world_size() const = 0;
+  /// This process, in [0, world_size()).
   [[nodiscard]] virtual int64_t rank() const = 0;
   /// `t` of every process, concatenated along dim 0 in rank order. No autograd.
   virtual Tensor all_gather(const Tensor& t) = 0;
@@ -40,6 +42,7 @@ struct Backend {
   /// A collective in flight; `wait()` returns when its result is in place.
   struct Pending {
     virtual ~Pending() = default;
+    /// Blocks until the collective's result is in place.
     virtual void wait() = 0;
   };
   /// Starts summing `t` (contiguous) over the processes in place. Collectives start in the
@@ -117,10 +120,12 @@ struct LocalOnly {
   LocalOnly& operator=(const LocalOnly&) = delete;
 };
 
+/// Processes of the installed backend; 1 without one (or inside a `LocalOnly` scope).
 [[nodiscard]] inline int64_t world_size() {
   const auto& b = detail::backend_slot();
   return b ? b->world_size() : 1;
 }
+/// This process's rank in the installed backend; 0 without one.
 [[nodiscard]] inline int64_t rank() {
   const auto& b = detail::backend_slot();
   return b ? b->rank() : 0;

@@ -33,6 +33,8 @@ inline void broadcast_module(torch::nn::Module& m) {
     if (t.defined() && t.numel() > 0) b->broadcast(t, 0);
 }
 
+/// All-reduces the gradients of a parameter list in buckets while backward runs (see the file
+/// comment); `finish()` leaves them averaged over the processes.
 class GradSync {
  public:
   /// `params`: the trainable parameters (each once). No-op on one process.
@@ -119,6 +121,7 @@ class GradSync {
     }
     s.reset();
   }
+  /// Buckets the parameters were split into (0 on one process).
   [[nodiscard]] size_t num_buckets() const { return state_->buckets.size(); }
 
  private:

@@ -31,6 +31,7 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+/// 1 on POSIX systems, where `LocalLaunch` can start the other processes of a run (fork + exec).
 #define SSL_HAS_LOCAL_LAUNCH 1
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@
 #include <sys/prctl.h>
 #endif
 #else
+/// 1 on POSIX systems, where `LocalLaunch` can start the other processes of a run (fork + exec).
 #define SSL_HAS_LOCAL_LAUNCH 0
 #endif
 

@@ -39,11 +39,12 @@ inline void trunc_normal_(Tensor t, double mean, double std, double a, double b)
 
 /// Example: `DINOHeadOptions(384).hidden_dim(2048).bottleneck_dim(256).output_dim(65536)`.
 struct DINOHeadOptions {
+  /// The options of a head on `input_dim`-wide features.
   explicit DINOHeadOptions(int64_t input_dim) : input_dim_(input_dim) {}
-  TORCH_ARG(int64_t, input_dim);
-  TORCH_ARG(int64_t, hidden_dim) = 2048;
-  TORCH_ARG(int64_t, bottleneck_dim) = 256;
-  TORCH_ARG(int64_t, output_dim) = 65536;
+  TORCH_ARG(int64_t, input_dim);  ///< width of the backbone's features
+  TORCH_ARG(int64_t, hidden_dim) = 2048;  ///< width of the two hidden layers
+  TORCH_ARG(int64_t, bottleneck_dim) = 256;  ///< width of the L2-normalised bottleneck
+  TORCH_ARG(int64_t, output_dim) = 65536;  ///< number of prototypes (the logits' width)
   /// BatchNorm after the two hidden linears (then without bias); false for a ViT backbone.
   TORCH_ARG(bool, batch_norm) = false;
   /// Epochs during which the last layer gets no gradient (see the file comment); <= 0: never.
@@ -57,6 +58,7 @@ struct DINOHeadOptions {
 /// `weight_v` `[out,in]`.
 class WeightNormLinearImpl : public torch::nn::Cloneable<WeightNormLinearImpl> {
  public:
+  /// An `in` -> `out` linear map; `train_g`: the scale `weight_g` is trained.
   WeightNormLinearImpl(int64_t in, int64_t out, bool train_g) : in(in), out(out), train_g(train_g) { reset(); }
 
   /// `weight_v`: PyTorch's default Linear init (uniform +-1/sqrt(in)); `weight_g`: 1.
@@ -70,19 +72,24 @@ class WeightNormLinearImpl : public torch::nn::Cloneable<WeightNormLinearImpl> {
   /// The effective weight `[out, in]`.
   Tensor weight() const { return torch::_weight_norm(weight_v, weight_g, 0); }
 
+  /// `x` `[..., in]` -> `x weight^T` `[..., out]` (no bias).
   Tensor forward(const Tensor& x) { return torch::nn::functional::linear(x, weight()); }
 
-  int64_t in, out;
-  bool train_g;
-  Tensor weight_g, weight_v;
+  int64_t in;      ///< input width
+  int64_t out;     ///< output width
+  bool train_g;    ///< whether `weight_g` is a trained parameter
+  Tensor weight_g;  ///< the weight's scale `[out,1]`
+  Tensor weight_v;  ///< the weight's direction `[out,in]`
 };
 TORCH_MODULE(WeightNormLinear);
 
 /// DINO's head (see the file comment). Models `ssl::Head` on `Features::pooled`.
 class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
  public:
+  /// A head as `options` says, initialised as DINO's (truncated normal, std 0.02).
   explicit DINOHeadImpl(DINOHeadOptions options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
     TORCH_CHECK(o.input_dim() > 0 && o.hidden_dim() > 0 && o.bottleneck_dim() > 0 && o.output_dim() > 0,
@@ -122,16 +129,19 @@ class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
 
   /// The trainer's hook (through `Compose::before_step`): records the epoch of the coming step.
   void set_step(const StepInfo& i) { set_epoch(i.epoch); }
+  /// Sets the epoch of the coming step (freezes or unfreezes the last layer).
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
+  /// The epoch last set.
   [[nodiscard]] int64_t epoch() const { return epoch_; }
   /// Whether the last layer is frozen in the current epoch (`epoch < freeze_last_layer`).
   [[nodiscard]] bool last_layer_frozen() const { return epoch_ < options.freeze_last_layer(); }
 
+  /// Width of the output: `output_dim`.
   [[nodiscard]] int64_t out_dim() const { return options.output_dim(); }
 
-  DINOHeadOptions options;
-  torch::nn::Sequential layers{nullptr};
-  WeightNormLinear last_layer{nullptr};
+  DINOHeadOptions options;  ///< what the head was built from
+  torch::nn::Sequential layers{nullptr};  ///< the MLP up to the bottleneck (`mlp_options()`)
+  WeightNormLinear last_layer{nullptr};  ///< the weight-normalised prototypes
 
  private:
   int64_t epoch_ = 0;

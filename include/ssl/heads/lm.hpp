@@ -15,16 +15,17 @@ namespace ssl::heads {
 
 /// Example: `LmHeadOptions(256, 8000).only_masked(true).next_sentence(true)`.
 struct LmHeadOptions {
+  /// A head on `dim`-wide token states over a `vocab`-token vocabulary.
   LmHeadOptions(int64_t dim, int64_t vocab) : dim_(dim), vocab_(vocab) {}
-  TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, vocab);
+  TORCH_ARG(int64_t, dim);  ///< width of the backbone's token states
+  TORCH_ARG(int64_t, vocab);  ///< vocabulary size (the logits' width)
   /// Dense + GELU + LayerNorm before the decoder (BERT, ELECTRA's generator); GPT-2: false.
   TORCH_ARG(bool, transform) = true;
   /// Width of the tied embedding (the transform maps `dim` to it); 0 = `dim`.
   TORCH_ARG(int64_t, embedding_dim) = 0;
   /// Output bias over the vocabulary (BERT); GPT-2: false.
   TORCH_ARG(bool, bias) = true;
-  TORCH_ARG(double, eps) = 1e-12;
+  TORCH_ARG(double, eps) = 1e-12;  ///< the transform's LayerNorm epsilon (BERT's)
   /// Logits only where the masker hid a token (`[M,V]` for the M true entries of `mask`, in
   /// row-major order) instead of everywhere (`[B,N,V]`): the same loss for ~15 % of the compute.
   TORCH_ARG(bool, only_masked) = false;
@@ -32,6 +33,9 @@ struct LmHeadOptions {
   TORCH_ARG(bool, next_sentence) = false;
 };
 
+/// The language-model head of BERT, RoBERTa-style MLM, ELECTRA's generator and GPT: token
+/// states to logits over the vocabulary through the tied token embedding (Hugging Face's
+/// `BertLMPredictionHead`, `lm_head` of GPT-2), and BERT's optional next-sentence classifier.
 class LmHeadImpl : public torch::nn::Cloneable<LmHeadImpl> {
  public:
   /// `tied`: the token embedding whose weight (`[vocab, embedding_dim]`) is the decoder's.
@@ -39,6 +43,7 @@ class LmHeadImpl : public torch::nn::Cloneable<LmHeadImpl> {
     reset();
   }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto E = options.embedding_dim() > 0 ? options.embedding_dim() : options.dim();
     TORCH_CHECK(tied && tied->weight.size(0) == options.vocab() && tied->weight.size(1) == E,
@@ -61,6 +66,8 @@ class LmHeadImpl : public torch::nn::Cloneable<LmHeadImpl> {
     return torch::nn::functional::linear(h, tied->weight, bias);
   }
 
+  /// `{logits, aux}`: the logits of `f.tokens` (`[B,N,vocab]`, or `[M,vocab]` with `only_masked`) and,
+  /// with `next_sentence`, the NSP logits of `f.pooled` in `aux[0]`.
   HeadOutput forward(const Features& f, const Masked& m) {
     Tensor h = f.tokens;
     if (options.only_masked() && m.mask.defined()) h = h.index({m.mask});
@@ -69,26 +76,31 @@ class LmHeadImpl : public torch::nn::Cloneable<LmHeadImpl> {
     return out;
   }
 
-  LmHeadOptions options;
+  LmHeadOptions options;  ///< what the head was built from
   torch::nn::Embedding tied;  ///< not registered here: it belongs to the backbone
-  torch::nn::Linear dense{nullptr}, nsp{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
-  Tensor bias;
+  torch::nn::Linear dense{nullptr};    ///< the transform's dense layer (with `transform`)
+  torch::nn::Linear nsp{nullptr};      ///< the next-sentence classifier (with `next_sentence`)
+  torch::nn::LayerNorm norm{nullptr};  ///< the transform's LayerNorm (with `transform`)
+  Tensor bias;                         ///< output bias `[vocab]` (with `bias`)
 };
 TORCH_MODULE(LmHead);
 
 /// ELECTRA's discriminator head: one "was this token replaced?" logit per position, `[B,N]`.
 class ReplacedTokenHeadImpl : public torch::nn::Cloneable<ReplacedTokenHeadImpl> {
  public:
+  /// A head on `dim`-wide token states.
   explicit ReplacedTokenHeadImpl(int64_t dim) : dim(dim) { reset(); }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     dense = register_module("dense", torch::nn::Linear(dim, dim));
     out = register_module("out", torch::nn::Linear(dim, 1));
   }
+  /// Logits `[B,N]` of `f.tokens`: dense, GELU, one output.
   Tensor forward(const Features& f, const Masked&) { return out(torch::gelu(dense(f.tokens))).squeeze(-1); }
 
-  int64_t dim;
-  torch::nn::Linear dense{nullptr}, out{nullptr};
+  int64_t dim;  ///< width of the token states
+  torch::nn::Linear dense{nullptr};  ///< dim -> dim, before the GELU
+  torch::nn::Linear out{nullptr};    ///< dim -> 1 logit
 };
 TORCH_MODULE(ReplacedTokenHead);
 

@@ -11,24 +11,29 @@ namespace ssl::heads {
 
 /// Example: `MaeDecoderOptions(encoder_opts).dim(64).depth(2).heads(4)`.
 struct MaeDecoderOptions {
+  /// A decoder for the ViT encoder `encoder` (its width, patch grid, patch size x channels and epsilon).
   explicit MaeDecoderOptions(const vit::Options& encoder)
       : encoder_dim_((vit::check_options(encoder, "heads::MaeDecoderOptions"), encoder.dim())), grid_(encoder.grid()),
         patch_dim_(encoder.patch() * encoder.patch() * encoder.channels()), eps_(encoder.eps()) {}
-  TORCH_ARG(int64_t, encoder_dim);
-  TORCH_ARG(int64_t, grid);
-  TORCH_ARG(int64_t, patch_dim);
-  TORCH_ARG(double, eps);
-  TORCH_ARG(int64_t, dim) = 128;
-  TORCH_ARG(int64_t, depth) = 2;
-  TORCH_ARG(int64_t, heads) = 4;
+  TORCH_ARG(int64_t, encoder_dim);  ///< width of the encoder's tokens
+  TORCH_ARG(int64_t, grid);  ///< patches per image side
+  TORCH_ARG(int64_t, patch_dim);  ///< values predicted per patch: patch^2 x channels
+  TORCH_ARG(double, eps);  ///< LayerNorm epsilon
+  TORCH_ARG(int64_t, dim) = 128;  ///< decoder width
+  TORCH_ARG(int64_t, depth) = 2;  ///< decoder blocks
+  TORCH_ARG(int64_t, heads) = 4;  ///< decoder attention heads
   /// 0 = 4 x dim.
   TORCH_ARG(int64_t, mlp_hidden) = 0;
 };
 
+/// MAE's decoder: embeds the visible tokens, fills the hidden positions with a learned mask token,
+/// adds sin-cos positions, runs pre-norm blocks and predicts each patch's pixels `[B,N,patch_dim]`.
 class MaeDecoderImpl : public torch::nn::Cloneable<MaeDecoderImpl> {
  public:
+  /// A decoder as `options` says, initialised as MAE's.
   explicit MaeDecoderImpl(MaeDecoderOptions options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
     const auto hidden = o.mlp_hidden() > 0 ? o.mlp_hidden() : 4 * o.dim();
@@ -63,11 +68,13 @@ class MaeDecoderImpl : public torch::nn::Cloneable<MaeDecoderImpl> {
     return pred(x).narrow(1, 1, x.size(1) - 1);
   }
 
-  MaeDecoderOptions options;
-  torch::nn::Linear embed{nullptr}, pred{nullptr};
-  torch::Tensor mask_token, pos_embed;
-  nn::Stack blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  MaeDecoderOptions options;  ///< what the decoder was built from
+  torch::nn::Linear embed{nullptr};    ///< encoder width -> decoder width
+  torch::nn::Linear pred{nullptr};     ///< decoder width -> patch_dim
+  torch::Tensor mask_token;            ///< the learned token of hidden patches `[1,1,dim]`
+  torch::Tensor pos_embed;             ///< fixed sin-cos positions `[1,1+N,dim]` (buffer)
+  nn::Stack blocks{nullptr};           ///< the Transformer blocks
+  torch::nn::LayerNorm norm{nullptr};  ///< final LayerNorm
 };
 TORCH_MODULE(MaeDecoder);
 

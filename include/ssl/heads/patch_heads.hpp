@@ -30,7 +30,9 @@ inline torch::Tensor hidden_patch_tokens(const Features& f, const torch::Tensor&
 /// Example: `heads::PatchLogits(128, 256)`.
 class PatchLogitsImpl : public torch::nn::Cloneable<PatchLogitsImpl> {
  public:
+  /// A linear map from `dim`-wide patch tokens to logits over `vocab` visual tokens (BEiT's head).
   PatchLogitsImpl(int64_t dim, int64_t vocab) : dim(dim), vocab(vocab) { reset(); }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     TORCH_CHECK(dim > 0 && vocab > 1, "heads::PatchLogits: expected dim > 0 and vocab > 1, got ", dim, " and ", vocab);
     linear = register_module("linear", torch::nn::Linear(dim, vocab));
@@ -46,8 +48,9 @@ class PatchLogitsImpl : public torch::nn::Cloneable<PatchLogitsImpl> {
     if (!m.mask.defined()) return linear(f.tokens.narrow(1, 1, f.tokens.size(1) - 1));
     return linear(detail::hidden_patch_tokens(f, m.mask, "heads::PatchLogits"));
   }
-  int64_t dim, vocab;
-  torch::nn::Linear linear{nullptr};
+  int64_t dim;                        ///< width of the patch tokens
+  int64_t vocab;                      ///< visual tokens (the logits' width)
+  torch::nn::Linear linear{nullptr};  ///< dim -> vocab
 };
 TORCH_MODULE(PatchLogits);
 
@@ -59,6 +62,7 @@ class IBOTHeadImpl : public torch::nn::Cloneable<IBOTHeadImpl> {
       : cls_options(std::move(cls_options)), shared(shared), patch_options(patch_options.value_or(this->cls_options)) {
     reset();
   }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     cls = register_module("cls", DINOHead(cls_options));
     if (!shared) patch = register_module("patch", DINOHead(patch_options));
@@ -66,6 +70,8 @@ class IBOTHeadImpl : public torch::nn::Cloneable<IBOTHeadImpl> {
   /// The head of the patch tokens (the CLS head when shared).
   DINOHead& patch_head() { return shared ? cls : patch; }
 
+  /// `{cls logits [B,out_dim], aux}`: the CLS head on the CLS token and, when `m.mask` is defined,
+  /// the patch head on the hidden patch tokens in `aux[0]` (`[M,patch_out_dim]`).
   HeadOutput forward(const Features& f, const Masked& m) {
     TORCH_CHECK(f.tokens.defined() && f.tokens.dim() == 3, "heads::IBOTHead: expected ViT tokens [B, 1+N, D], got ",
                 ssl::detail::shape_str(f.tokens));
@@ -78,13 +84,16 @@ class IBOTHeadImpl : public torch::nn::Cloneable<IBOTHeadImpl> {
     cls->set_step(i);
     if (!shared) patch->set_step(i);
   }
+  /// Width of the CLS head's output.
   [[nodiscard]] int64_t out_dim() const { return cls_options.output_dim(); }
+  /// Width of the patch head's output.
   [[nodiscard]] int64_t patch_out_dim() const { return shared ? cls_options.output_dim() : patch_options.output_dim(); }
 
-  DINOHeadOptions cls_options;
-  bool shared;
-  DINOHeadOptions patch_options;
-  DINOHead cls{nullptr}, patch{nullptr};
+  DINOHeadOptions cls_options;  ///< the CLS head's options
+  bool shared;  ///< one head for the CLS and the patch tokens
+  DINOHeadOptions patch_options;  ///< the patch head's options (unused when shared)
+  DINOHead cls{nullptr};    ///< the CLS token's head
+  DINOHead patch{nullptr};  ///< the patch tokens' head (none when shared)
 };
 TORCH_MODULE(IBOTHead);
 

@@ -36,26 +36,30 @@ enum class Activation { None, ReLU, GELU };
 /// One block: `Linear(in, out, bias)` -> `norm` -> `act`.
 /// Example: `MlpLayer{.in = 512, .out = 2048, .norm = Norm::BatchNorm, .act = Activation::ReLU}`.
 struct MlpLayer {
-  int64_t in = 0;
-  int64_t out = 0;
-  Norm norm = Norm::None;
-  Activation act = Activation::None;
+  int64_t in = 0;  ///< input width
+  int64_t out = 0;  ///< output width
+  Norm norm = Norm::None;  ///< normalisation after the linear layer
+  Activation act = Activation::None;  ///< activation at the end
   /// Bias of the linear layer; unset = lightly's rule: a bias exactly when no norm follows.
   std::optional<bool> bias;
 
+  /// Whether the linear layer has a bias: `bias`, or lightly's rule when unset.
   [[nodiscard]] bool has_bias() const { return bias.value_or(norm == Norm::None); }
 };
 
 /// Options of `Mlp`: the blocks in order (block i+1's `in` must equal block i's `out`) and the
 /// BatchNorm hyper-parameters (PyTorch's defaults).
 struct MlpOptions {
+  /// The blocks `layers`, in order.
   MlpOptions(std::vector<MlpLayer> layers = {}) : layers_(std::move(layers)) {}  // NOLINT: implicit
+  /// Input width: the first block's `in` (0 without blocks).
   [[nodiscard]] int64_t in_dim() const { return layers_.empty() ? 0 : layers_.front().in; }
+  /// Output width: the last block's `out` (0 without blocks).
   [[nodiscard]] int64_t out_dim() const { return layers_.empty() ? 0 : layers_.back().out; }
 
-  TORCH_ARG(std::vector<MlpLayer>, layers);
-  TORCH_ARG(double, bn_eps) = 1e-5;
-  TORCH_ARG(double, bn_momentum) = 0.1;
+  TORCH_ARG(std::vector<MlpLayer>, layers);  ///< the blocks, in order
+  TORCH_ARG(double, bn_eps) = 1e-5;  ///< BatchNorm epsilon
+  TORCH_ARG(double, bn_momentum) = 0.1;  ///< BatchNorm running-statistics momentum
 };
 
 namespace detail {
@@ -105,6 +109,7 @@ inline void check_mlp_input(const Tensor& x, const MlpOptions& o, const char* wh
 /// A projection / prediction MLP (see the file comment). Models `ssl::Head` on `Features::pooled`.
 class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
  public:
+  /// An MLP of the blocks of `options`.
   explicit MlpImpl(MlpOptions options) : options(std::move(options)) { reset(); }
 
   /// Builds the layers with PyTorch's default initialisation (as lightly, which keeps it).
@@ -118,11 +123,13 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   /// The MLP on `f.pooled`.
   Tensor forward(const Features& f, const Masked&) { return forward(f.pooled); }
 
+  /// Input width.
   [[nodiscard]] int64_t in_dim() const { return options.in_dim(); }
+  /// Output width.
   [[nodiscard]] int64_t out_dim() const { return options.out_dim(); }
 
-  MlpOptions options;
-  torch::nn::Sequential layers{nullptr};
+  MlpOptions options;  ///< what the MLP was built from
+  torch::nn::Sequential layers{nullptr};  ///< Linear, BatchNorm1d, activation modules in order
 };
 TORCH_MODULE(Mlp);
 
@@ -132,11 +139,13 @@ TORCH_MODULE(Mlp);
 /// Parameter names: `projector.layers.*`, `predictor.layers.*`.
 class ProjectPredictImpl : public torch::nn::Cloneable<ProjectPredictImpl> {
  public:
+  /// The two MLPs; the predictor's input width must be the projector's output width.
   ProjectPredictImpl(MlpOptions projector, MlpOptions predictor)
       : projector_options(std::move(projector)), predictor_options(std::move(predictor)) {
     reset();
   }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     TORCH_CHECK(predictor_options.in_dim() == projector_options.out_dim(),
                 "heads::ProjectPredict: the predictor expects ", predictor_options.in_dim(),
@@ -150,11 +159,13 @@ class ProjectPredictImpl : public torch::nn::Cloneable<ProjectPredictImpl> {
     auto z = projector->forward(x);
     return {.out = predictor->forward(z), .aux = {z}};
   }
+  /// The head on `f.pooled`.
   HeadOutput forward(const Features& f, const Masked&) { return forward(f.pooled); }
 
-  MlpOptions projector_options, predictor_options;
-  Mlp projector{nullptr};
-  Mlp predictor{nullptr};
+  MlpOptions projector_options;  ///< the projector's blocks
+  MlpOptions predictor_options;  ///< the predictor's blocks
+  Mlp projector{nullptr};  ///< features -> z
+  Mlp predictor{nullptr};  ///< z -> prediction
 };
 TORCH_MODULE(ProjectPredict);
 

@@ -2,8 +2,9 @@
 /// \file io/hf.hpp
 /// Hugging Face checkpoints: maps `ViTModel` / `ViTMAEForPreTraining` state dicts (safetensors)
 /// onto libssl's ViT encoder and MAE decoder, both the current names (transformers >= 5:
-/// `layers.N.attention.q_proj`, `mlp.fc1`) and the older ones (`encoder.layer.N.attention.
-/// attention.query`, `intermediate.dense`). q, k, v are fused into libssl's `attn.qkv`.
+/// `layers.N.attention.q_proj`, `mlp.fc1`) and the older ones
+/// (`encoder.layer.N.attention.attention.query`, `intermediate.dense`). q, k, v are fused into
+/// libssl's `attn.qkv`.
 /// Text: `BertModel` / `BertForMaskedLM` / `BertForPreTraining`, `ElectraForMaskedLM` /
 /// `ElectraForPreTraining` and `GPT2Model` / `GPT2LMHeadModel` onto `text::Encoder` and the LM
 /// heads (GPT-2's Conv1D weights are transposed).
@@ -18,6 +19,7 @@
 
 namespace ssl::io::hf {
 
+/// A state dict: parameter name -> tensor (as read from / written to safetensors).
 using Dict = std::map<std::string, torch::Tensor>;
 
 namespace detail {
@@ -139,8 +141,9 @@ inline void map_pair(const Dict& d, const std::string& hf, const std::string& ou
 }
 }  // namespace detail
 
-/// `BertModel` / `BertForMaskedLM` / `BertForPreTraining` -> `bert::Recipe` names (`backbone.*`
-/// and, when the checkpoint has them, the MLM / NSP heads as `head.*`).
+/// A Hugging Face BERT state dict renamed for `bert::Recipe`. `BertModel` / `BertForMaskedLM` /
+/// `BertForPreTraining` weights become `backbone.*` and, when the checkpoint has them, the MLM /
+/// NSP heads `head.*`.
 inline Dict bert_to_ssl(const Dict& hf, int64_t depth, const std::string& backbone = "backbone.",
                         const std::string& head = "head.") {
   Dict out;

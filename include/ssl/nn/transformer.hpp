@@ -22,18 +22,19 @@ using torch::Tensor;
 
 /// Options of one block. Example: `BlockOptions(128, 4).mlp_hidden(512).norm_first(true)`.
 struct BlockOptions {
+  /// A block of width `dim` with `heads` attention heads and an MLP of 4 x dim.
   BlockOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads), mlp_hidden_(4 * dim) {}
-  TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, heads);
-  TORCH_ARG(int64_t, mlp_hidden);
+  TORCH_ARG(int64_t, dim);  ///< width of the tokens
+  TORCH_ARG(int64_t, heads);  ///< attention heads (must divide dim)
+  TORCH_ARG(int64_t, mlp_hidden);  ///< the MLP's hidden width
   /// Pre-norm (ViT, GPT) when true; post-norm (original BERT) when false.
   TORCH_ARG(bool, norm_first) = true;
-  TORCH_ARG(double, eps) = 1e-6;
-  TORCH_ARG(bool, qkv_bias) = true;
+  TORCH_ARG(double, eps) = 1e-6;  ///< LayerNorm epsilon
+  TORCH_ARG(bool, qkv_bias) = true;  ///< bias in the fused q, k, v projection
   /// Causal self-attention (GPT): position i attends to positions <= i.
   TORCH_ARG(bool, causal) = false;
-  TORCH_ARG(double, dropout) = 0.0;
-  TORCH_ARG(double, attn_dropout) = 0.0;
+  TORCH_ARG(double, dropout) = 0.0;  ///< dropout on the attention's and the MLP's outputs (training only)
+  TORCH_ARG(double, attn_dropout) = 0.0;  ///< dropout on the attention probabilities (training only)
   /// GELU of the MLP: exact (`"none"`: BERT, ViT) or `"tanh"` approximation (GPT-2's gelu_new).
   TORCH_ARG(std::string, gelu) = "none";
 };
@@ -41,8 +42,10 @@ struct BlockOptions {
 /// Multi-head self-attention with a fused qkv projection.
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
  public:
+  /// The attention of a block with `options`.
   explicit AttentionImpl(BlockOptions options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     TORCH_CHECK(options.dim() % options.heads() == 0, "Attention: dim (", options.dim(),
                 ") must be divisible by heads (", options.heads(), ")");
@@ -74,36 +77,44 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
     return torch::softmax(qkv_[0].matmul(qkv_[1].transpose(-2, -1)) / std::sqrt(double(D / H)), -1);
   }
 
-  BlockOptions options;
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  BlockOptions options;  ///< what it was built from
+  torch::nn::Linear qkv{nullptr};   ///< dim -> 3 x dim: q, k, v of every head
+  torch::nn::Linear proj{nullptr};  ///< dim -> dim output projection
 };
 TORCH_MODULE(Attention);
 
 /// Two-layer MLP with GELU (exact, or `gelu = "tanh"` for the tanh approximation).
 class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
  public:
+  /// `dim` -> `hidden` -> GELU -> `dim`; `gelu`: "none" (exact) or "tanh".
   MlpImpl(int64_t dim, int64_t hidden, std::string gelu = "none") : dim(dim), hidden(hidden), gelu(std::move(gelu)) {
     TORCH_CHECK(this->gelu == "none" || this->gelu == "tanh", "Mlp: gelu must be \"none\" (exact) or \"tanh\", got \"",
                 this->gelu, "\"");
     reset();
   }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
   }
+  /// `x` `[..., dim]` -> `fc2(gelu(fc1(x)))` `[..., dim]`.
   Tensor forward(const Tensor& x) { return fc2(torch::gelu(fc1(x), gelu)); }
 
-  int64_t dim, hidden;
-  std::string gelu;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  int64_t dim;     ///< input and output width
+  int64_t hidden;  ///< hidden width
+  std::string gelu;  ///< "none" (exact) or "tanh"
+  torch::nn::Linear fc1{nullptr};  ///< dim -> hidden
+  torch::nn::Linear fc2{nullptr};  ///< hidden -> dim
 };
 TORCH_MODULE(Mlp);
 
 /// One Transformer block, pre-norm or post-norm.
 class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
  public:
+  /// A block with `options`.
   explicit BlockImpl(BlockOptions options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     auto ln = [&] {
       return torch::nn::LayerNorm(
@@ -115,6 +126,8 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
     mlp = register_module("mlp", Mlp(options.dim(), options.mlp_hidden(), options.gelu()));
   }
 
+  /// `x` `[B,N,D]` through attention and MLP with residuals (pre- or post-norm); `keep`: optional
+  /// `[B,N]` bool key mask as `Attention::forward`. Returns `[B,N,D]`.
   Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {
     if (options.norm_first()) {
       auto h = x + drop(attn(norm1(x), keep));
@@ -124,10 +137,11 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
     return norm2(h + drop(mlp(h)));
   }
 
-  BlockOptions options;
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  Attention attn{nullptr};
-  Mlp mlp{nullptr};
+  BlockOptions options;  ///< what it was built from
+  torch::nn::LayerNorm norm1{nullptr};  ///< before (pre-norm) or after (post-norm) the attention
+  torch::nn::LayerNorm norm2{nullptr};  ///< before (pre-norm) or after (post-norm) the MLP
+  Attention attn{nullptr};  ///< self-attention
+  Mlp mlp{nullptr};  ///< the MLP
 
  private:
   Tensor drop(const Tensor& x) {
@@ -193,9 +207,10 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
 
 /// Options of a stack of identical blocks.
 struct StackOptions {
+  /// `depth` blocks of width `dim` with `heads` heads (the blocks' other options: `block(...)`).
   StackOptions(int64_t dim, int64_t depth, int64_t heads) : block_(dim, heads), depth_(depth) {}
-  TORCH_ARG(BlockOptions, block);
-  TORCH_ARG(int64_t, depth);
+  TORCH_ARG(BlockOptions, block);  ///< every block's options
+  TORCH_ARG(int64_t, depth);  ///< number of blocks
   /// Activation checkpointing: when training with gradients, keep only each block's input and
   /// recompute the block in backward (memory per block ~ one activation, ~1/3 more compute).
   TORCH_ARG(bool, checkpoint) = false;
@@ -204,12 +219,16 @@ struct StackOptions {
 /// `depth` blocks applied in order; registered as `0`, `1`, ... (so a ViT's are `blocks.0...`).
 class StackImpl : public torch::nn::Cloneable<StackImpl> {
  public:
+  /// A stack with `options`.
   explicit StackImpl(StackOptions options) : options(std::move(options)) { reset(); }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     blocks.clear();
     for (int64_t i = 0; i < options.depth(); ++i)
       blocks.push_back(register_module(std::to_string(i), Block(options.block())));
   }
+  /// `x` `[B,N,D]` through every block in order (checkpointed when `checkpoint` is on and
+  /// gradients are recorded); `keep`: optional `[B,N]` key mask. Returns `[B,N,D]`.
   Tensor forward(Tensor x, const std::optional<Tensor>& keep = std::nullopt) {
     const bool ckpt = options.checkpoint() && is_training() && torch::GradMode::is_enabled();
     for (auto& b : blocks) {
@@ -225,8 +244,8 @@ class StackImpl : public torch::nn::Cloneable<StackImpl> {
   /// The i-th block (for hooks, probes and layer-wise learning-rate decay).
   Block& block(int64_t i) { return blocks.at(static_cast<size_t>(i)); }
 
-  StackOptions options;
-  std::vector<Block> blocks;
+  StackOptions options;  ///< what it was built from
+  std::vector<Block> blocks;  ///< the blocks, in order
 };
 TORCH_MODULE(Stack);
 

@@ -58,15 +58,17 @@ struct Options {
   /// Zero the last BatchNorm weight of every residual branch, so each block starts as the
   /// identity (torchvision's `zero_init_residual`).
   TORCH_ARG(bool, zero_init_residual) = false;
-  /// Convolution weights and activations in channels-last (NHWC) memory: the same model, ~1.3x
-  /// faster training on CPU (oneDNN) for small widths; off by default so results are
+  /// Convolution weights and activations in channels-last (NHWC) memory: the same model, faster
+  /// training on CPU (oneDNN) for small widths (docs/benchmarks.md); off by default so results are
   /// bit-comparable with torchvision's default (NCHW) layout.
   TORCH_ARG(bool, channels_last) = false;
 };
 
 /// Presets (torchvision's depths and width). Channels and stem are set by the caller.
 inline Options resnet18() { return Options{}.depth(18); }
+/// ResNet-34: basic blocks 3, 4, 6, 3.
 inline Options resnet34() { return Options{}.depth(34); }
+/// ResNet-50: bottleneck blocks 3, 4, 6, 3.
 inline Options resnet50() { return Options{}.depth(50); }
 
 namespace detail {
@@ -83,9 +85,12 @@ inline torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride)
 /// the stride on `conv1`; `downsample` (1x1 conv + BN) when the stride or the width changes.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
  public:
+  /// Output channels per `planes`: 1.
   static constexpr int64_t expansion = 1;
+  /// A block from `in` to `planes` channels, `stride` on `conv1`.
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride) : in(in), planes(planes), stride(stride) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     conv1 = register_module("conv1", detail::conv(in, planes, 3, stride, 1));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
@@ -98,6 +103,7 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
     }
   }
 
+  /// `x` `[B,in,H,W]` -> `[B,planes,H/stride,W/stride]`.
   Tensor forward(const Tensor& x) {
     auto out = torch::relu(bn1(conv1(x)));
     out = bn2(conv2(out));
@@ -107,10 +113,14 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   /// The BatchNorm that closes the residual branch (zeroed by `zero_init_residual`).
   torch::nn::BatchNorm2d& last_bn() { return bn2; }
 
-  int64_t in, planes, stride;
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  torch::nn::Sequential downsample{nullptr};
+  int64_t in;      ///< input channels
+  int64_t planes;  ///< the block's width (output channels: planes x expansion)
+  int64_t stride;  ///< spatial stride of the block
+  torch::nn::Conv2d conv1{nullptr};          ///< first 3x3 convolution (with the stride)
+  torch::nn::Conv2d conv2{nullptr};          ///< second 3x3 convolution
+  torch::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
+  torch::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
+  torch::nn::Sequential downsample{nullptr};  ///< the shortcut's projection, or none (identity)
 };
 TORCH_MODULE(BasicBlock);
 
@@ -118,9 +128,12 @@ TORCH_MODULE(BasicBlock);
 /// 1x1 (4 x planes), BN after each, ReLU after the first two and after the sum with the shortcut.
 class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
  public:
+  /// Output channels per `planes`: 4.
   static constexpr int64_t expansion = 4;
+  /// A block from `in` to `4 x planes` channels, `stride` on `conv2`.
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride) : in(in), planes(planes), stride(stride) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     conv1 = register_module("conv1", detail::conv(in, planes, 1, 1, 0));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
@@ -135,6 +148,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
     }
   }
 
+  /// `x` `[B,in,H,W]` -> `[B,4 planes,H/stride,W/stride]`.
   Tensor forward(const Tensor& x) {
     auto out = torch::relu(bn1(conv1(x)));
     out = torch::relu(bn2(conv2(out)));
@@ -145,10 +159,16 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   /// The BatchNorm that closes the residual branch (zeroed by `zero_init_residual`).
   torch::nn::BatchNorm2d& last_bn() { return bn3; }
 
-  int64_t in, planes, stride;
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
-  torch::nn::Sequential downsample{nullptr};
+  int64_t in;      ///< input channels
+  int64_t planes;  ///< the block's width (output channels: planes x expansion)
+  int64_t stride;  ///< spatial stride of the block
+  torch::nn::Conv2d conv1{nullptr};          ///< 1x1 convolution to planes
+  torch::nn::Conv2d conv2{nullptr};          ///< 3x3 convolution (with the stride)
+  torch::nn::Conv2d conv3{nullptr};          ///< 1x1 convolution to 4 x planes
+  torch::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
+  torch::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
+  torch::nn::BatchNorm2d bn3{nullptr};       ///< after conv3
+  torch::nn::Sequential downsample{nullptr};  ///< the shortcut's projection, or none (identity)
 };
 TORCH_MODULE(Bottleneck);
 
@@ -157,8 +177,10 @@ TORCH_MODULE(Bottleneck);
 /// `Features{tokens = [B, H'*W', dim()], pooled = [B, dim()]}`.
 class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
  public:
+  /// An encoder as `options` says (channels required), initialised as torchvision's.
   explicit EncoderImpl(Options options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
     TORCH_CHECK(o.channels() > 0, "resnet::Encoder: resnet::Options: channels (of the input images: 1 grayscale, 3 RGB) ",
@@ -224,6 +246,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
   }
 
+  /// The features of the whole images `m.input` `[B,C,H,W]` (see the class comment).
   Features forward(const Masked& m) {
     TORCH_CHECK(!m.ids_keep.defined(), "resnet::Encoder: Masked::ids_keep must be undefined (a ResNet ",
                 "encodes the whole image and cannot drop patches), got ids_keep of shape ",
@@ -232,15 +255,19 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     auto pooled = torch::adaptive_avg_pool2d(map, {1, 1}).flatten(1);
     return {map.flatten(2).transpose(1, 2), pooled};
   }
+  /// The features of the images `x` `[B,C,H,W]`.
   Features forward(const Tensor& x) { return forward(Masked{.input = x}); }
 
   /// Feature dimension: `8 * width` (depth 18/34) or `32 * width` (depth >= 50).
   [[nodiscard]] int64_t dim() const { return options.dim(); }
 
-  Options options;
-  torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
-  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  Options options;  ///< what the encoder was built from
+  torch::nn::Conv2d conv1{nullptr};  ///< the stem's convolution (3x3 stride 1 small, else 7x7 stride 2)
+  torch::nn::BatchNorm2d bn1{nullptr};  ///< the stem's BatchNorm
+  torch::nn::Sequential layer1{nullptr};  ///< stage 1: planes = width, stride 1
+  torch::nn::Sequential layer2{nullptr};  ///< stage 2: planes = 2 x width, stride 2
+  torch::nn::Sequential layer3{nullptr};  ///< stage 3: planes = 4 x width, stride 2
+  torch::nn::Sequential layer4{nullptr};  ///< stage 4: planes = 8 x width, stride 2
 };
 TORCH_MODULE(Encoder);
 

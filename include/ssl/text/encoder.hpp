@@ -21,13 +21,14 @@ namespace ssl::text {
 /// segments, pooler); see the presets below. Example:
 /// `text::EncoderOptions(8000, 256, 4, 4).max_len(128).pad_id(0).sep_id(3)`.
 struct EncoderOptions {
+  /// An encoder over `vocab` token ids: `depth` blocks of width `dim`, `heads` heads, MLP 4 x dim.
   EncoderOptions(int64_t vocab, int64_t dim, int64_t depth, int64_t heads)
       : vocab_(vocab), dim_(dim), depth_(depth), heads_(heads), mlp_hidden_(4 * dim) {}
-  TORCH_ARG(int64_t, vocab);
-  TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, depth);
-  TORCH_ARG(int64_t, heads);
-  TORCH_ARG(int64_t, mlp_hidden);
+  TORCH_ARG(int64_t, vocab);  ///< token vocabulary size
+  TORCH_ARG(int64_t, dim);  ///< width of the token states
+  TORCH_ARG(int64_t, depth);  ///< Transformer blocks
+  TORCH_ARG(int64_t, heads);  ///< attention heads (must divide dim)
+  TORCH_ARG(int64_t, mlp_hidden);  ///< the blocks' MLP hidden width
   /// Longest sequence (number of learned positions).
   TORCH_ARG(int64_t, max_len) = 512;
   /// Segment (token type) vocabulary; 0 = no segment embeddings (RoBERTa-style single segment
@@ -40,11 +41,11 @@ struct EncoderOptions {
   TORCH_ARG(bool, embedding_norm) = true;
   /// Pre-norm blocks and a final norm (GPT) when true; post-norm (BERT) when false.
   TORCH_ARG(bool, norm_first) = false;
-  TORCH_ARG(bool, causal) = false;
-  TORCH_ARG(double, eps) = 1e-12;
-  TORCH_ARG(std::string, gelu) = "none";
-  TORCH_ARG(double, dropout) = 0.1;
-  TORCH_ARG(double, attn_dropout) = 0.1;
+  TORCH_ARG(bool, causal) = false;  ///< causal self-attention (GPT): position i attends to positions <= i
+  TORCH_ARG(double, eps) = 1e-12;  ///< LayerNorm epsilon (BERT's)
+  TORCH_ARG(std::string, gelu) = "none";  ///< GELU: exact ("none") or "tanh" (GPT-2)
+  TORCH_ARG(double, dropout) = 0.1;  ///< dropout on embeddings and block outputs (training only)
+  TORCH_ARG(double, attn_dropout) = 0.1;  ///< dropout on attention probabilities (training only)
   /// Padding id: never attended to (bidirectional encoders), and segment 0.
   TORCH_ARG(int64_t, pad_id) = 0;
   /// `[SEP]` id: segment ids follow BERT's pair layout `[CLS] a [SEP] b [SEP]` (0 up to and
@@ -61,7 +62,9 @@ struct EncoderOptions {
   TORCH_ARG(bool, checkpoint) = false;
 
  public:
+  /// Width of the embeddings: `embedding_dim`, or `dim` when 0.
   [[nodiscard]] int64_t embedding_width() const { return embedding_dim_ > 0 ? embedding_dim_ : dim_; }
+  /// The options of each block.
   [[nodiscard]] nn::BlockOptions block() const {
     return nn::BlockOptions(dim_, heads_)
         .mlp_hidden(mlp_hidden_)
@@ -76,8 +79,11 @@ struct EncoderOptions {
 
 /// BERT presets (Turc et al. 2019 sizes; `base` is BERT-base).
 inline EncoderOptions bert_tiny(int64_t vocab) { return EncoderOptions(vocab, 128, 2, 2); }
+/// BERT-mini: 256-d, 4 blocks, 4 heads.
 inline EncoderOptions bert_mini(int64_t vocab) { return EncoderOptions(vocab, 256, 4, 4); }
+/// BERT-small: 512-d, 4 blocks, 8 heads.
 inline EncoderOptions bert_small(int64_t vocab) { return EncoderOptions(vocab, 512, 4, 8); }
+/// BERT-base: 768-d, 12 blocks, 12 heads.
 inline EncoderOptions bert_base(int64_t vocab) { return EncoderOptions(vocab, 768, 12, 12); }
 
 /// Turns options into GPT-2's architecture: causal, pre-norm with a final norm, tanh GELU,
@@ -90,7 +96,9 @@ inline EncoderOptions gpt(EncoderOptions o) {
 /// generator and discriminator.
 class EmbeddingsImpl : public torch::nn::Cloneable<EmbeddingsImpl> {
  public:
+  /// The embeddings of an encoder with `options`.
   explicit EmbeddingsImpl(EncoderOptions options) : options(std::move(options)) { reset(); }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto E = options.embedding_width();
     tok = register_module("tok", torch::nn::Embedding(options.vocab(), E));
@@ -108,9 +116,11 @@ class EmbeddingsImpl : public torch::nn::Cloneable<EmbeddingsImpl> {
     return options.dropout() > 0 ? torch::dropout(x, options.dropout(), is_training()) : x;
   }
 
-  EncoderOptions options;
-  torch::nn::Embedding tok{nullptr}, pos{nullptr}, seg{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  EncoderOptions options;  ///< what they were built from
+  torch::nn::Embedding tok{nullptr};  ///< token embeddings `[vocab, E]`
+  torch::nn::Embedding pos{nullptr};  ///< learned position embeddings `[max_len, E]`
+  torch::nn::Embedding seg{nullptr};  ///< segment embeddings `[type_vocab, E]` (none when 0)
+  torch::nn::LayerNorm norm{nullptr};  ///< over the summed embeddings (with `embedding_norm`)
 };
 TORCH_MODULE(Embeddings);
 
@@ -126,12 +136,14 @@ inline Tensor segments_from_sep(const Tensor& ids, int64_t sep_id, int64_t pad_i
 /// max_len`) and gives `tokens` `[B,N,D]` and `pooled` `[B,D]`.
 class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
  public:
+  /// An encoder with its own embeddings.
   explicit EncoderImpl(EncoderOptions options) : options(std::move(options)) { reset(); }
   /// An encoder that uses (and trains) `shared` embeddings: ELECTRA's generator.
   EncoderImpl(EncoderOptions options, Embeddings shared) : options(std::move(options)), shared_(std::move(shared)) {
     reset();
   }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     TORCH_CHECK(options.vocab() > 0 && options.dim() > 0 && options.depth() >= 0 && options.max_len() > 0,
                 "text::Encoder: expected positive vocab, dim, max_len and depth >= 0; got vocab ", options.vocab(),
@@ -158,6 +170,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     if (options.pooler()) pooler = register_module("pooler", torch::nn::Linear(options.dim(), options.dim()));
   }
 
+  /// The token states `[B,N,D]` and pooled feature `[B,D]` of the ids `m.input` (see the class comment).
   Features forward(const Masked& m) {
     const auto& ids = m.input;
     ssl::detail::check_dim(ids, 2, "text::Encoder", "token ids [B,N]");
@@ -195,13 +208,15 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return {x, pooled};
   }
 
+  /// Width D of the features.
   [[nodiscard]] int64_t dim() const { return options.dim(); }
 
-  EncoderOptions options;
-  Embeddings embeddings{nullptr};
-  torch::nn::Linear proj{nullptr}, pooler{nullptr};
-  nn::Stack blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  EncoderOptions options;  ///< what the encoder was built from
+  Embeddings embeddings{nullptr};  ///< token, position and segment embeddings (possibly shared)
+  torch::nn::Linear proj{nullptr};    ///< embedding width -> dim (when they differ)
+  torch::nn::Linear pooler{nullptr};  ///< BERT's pooler dense layer (with `pooler`)
+  nn::Stack blocks{nullptr};  ///< the Transformer blocks
+  torch::nn::LayerNorm norm{nullptr};  ///< final LayerNorm (pre-norm encoders only)
 
  private:
   Embeddings shared_{nullptr};

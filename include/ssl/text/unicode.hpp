@@ -15,6 +15,7 @@
 
 namespace ssl::text {
 
+/// U+FFFD, what ill-formed UTF-8 decodes to.
 inline constexpr char32_t kReplacementChar = 0xFFFD;
 
 namespace detail {
@@ -129,7 +130,7 @@ inline bool is_whitespace(char32_t c) {
   return detail::in_ranges(tables::kWhitespace, c);
 }
 
-/// BERT's control characters: general categories Cc, Cf, Co, Cs, except \t \n \r (which BERT
+/// BERT's control characters: general categories Cc, Cf, Co, Cs, except tab, LF and CR (which BERT
 /// counts as whitespace). Unassigned code points (Cn) are not control, as in HF tokenizers.
 inline bool is_control(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;

@@ -5,34 +5,38 @@
 
 namespace ssl::text::tables {
 
+/// The Unicode version of the tables (that of the generating Python's unicodedata).
 inline constexpr const char* kUnicodeVersion = "14.0.0";
 
 /// A closed code point range [lo, hi].
 struct Range {
-  char32_t lo, hi;
+  char32_t lo;  ///< first code point
+  char32_t hi;  ///< last code point
 };
 /// Lowercase run: for c in [lo, hi] with (c - lo) % stride == 0, lower(c) = c + delta.
 struct LowerRun {
-  char32_t lo, hi;
-  uint16_t stride;
-  int32_t delta;
+  char32_t lo;      ///< first code point
+  char32_t hi;      ///< last code point
+  uint16_t stride;  ///< distance between the mapped code points
+  int32_t delta;    ///< lower(c) - c
 };
 /// A 1:n lowercase mapping.
 struct LowerSpecial {
-  char32_t cp;
-  char32_t to[3];
-  uint8_t n;
+  char32_t cp;     ///< the code point
+  char32_t to[3];  ///< its lowercase, `n` code points
+  uint8_t n;       ///< length of `to`
 };
 /// Canonical decomposition of `cp`: kDecompData[offset, offset + n).
 struct Decomp {
-  char32_t cp;
-  uint16_t offset;
-  uint8_t n;
+  char32_t cp;      ///< the code point
+  uint16_t offset;  ///< first index into kDecompData
+  uint8_t n;        ///< length of the decomposition
 };
 /// Canonical combining class `ccc` for [lo, hi].
 struct CccRun {
-  char32_t lo, hi;
-  uint8_t ccc;
+  char32_t lo;  ///< first code point
+  char32_t hi;  ///< last code point
+  uint8_t ccc;  ///< the combining class
 };
 
 /// White_Space (10 ranges)

@@ -26,13 +26,19 @@ namespace ssl::text {
 
 /// Hash of std::string usable with std::string_view keys (heterogeneous lookup, no allocation).
 struct StringHash {
-  using is_transparent = void;
+  using is_transparent = void;  ///< enables heterogeneous lookup
+  /// The hash of `s` (that of std::string_view).
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 /// The names of BERT's special tokens.
-inline constexpr std::string_view kPadToken = "[PAD]", kUnkToken = "[UNK]", kClsToken = "[CLS]",
-                                  kSepToken = "[SEP]", kMaskToken = "[MASK]";
+///@{
+inline constexpr std::string_view kPadToken = "[PAD]";
+inline constexpr std::string_view kUnkToken = "[UNK]";
+inline constexpr std::string_view kClsToken = "[CLS]";
+inline constexpr std::string_view kSepToken = "[SEP]";
+inline constexpr std::string_view kMaskToken = "[MASK]";
+///@}
 
 // ---- Vocab ------------------------------------------------------------------------------------
 
@@ -82,7 +88,9 @@ class Vocab {
     TORCH_CHECK(out.good(), "Vocab::save: error while writing '", path.string(), "'");
   }
 
+  /// Number of tokens.
   int64_t size() const { return static_cast<int64_t>(tokens_.size()); }
+  /// The tokens in id order.
   const std::vector<std::string>& tokens() const { return tokens_; }
   /// Length in bytes of the longest token.
   size_t max_token_bytes() const { return max_token_bytes_; }
@@ -93,6 +101,7 @@ class Vocab {
     if (it == ids_.end()) return std::nullopt;
     return it->second;
   }
+  /// Whether `token` is in the vocabulary.
   bool contains(std::string_view token) const { return ids_.find(token) != ids_.end(); }
 
   /// The id of `token`; throws when it is not in the vocabulary.
@@ -110,11 +119,13 @@ class Vocab {
   }
 
   /// Ids of [PAD] [UNK] [CLS] [SEP] [MASK]; each throws when the token is missing.
+  ///@{
   int64_t pad_id() const { return special(kPadToken); }
   int64_t unk_id() const { return special(kUnkToken); }
   int64_t cls_id() const { return special(kClsToken); }
   int64_t sep_id() const { return special(kSepToken); }
   int64_t mask_id() const { return special(kMaskToken); }
+  ///@}
 
   /// Whether `id` is one of the five special tokens (those present in the vocabulary).
   bool is_special(int64_t id) const { return std::find(specials_.begin(), specials_.end(), id) != specials_.end(); }
@@ -139,7 +150,7 @@ class Vocab {
 
 /// Options of BERT's normalizer (HF `BertNormalizer` / transformers' `BertTokenizer` arguments).
 struct BasicTokenizerOptions {
-  bool lowercase = true;
+  bool lowercase = true;  ///< lowercase the text (uncased models)
   /// nullopt: strip accents iff lowercase (like HF and the original BERT).
   std::optional<bool> strip_accents;
   /// Surround CJK ideographs with spaces, so that each is its own word.
@@ -156,8 +167,11 @@ struct BasicTokenizerOptions {
 /// Input is UTF-8; ill-formed bytes decode to U+FFFD (and are dropped by step 1).
 class BasicTokenizer {
  public:
+  /// A tokenizer with `options`.
   explicit BasicTokenizer(BasicTokenizerOptions options = {}) : options_(options) {}
+  /// The options it was made with.
   const BasicTokenizerOptions& options() const { return options_; }
+  /// Whether step 3 runs: `strip_accents`, or `lowercase` when unset.
   bool strips_accents() const { return options_.strip_accents.value_or(options_.lowercase); }
 
   /// Steps 1-4: the normalized text.
@@ -247,7 +261,9 @@ class WordPiece {
     for (int64_t id : vocab_.special_ids()) specials_.push_back({vocab_.token(id), id});
   }
 
+  /// The vocabulary.
   const Vocab& vocab() const { return vocab_; }
+  /// The normalizer and word splitter.
   const BasicTokenizer& basic() const { return basic_; }
 
   /// Token ids of `text` without special tokens ([CLS]/[SEP] are not added). Like HF, the

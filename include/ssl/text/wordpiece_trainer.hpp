@@ -19,6 +19,7 @@
 
 namespace ssl::text {
 
+/// Options of `train_wordpiece`.
 struct WordPieceTrainerOptions {
   /// Target size, specials and alphabet included (the alphabet is never cut, so a corpus with
   /// more characters than this gives a larger vocabulary; fewer merges can also end it earlier).

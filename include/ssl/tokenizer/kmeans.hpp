@@ -21,17 +21,21 @@ namespace ssl::tokenizer {
 
 /// Example: `KMeansOptions{.patch = 4, .codes = 256}`.
 struct KMeansOptions {
-  int64_t patch = 4;
-  int64_t codes = 256;
-  int64_t iterations = 30;
+  int64_t patch = 4;  ///< patch side in pixels
+  int64_t codes = 256;  ///< codebook size (the visual vocabulary)
+  int64_t iterations = 30;  ///< Lloyd iterations when fitting
   int64_t max_patches = 200000;  ///< patches sampled from the images for fitting
   bool patch_norm = true;        ///< per-patch normalisation (else the fitting set's pixel statistics)
 };
 
+/// A visual tokenizer: every patch becomes the id of its nearest codebook entry (k-means
+/// centroids of normalised patches, fitted offline by `fit_kmeans`).
 class KMeansImpl : public torch::nn::Cloneable<KMeansImpl> {
  public:
+  /// An empty (unfitted) tokenizer with `options`.
   explicit KMeansImpl(KMeansOptions options = {}) : options(options) { reset(); }
 
+  /// Empties the codebook (`fit_kmeans` or `load_safetensors` fills it).
   void reset() override {
     TORCH_CHECK(options.patch > 0 && options.codes > 1, "tokenizer::KMeans: expected patch > 0 and codes > 1, got ",
                 options.patch, " and ", options.codes);
@@ -57,10 +61,14 @@ class KMeansImpl : public torch::nn::Cloneable<KMeansImpl> {
     return nearest_code(f.reshape({-1, f.size(2)}), codebook.to(f.device())).reshape({f.size(0), f.size(1)});
   }
 
+  /// Whether the codebook holds centroids.
   [[nodiscard]] bool fitted() const { return codebook.size(1) > 0; }
+  /// Number of codes.
   [[nodiscard]] int64_t vocab_size() const { return options.codes; }
+  /// Patch side in pixels.
   [[nodiscard]] int64_t patch() const { return options.patch; }
 
+  /// Writes the codebook and pixel statistics to `path` (safetensors).
   void save_safetensors(const std::string& path) const {
     io::save_safetensors(path, {{"codebook", codebook}, {"pixel_stats", pixel_stats}},
                          {{"tokenizer", "kmeans"}, {"patch", std::to_string(options.patch)},
@@ -78,7 +86,7 @@ class KMeansImpl : public torch::nn::Cloneable<KMeansImpl> {
     pixel_stats.set_data(t.at("pixel_stats").to(pixel_stats.device()));
   }
 
-  KMeansOptions options;
+  KMeansOptions options;  ///< what the tokenizer was made with
   torch::Tensor codebook;     ///< `[codes, patch^2 * C]`
   torch::Tensor pixel_stats;  ///< `{mean, std}` of the fitting set (used when `patch_norm` is off)
 };

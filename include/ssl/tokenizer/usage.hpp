@@ -9,6 +9,7 @@
 
 namespace ssl::tokenizer {
 
+/// How well a tokenizer uses its codebook on some images.
 struct CodebookUsage {
   double perplexity = 0;  ///< exp(entropy of the code histogram), in [1, K]
   double used = 0;        ///< fraction of the K codes that occur

@@ -33,18 +33,23 @@ namespace ssl::tokenizer {
 /// Example (grayscale images): `VQVAEOptions{.channels = 1, .patch = 4, .codes = 256}`.
 struct VQVAEOptions {
   int64_t channels = 0;  ///< of the images (1 grayscale, 3 RGB), required
-  int64_t patch = 4;
-  int64_t codes = 256;
+  int64_t patch = 4;  ///< patch side in pixels (one token per patch)
+  int64_t codes = 256;  ///< codebook size (the visual vocabulary)
   int64_t dim = 32;      ///< codebook vector width
   int64_t hidden = 64;   ///< convolution width
   double beta = 0.25;    ///< commitment weight
   int64_t restart_every = 20;  ///< steps between dead-code restarts (0 = never)
 };
 
+/// A visual tokenizer trained by `ssl::Trainer`: a convolutional encoder to one vector per patch,
+/// vector quantisation against a learned codebook, and a decoder back to pixels (VQ-VAE with a
+/// straight-through estimator, codebook initialised from data, dead codes restarted).
 class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
  public:
+  /// An untrained VQ-VAE with `options` (channels required).
   explicit VQVAEImpl(VQVAEOptions options = {}) : options(options) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
     TORCH_CHECK(o.channels > 0, "tokenizer::VQVAE: VQVAEOptions::channels (of the images: 1 grayscale, 3 RGB) ",
@@ -118,9 +123,12 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
              {"used", torch::tensor(usage.used)}}};
   }
 
+  /// Number of codes.
   [[nodiscard]] int64_t vocab_size() const { return options.codes; }
+  /// Patch side in pixels.
   [[nodiscard]] int64_t patch() const { return options.patch; }
 
+  /// Writes the parameters and buffers to `path` (safetensors).
   void save_safetensors(const std::string& path) {
     io::TensorMap t;
     for (const auto& p : named_parameters()) t.emplace_back(p.key(), p.value());
@@ -143,10 +151,13 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
     for (auto& b : named_buffers()) copy(b.key(), b.value());
   }
 
-  VQVAEOptions options;
-  torch::nn::Sequential encoder{nullptr}, decoder{nullptr};
-  torch::Tensor codebook, initialized;
-  torch::Tensor hits, steps;  ///< code hits in the current restart window, training steps
+  VQVAEOptions options;  ///< what it was built from
+  torch::nn::Sequential encoder{nullptr};  ///< images -> `[B, dim, H/patch, W/patch]`
+  torch::nn::Sequential decoder{nullptr};  ///< quantised vectors -> images
+  torch::Tensor codebook;                  ///< `[codes, dim]` (a parameter)
+  torch::Tensor initialized;               ///< 1 once the codebook was set from the first batch
+  torch::Tensor hits;                      ///< code hits in the current restart window
+  torch::Tensor steps;                     ///< training steps taken
 
  private:
   void init_codebook(const torch::Tensor& z) {

@@ -70,6 +70,7 @@ inline void save_rng(torch::serialize::OutputArchive& ar) {
     ar.write("rng.cuda." + std::to_string(i), g.get_state());
   }
 }
+/// Restores the generators `save_rng` wrote.
 inline void load_rng(torch::serialize::InputArchive& ar) {
   torch::Tensor state;
   ar.read("rng.cpu", state);

@@ -30,11 +30,11 @@ namespace ssl::optim {
 
 /// Example: `AdamWOptions{.lr = 1.5e-4, .weight_decay = 0.05}`.
 struct AdamWOptions {
-  double lr = 1e-3;
-  double weight_decay = 0.05;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
+  double lr = 1e-3;  ///< peak learning rate (the schedule scales it)
+  double weight_decay = 0.05;  ///< decoupled weight decay of the decaying parameters
+  double beta1 = 0.9;  ///< first-moment decay
+  double beta2 = 0.999;  ///< second-moment decay
+  double eps = 1e-8;  ///< added to the denominator
   /// Layer-wise lr decay: layer l of L gets `layer_decay^(L - l)`; 1 = off. Needs `layer_of`.
   double layer_decay = 1.0;
 };
@@ -61,8 +61,8 @@ inline bool decays(const std::string& name, const torch::Tensor& p) {
   return true;
 }
 
-/// Layer id of a ViT-like parameter for layer-wise decay: embeddings and tokens 0, block i
-/// `i + 1` (names containing `blocks.<i>.`), everything else (final norm, heads) `num_blocks + 1`.
+/// Layer id of a ViT-like parameter for layer-wise decay. Embeddings and tokens: 0; block i:
+/// `i + 1` (names containing `blocks.<i>.`); everything else (final norm, heads): `num_blocks + 1`.
 inline int64_t vit_layer_of(const std::string& name, int64_t num_blocks) {
   const std::string key = "blocks.";
   for (auto pos = name.find(key); pos != std::string::npos; pos = name.find(key, pos + 1)) {
@@ -123,14 +123,18 @@ class AdamW {
   void set_lr_factor(double factor) {
     for (auto& g : groups_) g.lr = options_.lr * g.scale * factor;
   }
+  /// Current learning rate of parameter group `group`.
   [[nodiscard]] double lr(size_t group = 0) const { return groups_.at(group).lr; }
+  /// Number of parameter groups.
   [[nodiscard]] size_t num_groups() const { return groups_.size(); }
 
+  /// Drops every gradient (undefined, as `set_to_none`).
   void zero_grad() {
     for (auto& g : groups_)
       for (auto& p : g.params) p.mutable_grad() = torch::Tensor();
   }
 
+  /// One AdamW step of every parameter with a gradient (fused kernel where available).
   void step() {
     torch::NoGradGuard ng;
     ++step_;
@@ -161,6 +165,7 @@ class AdamW {
 
   /// Off: the `_foreach_*` chain even where the fused kernel exists (for benchmarks and tests).
   void use_fused(bool on) { fused_ = on; }
+  /// Whether steps use ATen's fused AdamW kernel (LibTorch >= 2.4, CPU and CUDA).
   [[nodiscard]] bool fused() const {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
     return fused_;
@@ -169,6 +174,7 @@ class AdamW {
 #endif
   }
 
+  /// The optimised parameters, group by group.
   std::vector<torch::Tensor> parameters() const {
     std::vector<torch::Tensor> v;
     for (const auto& g : groups_) v.insert(v.end(), g.params.begin(), g.params.end());
@@ -186,6 +192,7 @@ class AdamW {
         ar.write("steps." + k, groups_[gi].steps[i]);
       }
   }
+  /// Restores what `save` wrote (same parameters).
   void load(torch::serialize::InputArchive& ar) {
     torch::Tensor t;
     ar.read("step", t);
@@ -202,6 +209,7 @@ class AdamW {
         else groups_[gi].steps[i].fill_(double(step_));
       }
   }
+  /// The options it was made with.
   const AdamWOptions& options() const { return options_; }
 
  private:
@@ -238,9 +246,9 @@ class AdamW {
 /// Example: `LarsOptions{.lr = 0.3, .weight_decay = 1e-6}`. `trust = 0` gives plain SGD with
 /// momentum (and weight decay on the decaying parameters); lightly's LARS would not move then.
 struct LarsOptions {
-  double lr = 0.1;
-  double momentum = 0.9;
-  double weight_decay = 1e-6;
+  double lr = 0.1;  ///< peak learning rate (the schedule scales it)
+  double momentum = 0.9;  ///< SGD momentum
+  double weight_decay = 1e-6;  ///< weight decay of the weight matrices
   double trust = 0.001;  ///< trust coefficient (lightly's default)
   double eps = 1e-8;     ///< added to the update norm
 };
@@ -250,6 +258,7 @@ struct LarsOptions {
 /// scales a step only where the group has weight decay).
 class Lars {
  public:
+  /// Optimises the trainable tensors of `named` (name, parameter), each once.
   Lars(const std::vector<std::pair<std::string, torch::Tensor>>& named, LarsOptions o) : options_(o) {
     TORCH_CHECK(o.lr >= 0 && o.momentum >= 0 && o.momentum < 1 && o.weight_decay >= 0 && o.trust >= 0 && o.eps >= 0,
                 "optim::Lars: expected lr >= 0, momentum in [0,1), weight_decay >= 0, trust >= 0, eps >= 0; got lr ",
@@ -267,13 +276,17 @@ class Lars {
     set_lr_factor(1.0);
   }
 
+  /// Sets the learning rate to `lr * factor`.
   void set_lr_factor(double factor) { lr_ = options_.lr * factor; }
+  /// Current learning rate (one for both groups).
   [[nodiscard]] double lr(size_t = 0) const { return lr_; }
+  /// Drops every gradient (undefined, as `set_to_none`).
   void zero_grad() {
     for (auto& g : groups_)
       for (auto& p : g.params) p.mutable_grad() = torch::Tensor();
   }
 
+  /// One LARS step of every parameter with a gradient.
   void step() {
     torch::NoGradGuard ng;
     for (auto& g : groups_) {
@@ -309,16 +322,19 @@ class Lars {
     }
   }
 
+  /// The optimised parameters.
   std::vector<torch::Tensor> parameters() const {
     std::vector<torch::Tensor> v;
     for (const auto& g : groups_) v.insert(v.end(), g.params.begin(), g.params.end());
     return v;
   }
+  /// Writes the momentum buffers.
   void save(torch::serialize::OutputArchive& ar) const {
     for (size_t gi = 0; gi < 2; ++gi)
       for (size_t i = 0; i < groups_[gi].momentum.size(); ++i)
         ar.write("momentum." + std::to_string(gi) + "." + std::to_string(i), groups_[gi].momentum[i]);
   }
+  /// Restores what `save` wrote (same parameters).
   void load(torch::serialize::InputArchive& ar) {
     torch::NoGradGuard ng;
     for (size_t gi = 0; gi < 2; ++gi)
@@ -327,6 +343,7 @@ class Lars {
                            "optim::Lars");
       }
   }
+  /// The options it was made with.
   const LarsOptions& options() const { return options_; }
 
  private:

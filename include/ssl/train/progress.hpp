@@ -9,6 +9,8 @@
 
 namespace ssl::train {
 
+/// A progress bar on stderr (label, percentage, rate, elapsed and remaining time) on a terminal;
+/// elsewhere one line per tenth of the work.
 class Progress {
  public:
   /// `enabled`: -1 = auto (bar on a terminal, lines otherwise), 0 = silent, 1 = always a bar.
@@ -48,6 +50,7 @@ class Progress {
     std::fflush(stderr);
   }
 
+  /// Seconds since it was made.
   [[nodiscard]] double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
 
  private:

@@ -12,9 +12,10 @@ namespace ssl::schedule {
 /// Linear warmup from 0 over `warmup_epochs`, then half-cosine down to `final_factor`.
 /// Example: `schedule::CosineWarmup{.warmup_epochs = 5}`.
 struct CosineWarmup {
-  double warmup_epochs = 0.0;
-  double final_factor = 0.0;
+  double warmup_epochs = 0.0;  ///< epochs of linear warmup (fractions allowed)
+  double final_factor = 0.0;  ///< the factor at the last step
 
+  /// The learning-rate factor of step `i` (in [final_factor, 1]).
   [[nodiscard]] double operator()(const StepInfo& i) const {
     const double warm = warmup_epochs * double(std::max<int64_t>(i.steps_per_epoch, 1));
     const double s = double(i.step);
@@ -24,12 +25,14 @@ struct CosineWarmup {
     return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
   }
 };
+/// `CosineWarmup{warmup_epochs, final_factor}`.
 inline CosineWarmup cosine_warmup(double warmup_epochs, double final_factor = 0.0) {
   return {warmup_epochs, final_factor};
 }
 
 /// A constant factor of 1.
 struct Constant {
+  /// 1 at every step.
   [[nodiscard]] double operator()(const StepInfo&) const { return 1.0; }
 };
 

@@ -51,7 +51,7 @@ concept Recipe = detail::computes_loss<R> && detail::has_named_parameters<R>;
 
 /// Example: `FitOptions{.epochs = 10, .clip_grad_norm = 1.0, .metrics_path = "out/train.jsonl"}`.
 struct FitOptions {
-  int64_t epochs = 1;
+  int64_t epochs = 1;  ///< epochs to train (the schedule spans them)
   /// Stop after this many optimizer steps in total (-1: run all epochs). The schedule still
   /// spans `epochs`, so a run stopped here and resumed continues identically.
   int64_t max_steps = -1;
@@ -68,20 +68,21 @@ struct FitOptions {
   double bucket_mib = 25.0;
   /// Metrics every `log_every` steps to `metrics_path` (JSON lines; empty = none).
   int64_t log_every = 50;
-  std::string metrics_path;
+  std::string metrics_path;  ///< the JSON-lines metrics file; empty: none
   /// Checkpoint to `checkpoint_path` every `checkpoint_every` steps and at the end (0 = only at
   /// the end; empty path = never).
   std::string checkpoint_path;
-  int64_t checkpoint_every = 0;
+  int64_t checkpoint_every = 0;  ///< steps between checkpoints; 0: only at the end
   /// Progress bar label; `progress`: -1 auto, 0 off, 1 on.
   std::string label = "train";
-  int progress = -1;
+  int progress = -1;  ///< progress bar: -1 auto (a terminal), 0 off, 1 on
 };
 
 /// `Opt`: `optim::AdamW` (default), `optim::Lars`, or any `optim::Optimizer`.
 template <Recipe R, class Schedule = schedule::CosineWarmup, optim::Optimizer Opt = optim::AdamW>
 class Trainer {
  public:
+  /// Trains `recipe` with `optimizer`, its learning rate scaled by `schedule` at every step.
   Trainer(R recipe, Opt optimizer, Schedule schedule = {})
       : recipe_(std::move(recipe)), opt_(std::move(optimizer)), schedule_(std::move(schedule)) {}
 
@@ -148,10 +149,9 @@ class Trainer {
         loss_sum += step_loss;
         ++loss_n;
         if (o.log_every > 0 && (step_ % o.log_every == 0 || step_ == stop_at)) {
-          train::JsonObject rec;
-          rec.num("step", double(step_)).num("epoch", double(epoch_)).num("lr", opt_.lr()).num("loss", step_loss);
-          for (const auto& [k, v] : out.parts) rec.num(k, dist::all_reduce_mean(v.detach()).template item<double>());
-          rec.num("items_per_s", double((step_ - first_step) * samples_per_step) / std::max(1e-9, bar.seconds()));
+          train::Json rec = {{"step", step_}, {"epoch", epoch_}, {"lr", opt_.lr()}, {"loss", step_loss}};
+          for (const auto& [k, v] : out.parts) rec[k] = dist::all_reduce_mean(v.detach()).template item<double>();
+          rec["items_per_s"] = double((step_ - first_step) * samples_per_step) / std::max(1e-9, bar.seconds());
           log.write(rec);
         }
         char extra[64];
@@ -202,9 +202,13 @@ class Trainer {
     train::load_rng(ar);
   }
 
+  /// The recipe being trained.
   R& recipe() { return recipe_; }
+  /// The optimizer.
   Opt& optimizer() { return opt_; }
+  /// Optimizer steps taken so far (restored by `load`).
   [[nodiscard]] int64_t step() const { return step_; }
+  /// The current epoch (0-based; restored by `load`).
   [[nodiscard]] int64_t epoch() const { return epoch_; }
 
  private:

@@ -67,22 +67,25 @@ inline Tensor unpatchify(const Tensor& x, int64_t p, int64_t channels) {
 /// encoder and the recipes refuse it). Example: `vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4)`
 /// (28 x 28 grayscale images).
 struct Options {
+  /// Patches per image side: image / patch.
   [[nodiscard]] int64_t grid() const { return image_ / patch_; }
+  /// Patches per image: grid^2.
   [[nodiscard]] int64_t num_patches() const { return grid() * grid(); }
+  /// The MLP hidden width in effect: `mlp_hidden`, or 4 x dim when 0.
   [[nodiscard]] int64_t hidden() const { return mlp_hidden_ > 0 ? mlp_hidden_ : 4 * dim_; }
 
   /// Input side in pixels (square images). Required.
   TORCH_ARG(int64_t, image) = 0;
-  TORCH_ARG(int64_t, patch) = 4;
+  TORCH_ARG(int64_t, patch) = 4;  ///< patch side in pixels (must divide image)
   /// Input channels (1 grayscale, 3 RGB). Required.
   TORCH_ARG(int64_t, channels) = 0;
-  TORCH_ARG(int64_t, dim) = 192;
-  TORCH_ARG(int64_t, depth) = 12;
-  TORCH_ARG(int64_t, heads) = 3;
+  TORCH_ARG(int64_t, dim) = 192;  ///< width of the tokens
+  TORCH_ARG(int64_t, depth) = 12;  ///< Transformer blocks
+  TORCH_ARG(int64_t, heads) = 3;  ///< attention heads (must divide dim)
   /// MLP hidden width; 0 = 4 x dim.
   TORCH_ARG(int64_t, mlp_hidden) = 0;
-  TORCH_ARG(double, eps) = 1e-6;
-  TORCH_ARG(bool, qkv_bias) = true;
+  TORCH_ARG(double, eps) = 1e-6;  ///< LayerNorm epsilon
+  TORCH_ARG(bool, qkv_bias) = true;  ///< bias in the fused q, k, v projection
   /// Fixed 2-D sin-cos position embedding (MAE) when false; a learned one (ViT, DINO) when true.
   TORCH_ARG(bool, learned_pos) = false;
   /// `Features::pooled`: the CLS token when false, the mean of the patch tokens when true.
@@ -107,28 +110,35 @@ inline void check_options(const Options& o, const char* who) {
 
 /// Presets (timm's sizes). Image, patch and channels are set by the caller.
 inline Options tiny() { return Options{}.dim(192).depth(12).heads(3); }
+/// ViT-S: 384-d, 12 blocks, 6 heads.
 inline Options small() { return Options{}.dim(384).depth(12).heads(6); }
+/// ViT-B: 768-d, 12 blocks, 12 heads.
 inline Options base() { return Options{}.dim(768).depth(12).heads(12); }
 
 /// Patch embedding: a `p x p` convolution with stride `p`, `[B,C,H,W]` -> `[B,N,D]`.
 class PatchEmbedImpl : public torch::nn::Cloneable<PatchEmbedImpl> {
  public:
+  /// Embeds `patch x patch` patches of `channels`-channel images into `dim` wide tokens.
   PatchEmbedImpl(int64_t channels, int64_t dim, int64_t patch)
       : channels(channels), dim(dim), patch(patch) {
     reset();
   }
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     proj = register_module(
         "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, dim, patch).stride(patch)));
   }
+  /// `x` `[B,C,H,W]` -> `[B, (H/patch)(W/patch), dim]`, patches row-major.
   Tensor forward(const Tensor& x) {
     ssl::detail::check_dim(x, 4, "ViT patch embedding", "[B,C,H,W]");
     TORCH_CHECK(x.size(1) == channels, "ViT patch embedding: expected ", channels,
                 " channels, got an input of shape ", ssl::detail::shape_str(x));
     return proj(x).flatten(2).transpose(1, 2);
   }
-  int64_t channels, dim, patch;
-  torch::nn::Conv2d proj{nullptr};
+  int64_t channels;  ///< input channels
+  int64_t dim;       ///< token width
+  int64_t patch;     ///< patch side in pixels
+  torch::nn::Conv2d proj{nullptr};  ///< the `patch x patch`, stride-`patch` convolution
 };
 TORCH_MODULE(PatchEmbed);
 
@@ -136,8 +146,10 @@ TORCH_MODULE(PatchEmbed);
 /// and returns `Features{tokens = [B,1+K,D] (CLS first, after the final norm), pooled = [B,D]}`.
 class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
  public:
+  /// An encoder as `options` says (image and channels required), initialised as MAE's.
   explicit EncoderImpl(Options options) : options(std::move(options)) { reset(); }
 
+  /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
     check_options(o, "vit::Encoder");
@@ -228,6 +240,8 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return last->attn->weights(last->options.norm_first() ? last->norm1(h) : h);
   }
 
+  /// The features of the patches `m.ids_keep` of `m.input` (all when undefined; with a mask token,
+  /// `m.mask` without `ids_keep` replaces the hidden patches' embeddings): see the class comment.
   Features forward(const Masked& m) {
     auto t = embed(m.input, m.ids_keep.defined() ? Tensor() : m.mask);
     if (m.ids_keep.defined()) {
@@ -241,6 +255,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
                                       : tokens.select(1, 0);
     return {tokens, pooled};
   }
+  /// The features of every patch of the images `x` `[B,C,H,W]`.
   Features forward(const Tensor& x) { return forward(Masked{.input = x}); }
 
   /// The token maps of the last `n` blocks of the un-masked image `x`, oldest first, each
@@ -261,13 +276,16 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return out;
   }
 
+  /// Width D of the features.
   [[nodiscard]] int64_t dim() const { return options.dim(); }
 
-  Options options;
-  PatchEmbed patch_embed{nullptr};
-  Tensor cls_token, pos_embed, mask_token;
-  nn::Stack blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  Options options;  ///< what the encoder was built from
+  PatchEmbed patch_embed{nullptr};  ///< the patch embedding
+  Tensor cls_token;   ///< the learned CLS token `[1,1,D]`
+  Tensor pos_embed;   ///< position embedding `[1,1+N,D]` (CLS first): sin-cos buffer or learned
+  Tensor mask_token;  ///< the learned `[MASK]` embedding `[1,1,D]` (with `mask_token`)
+  nn::Stack blocks{nullptr};  ///< the Transformer blocks (pre-norm)
+  torch::nn::LayerNorm norm{nullptr};  ///< final LayerNorm
 };
 TORCH_MODULE(Encoder);
 
