@@ -5,8 +5,8 @@
 //
 // The step, as ssl::Trainer runs it (without the data path and the lr schedule):
 //   recipe->before_step(info); pred = recipe->predict(views)      (student: every view)
-//   targets = recipe->p.target(views, pred)                       (BYOL, MoCo v3, DINO: teacher forward)
-//   loss = recipe->p.loss(pred, targets); loss.item()
+//   targets = recipe->target()(views, pred)                       (BYOL, MoCo v3, DINO: teacher forward)
+//   loss = recipe->loss()(pred, targets); loss.item()
 //   opt.zero_grad(); loss.backward(); opt.step()                  (ssl::optim::AdamW, named params)
 //   recipe->after_optimizer_step(info)                            (teacher EMA, one _foreach_lerp_)
 // StepInfo has epoch 1, so DINO's last layer (frozen in epoch 0) is trained, as in most steps.
@@ -88,7 +88,7 @@ void joint_step(benchmark::State& state, Make make, ssl::Views (*views_of)(int64
     const ssl::StepInfo info{.step = step_no++, .total_steps = 100000, .epoch = 1, .steps_per_epoch = 100000};
     recipe->before_step(info);
     auto pred = recipe->predict(views);
-    auto out = recipe->p.loss(pred, recipe->p.target(views, pred));
+    auto out = recipe->loss()(pred, recipe->target()(views, pred));
     const double loss = out.loss.template item<double>();  // synchronises, as the trainer
     opt.zero_grad();
     out.loss.backward();

@@ -34,11 +34,10 @@ TEST_CASE("an MAE training step on CUDA matches the CPU step") {
   auto x = torch::randn({4, 3, 16, 16});
   auto noise = torch::rand({4, 16});
   auto step = [&](ssl::mae::Recipe& r, torch::Device d) {
-    auto& p = r->p;
     auto xd = x.to(d);
-    auto m = p.masker.with_noise(xd, noise.to(d));
-    ssl::Prediction pr{.views = {p.head->forward(p.backbone->forward(m), m)}, .masked = {m}};
-    auto out = p.loss(pr, p.target(ssl::Views{.global = {xd}}, pr));
+    auto m = r->masker().with_noise(xd, noise.to(d));
+    ssl::Prediction pr{.views = {r->head()->forward(r->backbone()->forward(m), m)}, .masked = {m}};
+    auto out = r->loss()(pr, r->target()(ssl::Views{.global = {xd}}, pr));
     out.loss.backward();
     return out.loss.cpu();
   };
@@ -76,7 +75,7 @@ TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT train
   ssl::ibot::Options o;
   o.encoder = ssl::vit::Options(arch).learned_pos(true);
   o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});
-  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  o.head = ssl::heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(48);
   auto ibot = ssl::ibot::recipe(o);
   ibot->to(torch::kCUDA);
   ssl::data::Loader loader(x, {}, nullptr, {.batch_size = 4, .device = torch::kCUDA});
@@ -212,7 +211,7 @@ TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay o
       const auto d = r == &rc ? cpu : gpu;
       auto v = views(d);
       auto pred = (*r)->predict(v);
-      auto out = (*r)->p.loss(pred, (*r)->p.target(v, pred));
+      auto out = (*r)->loss()(pred, (*r)->target()(v, pred));
       out.loss.backward();
       losses.push_back(out.loss.template item<double>());
     }
@@ -236,7 +235,7 @@ TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay o
   compare([] {
     ssl::dino::Options o;
     o.augment = A::MultiCrop::dino({.global_size = 28, .local_size = 12, .channels = 1});  // unused: the views are given
-    o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(64).bottleneck_dim(32).output_dim(128);
+    o.head = ssl::heads::DINOHeadOptions().hidden_dim(64).bottleneck_dim(32).output_dim(128);
     o.loss = ssl::loss::DINOLossOptions(128).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
     return ssl::dino::recipe(
         ssl::vit::Encoder(ssl::vit::Options{}.image(16).channels(1).dim(32).depth(2).heads(4).patch(4).learned_pos(true)), o);

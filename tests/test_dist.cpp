@@ -141,7 +141,7 @@ Result run(const std::string& name, int64_t batch, const ssl::FitOptions& extra 
   if (name == "dino") {
     dino::Options o;
     o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
-    o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
+    o.head = heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
     return steps(dino::recipe(tiny_vit(), o), x, batch, extra);
   }
   if (name == "mae") {

@@ -29,16 +29,16 @@ struct Mirror {
 
 ssl::vit::Options tiny_vit() { return ssl::vit::Options{}.image(8).patch(4).channels(1).dim(16).depth(2).heads(2); }
 
-using TeacherRecipe = ssl::Compose<ssl::vit::Encoder, ssl::masker::None, Mirror, ssl::target::Teacher<ssl::vit::Encoder, LinHead>,
+using TeacherRecipe = ssl::Compose<ssl::vit::Encoder, ssl::masker::None, Mirror, ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>,
                                    ssl::loss::NegCosine, ssl::teacher::Ema, LinHead>;
 
 TeacherRecipe make_teacher_recipe(double momentum) {
   ssl::vit::Encoder enc(tiny_vit());
   LinHead head(16, 8);
-  return TeacherRecipe(TeacherRecipe::Impl::PartsType{
-      .backbone = enc, .masker = {}, .augment = {},
-      .target = ssl::target::Teacher<ssl::vit::Encoder, LinHead>(enc, head, ssl::target::TeacherOptions{.cross = true}),
-      .loss = {}, .teacher_update = {.base = momentum, .final = momentum}, .head = head});
+  return TeacherRecipe({.backbone = enc,
+                        .target = ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>(enc, head),
+                        .teacher_update = {.base = momentum, .final = momentum},
+                        .head = head});
 }
 
 std::vector<Tensor> snapshot(const std::vector<Tensor>& v) {
@@ -49,7 +49,12 @@ std::vector<Tensor> snapshot(const std::vector<Tensor>& v) {
 }  // namespace
 
 static_assert(ssl::Target<ssl::target::OtherView> && ssl::Target<ssl::target::StopGradient> &&
-              ssl::Target<ssl::target::Teacher<ssl::vit::Encoder, LinHead>>);
+              ssl::Target<ssl::target::Teacher<ssl::vit::Encoder, LinHead>> &&
+              ssl::OwnsTeacher<ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>>);
+static_assert(std::same_as<ssl::target_output_t<ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>>, ssl::PairedEmbeddings> &&
+              std::same_as<ssl::target_output_t<ssl::target::Teacher<ssl::vit::Encoder, LinHead>>, ssl::TeacherOutputs> &&
+              ssl::LossAccepts<ssl::loss::NegCosine, ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>> &&
+              !ssl::LossAccepts<ssl::loss::DINOLoss, ssl::target::CrossTeacher<ssl::vit::Encoder, LinHead>>);
 
 TEST_SUITE("joint") {
 TEST_CASE("momentum teacher: a copy of the student, no gradient, outside the optimizer, moved only by the EMA") {
@@ -89,7 +94,7 @@ TEST_CASE("teacher targets: cross pairing swaps the global views, carries no gra
   auto r = make_teacher_recipe(0.99);
   auto x = torch::rand({3, 1, 8, 8});
   ssl::Views v = Mirror{}(x);
-  auto tgt = r->target()(v, {});
+  auto tgt = r->target()(v, {}).views;
   REQUIRE(tgt.size() == 2);
   CHECK_FALSE(tgt[0].requires_grad());
   auto direct = r->target()->encode(v.global[1]);
@@ -106,10 +111,10 @@ TEST_CASE("teacher targets: cross pairing swaps the global views, carries no gra
 TEST_CASE("other-view targets: OtherView keeps the gradient, StopGradient detaches the projections") {
   auto a = torch::randn({4, 3}, torch::requires_grad()), b = torch::randn({4, 3}, torch::requires_grad());
   ssl::Prediction p{.views = {a, b}, .masked = {}, .aux = {{a * 2}, {b * 2}}};
-  auto o = ssl::target::OtherView{}({}, p);
+  auto o = ssl::target::OtherView{}({}, p).views;
   CHECK(o[0].is_same(b));
   CHECK(o[1].is_same(a));
-  auto s = ssl::target::StopGradient{}({}, p);
+  auto s = ssl::target::StopGradient{}({}, p).views;
   CHECK_FALSE(s[0].requires_grad());
   CHECK(torch::equal(s[0], b * 2));
   CHECK(torch::equal(s[1], a * 2));
@@ -122,8 +127,10 @@ TEST_CASE("other-view targets: OtherView keeps the gradient, StopGradient detach
 TEST_CASE("the trainer's step hook reaches the parts (DINO's epoch)") {
   ssl::loss::DINOLoss loss(ssl::loss::DINOLossOptions(4).warmup_teacher_temp(0.02).teacher_temp(0.06)
                                .warmup_teacher_temp_epochs(3));
+  static_assert(ssl::StepAware<ssl::loss::DINOLoss> && ssl::StepAware<ssl::heads::DINOHead> &&
+                !ssl::StepAware<ssl::loss::NTXent>);
   CHECK_FALSE(loss->epoch().has_value());
-  ssl::detail::set_step_if(loss, ssl::StepInfo{.step = 7, .total_steps = 100, .epoch = 2});
+  loss->set_step(ssl::StepInfo{.step = 7, .total_steps = 100, .epoch = 2});
   REQUIRE(loss->epoch().has_value());
   CHECK(*loss->epoch() == 2);
   CHECK(loss->teacher_temp_at(loss->epoch()) == doctest::Approx(0.06));
@@ -221,7 +228,7 @@ TEST_CASE("every recipe trains with a ResNet and with a ViT") {
   steps_train(mocov3::recipe(tiny_resnet(), {.augment = augment::TwoViews::mocov3(28, 1), .hidden = 32, .out = 16}), "mocov3 resnet");
   dino::Options o;
   o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
-  o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
+  o.head = heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
   steps_train(dino::recipe(tiny_vit28(), o), "dino vit");
   steps_train(dino::recipe(tiny_resnet(), o), "dino resnet");
 }
@@ -258,7 +265,7 @@ TEST_CASE("DINO: the first epoch leaves the last layer alone; checkpoint + resum
     torch::manual_seed(5);
     dino::Options o;
     o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 2, .channels = 1});
-    o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
+    o.head = heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(64).freeze_last_layer(1);
     return dino::recipe(tiny_vit28(), o);
   };
   auto x = torch::rand({16, 1, 28, 28});
@@ -303,9 +310,9 @@ TEST_CASE("DINO: same-size crops share one backbone forward, the same prediction
   torch::manual_seed(7);
   dino::Options o;
   o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 14, .n_local = 3, .channels = 1});
-  o.head = heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(64);
+  o.head = heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(64);
   auto r = dino::recipe(tiny_vit28(), o);
-  const auto views = r->p.augment(torch::rand({6, 1, 28, 28}));
+  const auto views = r->augment()(torch::rand({6, 1, 28, 28}));
   REQUIRE(views.batch_same_size);
   REQUIRE(views.local.size() == 3);
   CHECK(views.local[0].sizes() == torch::IntArrayRef({6, 1, 14, 14}));
@@ -321,7 +328,7 @@ TEST_CASE("DINO: same-size crops share one backbone forward, the same prediction
     std::vector<Tensor> grads;
     for (const auto& p : r->student_parameters())
       if (p.grad().defined()) grads.push_back(p.grad().clone());
-    return std::tuple{pred.views, targets, loss.detach(), grads};
+    return std::tuple{pred.views, targets.global, loss.detach(), grads};
   };
   const auto center = r->loss()->center.clone();
   const auto [pa, ta, la, ga] = run(views);

@@ -302,7 +302,7 @@ TEST_CASE("DINO with a ViT learns: held-out views of an image move together (red
   using namespace ssl;
   torch::manual_seed(0);
   dino::Options o;
-  o.head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
+  o.head = heads::DINOHeadOptions().hidden_dim(512).bottleneck_dim(128).output_dim(1024);
   o.loss = loss::DINOLossOptions(1024).warmup_teacher_temp(0.04).teacher_temp(0.04).warmup_teacher_temp_epochs(0);
   o.augment = augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .n_local = 4, .channels = 1});
   auto vit = vit::Encoder(vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(4).heads(4).learned_pos(true));

@@ -76,7 +76,7 @@ TEST_CASE("NT-Xent == lightly NTXentLoss (temperatures 0.5, 0.1): value and grad
     CAPTURE(c);
     parity(c, {"z0", "z1"}, [&](auto& x) {
       // SimCLR's convention: targets are the other view's projections.
-      return ssl::loss::NTXent{.temperature = t}(views({x["z0"], x["z1"]}), {x["z1"], x["z0"]}).loss;
+      return ssl::loss::NTXent{.temperature = t}(views({x["z0"], x["z1"]}), {{x["z1"], x["z0"]}}).loss;
     });
   }
   CHECK(ssl::loss::NTXent{}.temperature == 0.5);  // lightly's default
@@ -84,7 +84,7 @@ TEST_CASE("NT-Xent == lightly NTXentLoss (temperatures 0.5, 0.1): value and grad
 
 TEST_CASE("Negative cosine (BYOL/SimSiam, symmetrised) == 0.5*(f(p0,z1)+f(p1,z0)) with lightly's f") {
   parity("negcos", {"p0", "p1", "z0", "z1"}, [](auto& x) {
-    return ssl::loss::NegCosine{}(views({x["p0"], x["p1"]}), {x["z1"], x["z0"]}).loss;
+    return ssl::loss::NegCosine{}(views({x["p0"], x["p1"]}), {{x["z1"], x["z0"]}}).loss;
   });
 }
 
@@ -94,14 +94,14 @@ TEST_CASE("MoCo v3 == the official contrastive_loss, summed over both orderings 
     const double temp = t;
     parity(cs, {"q1", "q2"}, [&](auto& x) {
       return ssl::loss::MoCoV3{.temperature = temp}(views({x["q1"], x["q2"]}),
-                                                    {expected(cs + ".k2"), expected(cs + ".k1")}).loss;
+                                                    {{expected(cs + ".k2"), expected(cs + ".k1")}}).loss;
     });
   }
 }
 
 TEST_CASE("Barlow Twins == lightly BarlowTwinsLoss: value and gradients") {
   parity("barlow", {"za", "zb"}, [](auto& x) {
-    auto out = ssl::loss::BarlowTwins{}(views({x["za"], x["zb"]}), {x["zb"], x["za"]});
+    auto out = ssl::loss::BarlowTwins{}(views({x["za"], x["zb"]}), {{x["zb"], x["za"]}});
     REQUIRE(out.parts.size() == 3);
     return out.loss;
   });
@@ -114,7 +114,7 @@ TEST_CASE("VICReg == lightly VICRegLoss ([B,D] and [B,N,D]): value and gradients
   for (const char* c : {"vicreg", "vicreg3d"}) {
     CAPTURE(c);
     parity(c, {"za", "zb"}, [](auto& x) {
-      return ssl::loss::VICReg{}(views({x["za"], x["zb"]}), {x["zb"], x["za"]}).loss;
+      return ssl::loss::VICReg{}(views({x["za"], x["zb"]}), {{x["zb"], x["za"]}}).loss;
     });
     auto l = ssl::loss::VICReg::of(expected(std::string(c) + ".za"), expected(std::string(c) + ".zb"));
     check_close(l.reshape({1}), expected(std::string(c) + ".loss"), std::string(c) + " VICReg::of");
@@ -130,7 +130,7 @@ TEST_CASE("DINO == lightly DINOLoss: three calls (epochs 0, 1, 4), gradients, ce
     dino->set_epoch(int64_t(expected(c + ".epoch").item<float>()));
     parity(c, {"t0", "t1", "s0", "s1", "s2", "s3"}, [&](auto& x) {
       // students: 2 globals then 2 locals; targets: the teacher outputs of the 2 globals
-      return dino(views({x["s0"], x["s1"], x["s2"], x["s3"]}), std::vector<Tensor>{x["t0"], x["t1"]}).loss;
+      return dino(views({x["s0"], x["s1"], x["s2"], x["s3"]}), ssl::TeacherOutputs{{x["t0"], x["t1"]}}).loss;
     });
     check_close(dino->center, expected(c + ".center"), c + " center");
   }
@@ -149,7 +149,7 @@ TEST_CASE("DINO == lightly DINOLoss: three calls (epochs 0, 1, 4), gradients, ce
 
 TEST_CASE("DINO: centre update timing, schedule edge cases") {
   ssl::loss::DINOLoss dino(ssl::loss::DINOLossOptions(4).center_momentum(0.5));
-  auto t = std::vector<Tensor>{torch::ones({2, 4}), 3 * torch::ones({2, 4})};
+  auto t = ssl::TeacherOutputs{{torch::ones({2, 4}), 3 * torch::ones({2, 4})}};
   auto s = views({torch::zeros({2, 4}), torch::zeros({2, 4})});
   auto out = dino(s, t);
   // Uniform student: the loss is log(D) whatever the teacher, and the centre used was zero;
@@ -223,7 +223,7 @@ TEST_CASE("closed forms") {
 
 TEST_CASE("the Loss call averages the criterion over (view, target) pairs") {
   auto a = torch::randn({8, 16}), b = torch::randn({8, 16}), c = torch::randn({8, 16});
-  auto out = ssl::loss::NegCosine{}(views({a, b, c}), {b, c, a});
+  auto out = ssl::loss::NegCosine{}(views({a, b, c}), {{b, c, a}});
   auto expect = (ssl::loss::NegCosine::of(a, b) + ssl::loss::NegCosine::of(b, c) + ssl::loss::NegCosine::of(c, a)) / 3;
   CHECK(out.loss.item<double>() == doctest::Approx(expect.item<double>()).epsilon(1e-6));
   REQUIRE(out.parts.size() == 1);
@@ -239,7 +239,7 @@ TEST_CASE("clear errors: what was expected and what came") {
   CHECK_THROWS_WITH_AS(ssl::loss::NTXent::of(torch::randn({8, 2, 16}), torch::randn({8, 2, 16})),
                        Contains("expected the first embedding of shape [B, D], got [8, 2, 16]"), c10::Error);
   CHECK_THROWS_WITH_AS(ssl::loss::NTXent::of(a, a, 0.0), Contains("temperature > 0, got 0"), c10::Error);
-  CHECK_THROWS_WITH_AS(ssl::loss::NTXent{}(views({a, a}), {a}), Contains("got 2 predictions and 1 targets"),
+  CHECK_THROWS_WITH_AS(ssl::loss::NTXent{}(views({a, a}), {{a}}), Contains("got 2 predictions and 1 targets"),
                        c10::Error);
   CHECK_THROWS_WITH_AS(ssl::loss::NegCosine::of(a, torch::randn({7, 16})), Contains("[8, 16] and [7, 16]"),
                        c10::Error);
@@ -250,13 +250,13 @@ TEST_CASE("clear errors: what was expected and what came") {
   CHECK_THROWS_WITH_AS(ssl::loss::VICReg::of(a, torch::randn({8, 15})), Contains("[8, 16] and [8, 15]"),
                        c10::Error);
   ssl::loss::DINOLoss dino(ssl::loss::DINOLossOptions(16));
-  CHECK_THROWS_WITH_AS(dino(views({a}), std::vector<Tensor>{a}), Contains("at least two views in total"), c10::Error);
-  CHECK_THROWS_WITH_AS(dino(views({a, a}), std::vector<Tensor>{a, a, a}),
+  CHECK_THROWS_WITH_AS(dino(views({a}), ssl::TeacherOutputs{{a}}), Contains("at least two views in total"), c10::Error);
+  CHECK_THROWS_WITH_AS(dino(views({a, a}), ssl::TeacherOutputs{{a, a, a}}),
                        Contains("1 to (number of student views) teacher views, got 3 teacher and 2 student"),
                        c10::Error);
-  CHECK_THROWS_WITH_AS(dino(views({a, torch::randn({4, 16})}), std::vector<Tensor>{a}),
+  CHECK_THROWS_WITH_AS(dino(views({a, torch::randn({4, 16})}), ssl::TeacherOutputs{{a}}),
                        Contains("got a student view of shape [4, 16]"), c10::Error);
-  CHECK_THROWS_WITH_AS(dino(views({torch::randn({8, 32}), torch::randn({8, 32})}), std::vector<Tensor>{torch::randn({8, 32})}),
+  CHECK_THROWS_WITH_AS(dino(views({torch::randn({8, 32}), torch::randn({8, 32})}), ssl::TeacherOutputs{{torch::randn({8, 32})}}),
                        Contains("center of 32 values, got [16]"), c10::Error);
   CHECK_THROWS_WITH_AS((void)dino->teacher_temp_at(-1), Contains("epoch >= 0, got -1"), c10::Error);
   // A failed call leaves the centre untouched.

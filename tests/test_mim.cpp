@@ -23,7 +23,7 @@ ssl::ibot::Options tiny_ibot() {
   ssl::ibot::Options o;
   o.encoder = tiny_vit28().learned_pos(true);
   o.augment = ssl::augment::MultiCrop::dino({.global_size = 28, .local_size = 12, .n_local = 2, .channels = 1});
-  o.head = ssl::heads::DINOHeadOptions(0).hidden_dim(32).bottleneck_dim(8).output_dim(48);
+  o.head = ssl::heads::DINOHeadOptions().hidden_dim(32).bottleneck_dim(8).output_dim(48);
   return o;
 }
 
@@ -227,13 +227,13 @@ TEST_CASE("BEiT: tokens at the hidden patches only, frozen tokenizer, loss = mas
   auto beit = ssl::beit::recipe(km, {.encoder = tiny_vit28()});
   ssl::Views v{.global = {images}};
   auto pred = beit->predict(v);
-  auto labels = beit->target()(v, pred)[0];
+  auto labels = beit->target()(v, pred).tokens;
   const auto& mask = pred.masked[0].mask;
   CHECK(torch::equal(labels != -100, mask));
   CHECK(torch::equal(labels.index({mask}), km->encode(images).index({mask})));
   CHECK(pred.views[0].sizes() == torch::IntArrayRef({mask.sum().item<int64_t>(), 16}));
   // The loss is the cross-entropy at the hidden patches (closed form from the logits).
-  auto out = beit->p.loss(pred, {labels});
+  auto out = beit->loss()(pred, {labels, {}});
   auto ref = torch::nn::functional::cross_entropy(pred.views[0], labels.index({mask}));
   CHECK(out.loss.item<double>() == doctest::Approx(ref.item<double>()).epsilon(1e-6));
   // The tokenizer is carried (checkpoints) but frozen, and not what the optimizer trains.
@@ -269,7 +269,7 @@ TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets a
   o.masker.prob = 1.0;  // every global crop masked here
   auto r = ssl::ibot::recipe(o);
   auto x = torch::rand({8, 1, 28, 28});
-  auto views = r->p.augment(x);
+  auto views = r->augment()(x);
   auto pred = r->predict(views);
   REQUIRE(pred.masked.size() == 4);
   CHECK(pred.masked[0].mask.defined());
@@ -279,15 +279,16 @@ TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets a
   const auto M0 = pred.masked[0].mask.sum().item<int64_t>();
   CHECK(pred.aux[0][0].sizes() == torch::IntArrayRef({M0, 48}));
   auto targets = r->target()(views, pred);
-  REQUIRE(targets.size() == 4);
-  CHECK(targets[0].sizes() == torch::IntArrayRef({8, 48}));
-  CHECK(targets[2].sizes() == torch::IntArrayRef({M0, 48}));
-  CHECK_FALSE(targets[2].requires_grad());
+  REQUIRE(targets.global.size() == 2);
+  REQUIRE(targets.patches.size() == 2);
+  CHECK(targets.global[0].sizes() == torch::IntArrayRef({8, 48}));
+  CHECK(targets.patches[0].sizes() == torch::IntArrayRef({M0, 48}));
+  CHECK_FALSE(targets.patches[0].requires_grad());
   // The teacher's patch targets: its head on its own (unmasked) tokens at the hidden positions.
   auto& te = r->target();
   auto tf = te->backbone->forward(ssl::Masked{.input = views.global[0]});
   auto expect = te->head->patch_head()->forward(tf.tokens.narrow(1, 1, 49).index({pred.masked[0].mask}));
-  CHECK(torch::allclose(targets[2], expect, 1e-5, 1e-6));
+  CHECK(torch::allclose(targets.patches[0], expect, 1e-5, 1e-6));
   // Shared head: one set of parameters; separate: two.
   ssl::heads::IBOTHead shared(ssl::heads::DINOHeadOptions(16).hidden_dim(8).bottleneck_dim(4).output_dim(12), true);
   ssl::heads::IBOTHead two(ssl::heads::DINOHeadOptions(16).hidden_dim(8).bottleneck_dim(4).output_dim(12), false);
@@ -328,14 +329,17 @@ TEST_CASE("iBOT: same-size crops share one backbone forward (masked ones too), t
   torch::manual_seed(8);
   const auto o = tiny_ibot();
   auto r = ssl::ibot::recipe(o);
-  const auto views = r->p.augment(torch::rand({8, 1, 28, 28}));
+  const auto views = r->augment()(torch::rand({8, 1, 28, 28}));
   REQUIRE(views.batch_same_size);
   auto per_view = views;
   per_view.batch_same_size = false;
   auto run = [&](const ssl::Views& v) {
     torch::manual_seed(9);  // the same masks in both runs
     auto pred = r->predict(v);
-    return std::pair{pred, r->target()(v, pred)};
+    auto t = r->target()(v, pred);
+    auto all = t.global;
+    all.insert(all.end(), t.patches.begin(), t.patches.end());
+    return std::pair{pred, all};
   };
   const auto [pa, ta] = run(views);
   const auto [pb, tb] = run(per_view);
@@ -386,7 +390,7 @@ TEST_CASE("iBOT loss == lightly DINOLoss + IBOTPatchLoss: three calls, gradients
       pred.aux.push_back(i < 2 ? std::vector<Tensor>{x["sp" + std::to_string(i)]} : std::vector<Tensor>{});
       pred.masked.push_back(ssl::Masked{.input = {}, .mask = i < 2 ? masks[i] : Tensor()});
     }
-    auto out = loss(pred, std::vector<Tensor>{x["t0"], x["t1"], x["tp0"], x["tp1"]});
+    auto out = loss(pred, ssl::TeacherTokenOutputs{{x["t0"], x["t1"]}, {x["tp0"], x["tp1"]}});
     check_close(out.loss.detach().reshape({1}), expected(c + ".loss"), c + " loss");
     check_close(out.parts[0].second.reshape({1}), expected(c + ".cls"), c + " cls part");
     check_close(out.parts[1].second.reshape({1}), expected(c + ".patch"), c + " patch part");

@@ -41,18 +41,17 @@ void mae_case(const std::string& c, bool norm_pix) {
   check_close(mae->head()->pos_embed, io.at("decoder_pos_embed"), "decoder sin-cos", 1e-6);
   ssl::io::load_into(*mae, ssl::io::hf::vit_mae_to_ssl(W, 2, 2), /*strict=*/true, c);
 
-  auto& p = mae->p;
   const auto x = io.at("pixel_values");
-  auto m = p.masker.with_noise(x, io.at("noise"));
+  auto m = mae->masker().with_noise(x, io.at("noise"));
   CHECK(torch::equal(m.ids_restore, io.at("ids_restore")));
   CHECK(torch::equal(m.mask, io.at("mask").to(torch::kBool)));
-  auto f = p.backbone->forward(m);
+  auto f = mae->backbone()->forward(m);
   check_close(f.tokens, io.at("encoder_last_hidden_state"), c + " encoder output");
-  auto pred = p.head->forward(f, m);
+  auto pred = mae->head()->forward(f, m);
   check_close(pred, io.at("logits"), c + " logits");
   ssl::Views views{.global = {x}};
   ssl::Prediction pr{.views = {pred}, .masked = {m}};
-  auto out = p.loss(pr, p.target(views, pr));
+  auto out = mae->loss()(pr, mae->target()(views, pr));
   check_close(out.loss.reshape({1}), io.at("loss"), c + " loss");
   out.loss.backward();
   check_grads(*mae, ssl::io::hf::vit_mae_to_ssl(hf_grads(io, W), 2, 2));

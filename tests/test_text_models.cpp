@@ -70,7 +70,7 @@ TEST_CASE("BERT MLM == Hugging Face BertForMaskedLM: hidden states, logits, loss
   auto out = r->head()->forward(f, m);
   check_close(out.out, io.at("logits"), "logits");
   ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
-  auto loss = r->loss()(pred, {io.at("labels")});
+  auto loss = r->loss()(pred, {io.at("labels"), {}});
   check_close(loss.loss.reshape({1}), io.at("loss"), "loss");
   loss.loss.backward();
   check_grads(*r, ssl::io::hf::bert_to_ssl(grads_of(io), L));
@@ -96,12 +96,12 @@ TEST_CASE("BERT MLM + NSP == Hugging Face BertForPreTraining") {
   check_close(out.out, io.at("logits"), "prediction_logits");
   REQUIRE(out.aux.size() == 1);
   check_close(out.aux[0], io.at("nsp_logits"), "seq_relationship_logits");
-  // The target puts the batch's labels (Views::labels) after the MLM labels.
+  // The target carries the batch's labels (Views::labels) beside the MLM labels.
   ssl::Views views{.global = {torch::where(m.mask, io.at("labels"), io.at("input_ids"))}, .labels = io.at("next_sentence_label")};
   ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
   auto t = r->target()(views, pred);
-  REQUIRE(t.size() == 2);
-  CHECK(torch::equal(t[0], io.at("labels")));
+  REQUIRE(t.sentence.defined());
+  CHECK(torch::equal(t.tokens, io.at("labels")));
   auto loss = r->loss()(pred, t);
   check_close(loss.loss.reshape({1}), io.at("loss"), "loss (MLM + NSP)");
   loss.loss.backward();
@@ -142,7 +142,7 @@ TEST_CASE("ELECTRA discriminator == Hugging Face ElectraForPreTraining: logits, 
   ssl::Views views{.global = {original}};
   ssl::Prediction pred{.views = {logits}, .masked = {m}, .aux = {{}}};
   auto t = ssl::target::ReplacedTokens{.pad_id = PAD}(views, pred);
-  CHECK(torch::equal(t[1].to(torch::kInt64), io.at("labels")));
+  CHECK(torch::equal(t.replaced.to(torch::kInt64), io.at("labels")));
   auto out = ssl::loss::ReplacedTokenDetection{.weight = 50.0}(pred, t);
   const auto disc = out.parts[2];
   REQUIRE(disc.first == "disc");
@@ -244,7 +244,7 @@ TEST_CASE("masker::Bert and text::Encoder reject bad input with what was expecte
 TEST_CASE("target::NextTokens shifts by one and ignores the last position and padding") {
   auto ids = torch::tensor({{5, 6, 7, 0}, {8, 9, 10, 11}}, torch::kInt64);
   auto t = ssl::target::NextTokens{.pad_id = 0}(ssl::Views{.global = {ids}}, {});
-  CHECK(torch::equal(t[0], torch::tensor({{6, 7, -100, -100}, {9, 10, 11, -100}}, torch::kInt64)));
+  CHECK(torch::equal(t.tokens, torch::tensor({{6, 7, -100, -100}, {9, 10, 11, -100}}, torch::kInt64)));
 }
 
 TEST_CASE("loss::masked_cross_entropy: closed form, and zero when nothing is selected") {
@@ -378,10 +378,10 @@ TEST_CASE("ELECTRA: the discriminator reads the generator's samples; the replace
   const auto& m = pred.masked[0];
   // What the discriminator was given differs from the clean ids exactly where a sample replaced a token.
   auto t = r->target()(ssl::Views{.global = {ids}}, pred);
-  CHECK(torch::equal(t[1].to(torch::kBool), m.input != ids));
+  CHECK(torch::equal(t.replaced.to(torch::kBool), m.input != ids));
   CHECK((m.input != ids).any().item<bool>());
   CHECK(torch::equal((m.input != ids) & ~m.mask, torch::zeros_like(m.mask)));
-  MESSAGE("replaced ", t[1].mean().item<double>(), " of tokens, selected ", m.mask.to(torch::kFloat32).mean().item<double>());
+  MESSAGE("replaced ", t.replaced.mean().item<double>(), " of tokens, selected ", m.mask.to(torch::kFloat32).mean().item<double>());
 }
 }
 

@@ -22,7 +22,7 @@ static_assert(ssl::Target<ssl::target::Pixels>);
 static_assert(ssl::Loss<ssl::loss::MaskedMSE>);
 static_assert(ssl::TeacherUpdate<ssl::teacher::None> && ssl::TeacherUpdate<ssl::teacher::Ema>);
 static_assert(ssl::Head<ssl::heads::MaeDecoder>);
-static_assert(ssl::Recipe<ssl::mae::Recipe>);
+static_assert(ssl::Trainable<ssl::mae::Recipe>);
 static_assert(!ssl::Backbone<ssl::heads::MaeDecoder> && !ssl::Loss<ssl::target::Pixels> && !ssl::Masker<int>);
 
 TEST_SUITE("unit") {

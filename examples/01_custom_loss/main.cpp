@@ -9,37 +9,31 @@
 
 #include <cstdio>
 
-// A Loss: `LossOutput operator()(const Prediction&, const std::vector<Tensor>& targets)`.
+// A Loss scores one kind of target: MAE's target, `ssl::target::Pixels`, gives `ssl::PixelPatches`
+// (each view's patches), so this loss takes `const ssl::PixelPatches&`. Paired with a target that
+// gives something else, the recipe does not compile (ssl::LossAccepts).
 struct MaskedSmoothL1 {
   double beta = 0.5;
-  ssl::LossOutput operator()(const ssl::Prediction& pred, const std::vector<torch::Tensor>& target) const {
-    auto per_patch = torch::smooth_l1_loss(pred.views[0], target[0], at::Reduction::None, beta).mean(-1);
+  ssl::LossOutput operator()(const ssl::Prediction& pred, const ssl::PixelPatches& target) const {
+    auto per_patch = torch::smooth_l1_loss(pred.views[0], target.views[0], at::Reduction::None, beta).mean(-1);
     auto m = pred.masked[0].mask.to(per_patch.dtype());
     auto loss = (per_patch * m).sum() / m.sum();
     return {loss, {{"smooth_l1", loss.detach()}}};
   }
 };
-static_assert(ssl::Loss<MaskedSmoothL1>);
-
-// The MAE composition with the loss swapped: one line differs from ssl::mae::Recipe.
-using MyRecipe = ssl::Compose<ssl::vit::Encoder, ssl::masker::RandomPatches, ssl::augment::Identity,
-                              ssl::target::Pixels, MaskedSmoothL1, ssl::teacher::None, ssl::heads::MaeDecoder>;
+static_assert(ssl::LossAccepts<MaskedSmoothL1, ssl::target::Pixels>);
 
 int main(int argc, char** argv) {
   at::set_num_threads(2);
   torch::manual_seed(0);
   ssl::dist::Session session;  // torchrun's environment: data-parallel; none: one process
   const int64_t images = argc > 1 ? std::atoll(argv[1]) : 4096;
-  auto enc = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(2).heads(4);
-  MyRecipe recipe(MyRecipe::Impl::PartsType{
-      .backbone = ssl::vit::Encoder(enc),
-      .masker = {.patch = 4, .ratio = 0.75},
-      .augment = {},
-      .target = {.patch = 4, .norm_pix = true},
-      .loss = {.beta = 0.5},
-      .teacher_update = {},
-      .head = ssl::heads::MaeDecoder(ssl::heads::MaeDecoderOptions(enc).dim(32).depth(1).heads(4)),
-  });
+  const ssl::mae::Options mae{.encoder = ssl::vit::Options{}.image(28).patch(4).channels(1).dim(64).depth(2).heads(4),
+                              .decoder_dim = 32,
+                              .decoder_depth = 1};
+  // MAE with its loss swapped: the one line that differs from `auto recipe = ssl::mae::recipe(mae);`.
+  auto recipe = ssl::mae::recipe(mae).replace<ssl::slot::loss>(MaskedSmoothL1{.beta = 0.5});
+  static_assert(std::same_as<decltype(recipe), ssl::mae::Recipe::with_loss<MaskedSmoothL1>>);
   auto train = ssl::data::fashion_mnist("train", ex::fashion_mnist_dir());
   ssl::data::Loader loader(train.images.narrow(0, 0, images), {}, ssl::data::normalize(0.2860, 0.3530),
                            {.batch_size = 128});

@@ -11,7 +11,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/loss/barlow_twins.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/views.hpp>
 #include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
@@ -34,18 +34,11 @@ struct Options {
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
-  TORCH_CHECK(!o.augment.empty(), "barlow_twins::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::TwoViews::barlow_twins(image_size, channels)");
-  const auto d = backbone->dim();
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = {},
-      .loss = {.lambda = o.lambda},
-      .teacher_update = {},
-      .head = heads::Mlp(heads::barlow_twins(d, o.hidden, o.out)),
-  });
+  augment::require_views(o.augment, "barlow_twins::recipe", "augment::TwoViews::barlow_twins(image_size, channels)");
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .loss = {.lambda = o.lambda},
+                    .head = heads::Mlp(heads::barlow_twins(backbone->dim(), o.hidden, o.out))});
 }
 
 }  // namespace ssl::barlow_twins

@@ -16,8 +16,6 @@
 #include <ssl/masker/blockwise.hpp>
 #include <ssl/target/visual_tokens.hpp>
 #include <ssl/teacher/none.hpp>
-#include <ssl/tokenizer/kmeans.hpp>
-#include <ssl/tokenizer/vqvae.hpp>
 #include <ssl/train/trainer.hpp>
 
 namespace ssl::beit {
@@ -42,18 +40,15 @@ Recipe<Tok> recipe(Tok tokenizer, Options o) {
   vit::check_options(o.encoder, "beit::recipe");
   TORCH_CHECK(tokenizer->patch() == o.encoder.patch(), "beit::recipe: the tokenizer's patch (", tokenizer->patch(),
               ") must be the encoder's (", o.encoder.patch(), "): one token per patch");
-  o.encoder.mask_token(true);
-  o.masker.patch = o.encoder.patch();
+  ssl::detail::derive(o.encoder.mask_token(), true, "beit::recipe", "Options::encoder.mask_token",
+                      "the method (hidden patches are a learned mask token)");
+  ssl::detail::derive(o.masker.patch, o.encoder.patch(), "beit::recipe", "Options::masker.patch", "the encoder's patch");
   const auto vocab = tokenizer->vocab_size();
-  return Recipe<Tok>(typename Recipe<Tok>::Impl::PartsType{
-      .backbone = vit::Encoder(o.encoder),
-      .masker = o.masker,
-      .augment = {},
-      .target = target::VisualTokens<Tok>(std::move(tokenizer)),
-      .loss = {.names = {"mim"}},
-      .teacher_update = {},
-      .head = heads::PatchLogits(o.encoder.dim(), vocab),
-  });
+  return Recipe<Tok>({.backbone = vit::Encoder(o.encoder),
+                      .masker = o.masker,
+                      .target = target::VisualTokens<Tok>(std::move(tokenizer)),
+                      .loss = {.names = {"mim"}},
+                      .head = heads::PatchLogits(o.encoder.dim(), vocab)});
 }
 
 }  // namespace ssl::beit

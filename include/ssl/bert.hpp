@@ -13,17 +13,11 @@
 #include <ssl/augment/identity.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/compose.hpp>
-#include <ssl/data/fortunes.hpp>
-#include <ssl/data/text.hpp>
-#include <ssl/eval/classifier.hpp>
-#include <ssl/eval/loss.hpp>
 #include <ssl/heads/lm.hpp>
 #include <ssl/loss/cross_entropy.hpp>
 #include <ssl/masker/bert.hpp>
 #include <ssl/target/tokens.hpp>
 #include <ssl/teacher/none.hpp>
-#include <ssl/text/wordpiece.hpp>
-#include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <utility>
@@ -62,13 +56,7 @@ inline Recipe recipe(const Options& o) {
                      encoder->embeddings->tok);
   text::init_bert_weights(*encoder, o.init_std, o.encoder.pad_id());
   text::init_bert_weights(*head, o.init_std);
-  return Recipe(Recipe::Impl::PartsType{.backbone = encoder,
-                                        .masker = o.masking,
-                                        .augment = {},
-                                        .target = {},
-                                        .loss = {.names = {"mlm", "nsp"}},
-                                        .teacher_update = {},
-                                        .head = head});
+  return Recipe({.backbone = encoder, .masker = o.masking, .loss = {.names = {"mlm", "nsp"}}, .head = head});
 }
 
 /// The `k` most likely tokens (id, probability) at each `mask_id` position of `ids` (`[N]` or

@@ -11,7 +11,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/loss/neg_cosine.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/teacher.hpp>
 #include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
@@ -19,7 +19,7 @@
 namespace ssl::byol {
 
 template <Backbone B>
-using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::NegCosine,
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<B, heads::Mlp>, loss::NegCosine,
                        teacher::Ema, heads::ProjectPredict>;
 
 /// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
@@ -33,20 +33,15 @@ struct Options {
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
-  TORCH_CHECK(!o.augment.empty(), "byol::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::TwoViews::byol(image_size, channels)");
+  augment::require_views(o.augment, "byol::recipe", "augment::TwoViews::byol(image_size, channels)");
   const auto d = backbone->dim();
   auto head = heads::ProjectPredict(heads::byol_projection(d, o.hidden, o.out),
                                     heads::byol_prediction(o.out, o.hidden, o.out));
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = target::Teacher<B, heads::Mlp>(backbone, head->projector, target::TeacherOptions{.cross = true}),
-      .loss = {},
-      .teacher_update = o.ema,
-      .head = head,
-  });
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .target = target::CrossTeacher<B, heads::Mlp>(backbone, head->projector),
+                    .teacher_update = o.ema,
+                    .head = head});
 }
 
 }  // namespace ssl::byol

@@ -9,10 +9,13 @@
 ///       Masked m   = masker(v)                           // Masker
 ///       Features f = backbone(m)                         // Backbone
 ///       pred.views += head(f, m); pred.masked += m       // the recipe's head module
-///     targets = target(views, pred)                      // Target
-///     LossOutput out = loss(pred, targets)               // Loss
+///     auto targets = target(views, pred)                 // Target: a typed value (PixelPatches, ...)
+///     LossOutput out = loss(pred, targets)               // Loss: scores that type, and only it
 ///     ... optimizer step ...
 ///     teacher_update(student params, teacher params, info)  // TeacherUpdate
+///
+/// Optional hooks (`set_step`, a target's teacher, a masker told which views are global) are
+/// concepts too (`StepAware`, `OwnsTeacher`, `MasksByViewKind`, at the end of this file).
 ///
 /// Each concept is written in two layers: one `detail::` check per requirement, and the public
 /// concept that combines them, so a failed constraint names the requirement that broke.
@@ -21,6 +24,7 @@
 #include <torch/torch.h>
 
 #include <concepts>
+#include <type_traits>
 #include <vector>
 
 namespace ssl {
@@ -52,11 +56,47 @@ concept makes_views = requires(A a, const torch::Tensor& x) {
 };
 template <class T>
 concept targets_views = requires(T t, const Views& v, const Prediction& p) {
-  { t(v, p) } -> std::same_as<std::vector<torch::Tensor>>;
+  { t(v, p) };
+  requires !std::is_void_v<decltype(t(v, p))>;
 };
+
+/// The parameter types of a (member) function: the second one is what a Loss scores.
+template <class F>
+struct second_parameter {};
+template <class R, class C, class A1, class A2>
+struct second_parameter<R (C::*)(A1, A2)> { using type = std::remove_cvref_t<A2>; };
+template <class R, class C, class A1, class A2>
+struct second_parameter<R (C::*)(A1, A2) const> { using type = std::remove_cvref_t<A2>; };
+template <class R, class C, class A1, class A2>
+struct second_parameter<R (C::*)(A1, A2) noexcept> { using type = std::remove_cvref_t<A2>; };
+template <class R, class C, class A1, class A2>
+struct second_parameter<R (C::*)(A1, A2) const noexcept> { using type = std::remove_cvref_t<A2>; };
+
+/// What a loss scores: its `target_type` when it names one; else the type of the second
+/// parameter of its `operator()` (a plain struct) or of its `forward` (a module holder).
 template <class L>
-concept scores_prediction = requires(L l, const Prediction& p,
-                                     const std::vector<torch::Tensor>& t) {
+struct loss_target {};
+template <class L>
+  requires requires { typename L::target_type; }
+struct loss_target<L> { using type = typename L::target_type; };
+template <class L>
+  requires(!requires { typename L::target_type; } && !module_holder<L> &&
+           requires { typename second_parameter<decltype(&L::operator())>::type; })
+struct loss_target<L> { using type = typename second_parameter<decltype(&L::operator())>::type; };
+template <class L>
+  requires(!requires { typename L::target_type; } && module_holder<L> &&
+           requires { typename L::ContainedType::target_type; })
+struct loss_target<L> { using type = typename L::ContainedType::target_type; };
+template <class L>
+  requires(!requires { typename L::target_type; } && module_holder<L> &&
+           !requires { typename L::ContainedType::target_type; } &&
+           requires { typename second_parameter<decltype(&L::ContainedType::forward)>::type; })
+struct loss_target<L> { using type = typename second_parameter<decltype(&L::ContainedType::forward)>::type; };
+
+template <class L>
+concept names_its_target = requires { typename loss_target<L>::type; };
+template <class L, class X>
+concept scores_prediction = requires(L l, const Prediction& p, const X& t) {
   { l(p, t) } -> std::same_as<LossOutput>;
 };
 template <class U>
@@ -108,19 +148,36 @@ template <class A>
 concept Augmenter = detail::makes_views<A>;
 
 /// Says what the prediction of each student view is compared against.
-/// Smallest model: `struct Input { std::vector<torch::Tensor> operator()(const ssl::Views& v,
-///                  const ssl::Prediction&) const { return v.all(); } };`
-/// Contract: returns what the `Loss` expects, typically one tensor per student view; gradient
-/// flows through it only where the method wants it to (teacher targets are computed without).
+/// Smallest model: `struct Input { ssl::PixelPatches operator()(const ssl::Views& v,
+///                  const ssl::Prediction&) const { return {v.all()}; } };`
+/// Contract: returns one of the target types (core/types.hpp: `PairedEmbeddings`, `PixelPatches`,
+/// `TeacherOutputs`, `TeacherTokenOutputs`, `TokenLabels`, `ReplacedTokenLabels`, or a type of
+/// your own): the type says what the tensors mean, and only a `Loss` that scores that type
+/// composes with it. Gradient flows through it only where the method wants it to (teacher
+/// targets are computed without).
 template <class T>
 concept Target = detail::targets_views<T>;
 
+/// What a `Target` produces (the return type of `t(views, prediction)`).
+template <Target T>
+using target_output_t = std::remove_cvref_t<std::invoke_result_t<T&, const Views&, const Prediction&>>;
+
 /// Scores the prediction against the target.
 /// Smallest model: `struct L1 { ssl::LossOutput operator()(const ssl::Prediction& p,
-///                  const std::vector<torch::Tensor>& t) const { auto l = (p.views[0] - t[0]).abs().mean(); return {l, {}}; } };`
-/// Contract: `loss` is a 0-D tensor; `parts` are detached named scalars for logging.
+///                  const ssl::PixelPatches& t) const { auto l = (p.views[0] - t.views[0]).abs().mean(); return {l, {}}; } };`
+/// Contract: names what it scores, as the type of its second parameter (or `using target_type`
+/// when its call operator is a template or overloaded); `loss` is a 0-D tensor; `parts` are
+/// detached named scalars for logging.
 template <class L>
-concept Loss = detail::scores_prediction<L>;
+concept Loss = detail::names_its_target<L> && detail::scores_prediction<L, typename detail::loss_target<L>::type>;
+
+/// What a `Loss` scores.
+template <Loss L>
+using loss_target_t = typename detail::loss_target<L>::type;
+
+/// A Loss that scores what the Target `T` produces: the pairing `ssl::Compose` requires.
+template <class L, class T>
+concept LossAccepts = Loss<L> && Target<T> && std::same_as<loss_target_t<L>, target_output_t<T>>;
 
 /// Updates the teacher's parameters from the student's after each optimizer step.
 /// Smallest model: `ssl::teacher::None` (does nothing).
@@ -141,9 +198,74 @@ template <class S>
 concept DataSource = detail::counts_batches<S> && detail::runs_from_position<S>;
 
 /// The recipe's head: turns backbone features into the prediction of one view (MAE decoder,
-/// MLM head, projector/predictor, DINO head). Not one of the six concepts: an ordinary module.
-/// `forward(f, m)` returns a tensor, or a `HeadOutput` when it has extra outputs (BERT + NSP).
+/// MLM head, projector/predictor, DINO head). The seventh part of a recipe, beside the six
+/// concepts: `forward(f, m)` returns a tensor, or a `HeadOutput` when it has extra outputs
+/// (BERT's next-sentence logits, SimSiam's projection, iBOT's patch outputs).
 template <class H>
 concept Head = detail::module_holder<H> && detail::predicts_from_features<H>;
+
+// ---- Optional hooks -----------------------------------------------------------------------------
+// `ssl::Compose` calls these when a part implements them. A part says which it implements with
+// `static constexpr unsigned hooks = ssl::hook::step | ...;` (in the `Impl` of a module): then a
+// hook it declares but does not implement (a misspelt `set_step`) is a compile error that names
+// the hook, and so is a member with a hook's name but not its signature, declared or not.
+
+// The flags themselves (`ssl::hook::step`, ...) are in core/types.hpp, so that a part declares
+// them without including this file.
+
+namespace detail {
+template <class P>
+concept step_by_value = requires(P p, const StepInfo& i) { p.set_step(i); };
+template <class P>
+concept step_by_holder = module_holder<P> && requires(P p, const StepInfo& i) { p->set_step(i); };
+template <class P>
+concept step_named = requires { &P::set_step; } || (module_holder<P> && requires { &P::ContainedType::set_step; });
+
+template <class T>
+concept teacher_by_holder = module_holder<T> && requires(T t) {
+  { t->teacher_parameters() } -> std::same_as<std::vector<torch::Tensor>>;
+  { t->student_parameters() } -> std::same_as<std::vector<torch::Tensor>>;
+};
+template <class T>
+concept teacher_named = (module_holder<T> && (requires { &T::ContainedType::teacher_parameters; } ||
+                                              requires { &T::ContainedType::student_parameters; })) ||
+                        requires { &T::teacher_parameters; } || requires { &T::student_parameters; };
+
+/// The module-holder check comes first: a holder's `operator()` is not substitution-friendly.
+template <class M>
+concept masks_view_kind_by_value = !module_holder<M> && requires(M m, const torch::Tensor& x, bool global) {
+  { m(x, global) } -> std::same_as<Masked>;
+};
+template <class M>
+concept masks_view_kind_by_holder = module_holder<M> && requires(M m, const torch::Tensor& x, bool global) {
+  { m->forward(x, global) } -> std::same_as<Masked>;
+};
+
+/// The hooks a part declares (0 when it declares none).
+template <class P>
+constexpr unsigned declared_hooks() {
+  if constexpr (requires { P::hooks; }) return P::hooks;
+  else if constexpr (module_holder<P> && requires { P::ContainedType::hooks; }) return P::ContainedType::hooks;
+  else return hook::none;
+}
+}  // namespace detail
+
+/// A part that learns where the run is before each step: `void set_step(const ssl::StepInfo&)`
+/// (DINO's teacher-temperature schedule, its head's frozen last layer in the first epoch).
+/// Smallest model: `struct Sched { void set_step(const ssl::StepInfo& i) { epoch = i.epoch; } int64_t epoch = 0; };`
+template <class P>
+concept StepAware = detail::step_by_value<P> || detail::step_by_holder<P>;
+
+/// A Target that owns a momentum teacher (module holder): `teacher_parameters()` and the
+/// `student_parameters()` the teacher follows, in the same order; `Compose` hands both to the
+/// recipe's `TeacherUpdate` after each optimizer step. Model: `target::Teacher`.
+template <class T>
+concept OwnsTeacher = Target<T> && detail::teacher_by_holder<T>;
+
+/// A Masker told whether each view is global: `Masked m(view, is_global)` for a plain masker,
+/// `forward(view, is_global)` for a module (iBOT masks only the global crops). Model:
+/// `masker::Blockwise`.
+template <class M>
+concept MasksByViewKind = Masker<M> && (detail::masks_view_kind_by_value<M> || detail::masks_view_kind_by_holder<M>);
 
 }  // namespace ssl

@@ -15,7 +15,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/dino_head.hpp>
 #include <ssl/loss/dino.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/teacher.hpp>
 #include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
@@ -30,27 +30,25 @@ using Recipe = Compose<B, masker::None, augment::MultiCrop, target::Teacher<B, h
 /// grayscale images): `dino::Options o; o.augment = augment::MultiCrop::dino({.global_size = 28, .channels = 1});`.
 struct Options {
   augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
-  heads::DINOHeadOptions head = heads::DINOHeadOptions(0);          ///< input dim set from the backbone
-  loss::DINOLossOptions loss = loss::DINOLossOptions(65536);        ///< out_dim set from the head
+  heads::DINOHeadOptions head{};  ///< `input_dim`: the backbone's width (leave unset)
+  loss::DINOLossOptions loss{};   ///< `out_dim`: the head's `output_dim` (leave unset)
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, Options o) {
-  TORCH_CHECK(!o.augment.empty(), "dino::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
-  o.head.input_dim(backbone->dim());
-  o.loss.out_dim(o.head.output_dim());
+  augment::require_views(o.augment, "dino::recipe",
+                         "augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
+  ssl::detail::derive(o.head.input_dim(), backbone->dim(), "dino::recipe", "Options::head.input_dim", "the backbone");
+  ssl::detail::derive(o.loss.out_dim(), o.head.output_dim(), "dino::recipe", "Options::loss.out_dim",
+                      "Options::head.output_dim");
   auto head = heads::DINOHead(o.head);
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = target::Teacher<B, heads::DINOHead>(backbone, head),
-      .loss = loss::DINOLoss(o.loss),
-      .teacher_update = o.ema,
-      .head = head,
-  });
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .target = target::Teacher<B, heads::DINOHead>(backbone, head),
+                    .loss = loss::DINOLoss(o.loss),
+                    .teacher_update = o.ema,
+                    .head = head});
 }
 
 /// DINO's attention maps: the last block's attention of the CLS token to every patch, one map

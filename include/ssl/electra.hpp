@@ -12,17 +12,11 @@
 #include <ssl/augment/identity.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/compose.hpp>
-#include <ssl/data/fortunes.hpp>
-#include <ssl/data/text.hpp>
-#include <ssl/eval/classifier.hpp>
-#include <ssl/eval/loss.hpp>
 #include <ssl/heads/lm.hpp>
 #include <ssl/loss/cross_entropy.hpp>
 #include <ssl/masker/generator.hpp>
 #include <ssl/target/tokens.hpp>
 #include <ssl/teacher/none.hpp>
-#include <ssl/text/wordpiece.hpp>
-#include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <algorithm>
@@ -66,13 +60,11 @@ inline Recipe recipe(const Options& o) {
   text::init_bert_weights(*gen, o.init_std, o.discriminator.pad_id());  // re-draws the shared embeddings once more: fine
   text::init_bert_weights(*gen_head, o.init_std);
   text::init_bert_weights(*head, o.init_std);
-  return Recipe(Recipe::Impl::PartsType{.backbone = disc,
-                                        .masker = masker::Generator(gen, gen_head, o.masking),
-                                        .augment = {},
-                                        .target = {.pad_id = o.discriminator.pad_id()},
-                                        .loss = {.weight = o.weight},
-                                        .teacher_update = {},
-                                        .head = head});
+  return Recipe({.backbone = disc,
+                 .masker = masker::Generator(gen, gen_head, o.masking),
+                 .target = {.pad_id = o.discriminator.pad_id()},
+                 .loss = {.weight = o.weight},
+                 .head = head});
 }
 
 }  // namespace ssl::electra

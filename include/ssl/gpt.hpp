@@ -9,17 +9,11 @@
 #include <ssl/augment/identity.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/compose.hpp>
-#include <ssl/data/fortunes.hpp>
-#include <ssl/data/text.hpp>
-#include <ssl/eval/classifier.hpp>
-#include <ssl/eval/loss.hpp>
 #include <ssl/heads/lm.hpp>
 #include <ssl/loss/cross_entropy.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/tokens.hpp>
 #include <ssl/teacher/none.hpp>
-#include <ssl/text/wordpiece.hpp>
-#include <ssl/text/wordpiece_trainer.hpp>
 #include <ssl/train/trainer.hpp>
 
 #include <vector>
@@ -44,13 +38,7 @@ inline Recipe recipe(const Options& o) {
   heads::LmHead head(heads::LmHeadOptions(eo.dim(), eo.vocab()).transform(false).bias(false).eps(eo.eps()),
                      encoder->embeddings->tok);
   text::init_gpt2_weights(*encoder, eo.depth(), o.init_std);
-  return Recipe(Recipe::Impl::PartsType{.backbone = encoder,
-                                        .masker = {},
-                                        .augment = {},
-                                        .target = {.pad_id = o.pad_id},
-                                        .loss = {.names = {"lm"}},
-                                        .teacher_update = {},
-                                        .head = head});
+  return Recipe({.backbone = encoder, .target = {.pad_id = o.pad_id}, .loss = {.names = {"lm"}}, .head = head});
 }
 
 /// Continues `prompt` (`[N]` ids) by `n` tokens: greedy when `top_k == 1`, else sampling from

@@ -34,36 +34,35 @@ using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::MultiCrop, targ
 struct Options {
   vit::Options encoder = vit::Options{}.patch(4).dim(64).depth(4).heads(4).learned_pos(true);  ///< image, channels: required
   augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
-  heads::DINOHeadOptions head = heads::DINOHeadOptions(0).hidden_dim(512).bottleneck_dim(128).output_dim(1024);
+  heads::DINOHeadOptions head = heads::DINOHeadOptions().hidden_dim(512).bottleneck_dim(128).output_dim(1024);  ///< `input_dim`: the encoder's
   bool shared_head = true;
-  loss::DINOLossOptions loss = loss::DINOLossOptions(0).warmup_teacher_temp_epochs(0);
+  loss::DINOLossOptions loss = loss::DINOLossOptions().warmup_teacher_temp_epochs(0);  ///< `out_dim`: the head's
   double lambda_patch = 1.0;
   /// DINOv2's masking: half of the global crops, each at a ratio in [0.1, 0.5], in blocks;
-  /// local crops whole.
+  /// local crops whole (`global_only`). `patch`: the encoder's (leave unset).
   masker::Blockwise masker{.ratio = {0.1, 0.5}, .prob = 0.5, .min_patches = 4, .global_only = true};
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
 inline Recipe recipe(Options o) {
   vit::check_options(o.encoder, "ibot::recipe");
-  TORCH_CHECK(!o.augment.empty(), "ibot::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
-  o.encoder.mask_token(true);
-  o.masker.patch = o.encoder.patch();
-  o.masker.global_only = true;
-  o.head.input_dim(o.encoder.dim());
-  o.loss.out_dim(o.head.output_dim());
+  augment::require_views(o.augment, "ibot::recipe",
+                         "augment::MultiCrop::dino({.global_size = image_size, .channels = channels})");
+  ssl::detail::derive(o.encoder.mask_token(), true, "ibot::recipe", "Options::encoder.mask_token",
+                      "the method (the student's hidden patches are a learned mask token)");
+  ssl::detail::derive(o.masker.patch, o.encoder.patch(), "ibot::recipe", "Options::masker.patch", "the encoder's patch");
+  ssl::detail::derive(o.head.input_dim(), o.encoder.dim(), "ibot::recipe", "Options::head.input_dim", "the encoder");
+  ssl::detail::derive(o.loss.out_dim(), o.head.output_dim(), "ibot::recipe", "Options::loss.out_dim",
+                      "Options::head.output_dim");
   auto backbone = vit::Encoder(o.encoder);
   auto head = heads::IBOTHead(o.head, o.shared_head);
-  return Recipe(Recipe::Impl::PartsType{
-      .backbone = backbone,
-      .masker = o.masker,
-      .augment = o.augment,
-      .target = target::Teacher<vit::Encoder, heads::IBOTHead>(backbone, head),
-      .loss = loss::IBOTLoss(loss::IBOTLossOptions(o.loss, head->patch_out_dim()).lambda_patch(o.lambda_patch)),
-      .teacher_update = o.ema,
-      .head = head,
-  });
+  return Recipe({.backbone = backbone,
+                 .masker = o.masker,
+                 .augment = o.augment,
+                 .target = target::Teacher<vit::Encoder, heads::IBOTHead>(backbone, head),
+                 .loss = loss::IBOTLoss(loss::IBOTLossOptions(o.loss, head->patch_out_dim()).lambda_patch(o.lambda_patch)),
+                 .teacher_update = o.ema,
+                 .head = head});
 }
 
 /// The teacher's last-block CLS attention of each head, `[B, heads, grid, grid]` (DINO's pictures).

@@ -36,19 +36,14 @@ struct Options {
 
 inline Recipe recipe(const Options& o) {
   vit::check_options(o.encoder, "mae::recipe");
-  return Recipe(Recipe::Impl::PartsType{
-      .backbone = vit::Encoder(o.encoder),
-      .masker = {.patch = o.encoder.patch(), .ratio = o.mask_ratio},
-      .augment = {},
-      .target = {.patch = o.encoder.patch(), .norm_pix = o.norm_pix},
-      .loss = {},
-      .teacher_update = {},
-      .head = heads::MaeDecoder(heads::MaeDecoderOptions(o.encoder)
-                                    .dim(o.decoder_dim)
-                                    .depth(o.decoder_depth)
-                                    .heads(o.decoder_heads)
-                                    .mlp_hidden(o.decoder_mlp_hidden)),
-  });
+  return Recipe({.backbone = vit::Encoder(o.encoder),
+                 .masker = {.patch = o.encoder.patch(), .ratio = o.mask_ratio},
+                 .target = {.patch = o.encoder.patch(), .norm_pix = o.norm_pix},
+                 .head = heads::MaeDecoder(heads::MaeDecoderOptions(o.encoder)
+                                               .dim(o.decoder_dim)
+                                               .depth(o.decoder_depth)
+                                               .heads(o.decoder_heads)
+                                               .mlp_hidden(o.decoder_mlp_hidden))});
 }
 
 /// A reconstruction for pictures: images in the input's space.
@@ -65,15 +60,15 @@ inline Reconstruction reconstruct(Recipe& r, const torch::Tensor& x, double fill
   torch::NoGradGuard g;
   const bool was_training = r->is_training();
   r->eval();
-  auto& p = r->p;
+  const auto& target = r->target();
   Prediction pr = r->predict(Views{.global = {x}});
   const Masked& m = pr.masked.front();
   auto pred = pr.views.front();
-  if (p.target.norm_pix) {
-    auto t = vit::patchify(x, p.target.patch);
+  if (target.norm_pix) {
+    auto t = vit::patchify(x, target.patch);
     pred = pred * (t.var(-1, true, true) + 1e-6).sqrt() + t.mean(-1, true);
   }
-  const auto C = x.size(1), P = p.target.patch;
+  const auto C = x.size(1), P = target.patch;
   auto mask_px = vit::unpatchify(m.mask.unsqueeze(-1).expand({-1, -1, P * P * C}).to(x.dtype()), P, C);
   auto predicted = vit::unpatchify(pred, P, C);
   Reconstruction out{m.mask, x * (1 - mask_px) + fill * mask_px, predicted, x * (1 - mask_px) + predicted * mask_px};

@@ -13,7 +13,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/loss/mocov3.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/teacher.hpp>
 #include <ssl/teacher/ema.hpp>
 #include <ssl/train/trainer.hpp>
@@ -21,7 +21,7 @@
 namespace ssl::mocov3 {
 
 template <Backbone B>
-using Recipe = Compose<B, masker::None, augment::TwoViews, target::Teacher<B, heads::Mlp>, loss::MoCoV3,
+using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<B, heads::Mlp>, loss::MoCoV3,
                        teacher::Ema, heads::ProjectPredict>;
 
 /// `augment` has no default: the views depend on the images (size, channels). Example (28 x 28
@@ -36,23 +36,19 @@ struct Options {
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
-  TORCH_CHECK(!o.augment.empty(), "mocov3::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::TwoViews::mocov3(image_size, channels)");
+  augment::require_views(o.augment, "mocov3::recipe", "augment::TwoViews::mocov3(image_size, channels)");
   const auto d = backbone->dim();
   // The official code's two builds: a ViT gets a 3-layer projector and a predictor ending in
   // BN; a ResNet a 2-layer projector and a predictor without the last BN.
   constexpr bool vit = std::is_same_v<B, vit::Encoder>;
   auto head = heads::ProjectPredict(heads::mocov3_projection(d, o.hidden, o.out, vit ? 3 : 2),
                                     heads::mocov3_prediction(o.out, o.hidden, o.out, /*last_bn=*/vit));
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = target::Teacher<B, heads::Mlp>(backbone, head->projector, target::TeacherOptions{.cross = true}),
-      .loss = {.temperature = o.temperature},
-      .teacher_update = o.ema,
-      .head = head,
-  });
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .target = target::CrossTeacher<B, heads::Mlp>(backbone, head->projector),
+                    .loss = {.temperature = o.temperature},
+                    .teacher_update = o.ema,
+                    .head = head});
 }
 
 }  // namespace ssl::mocov3

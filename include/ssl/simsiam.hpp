@@ -11,7 +11,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/loss/neg_cosine.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/views.hpp>
 #include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
@@ -33,19 +33,12 @@ struct Options {
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
-  TORCH_CHECK(!o.augment.empty(), "simsiam::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::TwoViews::simsiam(image_size, channels)");
+  augment::require_views(o.augment, "simsiam::recipe", "augment::TwoViews::simsiam(image_size, channels)");
   const auto d = backbone->dim();
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = {},
-      .loss = {},
-      .teacher_update = {},
-      .head = heads::ProjectPredict(heads::simsiam_projection(d, o.proj_hidden, o.out),
-                                    heads::simsiam_prediction(o.out, o.pred_hidden, o.out)),
-  });
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .head = heads::ProjectPredict(heads::simsiam_projection(d, o.proj_hidden, o.out),
+                                                  heads::simsiam_prediction(o.out, o.pred_hidden, o.out))});
 }
 
 }  // namespace ssl::simsiam

@@ -11,7 +11,7 @@
 #include <ssl/compose.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/loss/vicreg.hpp>
-#include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/none.hpp>
 #include <ssl/target/views.hpp>
 #include <ssl/teacher/none.hpp>
 #include <ssl/train/trainer.hpp>
@@ -33,18 +33,11 @@ struct Options {
 
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
-  TORCH_CHECK(!o.augment.empty(), "vicreg::recipe: Options::augment is required (the views of your images), ",
-              "e.g. augment::TwoViews::vicreg(image_size, channels)");
-  const auto d = backbone->dim();
-  return Recipe<B>(typename Recipe<B>::Impl::PartsType{
-      .backbone = backbone,
-      .masker = {},
-      .augment = o.augment,
-      .target = {},
-      .loss = {.lambda = o.lambda, .mu = o.mu, .nu = o.nu},
-      .teacher_update = {},
-      .head = heads::Mlp(heads::vicreg(d, o.hidden, o.out)),
-  });
+  augment::require_views(o.augment, "vicreg::recipe", "augment::TwoViews::vicreg(image_size, channels)");
+  return Recipe<B>({.backbone = backbone,
+                    .augment = o.augment,
+                    .loss = {.lambda = o.lambda, .mu = o.mu, .nu = o.nu},
+                    .head = heads::Mlp(heads::vicreg(backbone->dim(), o.hidden, o.out))});
 }
 
 }  // namespace ssl::vicreg

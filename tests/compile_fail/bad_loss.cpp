@@ -3,14 +3,13 @@
 #include <ssl/mae.hpp>
 
 struct BadLoss {
-  torch::Tensor operator()(const ssl::Prediction& p, const std::vector<torch::Tensor>& t) const {
-    return (p.views[0] - t[0]).abs().mean();
+  torch::Tensor operator()(const ssl::Prediction& p, const ssl::PixelPatches& t) const {
+    return (p.views[0] - t.views[0]).abs().mean();
   }
 };
 
 int main() {
-  using Bad = ssl::Compose<ssl::vit::Encoder, ssl::masker::RandomPatches, ssl::augment::Identity,
-                           ssl::target::Pixels, BadLoss, ssl::teacher::None, ssl::heads::MaeDecoder>;
+  using Bad = ssl::mae::Recipe::with_loss<BadLoss>;
   Bad::Impl* p = nullptr;
   (void)p;
   return sizeof(Bad::Impl) > 0 ? 0 : 1;

@@ -220,4 +220,11 @@ struct MultiCrop {
   }
 };
 
+/// A recipe's check that its views were given (the views depend on the user's images, so no
+/// recipe has a default): `who` is the recipe, `example` a preset that would do.
+template <class V>
+void require_views(const V& views, const char* who, const char* example) {
+  TORCH_CHECK(!views.empty(), who, ": Options::augment is required (the views of your images), e.g. ", example);
+}
+
 }  // namespace ssl::augment

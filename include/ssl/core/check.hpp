@@ -3,6 +3,7 @@
 /// Small helpers for boundary checks whose message says what was expected and what came.
 #include <torch/torch.h>
 
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,19 @@ inline void check_dim(const torch::Tensor& t, int64_t dim, const char* what, con
   TORCH_CHECK(t.defined(), what, ": expected a tensor ", layout, ", got an undefined tensor");
   TORCH_CHECK(t.dim() == dim, what, ": expected ", dim, "-D tensor ", layout, ", got shape ",
               shape_str(t));
+}
+
+/// A recipe's derived option: what the recipe's other parts fix (`derived`, from `from`) fills
+/// `opt` when the user left it unset, and a different value the user set is an error naming the
+/// option: a recipe never overwrites a choice silently.
+template <class T, class U>
+void derive(std::optional<T>& opt, const U& derived, const char* who, const char* name, const char* from) {
+  if (opt.has_value()) {
+    TORCH_CHECK(*opt == static_cast<T>(derived), who, ": ", name, " is ", *opt, " but ", from, " gives ", derived,
+                ": leave it unset or set it to ", derived);
+  } else {
+    opt = static_cast<T>(derived);
+  }
 }
 
 }  // namespace ssl::detail

@@ -85,6 +85,57 @@ struct Prediction {
   std::vector<std::vector<Tensor>> aux;
 };
 
+/// \name What a `Target` gives and a `Loss` accepts
+/// One type per meaning: a Target produces one of them, a Loss names the one it scores, and
+/// `ssl::Compose` refuses at compile time a Target and a Loss that do not agree (concepts.hpp:
+/// `ssl::LossAccepts`). A new objective may define its own type: any copyable struct works.
+/// @{
+
+/// What each student view's prediction is compared with, in student order: `views[i]` goes with
+/// `Prediction::views[i]` (the other view's embedding: SimCLR, Barlow Twins, VICReg, SimSiam, and
+/// the momentum teacher's with cross pairing: BYOL, MoCo v3). See loss/pairwise.hpp.
+struct PairedEmbeddings {
+  std::vector<Tensor> views;
+};
+
+/// Each student view's pixels, patchified: `views[i]` is `[B, N, p*p*C]` (MAE's target).
+struct PixelPatches {
+  std::vector<Tensor> views;
+};
+
+/// A momentum teacher's output `[B, K]` of each global view (DINO: every student view is scored
+/// against every teacher view but its own).
+struct TeacherOutputs {
+  std::vector<Tensor> global;
+};
+
+/// A momentum teacher's outputs of each global view, and of its patches: `patches[i]` is
+/// `[M_i, K]`, the teacher's patch outputs at the M_i positions the student's masker hid in
+/// global view i (iBOT's "online tokenizer").
+struct TeacherTokenOutputs {
+  std::vector<Tensor> global;
+  std::vector<Tensor> patches;
+};
+
+/// Integer class labels for cross-entropy, -100 where nothing is scored: `tokens` `[B, N]` for
+/// the head's main output (BERT's and BEiT's masked positions, GPT's next tokens), and the
+/// batch's sentence labels `[B]` for the head's extra output when the head has one (BERT's
+/// next-sentence prediction; undefined otherwise).
+struct TokenLabels {
+  Tensor tokens;
+  Tensor sentence;
+};
+
+/// ELECTRA's targets: the generator's MLM labels `[B, N]` (-100 where not masked), whether each
+/// token the discriminator saw was replaced (`[B, N]` float), and which positions count (`[B, N]`
+/// bool: not padding).
+struct ReplacedTokenLabels {
+  Tensor generator;
+  Tensor replaced;
+  Tensor valid;
+};
+/// @}
+
 /// What a `Loss` gives: the scalar to minimise and named parts for logging (detached).
 struct LossOutput {
   Tensor loss;
@@ -98,5 +149,13 @@ struct StepInfo {
   int64_t epoch = 0;
   int64_t steps_per_epoch = 1;
 };
+
+/// The hooks a part may declare (`static constexpr unsigned hooks`).
+namespace hook {
+inline constexpr unsigned none = 0;
+inline constexpr unsigned step = 1u << 0;       ///< `set_step(const StepInfo&)`: see `ssl::StepAware`
+inline constexpr unsigned teacher = 1u << 1;    ///< a Target with a teacher: see `ssl::OwnsTeacher`
+inline constexpr unsigned view_kind = 1u << 2;  ///< a Masker told which views are global: see `ssl::MasksByViewKind`
+}  // namespace hook
 
 }  // namespace ssl

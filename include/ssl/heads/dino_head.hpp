@@ -23,6 +23,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 
 namespace ssl::heads {
 
@@ -39,9 +40,13 @@ inline void trunc_normal_(Tensor t, double mean, double std, double a, double b)
 
 /// Example: `DINOHeadOptions(384).hidden_dim(2048).bottleneck_dim(256).output_dim(65536)`.
 struct DINOHeadOptions {
+  /// The options of a head whose input width is set later (a recipe sets it from its backbone).
+  DINOHeadOptions() = default;
   /// The options of a head on `input_dim`-wide features.
   explicit DINOHeadOptions(int64_t input_dim) : input_dim_(input_dim) {}
-  TORCH_ARG(int64_t, input_dim);  ///< width of the backbone's features
+  /// The backbone's width: required to build a head; a recipe sets it from its backbone (and
+  /// refuses a different one).
+  TORCH_ARG(std::optional<int64_t>, input_dim);
   TORCH_ARG(int64_t, hidden_dim) = 2048;  ///< width of the two hidden layers
   TORCH_ARG(int64_t, bottleneck_dim) = 256;  ///< width of the L2-normalised bottleneck
   TORCH_ARG(int64_t, output_dim) = 65536;  ///< number of prototypes (the logits' width)
@@ -86,14 +91,17 @@ TORCH_MODULE(WeightNormLinear);
 /// DINO's head (see the file comment). Models `ssl::Head` on `Features::pooled`.
 class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
  public:
+  /// Its last layer is frozen in the first epoch (ssl::StepAware): Compose must call `set_step`.
+  static constexpr unsigned hooks = hook::step;
   /// A head as `options` says, initialised as DINO's (truncated normal, std 0.02).
   explicit DINOHeadImpl(DINOHeadOptions options) : options(std::move(options)) { reset(); }
 
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     const auto& o = options;
-    TORCH_CHECK(o.input_dim() > 0 && o.hidden_dim() > 0 && o.bottleneck_dim() > 0 && o.output_dim() > 0,
-                "heads::DINOHead: expected positive dimensions, got input ", o.input_dim(), ", hidden ",
+    TORCH_CHECK(o.input_dim().has_value(), "heads::DINOHead: DINOHeadOptions::input_dim is required (the backbone's width)");
+    TORCH_CHECK(*o.input_dim() > 0 && o.hidden_dim() > 0 && o.bottleneck_dim() > 0 && o.output_dim() > 0,
+                "heads::DINOHead: expected positive dimensions, got input ", *o.input_dim(), ", hidden ",
                 o.hidden_dim(), ", bottleneck ", o.bottleneck_dim(), ", output ", o.output_dim());
     layers = register_module("layers", detail::build_layers(mlp_options(), "heads::DINOHead"));
     for (auto& mod : layers->modules(/*include_self=*/false)) {
@@ -110,7 +118,7 @@ class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
   [[nodiscard]] MlpOptions mlp_options() const {
     const auto& o = options;
     const auto n = o.batch_norm() ? Norm::BatchNorm : Norm::None;
-    return std::vector<MlpLayer>{{o.input_dim(), o.hidden_dim(), n, Activation::GELU},
+    return std::vector<MlpLayer>{{o.input_dim().value(), o.hidden_dim(), n, Activation::GELU},
                                  {o.hidden_dim(), o.hidden_dim(), n, Activation::GELU},
                                  {o.hidden_dim(), o.bottleneck_dim()}};
   }

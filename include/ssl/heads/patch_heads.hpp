@@ -57,6 +57,8 @@ TORCH_MODULE(PatchLogits);
 /// Example: `heads::IBOTHead(DINOHeadOptions(64).output_dim(1024), /*shared=*/true)`.
 class IBOTHeadImpl : public torch::nn::Cloneable<IBOTHeadImpl> {
  public:
+  /// Its last layer is frozen in the first epoch (ssl::StepAware): Compose must call `set_step`.
+  static constexpr unsigned hooks = hook::step;
   /// `patch_options` is used only when the heads are not shared.
   IBOTHeadImpl(DINOHeadOptions cls_options, bool shared = true, std::optional<DINOHeadOptions> patch_options = {})
       : cls_options(std::move(cls_options)), shared(shared), patch_options(patch_options.value_or(this->cls_options)) {

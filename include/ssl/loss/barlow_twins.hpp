@@ -48,7 +48,8 @@ struct BarlowTwins {
     return t.on_diag + lambda * t.off_diag;
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+  LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
+    const auto& targets = paired.views;
     detail::check_pairs("loss::BarlowTwins", pred, targets);
     auto m = detail::mean_over_pairs(targets.size(), [&](size_t i) {
       auto t = gather_distributed

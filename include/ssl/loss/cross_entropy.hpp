@@ -3,9 +3,9 @@
 /// Cross-entropy of logits against integer labels, ignoring label -100: BERT's masked LM,
 /// GPT's next-token loss, BEiT's masked visual tokens, fine-tuning classifiers.
 ///
-/// `loss::CrossEntropy` scores the first view's head output against `target[0]` and each of the
-/// head's extra outputs (`Prediction::aux[0][j]`) against `target[1 + j]`, and sums them: BERT's
-/// pretraining loss is MLM + next-sentence prediction.
+/// `loss::CrossEntropy` scores the first view's head output against `TokenLabels::tokens` and the
+/// head's extra output (`Prediction::aux[0][0]`), when it has one, against `TokenLabels::sentence`,
+/// and sums them: BERT's pretraining loss is MLM + next-sentence prediction.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
 #include <ssl/dist/collective.hpp>
@@ -59,10 +59,12 @@ inline CrossEntropyResult masked_cross_entropy(const torch::Tensor& logits, cons
 struct CrossEntropy {
   std::vector<std::string> names = {"ce"};
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
-    TORCH_CHECK(!pred.views.empty() && !target.empty(), "loss::CrossEntropy: expected a prediction and a target, got ",
-                pred.views.size(), " predictions and ", target.size(), " targets");
-    std::vector<torch::Tensor> outputs{pred.views[0]};
+  LossOutput operator()(const Prediction& pred, const TokenLabels& labels) const {
+    TORCH_CHECK(!pred.views.empty() && labels.tokens.defined(), "loss::CrossEntropy: expected a prediction and ",
+                "token labels, got ", pred.views.size(), " predictions and ", labels.tokens.defined() ? "" : "no ",
+                "labels");
+    std::vector<torch::Tensor> outputs{pred.views[0]}, target{labels.tokens};
+    if (labels.sentence.defined()) target.push_back(labels.sentence);
     if (!pred.aux.empty()) outputs.insert(outputs.end(), pred.aux[0].begin(), pred.aux[0].end());
     TORCH_CHECK(target.size() >= outputs.size(), "loss::CrossEntropy: the head gives ", outputs.size(),
                 " outputs but the target only ", target.size(), " label tensors (a next-sentence head needs ",
@@ -85,16 +87,16 @@ struct CrossEntropy {
 struct ReplacedTokenDetection {
   double weight = 50.0;
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
-    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined() && target.size() == 3,
-                "loss::ReplacedTokenDetection: expected the discriminator's logits, the generator's logits as "
-                "Masked::aux, and the targets {labels, replaced, valid} of target::ReplacedTokens");
-    auto gen = masked_cross_entropy(pred.masked[0].aux, target[0], "loss::ReplacedTokenDetection");
+  LossOutput operator()(const Prediction& pred, const ReplacedTokenLabels& target) const {
+    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined(),
+                "loss::ReplacedTokenDetection: expected the discriminator's logits and the generator's logits as "
+                "Masked::aux (masker::Generator)");
+    auto gen = masked_cross_entropy(pred.masked[0].aux, target.generator, "loss::ReplacedTokenDetection");
     const auto& logits = pred.views[0];
-    TORCH_CHECK(logits.sizes() == target[1].sizes(), "loss::ReplacedTokenDetection: discriminator logits ",
-                ssl::detail::shape_str(logits), " must match the tokens ", ssl::detail::shape_str(target[1]));
-    const auto& valid = target[2];
-    const auto scored = logits.index({valid}), is_replaced = target[1].index({valid});
+    TORCH_CHECK(logits.sizes() == target.replaced.sizes(), "loss::ReplacedTokenDetection: discriminator logits ",
+                ssl::detail::shape_str(logits), " must match the tokens ", ssl::detail::shape_str(target.replaced));
+    const auto& valid = target.valid;
+    const auto scored = logits.index({valid}), is_replaced = target.replaced.index({valid});
     auto disc = torch::binary_cross_entropy_with_logits(scored, is_replaced);
     torch::Tensor acc, replaced;
     {

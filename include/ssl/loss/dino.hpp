@@ -28,8 +28,11 @@ namespace ssl::loss {
 
 /// Example: `DINOLossOptions(65536).teacher_temp(0.07).warmup_teacher_temp_epochs(30)`.
 struct DINOLossOptions {
+  DINOLossOptions() = default;
   explicit DINOLossOptions(int64_t out_dim) : out_dim_(out_dim) {}
-  TORCH_ARG(int64_t, out_dim);
+  /// The head's output width: required to build the loss; a recipe sets it from its head (and
+  /// refuses a different one).
+  TORCH_ARG(std::optional<int64_t>, out_dim);
   TORCH_ARG(double, warmup_teacher_temp) = 0.04;
   TORCH_ARG(double, teacher_temp) = 0.04;
   TORCH_ARG(int64_t, warmup_teacher_temp_epochs) = 30;
@@ -39,11 +42,14 @@ struct DINOLossOptions {
 
 class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
  public:
+  /// Its teacher-temperature schedule follows the run (ssl::StepAware): Compose must call `set_step`.
+  static constexpr unsigned hooks = hook::step;
   explicit DINOLossImpl(DINOLossOptions options) : options(std::move(options)) { reset(); }
 
   void reset() override {
-    TORCH_CHECK(options.out_dim() > 0, "loss::DINOLoss: expected out_dim > 0, got ", options.out_dim());
-    center = register_buffer("center", torch::zeros({options.out_dim()}));
+    TORCH_CHECK(options.out_dim().has_value(), "loss::DINOLoss: DINOLossOptions::out_dim is required (the head's output width)");
+    TORCH_CHECK(*options.out_dim() > 0, "loss::DINOLoss: expected out_dim > 0, got ", *options.out_dim());
+    center = register_buffer("center", torch::zeros({*options.out_dim()}));
   }
 
   /// The teacher temperature at `epoch` (lightly's schedule, see the file comment).
@@ -106,10 +112,10 @@ class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
   }
 
   /// Loss with the current centre and the current epoch's temperature, then the centre update.
-  LossOutput forward(const Prediction& pred, const std::vector<torch::Tensor>& targets) {
+  LossOutput forward(const Prediction& pred, const TeacherOutputs& teacher) {
     const double tt = teacher_temp_at(epoch_);
-    auto loss = of(targets, pred.views, center, tt, options.student_temp());
-    update_center(targets);
+    auto loss = of(teacher.global, pred.views, center, tt, options.student_temp());
+    update_center(teacher.global);
     return {loss, {{"dino", loss.detach()}, {"teacher_temp", torch::tensor(tt)}}};
   }
 

@@ -39,6 +39,8 @@ struct IBOTLossOptions {
 
 class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
  public:
+  /// Its teacher-temperature schedule follows the run (ssl::StepAware): Compose must call `set_step`.
+  static constexpr unsigned hooks = hook::step;
   explicit IBOTLossImpl(IBOTLossOptions options) : options(std::move(options)) { reset(); }
 
   void reset() override {
@@ -72,15 +74,17 @@ class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
     return (ce * weight).sum() / double(mask.size(0));
   }
 
-  LossOutput forward(const Prediction& pred, const std::vector<torch::Tensor>& targets) {
+  LossOutput forward(const Prediction& pred, const TeacherTokenOutputs& teacher) {
     constexpr const char* who = "loss::IBOTLoss";
-    TORCH_CHECK(targets.size() >= 2 && targets.size() % 2 == 0, who, ": expected the teacher's CLS and patch outputs ",
-                "of each global view (2 per global view), got ", targets.size(), " targets");
-    const auto G = targets.size() / 2;
+    TORCH_CHECK(!teacher.global.empty() && teacher.patches.size() == teacher.global.size(), who,
+                ": expected the teacher's CLS and patch outputs of each global view, got ", teacher.global.size(),
+                " CLS and ", teacher.patches.size(), " patch outputs");
+    const auto G = teacher.global.size();
     TORCH_CHECK(pred.views.size() >= G && pred.aux.size() >= G && pred.masked.size() >= G, who, ": expected the ",
                 "student's outputs of at least the ", G, " global views, got ", pred.views.size());
-    std::vector<torch::Tensor> t_cls(targets.begin(), targets.begin() + G);
-    std::vector<torch::Tensor> t_patch(targets.begin() + G, targets.end()), s_patch, masks;
+    const auto& t_cls = teacher.global;
+    const auto& t_patch = teacher.patches;
+    std::vector<torch::Tensor> s_patch, masks;
     for (size_t i = 0; i < G; ++i) {
       TORCH_CHECK(!pred.aux[i].empty() && pred.masked[i].mask.defined(), who, ": global view ", i,
                   " has no patch output or no mask: the masker must mask every global view (masker::Blockwise)");

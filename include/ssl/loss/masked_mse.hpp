@@ -26,7 +26,8 @@ struct MaskedMSE {
     return (per_patch * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& target) const {
+  LossOutput operator()(const Prediction& pred, const PixelPatches& patches) const {
+    const auto& target = patches.views;
     detail::check_pairs("loss::MaskedMSE", pred, target);
     TORCH_CHECK(pred.masked.size() == pred.views.size(), "loss::MaskedMSE: expected the masking of every view, got ",
                 pred.masked.size(), " for ", pred.views.size(), " views");

@@ -34,7 +34,8 @@ struct MoCoV3 {
     return F::cross_entropy(nq.mm(nk.t()) / temperature, labels) * (2.0 * temperature);
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+  LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
+    const auto& targets = paired.views;
     detail::check_pairs("loss::MoCoV3", pred, targets);
     auto total = detail::mean_over_pairs(targets.size(), [&](size_t i) {
                    return std::vector<torch::Tensor>{of(pred.views[i], targets[i], temperature)};

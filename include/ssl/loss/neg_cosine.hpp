@@ -25,7 +25,8 @@ struct NegCosine {
     return -torch::cosine_similarity(p, z, /*dim=*/-1, eps).mean();
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+  LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
+    const auto& targets = paired.views;
     detail::check_pairs("loss::NegCosine", pred, targets);
     auto total = detail::mean_over_pairs(targets.size(), [&](size_t i) {
                    return std::vector<torch::Tensor>{of(pred.views[i], targets[i], eps)};

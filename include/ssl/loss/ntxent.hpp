@@ -44,7 +44,8 @@ struct NTXent {
     return F::cross_entropy(logits, own.repeat({2}));
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+  LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
+    const auto& targets = paired.views;
     detail::check_pairs("loss::NTXent", pred, targets);
     auto total = detail::mean_over_pairs(targets.size(), [&](size_t i) {
                    return std::vector<torch::Tensor>{of(pred.views[i], targets[i], temperature)};

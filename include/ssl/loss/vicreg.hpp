@@ -69,7 +69,8 @@ struct VICReg {
     return lambda * t.invariance + mu * t.variance + nu * t.covariance;
   }
 
-  LossOutput operator()(const Prediction& pred, const std::vector<torch::Tensor>& targets) const {
+  LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
+    const auto& targets = paired.views;
     detail::check_pairs("loss::VICReg", pred, targets);
     auto m = detail::mean_over_pairs(targets.size(), [&](size_t i) {
       auto t = terms(pred.views[i], targets[i], eps, gather_distributed);

@@ -29,12 +29,15 @@
 #include <array>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 namespace ssl::masker {
 
 /// Example: `masker::Blockwise{.patch = 4, .ratio = {0.4, 0.4}, .min_patches = 4}`.
 struct Blockwise {
-  int64_t patch = 16;
+  /// Told which views are global (ssl::MasksByViewKind), to leave local views whole (`global_only`).
+  static constexpr unsigned hooks = hook::view_kind;
+  std::optional<int64_t> patch;           ///< the encoder's patch size (required; recipes set it)
   std::array<double, 2> ratio{0.4, 0.4};  ///< per-image target fraction, uniform in [lo, hi]
   double prob = 1.0;                      ///< probability that an image is masked at all
   int64_t min_patches = 16;               ///< smallest block area (BEiT: 16 of a 14 x 14 grid)
@@ -45,9 +48,11 @@ struct Blockwise {
   /// The patch grid `{rows, cols}` of an `[B,C,H,W]` batch.
   [[nodiscard]] std::array<int64_t, 2> grid_of(const torch::Tensor& x) const {
     ssl::detail::check_dim(x, 4, "masker::Blockwise", "[B,C,H,W]");
-    TORCH_CHECK(patch > 0 && x.size(2) % patch == 0 && x.size(3) % patch == 0, "masker::Blockwise: image ", x.size(2),
-                "x", x.size(3), " is not divisible by the patch size ", patch);
-    return {x.size(2) / patch, x.size(3) / patch};
+    TORCH_CHECK(patch.has_value(), "masker::Blockwise: patch is required (the encoder's patch size)");
+    const int64_t p = *patch;
+    TORCH_CHECK(p > 0 && x.size(2) % p == 0 && x.size(3) % p == 0, "masker::Blockwise: image ", x.size(2), "x",
+                x.size(3), " is not divisible by the patch size ", p);
+    return {x.size(2) / p, x.size(3) / p};
   }
 
   Masked operator()(const torch::Tensor& x) const {

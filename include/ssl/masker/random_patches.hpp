@@ -52,9 +52,4 @@ struct RandomPatches {
   }
 };
 
-/// Hides nothing: the backbone sees the whole input (SimCLR, BYOL, DINO, fine-tuning).
-struct None {
-  Masked operator()(const torch::Tensor& x) const { return Masked{.input = x}; }
-};
-
 }  // namespace ssl::masker

@@ -25,9 +25,10 @@ struct Pixels {
     return t;
   }
 
-  std::vector<torch::Tensor> operator()(const Views& views, const Prediction&) const {
-    std::vector<torch::Tensor> out;
-    for (const auto& v : views.all()) out.push_back(of(v));
+  /// Every student view's pixels, patchified (and normalised per patch with `norm_pix`).
+  PixelPatches operator()(const Views& views, const Prediction&) const {
+    PixelPatches out;
+    for (const auto& v : views.all()) out.views.push_back(of(v));
     return out;
   }
 };

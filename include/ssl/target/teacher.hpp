@@ -5,18 +5,19 @@
 /// the predictor; DINO: the whole head). The teacher encodes the *global* views without
 /// gradient; its parameters never require gradient (so the optimizer skips them) and move only
 /// through the recipe's `TeacherUpdate` (`teacher::Ema`), which `Compose` calls with
-/// `student_parameters()` and `teacher_parameters()` of this target, in the same order.
+/// `student_parameters()` and `teacher_parameters()` of this target, in the same order
+/// (`ssl::OwnsTeacher`).
 ///
-/// With a head that has extra outputs (iBOT's patch head), each global view's first extra output
-/// follows the main ones: `{t(g0), t(g1), patch(g0), patch(g1)}`, the patch outputs taken at the
-/// positions the student's masker hid in the same view (the teacher itself sees the whole view).
-///
-/// Pairing (`TeacherOptions::cross`):
-///  - `cross = true` (BYOL, MoCo v3): two global views, `targets = {t(v1), t(v0)}`: each
-///    student view is compared with the teacher's output of the *other* view
+/// Two holders over one module, by the pairing of teacher and student views (the type each
+/// produces says which, so the Loss that scores it is checked at compile time):
+///  - `Teacher<B, H>` (DINO, iBOT): `TeacherOutputs{t(g0), t(g1), ...}`, one per global view; the
+///    loss pairs every student view with every teacher view except itself. With a head that has
+///    extra outputs (iBOT's patch head: `HeadOutput`), `TeacherTokenOutputs`: also each global
+///    view's first extra output, taken at the positions the student's masker hid in the same view
+///    (the teacher itself sees the whole view).
+///  - `CrossTeacher<B, H>` (BYOL, MoCo v3): two global views, `PairedEmbeddings{t(v1), t(v0)}`:
+///    each student view is compared with the teacher's output of the *other* view
 ///    (loss/pairwise.hpp's convention).
-///  - `cross = false` (DINO): `targets = {t(g0), t(g1), ...}`, one per global view; the loss
-///    pairs every student view with every teacher view except itself.
 ///
 /// The student modules are held (shared, not registered: they are registered once, in the
 /// recipe) to read their parameters for the update; the copy is registered as `backbone` and
@@ -26,14 +27,22 @@
 #include <ssl/core/types.hpp>
 #include <ssl/core/view_batches.hpp>
 
+#include <torch/torch.h>
+
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace ssl::target {
 
-struct TeacherOptions {
-  bool cross = false;
-};
+namespace detail {
+/// Whether head `H` returns extra outputs (`HeadOutput`) besides its main one.
+template <class H>
+inline constexpr bool has_extra_outputs =
+    std::is_same_v<decltype(std::declval<H&>()->forward(std::declval<const Features&>(), std::declval<const Masked&>())),
+                   HeadOutput>;
+}  // namespace detail
 
 template <class B, class H>
 class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
@@ -41,9 +50,13 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   static_assert(ssl::detail::module_holder<H>, "target::Teacher: the 2nd template argument must be a module holder");
 
  public:
+  static constexpr unsigned hooks = hook::teacher;
+  /// What the teacher gives for `Teacher`'s pairing: with its head's extra outputs or without.
+  using output_type = std::conditional_t<detail::has_extra_outputs<H>, TeacherTokenOutputs, TeacherOutputs>;
+
   /// `student_backbone` and `student_head` are the student's modules the teacher copies and follows.
-  TeacherImpl(B student_backbone, H student_head, TeacherOptions options = {})
-      : options(options), student_backbone_(std::move(student_backbone)), student_head_(std::move(student_head)) {
+  TeacherImpl(B student_backbone, H student_head)
+      : student_backbone_(std::move(student_backbone)), student_head_(std::move(student_head)) {
     reset();
   }
 
@@ -61,17 +74,13 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     return head_output(head->forward(backbone->forward(m), m)).out;
   }
 
-  std::vector<torch::Tensor> operator()(const Views& views, const Prediction& pred) { return forward(views, pred); }
-
-  /// The targets of the global views (see the file comment). A head with extra outputs (iBOT's
-  /// patch head) sees the whole view through the backbone and the student's mask of the same
-  /// view in its `Masked` (which patches to predict); its first extra output per global view
-  /// follows the main outputs: `{out(g0), ..., out(gk), aux(g0), ..., aux(gk)}`.
-  std::vector<torch::Tensor> forward(const Views& views, const Prediction& pred = {}) {
+  /// The teacher's outputs of the global views and, with a head that has extra outputs, each
+  /// global view's first extra output (see the file comment).
+  TeacherTokenOutputs outputs(const Views& views, const Prediction& pred = {}) {
     torch::NoGradGuard g;
     TORCH_CHECK(!views.global.empty(), "target::Teacher: expected at least one global view, got none");
-    std::vector<torch::Tensor> out, aux;
-    out.reserve(views.global.size());
+    TeacherTokenOutputs out;
+    out.global.reserve(views.global.size());
     std::vector<Masked> whole, for_head;
     for (size_t i = 0; i < views.global.size(); ++i) {
       whole.push_back(Masked{.input = views.global[i]});
@@ -79,19 +88,29 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     }
     for (auto& o : encode_views(backbone, head, whole, for_head, views.batch_same_size)) {
       auto h = head_output(std::move(o));
-      out.push_back(std::move(h.out));
-      if (!h.aux.empty()) aux.push_back(std::move(h.aux[0]));
+      out.global.push_back(std::move(h.out));
+      if (!h.aux.empty()) out.patches.push_back(std::move(h.aux[0]));
     }
-    TORCH_CHECK(aux.empty() || aux.size() == out.size(), "target::Teacher: the head gave extra outputs for ", aux.size(),
-                " of ", out.size(), " global views: the student's masker must mask every global view");
-    if (options.cross) {
-      TORCH_CHECK(out.size() == 2 && views.local.empty() && aux.empty(), "target::Teacher: cross pairing expects exactly two ",
-                  "global views, no local ones and a head without extra outputs, got ", views.global.size(), " global and ",
-                  views.local.size(), " local views");
-      std::swap(out[0], out[1]);
-    }
-    out.insert(out.end(), aux.begin(), aux.end());
+    TORCH_CHECK(out.patches.empty() || out.patches.size() == out.global.size(), "target::Teacher: the head gave extra ",
+                "outputs for ", out.patches.size(), " of ", out.global.size(),
+                " global views: the student's masker must mask every global view");
     return out;
+  }
+
+  /// `Teacher`'s pairing: one output per global view (and the patch outputs, with such a head).
+  output_type forward(const Views& views, const Prediction& pred = {}) {
+    auto out = outputs(views, pred);
+    if constexpr (std::is_same_v<output_type, TeacherTokenOutputs>) return out;
+    else return {std::move(out.global)};
+  }
+
+  /// `CrossTeacher`'s pairing: two global views, each student view against the other's output.
+  PairedEmbeddings cross(const Views& views, const Prediction& pred = {}) {
+    TORCH_CHECK(views.global.size() == 2 && views.local.empty(), "target::CrossTeacher: cross pairing expects exactly ",
+                "two global views and no local ones, got ", views.global.size(), " global and ", views.local.size(),
+                " local views");
+    auto out = outputs(views, pred);
+    return {{std::move(out.global[1]), std::move(out.global[0])}};
   }
 
   /// The student parameters the teacher follows (backbone, then head part), the teacher's order.
@@ -109,7 +128,6 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     return v;
   }
 
-  TeacherOptions options;
   B backbone{nullptr};
   H head{nullptr};
 
@@ -121,13 +139,23 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   static HeadOutput head_output(HeadOutput o) { return o; }
 };
 
-/// The module holder. Example: `target::Teacher<resnet::Encoder, heads::Mlp>(enc, head->projector, {.cross = true})`.
+/// The teacher with DINO's pairing. Example: `target::Teacher<vit::Encoder, heads::DINOHead>(enc, head)`.
 template <class B, class H>
 class Teacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
  public:
   using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
   using Impl = TeacherImpl<B, H>;
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
+  typename Impl::output_type operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
+};
+
+/// The teacher with BYOL's and MoCo v3's cross pairing. Example:
+/// `target::CrossTeacher<resnet::Encoder, heads::Mlp>(enc, head->projector)`.
+template <class B, class H>
+class CrossTeacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
+ public:
+  using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
+  using Impl = TeacherImpl<B, H>;
+  PairedEmbeddings operator()(const Views& v, const Prediction& p) { return this->get()->cross(v, p); }
 };
 
 }  // namespace ssl::target

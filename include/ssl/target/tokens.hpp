@@ -17,36 +17,36 @@ namespace ssl::target {
 
 inline constexpr int64_t ignore_index = -100;
 
-/// `{labels [B,N]}` (+ `Views::labels` when defined). The clean ids are the first global view.
+/// `{.tokens = labels [B,N], .sentence = Views::labels}` (the batch's labels, undefined when it has
+/// none). The clean ids are the first global view.
 struct TokenIds {
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) const {
+  TokenLabels operator()(const Views& v, const Prediction& p) const {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::TokenIds: expected a view and a masker that selects positions (Masked::mask)");
     const auto& ids = v.global[0];
-    std::vector<torch::Tensor> t{torch::where(p.masked[0].mask, ids, torch::full_like(ids, ignore_index))};
-    if (v.labels.defined()) t.push_back(v.labels);
-    return t;
+    return {torch::where(p.masked[0].mask, ids, torch::full_like(ids, ignore_index)), v.labels};
   }
 };
 
-/// `{labels [B,N]}` with `labels[:, i] = ids[:, i+1]`, -100 at the last position and where the
-/// next token is padding (`pad_id`, -1 = none).
+/// `{.tokens = labels [B,N]}` with `labels[:, i] = ids[:, i+1]`, -100 at the last position and
+/// where the next token is padding (`pad_id`, -1 = none).
 struct NextTokens {
   int64_t pad_id = -1;
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction&) const {
+  TokenLabels operator()(const Views& v, const Prediction&) const {
     TORCH_CHECK(!v.global.empty() && v.global[0].dim() == 2, "target::NextTokens: expected token ids [B,N]");
     const auto& ids = v.global[0];
     auto next = torch::cat({ids.narrow(1, 1, ids.size(1) - 1), torch::full_like(ids.narrow(1, 0, 1), ignore_index)}, 1);
     if (pad_id >= 0) next = next.masked_fill(next == pad_id, ignore_index);
-    return {next};
+    return {next, {}};
   }
 };
 
-/// `{mlm labels [B,N], replaced [B,N] float, valid [B,N] bool}`: what ELECTRA's loss needs. The
-/// first masked view's `input` is what the discriminator saw (the generator's samples in place).
+/// `ReplacedTokenLabels{mlm labels [B,N], replaced [B,N] float, valid [B,N] bool}`: what
+/// ELECTRA's loss needs. The first masked view's `input` is what the discriminator saw (the
+/// generator's samples in place).
 struct ReplacedTokens {
   int64_t pad_id = 0;
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) const {
+  ReplacedTokenLabels operator()(const Views& v, const Prediction& p) const {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::ReplacedTokens: expected a view and a masker that selects positions");
     const auto& ids = v.global[0];

@@ -1,8 +1,8 @@
 #pragma once
 /// \file target/views.hpp
 /// Targets of the two-view joint-embedding methods without a separate teacher network: each
-/// view's output is compared with the other view's (loss/pairwise.hpp's convention:
-/// `targets[i]` goes with `pred.views[i]`, so two views give `{z1, z0}`).
+/// view's output is compared with the other view's, as `PairedEmbeddings` (`views[i]` goes with
+/// `pred.views[i]`, so two views give `{z1, z0}`; loss/pairwise.hpp).
 ///  - `OtherView`: with gradient through both (SimCLR, Barlow Twins, VICReg: the two branches
 ///    are one network and both are trained).
 ///  - `StopGradient`: the other view's *projection* (the head's `aux[0]`, before the predictor),
@@ -24,22 +24,24 @@ inline void check_two_views(const Prediction& p, const char* who) {
 
 /// Example: `target::OtherView{}` (SimCLR).
 struct OtherView {
-  std::vector<torch::Tensor> operator()(const Views& /*views*/, const Prediction& p) const {
+  /// `{z1, z0}`: each view's output is compared with the other's.
+  PairedEmbeddings operator()(const Views& /*views*/, const Prediction& p) const {
     detail::check_two_views(p, "target::OtherView");
-    return {p.views[1], p.views[0]};
+    return {{p.views[1], p.views[0]}};
   }
 };
 
 /// Example: `target::StopGradient{}` with a `heads::ProjectPredict` head (SimSiam).
 struct StopGradient {
-  std::vector<torch::Tensor> operator()(const Views& /*views*/, const Prediction& p) const {
+  /// `{stop_grad(projection(v1)), stop_grad(projection(v0))}`.
+  PairedEmbeddings operator()(const Views& /*views*/, const Prediction& p) const {
     constexpr const char* who = "target::StopGradient";
     detail::check_two_views(p, who);
     for (size_t i = 0; i < 2; ++i)
       TORCH_CHECK(p.aux.size() == 2 && !p.aux[i].empty() && p.aux[i][0].defined(), who,
                   ": expected the head to return its projection as HeadOutput::aux[0] (a projector + ",
                   "predictor head such as heads::ProjectPredict); view ", i, " has none");
-    return {p.aux[1][0].detach(), p.aux[0][0].detach()};
+    return {{p.aux[1][0].detach(), p.aux[0][0].detach()}};
   }
 };
 

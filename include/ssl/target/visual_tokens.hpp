@@ -2,7 +2,7 @@
 /// \file target/visual_tokens.hpp
 /// BEiT's target: the discrete visual token of every hidden patch. A `VisualTokenizer`
 /// (`tokenizer::KMeans`, `tokenizer::VQVAE`, or any module with the same three members) turns the
-/// clean view into one token per patch; the target is `{labels [B, N]}` with the token where the
+/// clean view into one token per patch; the target is `TokenLabels{labels [B, N]}` with the token where the
 /// masker hid the patch and -100 elsewhere, the convention of `loss::CrossEntropy` (the loss BERT's
 /// masked LM uses). The tokenizer is frozen: registered (checkpoints and `.to(device)` carry
 /// it) with `requires_grad = false`, evaluated without gradient in eval mode.
@@ -38,7 +38,7 @@ class VisualTokensImpl : public torch::nn::Cloneable<VisualTokensImpl<Tok>> {
     for (auto& p : tokenizer->parameters()) p.requires_grad_(false);
   }
 
-  std::vector<torch::Tensor> forward(const Views& v, const Prediction& p) {
+  TokenLabels forward(const Views& v, const Prediction& p) {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::VisualTokens: expected a view and a masker that hides patches (Masked::mask)");
     torch::NoGradGuard g;
@@ -50,7 +50,7 @@ class VisualTokensImpl : public torch::nn::Cloneable<VisualTokensImpl<Tok>> {
     TORCH_CHECK(tokens.sizes() == mask.sizes(), "target::VisualTokens: the tokenizer gives ",
                 ssl::detail::shape_str(tokens), " tokens but the masker's mask is ", ssl::detail::shape_str(mask),
                 ": tokenizer patch ", tokenizer->patch(), " must equal the encoder's patch");
-    return {torch::where(mask, tokens, torch::full_like(tokens, ignore_index))};
+    return {torch::where(mask, tokens, torch::full_like(tokens, ignore_index)), {}};
   }
 
   Tok tokenizer;
@@ -61,7 +61,7 @@ template <VisualTokenizer Tok>
 class VisualTokens : public torch::nn::ModuleHolder<VisualTokensImpl<Tok>> {
  public:
   using torch::nn::ModuleHolder<VisualTokensImpl<Tok>>::ModuleHolder;
-  std::vector<torch::Tensor> operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
+  TokenLabels operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
 };
 
 }  // namespace target

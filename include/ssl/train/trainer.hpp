@@ -1,6 +1,6 @@
 #pragma once
 /// \file train/trainer.hpp
-/// The one training loop of libssl. It drives any `Recipe` (a composed method, or a classifier
+/// The one training loop of libssl. It drives any `Trainable` (a composed method, or a classifier
 /// for fine-tuning) and knows nothing of which method it runs.
 ///
 /// Data-parallel (a `dist::Session` joined, world size W > 1): every process starts from process
@@ -43,11 +43,19 @@ concept has_named_parameters = requires(R r) {
 };
 }  // namespace detail
 
-/// What the trainer drives: a module holder whose `forward(Batch)` gives the loss. Optional hooks:
-/// `before_step(StepInfo)` (schedules inside the parts) and `after_optimizer_step(StepInfo)`
-/// (teacher updates).
+/// What the trainer drives: a module holder whose `forward(Batch)` gives the loss (an
+/// `ssl::Compose` recipe, an `eval::Classifier`). Its optional hooks are `StepsBefore` and
+/// `StepsAfter`.
 template <class R>
-concept Recipe = detail::computes_loss<R> && detail::has_named_parameters<R>;
+concept Trainable = detail::computes_loss<R> && detail::has_named_parameters<R>;
+
+/// A Trainable told where the run is before each step (`Compose` tells its `StepAware` parts).
+template <class R>
+concept StepsBefore = Trainable<R> && requires(R r, const StepInfo& i) { r->before_step(i); };
+
+/// A Trainable called after each optimizer step (`Compose` updates its teacher there).
+template <class R>
+concept StepsAfter = Trainable<R> && requires(R r, const StepInfo& i) { r->after_optimizer_step(i); };
 
 /// Example: `FitOptions{.epochs = 10, .clip_grad_norm = 1.0, .metrics_path = "out/train.jsonl"}`.
 struct FitOptions {
@@ -79,7 +87,7 @@ struct FitOptions {
 };
 
 /// `Opt`: `optim::AdamW` (default), `optim::Lars`, or any `optim::Optimizer`.
-template <Recipe R, class Schedule = schedule::CosineWarmup, optim::Optimizer Opt = optim::AdamW>
+template <Trainable R, class Schedule = schedule::CosineWarmup, optim::Optimizer Opt = optim::AdamW>
 class Trainer {
  public:
   /// Trains `recipe` with `optimizer`, its learning rate scaled by `schedule` at every step.
@@ -128,7 +136,7 @@ class Trainer {
         const StepInfo info{.step = step_, .total_steps = total, .epoch = epoch_, .steps_per_epoch = spe};
         if (micro == 0) {
           opt_.set_lr_factor(schedule_(info));
-          if constexpr (requires { recipe_->before_step(info); }) recipe_->before_step(info);
+          if constexpr (StepsBefore<R>) recipe_->before_step(info);
           opt_.zero_grad();
           step_loss = 0.0;
         }
@@ -144,7 +152,7 @@ class Trainer {
         if (sync) sync->finish();
         if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(opt_.parameters(), o.clip_grad_norm);
         opt_.step();
-        if constexpr (requires { recipe_->after_optimizer_step(info); }) recipe_->after_optimizer_step(info);
+        if constexpr (StepsAfter<R>) recipe_->after_optimizer_step(info);
         ++step_;
         loss_sum += step_loss;
         ++loss_n;

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include <cmath>
 #include <vector>
 
@@ -92,7 +94,7 @@ struct Options {
   TORCH_ARG(bool, mean_pool) = false;
   /// A learned `[MASK]` embedding (BEiT, iBOT): a `Masked::mask` without `ids_keep` replaces
   /// the hidden patches' embeddings by it (before the position embedding is added).
-  TORCH_ARG(bool, mask_token) = false;
+  TORCH_ARG(std::optional<bool>, mask_token);
   /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
   TORCH_ARG(bool, checkpoint) = false;
 };
@@ -155,7 +157,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     check_options(o, "vit::Encoder");
     patch_embed = register_module("patch_embed", PatchEmbed(o.channels(), o.dim(), o.patch()));
     cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.dim()}));
-    if (o.mask_token()) mask_token = register_parameter("mask_token", torch::zeros({1, 1, o.dim()}));
+    if (o.mask_token().value_or(false)) mask_token = register_parameter("mask_token", torch::zeros({1, 1, o.dim()}));
     if (o.learned_pos()) {
       pos_embed = register_parameter("pos_embed", torch::zeros({1, 1 + o.num_patches(), o.dim()}));
     } else {
@@ -180,7 +182,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     torch::nn::init::xavier_uniform_(w.view({w.size(0), -1}));
     patch_embed->proj->bias.zero_();
     torch::nn::init::normal_(cls_token, 0.0, 0.02);
-    if (options.mask_token()) torch::nn::init::normal_(mask_token, 0.0, 0.02);
+    if (options.mask_token().value_or(false)) torch::nn::init::normal_(mask_token, 0.0, 0.02);
     if (options.learned_pos()) torch::nn::init::normal_(pos_embed, 0.0, 0.02);
   }
 
