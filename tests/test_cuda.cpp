@@ -85,7 +85,7 @@ TEST_CASE("BEiT and iBOT steps on CUDA: BEiT's loss equals the CPU's, iBOT train
 }
 
 TEST_SUITE("cuda") {
-TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA dropout, bf16 autocast step") {
+TEST_CASE("speed features on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA dropout, bf16 autocast step") {
   skip_without_cuda();
   // Fused AdamW on CUDA tensors equals the CPU step.
   torch::manual_seed(0);
@@ -152,7 +152,7 @@ TEST_CASE("issue 6 on CUDA: fused AdamW = CPU, checkpointed blocks replay CUDA d
 }
 
 TEST_SUITE("cuda") {
-TEST_CASE("issue 5 on CUDA: augmentation ops = CPU, the batched pipelines stay on the GPU, SimCLR and DINO steps = CPU") {
+TEST_CASE("joint-embedding on CUDA: augmentation ops = CPU, the batched pipelines stay on the GPU, SimCLR and DINO steps = CPU") {
   skip_without_cuda();
   namespace A = ssl::augment;
   const torch::Device gpu = torch::kCUDA, cpu = torch::kCPU;
