@@ -106,9 +106,6 @@ auto pick(const Old& old, const New& replacement) {
 }  // namespace detail
 
 template <class B, class M, class A, class T, class L, class U, class H>
-class Compose;
-
-template <class B, class M, class A, class T, class L, class U, class H>
 class ComposeImpl : public torch::nn::Module {
   static_assert(Backbone<B>, "ssl::Compose: the 1st part must satisfy the ssl::Backbone concept: a "
                              "TORCH_MODULE with `Features forward(const Masked&)` and `int64_t dim()`");

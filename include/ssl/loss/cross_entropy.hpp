@@ -88,9 +88,11 @@ struct ReplacedTokenDetection {
   double weight = 50.0;
 
   LossOutput operator()(const Prediction& pred, const ReplacedTokenLabels& target) const {
-    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined(),
-                "loss::ReplacedTokenDetection: expected the discriminator's logits and the generator's logits as "
-                "Masked::aux (masker::Generator)");
+    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined() &&
+                    target.generator.defined() && target.replaced.defined() && target.valid.defined(),
+                "loss::ReplacedTokenDetection: expected the discriminator's logits, the generator's logits as "
+                "Masked::aux (masker::Generator), and the targets {generator labels, replaced, valid} of "
+                "target::ReplacedTokens");
     auto gen = masked_cross_entropy(pred.masked[0].aux, target.generator, "loss::ReplacedTokenDetection");
     const auto& logits = pred.views[0];
     TORCH_CHECK(logits.sizes() == target.replaced.sizes(), "loss::ReplacedTokenDetection: discriminator logits ",

@@ -152,6 +152,9 @@ class Teacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
 /// `target::CrossTeacher<resnet::Encoder, heads::Mlp>(enc, head->projector)`.
 template <class B, class H>
 class CrossTeacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
+  static_assert(!detail::has_extra_outputs<H>, "target::CrossTeacher: the head must not have extra outputs (HeadOutput): "
+                                               "cross pairing compares one embedding per view; use target::Teacher");
+
  public:
   using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
   using Impl = TeacherImpl<B, H>;
