@@ -16,6 +16,7 @@
 #include <ssl/eval/classifier.hpp>
 #include <ssl/mae.hpp>
 #include <ssl/mocov3.hpp>
+#include <ssl/resnet/encoder.hpp>
 #include <ssl/simclr.hpp>
 #include <ssl/vicreg.hpp>
 
@@ -39,7 +40,10 @@ constexpr int64_t kGlobalBatch = 16;
 constexpr int64_t kSteps = 3;
 constexpr int64_t kWorld = 2;
 
-const std::vector<std::string> kScenarios = {"simclr", "mocov3", "barlow_twins", "vicreg", "byol", "dino", "mae", "bert"};
+// simclr_resnet: a ResNet backbone, whose BatchNorm layers the trainer synchronises at setup
+// (nn::convert_sync_batch_norm); the workers also run it with per-process statistics
+// (simclr_resnet_local), which must differ from one process.
+const std::vector<std::string> kScenarios = {"simclr", "simclr_resnet", "mocov3", "barlow_twins", "vicreg", "byol", "dino", "mae", "bert"};
 
 ssl::vit::Encoder tiny_vit() {
   return ssl::vit::Encoder(ssl::vit::Options{}.image(28).patch(7).channels(1).dim(16).depth(1).heads(2).learned_pos(true));
@@ -134,6 +138,10 @@ Result run(const std::string& name, int64_t batch, const ssl::FitOptions& extra 
   const auto x = images();
   torch::manual_seed(11);
   if (name == "simclr") return steps(simclr::recipe(tiny_vit(), {.augment = augment::TwoViews::simclr(28, 1), .hidden = 32, .out = 16}), x, batch, extra);
+  if (name == "simclr_resnet")
+    return steps(simclr::recipe(resnet::Encoder(resnet::resnet18().channels(1).width(4).small_stem(true)),
+                                {.augment = augment::TwoViews::simclr(28, 1), .hidden = 32, .out = 16}),
+                 x, batch, extra);
   if (name == "mocov3") return steps(mocov3::recipe(tiny_vit(), {.augment = augment::TwoViews::mocov3(28, 1), .hidden = 32, .out = 16, .temperature = 0.2}), x, batch, extra);
   if (name == "barlow_twins") return steps(barlow_twins::recipe(tiny_vit(), {.augment = augment::TwoViews::barlow_twins(28, 1), .hidden = 32, .out = 32}), x, batch, extra);
   if (name == "vicreg") return steps(vicreg::recipe(tiny_vit(), {.augment = augment::TwoViews::vicreg(28, 1), .hidden = 32, .out = 32}), x, batch, extra);
@@ -272,6 +280,8 @@ TEST_CASE("dist worker" * doctest::skip()) {
     auto res = run(name, kGlobalBatch / opts.world_size, extra);
     torch::save(std::vector<torch::Tensor>{res.losses, res.state}, (out / (name + "_" + r + ".pt")).string());
   }
+  const auto local = run("simclr_resnet", kGlobalBatch / opts.world_size, {.sync_batch_norm = false});
+  torch::save(std::vector<torch::Tensor>{local.losses, local.state}, (out / ("simclr_resnet_local_" + r + ".pt")).string());
 }
 
 TEST_CASE("2 Gloo processes = 1 process: same losses and parameters after 3 steps (global batch 16)") {
@@ -310,6 +320,17 @@ TEST_CASE("2 Gloo processes = 1 process: same losses and parameters after 3 step
       CHECK(dl <= 1e-5 * std::max(1.0, one.losses.abs().max().item<double>()));
       CHECK(dp <= 1e-5);
     }
+  }
+  // Without synchronised BatchNorm the ResNet's statistics are each process's 8 samples': far
+  // from one process's 16 (so the check above sees the synchronisation).
+  {
+    const auto one = run("simclr_resnet", kGlobalBatch);
+    std::vector<torch::Tensor> got;
+    torch::load(got, (out / "simclr_resnet_local_0.pt").string());
+    REQUIRE(got.size() == 2);
+    const double dl = (got[0] - one.losses).abs().max().item<double>();
+    MESSAGE("simclr_resnet with per-process BatchNorm: max |loss diff| ", dl);
+    CHECK(dl > 1e-3);
   }
   at::set_num_threads(2);
   fs::remove_all(out);

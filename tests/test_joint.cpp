@@ -110,7 +110,7 @@ TEST_CASE("teacher targets: cross pairing swaps the global views, carries no gra
 
 TEST_CASE("other-view targets: OtherView keeps the gradient, StopGradient detaches the projections") {
   auto a = torch::randn({4, 3}, torch::requires_grad()), b = torch::randn({4, 3}, torch::requires_grad());
-  ssl::Prediction p{.views = {a, b}, .masked = {}, .aux = {{a * 2}, {b * 2}}};
+  ssl::Prediction p{.views = {a, b}, .masked = {}, .extra = {{.projection = a * 2}, {.projection = b * 2}}};
   auto o = ssl::target::OtherView{}({}, p).views;
   CHECK(o[0].is_same(b));
   CHECK(o[1].is_same(a));
@@ -118,10 +118,10 @@ TEST_CASE("other-view targets: OtherView keeps the gradient, StopGradient detach
   CHECK_FALSE(s[0].requires_grad());
   CHECK(torch::equal(s[0], b * 2));
   CHECK(torch::equal(s[1], a * 2));
-  ssl::Prediction one{.views = {a}, .masked = {}, .aux = {{}}};
+  ssl::Prediction one{.views = {a}, .masked = {}, .extra = {{}}};
   CHECK_THROWS_WITH_AS(ssl::target::OtherView{}({}, one), doctest::Contains("exactly two student views"), c10::Error);
-  ssl::Prediction no_aux{.views = {a, b}, .masked = {}, .aux = {{}, {}}};
-  CHECK_THROWS_WITH_AS(ssl::target::StopGradient{}({}, no_aux), doctest::Contains("HeadOutput::aux[0]"), c10::Error);
+  ssl::Prediction no_projection{.views = {a, b}, .masked = {}, .extra = {{}, {}}};
+  CHECK_THROWS_WITH_AS(ssl::target::StopGradient{}({}, no_projection), doctest::Contains("HeadOutput::projection"), c10::Error);
 }
 
 TEST_CASE("the trainer's step hook reaches the parts (DINO's epoch)") {

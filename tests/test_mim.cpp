@@ -275,9 +275,9 @@ TEST_CASE("iBOT: masked global crops, whole local crops, teacher patch targets a
   CHECK(pred.masked[0].mask.defined());
   CHECK(pred.masked[1].mask.defined());
   CHECK_FALSE(pred.masked[2].mask.defined());  // local crops whole
-  CHECK(pred.aux[2].empty());
+  CHECK_FALSE(pred.extra[2].patches.defined());
   const auto M0 = pred.masked[0].mask.sum().item<int64_t>();
-  CHECK(pred.aux[0][0].sizes() == torch::IntArrayRef({M0, 48}));
+  CHECK(pred.extra[0].patches.sizes() == torch::IntArrayRef({M0, 48}));
   auto targets = r->target()(views, pred);
   REQUIRE(targets.global.size() == 2);
   REQUIRE(targets.patches.size() == 2);
@@ -352,8 +352,8 @@ TEST_CASE("iBOT: same-size crops share one backbone forward (masked ones too), t
     CHECK(pa.masked[i].mask.defined() == pb.masked[i].mask.defined());
     if (pa.masked[i].mask.defined()) CHECK(torch::equal(pa.masked[i].mask, pb.masked[i].mask));
     CHECK(torch::allclose(pa.views[i], pb.views[i], 1e-5, 1e-6));
-    REQUIRE(pa.aux[i].size() == pb.aux[i].size());
-    for (size_t k = 0; k < pa.aux[i].size(); ++k) CHECK(torch::allclose(pa.aux[i][k], pb.aux[i][k], 1e-5, 1e-6));
+    REQUIRE(pa.extra[i].patches.defined() == pb.extra[i].patches.defined());
+    if (pa.extra[i].patches.defined()) CHECK(torch::allclose(pa.extra[i].patches, pb.extra[i].patches, 1e-5, 1e-6));
   }
   REQUIRE(ta.size() == 4);
   REQUIRE(tb.size() == 4);
@@ -387,7 +387,7 @@ TEST_CASE("iBOT loss == lightly DINOLoss + IBOTPatchLoss: three calls, gradients
     const Tensor masks[2] = {expected(c + ".m0").to(torch::kBool), expected(c + ".m1").to(torch::kBool)};
     for (int i = 0; i < 4; ++i) {
       pred.views.push_back(x["s" + std::to_string(i)]);
-      pred.aux.push_back(i < 2 ? std::vector<Tensor>{x["sp" + std::to_string(i)]} : std::vector<Tensor>{});
+      pred.extra.push_back(ssl::HeadOutput{.patches = i < 2 ? x["sp" + std::to_string(i)] : Tensor()});
       pred.masked.push_back(ssl::Masked{.input = {}, .mask = i < 2 ? masks[i] : Tensor()});
     }
     auto out = loss(pred, ssl::TeacherTokenOutputs{{x["t0"], x["t1"]}, {x["tp0"], x["tp1"]}});

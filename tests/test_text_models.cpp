@@ -69,7 +69,7 @@ TEST_CASE("BERT MLM == Hugging Face BertForMaskedLM: hidden states, logits, loss
   check_close(f.tokens, io.at("last_hidden_state"), "last_hidden_state");
   auto out = r->head()->forward(f, m);
   check_close(out.out, io.at("logits"), "logits");
-  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
+  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .extra = {out}};
   auto loss = r->loss()(pred, {io.at("labels"), {}});
   check_close(loss.loss.reshape({1}), io.at("loss"), "loss");
   loss.loss.backward();
@@ -79,7 +79,7 @@ TEST_CASE("BERT MLM == Hugging Face BertForMaskedLM: hidden states, logits, loss
   r->head()->options.only_masked(true);
   auto sparse = r->head()->forward(f, m);
   CHECK(sparse.out.size(0) == m.mask.sum().item<int64_t>());
-  auto loss2 = r->loss()(ssl::Prediction{.views = {sparse.out}, .masked = {m}, .aux = {sparse.aux}}, {io.at("labels")});
+  auto loss2 = r->loss()(ssl::Prediction{.views = {sparse.out}, .masked = {m}, .extra = {sparse}}, {io.at("labels")});
   check_close(loss2.loss.reshape({1}), io.at("loss"), "loss (only masked positions)");
 }
 
@@ -94,11 +94,11 @@ TEST_CASE("BERT MLM + NSP == Hugging Face BertForPreTraining") {
   check_close(f.pooled, io.at("pooler_output"), "pooler_output");
   auto out = r->head()->forward(f, m);
   check_close(out.out, io.at("logits"), "prediction_logits");
-  REQUIRE(out.aux.size() == 1);
-  check_close(out.aux[0], io.at("nsp_logits"), "seq_relationship_logits");
+  REQUIRE(out.sentence.defined());
+  check_close(out.sentence, io.at("nsp_logits"), "seq_relationship_logits");
   // The target carries the batch's labels (Views::labels) beside the MLM labels.
   ssl::Views views{.global = {torch::where(m.mask, io.at("labels"), io.at("input_ids"))}, .labels = io.at("next_sentence_label")};
-  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .aux = {out.aux}};
+  ssl::Prediction pred{.views = {out.out}, .masked = {m}, .extra = {out}};
   auto t = r->target()(views, pred);
   REQUIRE(t.sentence.defined());
   CHECK(torch::equal(t.tokens, io.at("labels")));
@@ -136,11 +136,11 @@ TEST_CASE("ELECTRA discriminator == Hugging Face ElectraForPreTraining: logits, 
   pair->eval();
   const auto original = io.at("original_ids"), corrupted = io.at("input_ids");
   auto sel = (original != PAD) & (original != CLS) & (original != SEP);  // what a masker may have selected
-  ssl::Masked m{.input = corrupted, .mask = sel, .aux = torch::zeros({sel.sum().item<int64_t>(), V}, torch::kFloat32)};
+  ssl::Masked m{.input = corrupted, .mask = sel, .proposal_logits = torch::zeros({sel.sum().item<int64_t>(), V}, torch::kFloat32)};
   auto logits = head->forward(enc->forward(m), m);
   check_close(logits, io.at("logits"), "discriminator logits");
   ssl::Views views{.global = {original}};
-  ssl::Prediction pred{.views = {logits}, .masked = {m}, .aux = {{}}};
+  ssl::Prediction pred{.views = {logits}, .masked = {m}, .extra = {{}}};
   auto t = ssl::target::ReplacedTokens{.pad_id = PAD}(views, pred);
   CHECK(torch::equal(t.replaced.to(torch::kInt64), io.at("labels")));
   auto out = ssl::loss::ReplacedTokenDetection{.weight = 50.0}(pred, t);

@@ -175,10 +175,10 @@ TEST_CASE("heads::ProjectPredict == lightly BYOLProjectionHead -> BYOLPrediction
   h::ProjectPredict head(h::byol_projection(32, 64, 16), h::byol_prediction(16, 64, 16));
   ssl::io::load_into(*head, sub("byol_pair.w."), true, "byol_pair");
   auto out = head->forward(ssl::Features{.pooled = reference("byol_pair.x")}, ssl::Masked{});
-  REQUIRE(out.aux.size() == 1);
-  check_close(out.aux[0], reference("byol_pair.z"), "z");
+  REQUIRE(out.projection.defined());
+  check_close(out.projection, reference("byol_pair.z"), "z");
   check_close(out.out, reference("byol_pair.p"), "p");
-  ((out.out * reference("byol_pair.Rp")).sum() + (out.aux[0] * reference("byol_pair.Rz")).sum()).backward();
+  ((out.out * reference("byol_pair.Rp")).sum() + (out.projection * reference("byol_pair.Rz")).sum()).backward();
   check_grads_where(*head, sub("byol_pair.grad."), "byol_pair");
   // A target network copies the projector alone.
   auto copy = std::dynamic_pointer_cast<h::MlpImpl>(head->projector->clone());

@@ -47,7 +47,7 @@ Recipe<Tok> recipe(Tok tokenizer, Options o) {
   return Recipe<Tok>({.backbone = vit::Encoder(o.encoder),
                       .masker = o.masker,
                       .target = target::VisualTokens<Tok>(std::move(tokenizer)),
-                      .loss = {.names = {"mim"}},
+                      .loss = {.name = "mim"},
                       .head = heads::PatchLogits(o.encoder.dim(), vocab)});
 }
 

@@ -56,7 +56,7 @@ inline Recipe recipe(const Options& o) {
                      encoder->embeddings->tok);
   text::init_bert_weights(*encoder, o.init_std, o.encoder.pad_id());
   text::init_bert_weights(*head, o.init_std);
-  return Recipe({.backbone = encoder, .masker = o.masking, .loss = {.names = {"mlm", "nsp"}}, .head = head});
+  return Recipe({.backbone = encoder, .masker = o.masking, .loss = {.name = "mlm"}, .head = head});
 }
 
 /// The `k` most likely tokens (id, probability) at each `mask_id` position of `ids` (`[N]` or

@@ -154,10 +154,10 @@ class ComposeImpl : public torch::nn::Module {
     for (auto& out : outs) {
       if constexpr (std::is_same_v<std::decay_t<decltype(out)>, HeadOutput>) {
         pred.views.push_back(std::move(out.out));
-        pred.aux.push_back(std::move(out.aux));
+        pred.extra.push_back(std::move(out));
       } else {
         pred.views.push_back(std::move(out));
-        pred.aux.emplace_back();
+        pred.extra.emplace_back();
       }
     }
     return pred;

@@ -38,7 +38,7 @@ inline Recipe recipe(const Options& o) {
   heads::LmHead head(heads::LmHeadOptions(eo.dim(), eo.vocab()).transform(false).bias(false).eps(eo.eps()),
                      encoder->embeddings->tok);
   text::init_gpt2_weights(*encoder, eo.depth(), o.init_std);
-  return Recipe({.backbone = encoder, .target = {.pad_id = o.pad_id}, .loss = {.names = {"lm"}}, .head = head});
+  return Recipe({.backbone = encoder, .target = {.pad_id = o.pad_id}, .loss = {.name = "lm"}, .head = head});
 }
 
 /// Continues `prompt` (`[N]` ids) by `n` tokens: greedy when `top_k == 1`, else sampling from

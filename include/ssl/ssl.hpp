@@ -62,6 +62,7 @@
 #include <ssl/masker/none.hpp>
 #include <ssl/masker/random_patches.hpp>
 #include <ssl/mocov3.hpp>
+#include <ssl/nn/batch_norm.hpp>
 #include <ssl/nn/transformer.hpp>
 #include <ssl/resnet/encoder.hpp>
 #include <ssl/simclr.hpp>

@@ -30,14 +30,15 @@ struct Batch {
 ///                   (undefined = all positions).
 ///  - `ids_restore`: `[B,N]` int64, inverse permutation that puts encoded + mask tokens back in
 ///                   place (undefined when `ids_keep` is).
-///  - `aux`:         what a masker that is itself a model computed on the way and the loss needs
-///                   (ELECTRA: the generator's logits at the masked positions); usually undefined.
+///  - `proposal_logits`: a masker that is itself a model (ELECTRA's generator) fills it with its
+///                   logits `[M, vocab]` at the M hidden positions, for the loss to train it;
+///                   undefined for every other masker.
 struct Masked {
-  Tensor input;
-  Tensor mask;
-  Tensor ids_keep;
-  Tensor ids_restore;
-  Tensor aux;
+  Tensor input;            ///< what the backbone sees (see above)
+  Tensor mask;             ///< `[B,N]` bool, `true` = hidden (undefined: nothing hidden)
+  Tensor ids_keep;         ///< `[B,K]` int64, the positions encoded (undefined: all)
+  Tensor ids_restore;      ///< `[B,N]` int64, the inverse permutation of `ids_keep`
+  Tensor proposal_logits;  ///< `[M, vocab]`: the masking model's logits at the hidden positions
 };
 
 /// What an `Augmenter` gives: `global` views (seen by the student and, for teacher methods, by
@@ -69,20 +70,31 @@ struct Features {
   Tensor pooled;
 };
 
-/// What a head may return instead of a single tensor: its main output and extra outputs
-/// (BERT's pretraining head: the MLM logits, and the next-sentence logits as `aux[0]`).
+/// What a head may return instead of a single tensor: its main output and, by name, the extra
+/// outputs some objectives score. A head fills the ones it computes and leaves the others
+/// undefined; a loss or target that needs one checks it is there and names the head it expects.
 struct HeadOutput {
+  /// The main output, scored against the target (logits, embeddings, predictions).
   Tensor out;
-  std::vector<Tensor> aux;
+  /// `[B, 2]` next-sentence logits of the pooled token (BERT's pretraining head, `heads::LmHead`).
+  Tensor sentence;
+  /// `[M, K]` outputs of the M patch tokens the masker hid (iBOT's patch head, `heads::IBOTHead`).
+  Tensor patches;
+  /// `[B, D]` the projector's output before the predictor (BYOL, SimSiam, MoCo v3:
+  /// `heads::ProjectPredict`), the embedding the other view's target is built from.
+  Tensor projection;
 };
 
 /// The student's side of one step: one prediction per student view (same order as
-/// `Views::all()`), the masking applied to each view, and the heads' extra outputs per view
-/// (`aux[i]` is empty unless the head returns a `HeadOutput`).
+/// `Views::all()`), the masking applied to each view, and the heads' extra outputs per view.
 struct Prediction {
+  /// The head's main output of each student view.
   std::vector<Tensor> views;
+  /// The masking applied to each student view.
   std::vector<Masked> masked;
-  std::vector<std::vector<Tensor>> aux;
+  /// The head's named extra outputs of each student view: `extra[i].out` is undefined (it is
+  /// `views[i]`), and so is every field when the head returns a plain tensor.
+  std::vector<HeadOutput> extra;
 };
 
 /// \name What a `Target` gives and a `Loss` accepts

@@ -4,7 +4,9 @@
 /// BatchNorm normalises with the mean and variance of the global batch (every process's
 /// samples), computed through differentiable all-reduces, and updates its running statistics
 /// with them, so W processes with B samples each compute what one process with W * B samples
-/// computes. On one process, or in eval mode, it is the module's own forward.
+/// computes. On one process, or in eval mode, it is the module's own forward. The layers that
+/// call it are `nn::BatchNorm1d` / `nn::BatchNorm2d` (nn/batch_norm.hpp), once
+/// `nn::convert_sync_batch_norm` has switched them on.
 #include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
@@ -13,7 +15,9 @@
 
 namespace ssl::dist {
 
-/// `bn` (a `torch::nn::BatchNorm{1,2,3}dImpl`) applied to `x` (`[B, C, ...]`).
+/// `bn` (a BatchNorm module: `options`, `weight`, `bias`, running statistics, as LibTorch's
+/// `torch::nn::BatchNorm{1,2,3}dImpl`) applied to `x` (`[B, C, ...]`) with the global batch's
+/// statistics.
 template <class BN>
 torch::Tensor sync_batch_norm(BN& bn, const torch::Tensor& x) {
   if (!bn.is_training() || world_size() == 1) return bn.forward(x);
@@ -41,16 +45,6 @@ torch::Tensor sync_batch_norm(BN& bn, const torch::Tensor& x) {
     bn.running_var.mul_(1 - m).add_(var.detach() * (count / std::max(1.0, count - 1)), m);
   }
   return y;
-}
-
-/// Runs the modules of `seq` in order, with every BatchNorm1d synchronised (`sync_batch_norm`).
-inline torch::Tensor run_synced(torch::nn::Sequential& seq, torch::Tensor x) {
-  if (world_size() == 1) return seq->forward(x);
-  for (auto& m : *seq) {
-    if (auto* bn = m.ptr()->as<torch::nn::BatchNorm1dImpl>()) x = sync_batch_norm(*bn, x);
-    else x = m.forward(x);
-  }
-  return x;
 }
 
 }  // namespace ssl::dist

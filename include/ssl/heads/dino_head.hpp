@@ -126,7 +126,7 @@ class DINOHeadImpl : public torch::nn::Cloneable<DINOHeadImpl> {
   /// `x`: `[B, input_dim]` (`[..., input_dim]` without BatchNorm) -> `[..., output_dim]`.
   Tensor forward(const Tensor& x) {
     detail::check_mlp_input(x, mlp_options(), "heads::DINOHead");
-    auto h = torch::nn::functional::normalize(dist::run_synced(layers, x),
+    auto h = torch::nn::functional::normalize(layers->forward(x),
                                               torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1));
     auto w = last_layer->weight();
     if (last_layer_frozen()) w = w.detach();

@@ -4,7 +4,7 @@
 ///  - `LmHead`: logits over the vocabulary with the decoder weight tied to the input token
 ///    embedding. With `transform` it is BERT's / ELECTRA-generator's MLM head (dense, GELU,
 ///    LayerNorm, tied decoder + bias); without, GPT-2's `lm_head`. Optionally BERT's
-///    next-sentence classifier on the pooled feature (returned as `HeadOutput::aux[0]`).
+///    next-sentence classifier on the pooled feature (returned as `HeadOutput::sentence`).
 ///  - `ReplacedTokenHead`: ELECTRA's discriminator head (dense, GELU, one logit per token).
 #include <ssl/text/encoder.hpp>
 #include <ssl/core/types.hpp>
@@ -29,7 +29,7 @@ struct LmHeadOptions {
   /// Logits only where the masker hid a token (`[M,V]` for the M true entries of `mask`, in
   /// row-major order) instead of everywhere (`[B,N,V]`): the same loss for ~15 % of the compute.
   TORCH_ARG(bool, only_masked) = false;
-  /// BERT's next-sentence classifier on the pooled feature (`aux[0]`, `[B,2]`).
+  /// BERT's next-sentence classifier on the pooled feature (`HeadOutput::sentence`, `[B,2]`).
   TORCH_ARG(bool, next_sentence) = false;
 };
 
@@ -66,13 +66,13 @@ class LmHeadImpl : public torch::nn::Cloneable<LmHeadImpl> {
     return torch::nn::functional::linear(h, tied->weight, bias);
   }
 
-  /// `{logits, aux}`: the logits of `f.tokens` (`[B,N,vocab]`, or `[M,vocab]` with `only_masked`) and,
-  /// with `next_sentence`, the NSP logits of `f.pooled` in `aux[0]`.
+  /// `{.out, .sentence}`: the logits of `f.tokens` (`[B,N,vocab]`, or `[M,vocab]` with
+  /// `only_masked`) and, with `next_sentence`, the NSP logits `[B,2]` of `f.pooled`.
   HeadOutput forward(const Features& f, const Masked& m) {
     Tensor h = f.tokens;
     if (options.only_masked() && m.mask.defined()) h = h.index({m.mask});
-    HeadOutput out{logits(h), {}};
-    if (nsp) out.aux.push_back(nsp(f.pooled));
+    HeadOutput out{.out = logits(h)};
+    if (nsp) out.sentence = nsp(f.pooled);
     return out;
   }
 

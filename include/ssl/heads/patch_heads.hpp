@@ -5,7 +5,7 @@
 ///    vocabulary, applied at the hidden patches only (`[M, vocab]` for the M hidden patches in
 ///    row-major order, the form `loss::CrossEntropy` accepts for labels -100 elsewhere).
 ///  - `IBOTHead` (iBOT / DINOv2): DINO heads for the CLS token (`HeadOutput::out`, `[B, K]`) and
-///    for the patch tokens at the hidden positions (`HeadOutput::aux[0]`, `[M, K']`, only when
+///    for the patch tokens at the hidden positions (`HeadOutput::patches`, `[M, K']`, only when
 ///    the view is masked); one head shared by both (the iBOT paper's default) or two.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
@@ -72,13 +72,13 @@ class IBOTHeadImpl : public torch::nn::Cloneable<IBOTHeadImpl> {
   /// The head of the patch tokens (the CLS head when shared).
   DINOHead& patch_head() { return shared ? cls : patch; }
 
-  /// `{cls logits [B,out_dim], aux}`: the CLS head on the CLS token and, when `m.mask` is defined,
-  /// the patch head on the hidden patch tokens in `aux[0]` (`[M,patch_out_dim]`).
+  /// `{.out, .patches}`: the CLS head on the CLS token (`[B,out_dim]`) and, when `m.mask` is
+  /// defined, the patch head on the hidden patch tokens (`[M,patch_out_dim]`).
   HeadOutput forward(const Features& f, const Masked& m) {
     TORCH_CHECK(f.tokens.defined() && f.tokens.dim() == 3, "heads::IBOTHead: expected ViT tokens [B, 1+N, D], got ",
                 ssl::detail::shape_str(f.tokens));
-    HeadOutput out{cls->forward(f.tokens.select(1, 0)), {}};
-    if (m.mask.defined()) out.aux.push_back(patch_head()->forward(detail::hidden_patch_tokens(f, m.mask, "heads::IBOTHead")));
+    HeadOutput out{.out = cls->forward(f.tokens.select(1, 0))};
+    if (m.mask.defined()) out.patches = patch_head()->forward(detail::hidden_patch_tokens(f, m.mask, "heads::IBOTHead"));
     return out;
   }
   /// Frozen-last-layer epochs of both heads (`Compose::before_step`).

@@ -12,7 +12,7 @@
 /// (BYOL, SimSiam, MoCo v3) and returns the projection as an extra output.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
-#include <ssl/dist/sync_batch_norm.hpp>
+#include <ssl/nn/batch_norm.hpp>
 
 #include <torch/torch.h>
 
@@ -77,7 +77,7 @@ inline torch::nn::Sequential build_layers(const MlpOptions& o, const char* who) 
     }
     seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(l.in, l.out).bias(l.has_bias())));
     if (l.norm != Norm::None) {
-      seq->push_back(torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(l.out)
+      seq->push_back(ssl::nn::BatchNorm1d(torch::nn::BatchNormOptions(l.out)
                                                 .affine(l.norm == Norm::BatchNorm)
                                                 .eps(o.bn_eps())
                                                 .momentum(o.bn_momentum())));
@@ -118,7 +118,7 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   /// `x`: `[B, in_dim]` -> `[B, out_dim]`.
   Tensor forward(const Tensor& x) {
     detail::check_mlp_input(x, options, "heads::Mlp");
-    return dist::run_synced(layers, x);  // BatchNorm over the global batch in a data-parallel run
+    return layers->forward(x);
   }
   /// The MLP on `f.pooled`.
   Tensor forward(const Features& f, const Masked&) { return forward(f.pooled); }
@@ -134,7 +134,7 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
 TORCH_MODULE(Mlp);
 
 /// A projector followed by a predictor (BYOL, SimSiam, MoCo v3): `forward` returns
-/// `HeadOutput{.out = predictor(z), .aux = {z}}` with `z = projector(f.pooled)`. The target
+/// `HeadOutput{.out = predictor(z), .projection = z}` with `z = projector(f.pooled)`. The target
 /// network of those methods copies the backbone and `projector` only (`projector->clone()`).
 /// Parameter names: `projector.layers.*`, `predictor.layers.*`.
 class ProjectPredictImpl : public torch::nn::Cloneable<ProjectPredictImpl> {
@@ -154,10 +154,10 @@ class ProjectPredictImpl : public torch::nn::Cloneable<ProjectPredictImpl> {
     predictor = register_module("predictor", Mlp(predictor_options));
   }
 
-  /// `x`: `[B, in]` -> `{.out = p [B, out], .aux = {z [B, projector out]}}`.
+  /// `x`: `[B, in]` -> `{.out = p [B, out], .projection = z [B, projector out]}`.
   HeadOutput forward(const Tensor& x) {
     auto z = projector->forward(x);
-    return {.out = predictor->forward(z), .aux = {z}};
+    return {.out = predictor->forward(z), .projection = z};
   }
   /// The head on `f.pooled`.
   HeadOutput forward(const Features& f, const Masked&) { return forward(f.pooled); }

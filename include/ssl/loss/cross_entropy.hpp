@@ -4,7 +4,7 @@
 /// GPT's next-token loss, BEiT's masked visual tokens, fine-tuning classifiers.
 ///
 /// `loss::CrossEntropy` scores the first view's head output against `TokenLabels::tokens` and the
-/// head's extra output (`Prediction::aux[0][0]`), when it has one, against `TokenLabels::sentence`,
+/// head's next-sentence logits (`HeadOutput::sentence`), when it gives them, against `TokenLabels::sentence`,
 /// and sums them: BERT's pretraining loss is MLM + next-sentence prediction.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
@@ -54,46 +54,48 @@ inline CrossEntropyResult masked_cross_entropy(const torch::Tensor& logits, cons
   return {loss, acc};
 }
 
-/// Example: `loss::CrossEntropy{.names = {"mlm", "nsp"}}`. Logged parts: `<name>` and
-/// `<name>_acc` for each scored output.
+/// Example: `loss::CrossEntropy{.name = "mlm"}`. Scores the head's main output against
+/// `TokenLabels::tokens` and, when the head also gives next-sentence logits
+/// (`HeadOutput::sentence`, BERT), those against `TokenLabels::sentence`. Logged parts: `<name>`
+/// and `<name>_acc` for each scored output.
 struct CrossEntropy {
-  std::vector<std::string> names = {"ce"};
+  std::string name = "ce";           ///< log name of the main output's loss
+  std::string sentence_name = "nsp";  ///< log name of the next-sentence loss (with such a head)
 
   LossOutput operator()(const Prediction& pred, const TokenLabels& labels) const {
     TORCH_CHECK(!pred.views.empty() && labels.tokens.defined(), "loss::CrossEntropy: expected a prediction and ",
                 "token labels, got ", pred.views.size(), " predictions and ", labels.tokens.defined() ? "" : "no ",
                 "labels");
-    std::vector<torch::Tensor> outputs{pred.views[0]}, target{labels.tokens};
-    if (labels.sentence.defined()) target.push_back(labels.sentence);
-    if (!pred.aux.empty()) outputs.insert(outputs.end(), pred.aux[0].begin(), pred.aux[0].end());
-    TORCH_CHECK(target.size() >= outputs.size(), "loss::CrossEntropy: the head gives ", outputs.size(),
-                " outputs but the target only ", target.size(), " label tensors (a next-sentence head needs ",
-                "batches with labels)");
     LossOutput out;
-    for (size_t j = 0; j < outputs.size(); ++j) {
-      auto r = masked_cross_entropy(outputs[j], target[j]);
-      out.loss = j == 0 ? r.loss : out.loss + r.loss;
-      const auto name = j < names.size() ? names[j] : "ce" + std::to_string(j);
-      out.parts.emplace_back(name, r.loss.detach());
-      out.parts.emplace_back(name + "_acc", r.accuracy);
+    const auto score = [&](const torch::Tensor& logits, const torch::Tensor& target, const std::string& part) {
+      auto r = masked_cross_entropy(logits, target);
+      out.loss = out.loss.defined() ? out.loss + r.loss : r.loss;
+      out.parts.emplace_back(part, r.loss.detach());
+      out.parts.emplace_back(part + "_acc", r.accuracy);
+    };
+    score(pred.views[0], labels.tokens, name);
+    if (!pred.extra.empty() && pred.extra[0].sentence.defined()) {
+      TORCH_CHECK(labels.sentence.defined(), "loss::CrossEntropy: the head gives next-sentence logits but the "
+                  "target has no sentence labels (a next-sentence head needs batches with labels)");
+      score(pred.extra[0].sentence, labels.sentence, sentence_name);
     }
     return out;
   }
 };
 
 /// ELECTRA's loss: the generator's MLM cross-entropy (its logits come from the masker as
-/// `Masked::aux`) plus `weight` times the discriminator's replaced-token binary cross-entropy,
+/// `Masked::proposal_logits`) plus `weight` times the discriminator's replaced-token binary cross-entropy,
 /// averaged over the non-padding positions. Target: `target::ReplacedTokens`.
 struct ReplacedTokenDetection {
   double weight = 50.0;
 
   LossOutput operator()(const Prediction& pred, const ReplacedTokenLabels& target) const {
-    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].aux.defined() &&
+    TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].proposal_logits.defined() &&
                     target.generator.defined() && target.replaced.defined() && target.valid.defined(),
                 "loss::ReplacedTokenDetection: expected the discriminator's logits, the generator's logits as "
-                "Masked::aux (masker::Generator), and the targets {generator labels, replaced, valid} of "
+                "Masked::proposal_logits (masker::Generator), and the targets {generator labels, replaced, valid} of "
                 "target::ReplacedTokens");
-    auto gen = masked_cross_entropy(pred.masked[0].aux, target.generator, "loss::ReplacedTokenDetection");
+    auto gen = masked_cross_entropy(pred.masked[0].proposal_logits, target.generator, "loss::ReplacedTokenDetection");
     const auto& logits = pred.views[0];
     TORCH_CHECK(logits.sizes() == target.replaced.sizes(), "loss::ReplacedTokenDetection: discriminator logits ",
                 ssl::detail::shape_str(logits), " must match the tokens ", ssl::detail::shape_str(target.replaced));

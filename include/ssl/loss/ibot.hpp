@@ -15,7 +15,7 @@
 ///   the loss; the teacher temperature is the CLS schedule's.
 ///
 /// Convention (what `target::Teacher` and `heads::IBOTHead` produce): `pred.views` the student's
-/// CLS outputs of every view, globals first; `pred.aux[i][0]` the student's patch outputs at the
+/// CLS outputs of every view, globals first; `pred.extra[i].patches` the student's patch outputs at the
 /// hidden positions of global view i (`[M_i, K]`) and `pred.masked[i].mask` its mask `[B, N]`;
 /// `targets = {cls(g0) .. cls(gk), patch(g0) .. patch(gk)}` from the teacher.
 #include <ssl/core/check.hpp>
@@ -80,15 +80,15 @@ class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
                 ": expected the teacher's CLS and patch outputs of each global view, got ", teacher.global.size(),
                 " CLS and ", teacher.patches.size(), " patch outputs");
     const auto G = teacher.global.size();
-    TORCH_CHECK(pred.views.size() >= G && pred.aux.size() >= G && pred.masked.size() >= G, who, ": expected the ",
+    TORCH_CHECK(pred.views.size() >= G && pred.extra.size() >= G && pred.masked.size() >= G, who, ": expected the ",
                 "student's outputs of at least the ", G, " global views, got ", pred.views.size());
     const auto& t_cls = teacher.global;
     const auto& t_patch = teacher.patches;
     std::vector<torch::Tensor> s_patch, masks;
     for (size_t i = 0; i < G; ++i) {
-      TORCH_CHECK(!pred.aux[i].empty() && pred.masked[i].mask.defined(), who, ": global view ", i,
+      TORCH_CHECK(pred.extra[i].patches.defined() && pred.masked[i].mask.defined(), who, ": global view ", i,
                   " has no patch output or no mask: the masker must mask every global view (masker::Blockwise)");
-      s_patch.push_back(pred.aux[i][0]);
+      s_patch.push_back(pred.extra[i].patches);
       masks.push_back(pred.masked[i].mask);
     }
     const double tt = cls->teacher_temp_at(cls->epoch()), st = options.cls().student_temp();

@@ -3,7 +3,7 @@
 /// ELECTRA's corruption (Clark et al., 2020): BERT-mask the tokens, let a small masked-LM
 /// generator predict the masked positions, and put a token sampled from its distribution in
 /// each. The discriminator (the recipe's backbone) then sees the sampled sequence. The
-/// generator is trained by the loss through its logits (`Masked::aux`); the sampling itself
+/// generator is trained by the loss through its logits (`Masked::proposal_logits`); the sampling itself
 /// carries no gradient.
 #include <ssl/text/encoder.hpp>
 #include <ssl/heads/lm.hpp>
@@ -26,8 +26,8 @@ class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
     register_module("head", head.ptr());
   }
 
-  /// Token ids `[B,N]` -> `Masked{input = sampled sequence, mask = selected, aux = generator
-  /// logits}` (`[M,V]` at the selected positions, or `[B,N,V]`).
+  /// Token ids `[B,N]` -> `Masked{input = sampled sequence, mask = selected,
+  /// proposal_logits = generator logits}` (`[M,V]` at the selected positions, or `[B,N,V]`).
   Masked forward(const torch::Tensor& ids) {
     Masked m = masking(ids);
     auto logits = head->forward(encoder->forward(m), m).out;
@@ -39,7 +39,7 @@ class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
     }
     auto corrupted = ids.clone();
     corrupted.index_put_({m.mask}, sampled);
-    return Masked{.input = corrupted, .mask = m.mask, .aux = logits};
+    return Masked{.input = corrupted, .mask = m.mask, .proposal_logits = logits};
   }
 
   text::Encoder encoder;

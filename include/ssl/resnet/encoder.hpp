@@ -11,6 +11,7 @@
 /// as `[B, H'*W', D]` (row-major positions), `pooled` its global average `[B, D]`.
 #include <ssl/core/check.hpp>
 #include <ssl/core/types.hpp>
+#include <ssl/nn/batch_norm.hpp>
 
 #include <torch/torch.h>
 
@@ -77,7 +78,7 @@ inline torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride
 }
 /// torchvision's shortcut projection: 1x1 convolution with the block's stride, then BatchNorm.
 inline torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Sequential(conv(in, out, 1, stride, 0), torch::nn::BatchNorm2d(out));
+  return torch::nn::Sequential(conv(in, out, 1, stride, 0), ssl::nn::BatchNorm2d(out));
 }
 }  // namespace detail
 
@@ -93,9 +94,9 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     conv1 = register_module("conv1", detail::conv(in, planes, 3, stride, 1));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
+    bn1 = register_module("bn1", ssl::nn::BatchNorm2d(planes));
     conv2 = register_module("conv2", detail::conv(planes, planes, 3, 1, 1));
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+    bn2 = register_module("bn2", ssl::nn::BatchNorm2d(planes));
     if (stride != 1 || in != planes * expansion) {
       downsample = register_module("downsample", detail::downsample(in, planes * expansion, stride));
     } else {
@@ -111,15 +112,15 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   }
 
   /// The BatchNorm that closes the residual branch (zeroed by `zero_init_residual`).
-  torch::nn::BatchNorm2d& last_bn() { return bn2; }
+  ssl::nn::BatchNorm2d& last_bn() { return bn2; }
 
   int64_t in;      ///< input channels
   int64_t planes;  ///< the block's width (output channels: planes x expansion)
   int64_t stride;  ///< spatial stride of the block
   torch::nn::Conv2d conv1{nullptr};          ///< first 3x3 convolution (with the stride)
   torch::nn::Conv2d conv2{nullptr};          ///< second 3x3 convolution
-  torch::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
-  torch::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
+  ssl::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
+  ssl::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
   torch::nn::Sequential downsample{nullptr};  ///< the shortcut's projection, or none (identity)
 };
 TORCH_MODULE(BasicBlock);
@@ -136,11 +137,11 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
     conv1 = register_module("conv1", detail::conv(in, planes, 1, 1, 0));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
+    bn1 = register_module("bn1", ssl::nn::BatchNorm2d(planes));
     conv2 = register_module("conv2", detail::conv(planes, planes, 3, stride, 1));
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+    bn2 = register_module("bn2", ssl::nn::BatchNorm2d(planes));
     conv3 = register_module("conv3", detail::conv(planes, planes * expansion, 1, 1, 0));
-    bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes * expansion));
+    bn3 = register_module("bn3", ssl::nn::BatchNorm2d(planes * expansion));
     if (stride != 1 || in != planes * expansion) {
       downsample = register_module("downsample", detail::downsample(in, planes * expansion, stride));
     } else {
@@ -157,7 +158,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   }
 
   /// The BatchNorm that closes the residual branch (zeroed by `zero_init_residual`).
-  torch::nn::BatchNorm2d& last_bn() { return bn3; }
+  ssl::nn::BatchNorm2d& last_bn() { return bn3; }
 
   int64_t in;      ///< input channels
   int64_t planes;  ///< the block's width (output channels: planes x expansion)
@@ -165,9 +166,9 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   torch::nn::Conv2d conv1{nullptr};          ///< 1x1 convolution to planes
   torch::nn::Conv2d conv2{nullptr};          ///< 3x3 convolution (with the stride)
   torch::nn::Conv2d conv3{nullptr};          ///< 1x1 convolution to 4 x planes
-  torch::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
-  torch::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
-  torch::nn::BatchNorm2d bn3{nullptr};       ///< after conv3
+  ssl::nn::BatchNorm2d bn1{nullptr};       ///< after conv1
+  ssl::nn::BatchNorm2d bn2{nullptr};       ///< after conv2
+  ssl::nn::BatchNorm2d bn3{nullptr};       ///< after conv3
   torch::nn::Sequential downsample{nullptr};  ///< the shortcut's projection, or none (identity)
 };
 TORCH_MODULE(Bottleneck);
@@ -189,7 +190,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     const auto blocks = o.blocks();  // checks the depth
     conv1 = register_module("conv1", o.small_stem() ? detail::conv(o.channels(), o.width(), 3, 1, 1)
                                                     : detail::conv(o.channels(), o.width(), 7, 2, 3));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(o.width()));
+    bn1 = register_module("bn1", ssl::nn::BatchNorm2d(o.width()));
     int64_t in = o.width();
     std::array<torch::nn::Sequential*, 4> stages{&layer1, &layer2, &layer3, &layer4};
     for (size_t s = 0; s < 4; ++s) {
@@ -216,7 +217,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     for (auto& mod : modules(/*include_self=*/false)) {
       if (auto* c = mod->as<torch::nn::Conv2dImpl>()) {
         torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-      } else if (auto* bn = mod->as<torch::nn::BatchNorm2dImpl>()) {
+      } else if (auto* bn = mod->as<ssl::nn::BatchNorm2dImpl>()) {
         bn->weight.fill_(1.0);
         bn->bias.zero_();
       }
@@ -263,7 +264,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
 
   Options options;  ///< what the encoder was built from
   torch::nn::Conv2d conv1{nullptr};  ///< the stem's convolution (3x3 stride 1 small, else 7x7 stride 2)
-  torch::nn::BatchNorm2d bn1{nullptr};  ///< the stem's BatchNorm
+  ssl::nn::BatchNorm2d bn1{nullptr};  ///< the stem's BatchNorm
   torch::nn::Sequential layer1{nullptr};  ///< stage 1: planes = width, stride 1
   torch::nn::Sequential layer2{nullptr};  ///< stage 2: planes = 2 x width, stride 2
   torch::nn::Sequential layer3{nullptr};  ///< stage 3: planes = 4 x width, stride 2

@@ -89,7 +89,7 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     for (auto& o : encode_views(backbone, head, whole, for_head, views.batch_same_size)) {
       auto h = head_output(std::move(o));
       out.global.push_back(std::move(h.out));
-      if (!h.aux.empty()) out.patches.push_back(std::move(h.aux[0]));
+      if (h.patches.defined()) out.patches.push_back(std::move(h.patches));
     }
     TORCH_CHECK(out.patches.empty() || out.patches.size() == out.global.size(), "target::Teacher: the head gave extra ",
                 "outputs for ", out.patches.size(), " of ", out.global.size(),
@@ -135,7 +135,7 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   B student_backbone_;
   H student_head_;
 
-  static HeadOutput head_output(torch::Tensor t) { return {std::move(t), {}}; }
+  static HeadOutput head_output(torch::Tensor t) { return {.out = std::move(t)}; }
   static HeadOutput head_output(HeadOutput o) { return o; }
 };
 

@@ -5,7 +5,7 @@
 /// `pred.views[i]`, so two views give `{z1, z0}`; loss/pairwise.hpp).
 ///  - `OtherView`: with gradient through both (SimCLR, Barlow Twins, VICReg: the two branches
 ///    are one network and both are trained).
-///  - `StopGradient`: the other view's *projection* (the head's `aux[0]`, before the predictor),
+///  - `StopGradient`: the other view's *projection* (`HeadOutput::projection`, before the predictor),
 ///    detached (SimSiam: the "teacher" is the student itself with the gradient stopped; the
 ///    method's teacher update is `teacher::None`).
 #include <ssl/core/check.hpp>
@@ -38,10 +38,10 @@ struct StopGradient {
     constexpr const char* who = "target::StopGradient";
     detail::check_two_views(p, who);
     for (size_t i = 0; i < 2; ++i)
-      TORCH_CHECK(p.aux.size() == 2 && !p.aux[i].empty() && p.aux[i][0].defined(), who,
-                  ": expected the head to return its projection as HeadOutput::aux[0] (a projector + ",
+      TORCH_CHECK(p.extra.size() == 2 && p.extra[i].projection.defined(), who,
+                  ": expected the head to return its projection as HeadOutput::projection (a projector + ",
                   "predictor head such as heads::ProjectPredict); view ", i, " has none");
-    return {{p.aux[1][0].detach(), p.aux[0][0].detach()}};
+    return {{p.extra[1].projection.detach(), p.extra[0].projection.detach()}};
   }
 };
 

@@ -14,6 +14,7 @@
 #include <ssl/data/loader.hpp>
 #include <ssl/dist/collective.hpp>
 #include <ssl/dist/data_parallel.hpp>
+#include <ssl/nn/batch_norm.hpp>
 #include <ssl/train/checkpoint.hpp>
 #include <ssl/train/metrics_log.hpp>
 #include <ssl/train/optim.hpp>
@@ -74,6 +75,11 @@ struct FitOptions {
   int64_t accumulate = 1;
   /// Data-parallel gradient bucket size in MiB.
   double bucket_mib = 25.0;
+  /// Data-parallel: BatchNorm over the global batch. When the run starts, every `nn::BatchNorm1d`
+  /// / `nn::BatchNorm2d` of the recipe is switched to synchronised statistics
+  /// (`nn::convert_sync_batch_norm`, PyTorch's `convert_sync_batchnorm`); false keeps
+  /// per-process statistics (PyTorch DDP's default).
+  bool sync_batch_norm = true;
   /// Metrics every `log_every` steps to `metrics_path` (JSON lines; empty = none).
   int64_t log_every = 50;
   std::string metrics_path;  ///< the JSON-lines metrics file; empty: none
@@ -118,6 +124,7 @@ class Trainer {
     std::optional<dist::GradSync> sync;
     if (dist::world_size() > 1) {
       dist::broadcast_module(*recipe_);
+      if (o.sync_batch_norm) nn::convert_sync_batch_norm(*recipe_);
       sync.emplace(opt_.parameters(), static_cast<int64_t>(o.bucket_mib * 1024 * 1024));
     }
     const int64_t samples_per_step = loader.global_batch_size() * acc;
