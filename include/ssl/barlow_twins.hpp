@@ -18,6 +18,8 @@
 
 namespace ssl::barlow_twins {
 
+/// Barlow Twins' parts: any backbone, no masking, two views, the other view's projection as the
+/// target, the cross-correlation loss, no teacher, a projector MLP.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::BarlowTwins, teacher::None,
                        heads::Mlp>;
@@ -28,10 +30,12 @@ using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, lo
 struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::barlow_twins(image_size, channels)`
   int64_t hidden = 8192;  ///< projector widths (the paper's 8192-8192-8192)
-  int64_t out = 8192;
-  double lambda = 5e-3;
+  int64_t out = 8192;    ///< embedding width: the projector's output, the side of the `[D, D]` cross-correlation
+  double lambda = 5e-3;  ///< weight of the off-diagonal (redundancy-reduction) term (`loss::BarlowTwins::lambda`)
 };
 
+/// Barlow Twins on `backbone`: the projector `heads::barlow_twins(backbone->dim(), hidden, out)`
+/// on its pooled features, `loss::BarlowTwins` with `lambda`. Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "barlow_twins::recipe", "augment::TwoViews::barlow_twins(image_size, channels)");

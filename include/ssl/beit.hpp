@@ -20,6 +20,9 @@
 
 namespace ssl::beit {
 
+/// BEiT's parts: a ViT with a mask token, blockwise masking, the batch as its only view, the
+/// tokenizer's codes of the hidden patches as targets, their cross-entropy, no teacher, a linear
+/// head over the visual vocabulary.
 template <VisualTokenizer Tok>
 using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::Identity, target::VisualTokens<Tok>, loss::CrossEntropy,
                        teacher::None, heads::PatchLogits>;
@@ -35,6 +38,9 @@ struct Options {
   masker::Blockwise masker{.ratio = {0.4, 0.4}, .min_patches = 4};
 };
 
+/// BEiT with the visual tokenizer `tokenizer` (trained beforehand, frozen here): its vocabulary
+/// sizes the head. Sets the encoder's `mask_token` and the masker's `patch` (a conflicting value
+/// set by the caller is refused); the tokenizer's patch must be the encoder's.
 template <VisualTokenizer Tok>
 Recipe<Tok> recipe(Tok tokenizer, Options o) {
   vit::check_options(o.encoder, "beit::recipe");

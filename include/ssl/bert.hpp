@@ -25,17 +25,24 @@
 
 namespace ssl::bert {
 
+/// BERT's parts: a text encoder, BERT's masking, the batch as its only view, the original ids at
+/// the selected positions (and next-sentence labels) as targets, their cross-entropy, no teacher,
+/// the MLM head tied to the input embedding.
 using Recipe = Compose<text::Encoder, masker::Bert, augment::Identity, target::TokenIds, loss::CrossEntropy,
                        teacher::None, heads::LmHead>;
 
 /// Example: `bert::recipe({.encoder = text::bert_mini(V).max_len(128).sep_id(3), .masking = masker::Bert::for_vocab(vocab)})`.
 struct Options {
+  /// The encoder's architecture and vocabulary size, e.g. `text::bert_mini(V)`.
   text::EncoderOptions encoder;
+  /// Which tokens are selected and how they are replaced (its vocabulary and special ids are required).
   masker::Bert masking;
   /// Next-sentence prediction (original BERT; needs batches whose labels are is-next labels).
   bool next_sentence = false;
   /// MLM logits only at the selected positions (same loss, ~15 % of the decoder's compute).
   bool only_masked = true;
+  /// Standard deviation of the normal initialisation of the encoder's and head's weights
+  /// (`text::init_bert_weights`).
   double init_std = 0.02;
 };
 
@@ -46,6 +53,9 @@ inline Options roberta(Options o) {
   return o;
 }
 
+/// BERT (or RoBERTa with `roberta(o)`): the encoder, an MLM head whose decoder is the encoder's
+/// token embedding (plus a next-sentence classifier with `next_sentence`), both initialised as
+/// BERT. The loss logs `mlm` (and `nsp`).
 inline Recipe recipe(const Options& o) {
   text::Encoder encoder(o.encoder);
   heads::LmHead head(heads::LmHeadOptions(o.encoder.dim(), o.encoder.vocab())

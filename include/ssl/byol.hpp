@@ -18,6 +18,8 @@
 
 namespace ssl::byol {
 
+/// BYOL's parts: any backbone, no masking, two views, the momentum teacher's projection of the
+/// other view as the target, negative cosine, an EMA update, a projector and a predictor.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<B, heads::Mlp>, loss::NegCosine,
                        teacher::Ema, heads::ProjectPredict>;
@@ -27,10 +29,15 @@ using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<
 /// {.augment = augment::TwoViews::byol(28, 1)})`.
 struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::byol(image_size, channels)`
+  /// Hidden width of the projector and of the predictor; `out`: the width of their outputs.
   int64_t hidden = 4096, out = 256;  ///< projector and predictor (the paper's 4096 -> 256)
+  /// The teacher's momentum, 0.99 rising to 1 on a cosine over the run (the paper's).
   teacher::Ema ema{.base = 0.99, .final = 1.0};
 };
 
+/// BYOL on `backbone`: the student is the backbone, `heads::byol_projection` and
+/// `heads::byol_prediction`; the teacher a copy of the backbone and projector, moved by `ema`.
+/// Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "byol::recipe", "augment::TwoViews::byol(image_size, channels)");

@@ -24,26 +24,26 @@ namespace ssl {
 
 /// The seven slots of a recipe, by name (`Compose::replace<slot::loss>(...)`, compile errors).
 namespace slot {
-struct backbone {};
-struct masker {};
-struct augment {};
-struct target {};
-struct loss {};
-struct teacher_update {};
-struct head {};
+struct backbone {};        ///< the `Backbone` (1st part)
+struct masker {};          ///< the `Masker` (2nd part)
+struct augment {};         ///< the `Augmenter` (3rd part)
+struct target {};          ///< the `Target` (4th part)
+struct loss {};            ///< the `Loss` (5th part)
+struct teacher_update {};  ///< the `TeacherUpdate` (6th part)
+struct head {};            ///< the head module (7th part)
 }  // namespace slot
 
 /// The parts of a recipe, by name. Example:
 ///     Parts<vit::Encoder, masker::RandomPatches, ...>{.backbone = enc, .masker = {.patch = 4}, ...}
 template <class B, class M, class A, class T, class L, class U, class H>
 struct Parts {
-  B backbone;
-  M masker;
-  A augment;
-  T target;
-  L loss;
-  U teacher_update;
-  H head;
+  B backbone;        ///< encodes each masked view into `Features` (`ssl::Backbone`)
+  M masker;          ///< hides part of each view (`ssl::Masker`)
+  A augment;         ///< makes the views of a batch (`ssl::Augmenter`)
+  T target;          ///< what the predictions are compared with (`ssl::Target`)
+  L loss;            ///< scores the predictions against the target (`ssl::Loss`)
+  U teacher_update;  ///< moves the teacher after each optimizer step (`ssl::TeacherUpdate`)
+  H head;            ///< turns a view's features into its prediction (`ssl::Head`)
 };
 
 namespace detail {
@@ -105,6 +105,9 @@ auto pick(const Old& old, const New& replacement) {
 }
 }  // namespace detail
 
+/// The module of a composed recipe (held by `ssl::Compose`): the seven parts, each checked
+/// against its concept at compile time, and the training step over them. Registers the backbone,
+/// the head and every part that is a module, so `parameters()`, `to()` and checkpoints see them.
 template <class B, class M, class A, class T, class L, class U, class H>
 class ComposeImpl : public torch::nn::Module {
   static_assert(Backbone<B>, "ssl::Compose: the 1st part must satisfy the ssl::Backbone concept: a "
@@ -131,8 +134,10 @@ class ComposeImpl : public torch::nn::Module {
                 detail::check_hooks<H, slot::head>::value);
 
  public:
+  /// The parts of this recipe, by name.
   using PartsType = Parts<B, M, A, T, L, U, H>;
 
+  /// Takes the parts and registers those that are modules as submodules.
   explicit ComposeImpl(PartsType parts) : p_(std::move(parts)) {
     detail::register_if_module(*this, "backbone", p_.backbone);
     detail::register_if_module(*this, "head", p_.head);
@@ -218,13 +223,13 @@ class ComposeImpl : public torch::nn::Module {
   /// Frozen features of a batch for evaluation (no masking, no augmentation).
   Features encode(const torch::Tensor& x) { return p_.backbone->forward(Masked{.input = x}); }
 
-  B& backbone() { return p_.backbone; }
-  M& masker() { return p_.masker; }
-  A& augment() { return p_.augment; }
-  T& target() { return p_.target; }
-  L& loss() { return p_.loss; }
-  U& teacher_update() { return p_.teacher_update; }
-  H& head() { return p_.head; }
+  B& backbone() { return p_.backbone; }              ///< the backbone part
+  M& masker() { return p_.masker; }                  ///< the masker part
+  A& augment() { return p_.augment; }                ///< the augmenter part
+  T& target() { return p_.target; }                  ///< the target part
+  L& loss() { return p_.loss; }                      ///< the loss part
+  U& teacher_update() { return p_.teacher_update; }  ///< the teacher-update part
+  H& head() { return p_.head; }                      ///< the head part
   /// Every part (module parts are shared, not copied).
   [[nodiscard]] const PartsType& parts() const { return p_; }
 
@@ -245,8 +250,8 @@ class ComposeImpl : public torch::nn::Module {
 template <class B, class M, class A, class T, class L, class U, class H>
 class Compose : public torch::nn::ModuleHolder<ComposeImpl<B, M, A, T, L, U, H>> {
  public:
-  using Impl = ComposeImpl<B, M, A, T, L, U, H>;
-  using PartsType = typename Impl::PartsType;
+  using Impl = ComposeImpl<B, M, A, T, L, U, H>;  ///< the module it holds
+  using PartsType = typename Impl::PartsType;     ///< the parts of this recipe, by name
   using torch::nn::ModuleHolder<Impl>::ModuleHolder;
   /// Builds the recipe from its parts: `Recipe({.backbone = ..., .loss = {...}, .head = ...})`
   /// (a part left out is value-initialised).
@@ -261,13 +266,13 @@ class Compose : public torch::nn::ModuleHolder<ComposeImpl<B, M, A, T, L, U, H>>
                          std::conditional_t<std::is_same_v<S, slot::loss>, X, L>,
                          std::conditional_t<std::is_same_v<S, slot::teacher_update>, X, U>,
                          std::conditional_t<std::is_same_v<S, slot::head>, X, H>>;
-  template <class X> using with_backbone = rebind<slot::backbone, X>;
-  template <class X> using with_masker = rebind<slot::masker, X>;
-  template <class X> using with_augment = rebind<slot::augment, X>;
-  template <class X> using with_target = rebind<slot::target, X>;
-  template <class X> using with_loss = rebind<slot::loss, X>;
-  template <class X> using with_teacher_update = rebind<slot::teacher_update, X>;
-  template <class X> using with_head = rebind<slot::head, X>;
+  template <class X> using with_backbone = rebind<slot::backbone, X>;              ///< `X` as the backbone
+  template <class X> using with_masker = rebind<slot::masker, X>;                  ///< `X` as the masker
+  template <class X> using with_augment = rebind<slot::augment, X>;                ///< `X` as the augmenter
+  template <class X> using with_target = rebind<slot::target, X>;                  ///< `X` as the target
+  template <class X> using with_loss = rebind<slot::loss, X>;                      ///< `X` as the loss
+  template <class X> using with_teacher_update = rebind<slot::teacher_update, X>;  ///< `X` as the teacher update
+  template <class X> using with_head = rebind<slot::head, X>;                      ///< `X` as the head
 
   /// This recipe's parts with slot `S` replaced by `part`.
   template <class S, class X>

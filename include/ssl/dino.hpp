@@ -22,6 +22,8 @@
 
 namespace ssl::dino {
 
+/// DINO's parts: any backbone, no masking, multi-crop views, the momentum teacher's outputs of
+/// the global crops as targets, the centred cross-entropy, an EMA update, the DINO head.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::MultiCrop, target::Teacher<B, heads::DINOHead>, loss::DINOLoss,
                        teacher::Ema, heads::DINOHead>;
@@ -32,9 +34,13 @@ struct Options {
   augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
   heads::DINOHeadOptions head{};  ///< `input_dim`: the backbone's width (leave unset)
   loss::DINOLossOptions loss{};   ///< `out_dim`: the head's `output_dim` (leave unset)
+  /// The teacher's momentum, 0.996 rising to 1 on a cosine over the run (the paper's).
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
+/// DINO on `backbone`: the student is the backbone and a `heads::DINOHead`; the teacher a copy of
+/// both, moved by `ema`. Sets `head.input_dim` and `loss.out_dim` (a conflicting value set by
+/// the caller is refused). Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, Options o) {
   augment::require_views(o.augment, "dino::recipe",

@@ -23,18 +23,24 @@
 
 namespace ssl::electra {
 
+/// ELECTRA's parts: the discriminator's text encoder, a generator that BERT-masks and fills the
+/// hidden tokens, the batch as its only view, the generator's and discriminator's labels as
+/// targets, replaced-token detection, no teacher, a per-token replaced/original head.
 using Recipe = Compose<text::Encoder, masker::Generator, augment::Identity, target::ReplacedTokens,
                        loss::ReplacedTokenDetection, teacher::None, heads::ReplacedTokenHead>;
 
 /// Example: `electra::recipe({.discriminator = text::bert_mini(V).embedding_dim(128).pooler(false),
 ///                            .masking = masker::Bert::for_vocab(vocab)})`.
 struct Options {
+  /// The discriminator's architecture and vocabulary size (the recipe's backbone, the one kept).
   text::EncoderOptions discriminator;
+  /// Which tokens the generator's masking selects (its vocabulary and special ids are required).
   masker::Bert masking;
   /// Generator width as a fraction of the discriminator's (ELECTRA: 1/4 to 1/2); same depth.
   double generator_scale = 0.25;
   /// Weight of the discriminator's loss (lambda = 50 in the paper).
   double weight = 50.0;
+  /// Standard deviation of the normal initialisation of every weight (`text::init_bert_weights`).
   double init_std = 0.02;
 };
 
@@ -46,6 +52,9 @@ inline text::EncoderOptions generator_options(const Options& o) {
   return g.embedding_dim(g.embedding_width()).dim(dim).heads(heads).mlp_hidden(4 * dim).pooler(false);
 }
 
+/// ELECTRA: the discriminator, a generator of `generator_options(o)` sharing its embeddings, the
+/// generator's MLM head tied to the token embedding, and the discriminator's replaced-token head,
+/// all initialised as BERT.
 inline Recipe recipe(const Options& o) {
   text::Encoder disc(o.discriminator);
   const auto go = generator_options(o);

@@ -20,18 +20,24 @@
 
 namespace ssl::gpt {
 
+/// GPT's parts: a causal text encoder, no masking, the batch as its only view, the next token at
+/// each position as the target, its cross-entropy, no teacher, an LM head tied to the input embedding.
 using Recipe = Compose<text::Encoder, masker::None, augment::Identity, target::NextTokens, loss::CrossEntropy,
                        teacher::None, heads::LmHead>;
 
 /// Example: `gpt::recipe({.encoder = text::EncoderOptions(V, 256, 4, 4).max_len(128), .pad_id = 0})`.
 /// `encoder` is turned into GPT-2's architecture by `text::gpt`.
 struct Options {
+  /// The encoder's size and vocabulary (width, depth, heads, `max_len`); the rest is GPT-2's.
   text::EncoderOptions encoder;
   /// Targets equal to this id are not scored (right padding); -1 = none.
   int64_t pad_id = -1;
+  /// Standard deviation of the encoder's normal initialisation (`text::init_gpt2_weights`).
   double init_std = 0.02;
 };
 
+/// GPT: the encoder in GPT-2's architecture, an LM head without transform or bias whose decoder
+/// is the token embedding; GPT-2's initialisation. The loss logs `lm`.
 inline Recipe recipe(const Options& o) {
   const auto eo = text::gpt(o.encoder).pad_id(o.pad_id);
   text::Encoder encoder(eo);

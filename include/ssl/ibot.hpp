@@ -23,6 +23,9 @@
 
 namespace ssl::ibot {
 
+/// iBOT's parts: a ViT with a mask token, blockwise masking of the global crops, multi-crop
+/// views, the momentum teacher's CLS and hidden-patch outputs as targets, the DINO + patch loss,
+/// an EMA update, DINO heads on the CLS and patch tokens.
 using Recipe = Compose<vit::Encoder, masker::Blockwise, augment::MultiCrop, target::Teacher<vit::Encoder, heads::IBOTHead>,
                        loss::IBOTLoss, teacher::Ema, heads::IBOTHead>;
 
@@ -35,15 +38,23 @@ struct Options {
   vit::Options encoder = vit::Options{}.patch(4).dim(64).depth(4).heads(4).learned_pos(true);  ///< image, channels: required
   augment::MultiCrop augment{};  ///< required: e.g. `augment::MultiCrop::dino({.global_size = image, .channels = c})`
   heads::DINOHeadOptions head = heads::DINOHeadOptions().hidden_dim(512).bottleneck_dim(128).output_dim(1024);  ///< `input_dim`: the encoder's
+  /// One DINO head for the CLS and the patch tokens (the paper's default); false: a second head,
+  /// of the same options, for the patches.
   bool shared_head = true;
   loss::DINOLossOptions loss = loss::DINOLossOptions().warmup_teacher_temp_epochs(0);  ///< `out_dim`: the head's
+  /// Weight of the patch (masked-image-modelling) term; the CLS term's is 1.
   double lambda_patch = 1.0;
   /// DINOv2's masking: half of the global crops, each at a ratio in [0.1, 0.5], in blocks;
   /// local crops whole (`global_only`). `patch`: the encoder's (leave unset).
   masker::Blockwise masker{.ratio = {0.1, 0.5}, .prob = 0.5, .min_patches = 4, .global_only = true};
+  /// The teacher's momentum, 0.996 rising to 1 on a cosine over the run.
   teacher::Ema ema{.base = 0.996, .final = 1.0};
 };
 
+/// iBOT: the student is the ViT and a `heads::IBOTHead`; the teacher a copy of both, moved by
+/// `ema`. Sets the encoder's `mask_token`, the masker's `patch`, `head.input_dim` and
+/// `loss.out_dim` (a conflicting value set by the caller is refused). Throws when `o.encoder`'s
+/// image or channels or `o.augment` is unset.
 inline Recipe recipe(Options o) {
   vit::check_options(o.encoder, "ibot::recipe");
   augment::require_views(o.augment, "ibot::recipe",

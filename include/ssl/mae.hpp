@@ -18,6 +18,9 @@
 
 namespace ssl::mae {
 
+/// MAE's parts: a ViT that encodes the visible patches only, random patch masking, the batch as
+/// its only view, its (normalised) pixels as the target, the MSE at the hidden patches, no
+/// teacher, the MAE decoder.
 using Recipe = Compose<vit::Encoder, masker::RandomPatches, augment::Identity, target::Pixels, loss::MaskedMSE,
                        teacher::None, heads::MaeDecoder>;
 
@@ -26,14 +29,17 @@ using Recipe = Compose<vit::Encoder, masker::RandomPatches, augment::Identity, t
 /// Example (28 x 28 grayscale images): `mae::recipe({.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
 struct Options {
   vit::Options encoder = vit::Options{}.patch(4).dim(128).depth(4).heads(4);  ///< image and channels: required
-  int64_t decoder_dim = 64;
-  int64_t decoder_depth = 2;
-  int64_t decoder_heads = 4;
+  int64_t decoder_dim = 64;        ///< the decoder's token width
+  int64_t decoder_depth = 2;       ///< the decoder's Transformer blocks
+  int64_t decoder_heads = 4;       ///< the decoder's attention heads (must divide decoder_dim)
   int64_t decoder_mlp_hidden = 0;  ///< 0 = 4 x decoder_dim
-  double mask_ratio = 0.75;
-  bool norm_pix = true;
+  double mask_ratio = 0.75;        ///< fraction of the patches hidden from the encoder
+  bool norm_pix = true;            ///< the target is each patch's pixels normalised to mean 0, variance 1
 };
 
+/// MAE: the ViT encoder, `masker::RandomPatches` and `target::Pixels` at the encoder's patch
+/// size, and a `heads::MaeDecoder` that predicts the pixels of every patch. Throws when
+/// `o.encoder`'s image or channels is unset.
 inline Recipe recipe(const Options& o) {
   vit::check_options(o.encoder, "mae::recipe");
   return Recipe({.backbone = vit::Encoder(o.encoder),

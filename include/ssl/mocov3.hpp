@@ -20,6 +20,8 @@
 
 namespace ssl::mocov3 {
 
+/// MoCo v3's parts: any backbone, no masking, two views, the momentum teacher's projection of
+/// the other view as the key, the contrastive loss, an EMA update, a projector and a predictor.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<B, heads::Mlp>, loss::MoCoV3,
                        teacher::Ema, heads::ProjectPredict>;
@@ -29,11 +31,17 @@ using Recipe = Compose<B, masker::None, augment::TwoViews, target::CrossTeacher<
 /// {.augment = augment::TwoViews::mocov3(28, 1)})`.
 struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::mocov3(image_size, channels)`
+  /// Hidden width of the projector and of the predictor; `out`: the width of their outputs.
   int64_t hidden = 4096, out = 256;  ///< the paper's projector 4096 -> 256 and predictor 4096 -> 256
   double temperature = 1.0;          ///< the official default (0.2 in the paper's ViT recipes)
+  /// The teacher's momentum, 0.99 rising to 1 on a cosine over the run (the official code's default).
   teacher::Ema ema{.base = 0.99, .final = 1.0};
 };
 
+/// MoCo v3 on `backbone`: the official code's heads (for a `vit::Encoder`: a 3-layer projector
+/// and a predictor ending in BatchNorm; otherwise a 2-layer projector and no last BatchNorm);
+/// the teacher a copy of the backbone and projector, moved by `ema`. Throws when `o.augment` is
+/// unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "mocov3::recipe", "augment::TwoViews::mocov3(image_size, channels)");

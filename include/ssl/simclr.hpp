@@ -18,6 +18,8 @@
 
 namespace ssl::simclr {
 
+/// SimCLR's parts: any backbone, no masking, two views, the other view's projection as the
+/// positive, NT-Xent, no teacher, a projector MLP.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::NTXent, teacher::None, heads::Mlp>;
 
@@ -28,9 +30,11 @@ struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::simclr(image_size, channels)`
   int64_t hidden = 2048;  ///< projector hidden width (lightly's SimCLRProjectionHead)
   int64_t out = 128;      ///< embedding width
-  double temperature = 0.5;
+  double temperature = 0.5;  ///< NT-Xent's softmax temperature (lightly's default)
 };
 
+/// SimCLR on `backbone`: the projector `heads::simclr(backbone->dim(), hidden, out)` on its
+/// pooled features and `loss::NTXent` at `temperature`. Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "simclr::recipe", "augment::TwoViews::simclr(image_size, channels)");

@@ -18,6 +18,8 @@
 
 namespace ssl::simsiam {
 
+/// SimSiam's parts: any backbone, no masking, two views, the other view's detached projection as
+/// the target, negative cosine, no teacher, a projector and a predictor.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::StopGradient, loss::NegCosine, teacher::None,
                        heads::ProjectPredict>;
@@ -27,10 +29,13 @@ using Recipe = Compose<B, masker::None, augment::TwoViews, target::StopGradient,
 /// {.augment = augment::TwoViews::simsiam(28, 1)})`.
 struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::simsiam(image_size, channels)`
+  /// The projector's hidden width; `out`: its output width, the embedding's.
   int64_t proj_hidden = 2048, out = 2048;  ///< projector (the paper's 2048-2048-2048)
   int64_t pred_hidden = 512;               ///< predictor bottleneck (the paper's 512)
 };
 
+/// SimSiam on `backbone`: `heads::simsiam_projection` then `heads::simsiam_prediction` (`out`
+/// -> `pred_hidden` -> `out`). Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "simsiam::recipe", "augment::TwoViews::simsiam(image_size, channels)");

@@ -18,6 +18,8 @@
 
 namespace ssl::vicreg {
 
+/// VICReg's parts: any backbone, no masking, two views, the other view's embedding as the
+/// target, the variance-invariance-covariance loss, no teacher, an expander MLP.
 template <Backbone B>
 using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, loss::VICReg, teacher::None, heads::Mlp>;
 
@@ -27,10 +29,16 @@ using Recipe = Compose<B, masker::None, augment::TwoViews, target::OtherView, lo
 struct Options {
   augment::TwoViews augment{};  ///< required: e.g. `augment::TwoViews::vicreg(image_size, channels)`
   int64_t hidden = 8192;  ///< expander widths (the paper's 8192-8192-8192)
-  int64_t out = 8192;
+  int64_t out = 8192;  ///< embedding width: the expander's output
+  /// The loss weights (the paper's): `lambda` of the invariance, `mu` of the variance, `nu` of
+  /// the covariance term (`loss::VICReg`).
+  ///@{
   double lambda = 25.0, mu = 25.0, nu = 1.0;
+  ///@}
 };
 
+/// VICReg on `backbone`: the expander `heads::vicreg(backbone->dim(), hidden, out)` on its
+/// pooled features and `loss::VICReg` with `lambda`, `mu`, `nu`. Throws when `o.augment` is unset.
 template <Backbone B>
 Recipe<B> recipe(B backbone, const Options& o) {
   augment::require_views(o.augment, "vicreg::recipe", "augment::TwoViews::vicreg(image_size, channels)");

@@ -227,6 +227,7 @@ struct Normalize {
 struct Pipeline {
   std::vector<Transform> stages;  ///< the transforms, in order
 
+  /// No stage: the identity.
   Pipeline() = default;
   /// The stages `s`, in order.
   Pipeline(std::initializer_list<Transform> s) : stages(s) {}

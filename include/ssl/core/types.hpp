@@ -16,8 +16,8 @@ using torch::Tensor;
 
 /// A labelled or unlabelled batch as the data path gives it (`target` may be undefined).
 struct Batch {
-  Tensor input;
-  Tensor target;
+  Tensor input;   ///< the inputs: images `[B,C,H,W]` or token ids `[B,N]`
+  Tensor target;  ///< the labels (class ids `[B]`, token labels `[B,N]`, ...), undefined when unlabelled
 };
 
 /// What a `Masker` gives: the (possibly corrupted) input and which positions the objective hides.
@@ -45,8 +45,8 @@ struct Masked {
 /// the teacher) and `local` views (student only, e.g. DINO's small crops). `augment::Identity`
 /// gives one global view: the batch itself.
 struct Views {
-  std::vector<Tensor> global;
-  std::vector<Tensor> local;
+  std::vector<Tensor> global;  ///< the global views, each `[B,...]` (student and teacher)
+  std::vector<Tensor> local;   ///< the local views, each `[B,...]` (student only; often empty)
   /// The batch's labels when the data carries them (BERT's next-sentence labels), else undefined.
   /// Set by `Compose` from `Batch::target`, for targets that need them.
   Tensor labels;
@@ -66,8 +66,8 @@ struct Views {
 ///  - `tokens`: `[B,T,D]` every output token (for a ViT: CLS first, then the encoded patches).
 ///  - `pooled`: `[B,D]` one vector per sample (CLS token or mean of the patch tokens).
 struct Features {
-  Tensor tokens;
-  Tensor pooled;
+  Tensor tokens;  ///< `[B,T,D]` every output token
+  Tensor pooled;  ///< `[B,D]` one vector per sample
 };
 
 /// What a head may return instead of a single tensor: its main output and, by name, the extra
@@ -107,26 +107,26 @@ struct Prediction {
 /// `Prediction::views[i]` (the other view's embedding: SimCLR, Barlow Twins, VICReg, SimSiam, and
 /// the momentum teacher's with cross pairing: BYOL, MoCo v3). See loss/pairwise.hpp.
 struct PairedEmbeddings {
-  std::vector<Tensor> views;
+  std::vector<Tensor> views;  ///< `[B, D]` the embedding each student view is compared with
 };
 
 /// Each student view's pixels, patchified: `views[i]` is `[B, N, p*p*C]` (MAE's target).
 struct PixelPatches {
-  std::vector<Tensor> views;
+  std::vector<Tensor> views;  ///< `[B, N, p*p*C]` the patchified pixels of each student view
 };
 
 /// A momentum teacher's output `[B, K]` of each global view (DINO: every student view is scored
 /// against every teacher view but its own).
 struct TeacherOutputs {
-  std::vector<Tensor> global;
+  std::vector<Tensor> global;  ///< `[B, K]` the teacher's output of each global view
 };
 
 /// A momentum teacher's outputs of each global view, and of its patches: `patches[i]` is
 /// `[M_i, K]`, the teacher's patch outputs at the M_i positions the student's masker hid in
 /// global view i (iBOT's "online tokenizer").
 struct TeacherTokenOutputs {
-  std::vector<Tensor> global;
-  std::vector<Tensor> patches;
+  std::vector<Tensor> global;   ///< `[B, K]` the teacher's output of each global view
+  std::vector<Tensor> patches;  ///< `[M_i, K]` its outputs at the patches hidden in global view i
 };
 
 /// Integer class labels for cross-entropy, -100 where nothing is scored: `tokens` `[B, N]` for
@@ -134,23 +134,24 @@ struct TeacherTokenOutputs {
 /// batch's sentence labels `[B]` for the head's extra output when the head has one (BERT's
 /// next-sentence prediction; undefined otherwise).
 struct TokenLabels {
-  Tensor tokens;
-  Tensor sentence;
+  Tensor tokens;    ///< `[B, N]` int64 labels of the head's main output, -100 = not scored
+  Tensor sentence;  ///< `[B]` int64 next-sentence labels, or undefined
 };
 
 /// ELECTRA's targets: the generator's MLM labels `[B, N]` (-100 where not masked), whether each
 /// token the discriminator saw was replaced (`[B, N]` float), and which positions count (`[B, N]`
 /// bool: not padding).
 struct ReplacedTokenLabels {
-  Tensor generator;
-  Tensor replaced;
-  Tensor valid;
+  Tensor generator;  ///< `[B, N]` int64 the generator's MLM labels, -100 where not masked
+  Tensor replaced;   ///< `[B, N]` float, 1 where the discriminator's input token was replaced
+  Tensor valid;      ///< `[B, N]` bool, the positions that count (not padding)
 };
 /// @}
 
 /// What a `Loss` gives: the scalar to minimise and named parts for logging (detached).
 struct LossOutput {
-  Tensor loss;
+  Tensor loss;  ///< the scalar to minimise
+  /// Named scalar terms for logging, detached (e.g. `{"invariance", ...}`); may be empty.
   std::vector<std::pair<std::string, Tensor>> parts;
 };
 
@@ -158,13 +159,13 @@ struct LossOutput {
 struct StepInfo {
   int64_t step = 0;         ///< optimizer steps done before this one
   int64_t total_steps = 1;  ///< planned optimizer steps of the run
-  int64_t epoch = 0;
-  int64_t steps_per_epoch = 1;
+  int64_t epoch = 0;            ///< the current epoch, counted from 0
+  int64_t steps_per_epoch = 1;  ///< optimizer steps per epoch (epoch-based schedules convert with it)
 };
 
 /// The hooks a part may declare (`static constexpr unsigned hooks`).
 namespace hook {
-inline constexpr unsigned none = 0;
+inline constexpr unsigned none = 0;             ///< no hook
 inline constexpr unsigned step = 1u << 0;       ///< `set_step(const StepInfo&)`: see `ssl::StepAware`
 inline constexpr unsigned teacher = 1u << 1;    ///< a Target with a teacher: see `ssl::OwnsTeacher`
 inline constexpr unsigned view_kind = 1u << 2;  ///< a Masker told which views are global: see `ssl::MasksByViewKind`

@@ -110,6 +110,7 @@ struct TokenStoreOptions {
 /// A run of token ids inside a TokenStore (uint16 or int32 underneath), read as int64.
 class TokenSpan {
  public:
+  /// An empty span (no ids).
   TokenSpan() = default;
   /// `n` ids of `bytes` (2 or 4) each from `data`.
   TokenSpan(const void* data, int bytes, int64_t n) : p_(static_cast<const char*>(data)), bytes_(bytes), n_(n) {}

@@ -114,8 +114,8 @@ inline void set_backend(std::shared_ptr<Backend> b) { detail::installed_backend(
 /// While alive, this thread sees a world of one process: rank-0-only work after a data-parallel
 /// run (evaluation, pictures) runs without collectives. Nests.
 struct LocalOnly {
-  LocalOnly() { ++detail::local_only_depth(); }
-  ~LocalOnly() { --detail::local_only_depth(); }
+  LocalOnly() { ++detail::local_only_depth(); }   ///< enters the one-process world
+  ~LocalOnly() { --detail::local_only_depth(); }  ///< leaves it (the enclosing `LocalOnly`, if any, still holds)
   LocalOnly(const LocalOnly&) = delete;
   LocalOnly& operator=(const LocalOnly&) = delete;
 };

@@ -24,6 +24,10 @@ inline torch::nn::Linear new_head(int64_t dim, int64_t classes, double init_std)
 }
 }  // namespace detail
 
+/// Image or sequence classification: a linear head on the backbone's pooled features
+/// (`Features::pooled`), trained end to end with cross-entropy on `Batch::target` (`[B]` class
+/// ids). A `Trainable` like the recipes: the trainer drives it unchanged. Parameter names:
+/// `backbone.*`, `head.weight`, `head.bias`.
 template <Backbone B>
 class ClassifierImpl : public torch::nn::Module {
  public:
@@ -33,7 +37,9 @@ class ClassifierImpl : public torch::nn::Module {
     register_module("backbone", this->backbone.ptr());
     head = register_module("head", detail::new_head(this->backbone->dim(), classes, init_std));
   }
+  /// `[B, classes]` class logits of the inputs `x` (nothing masked).
   torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).pooled); }
+  /// Cross-entropy of the logits against `b.target` (required); logs the batch accuracy as `acc`.
   LossOutput forward(const Batch& b) {
     TORCH_CHECK(b.target.defined(), "eval::Classifier: the batch has no labels");
     auto z = logits(b.input);
@@ -42,17 +48,20 @@ class ClassifierImpl : public torch::nn::Module {
     return {loss, {{"acc", acc.detach()}}};
   }
 
-  B backbone;
-  torch::nn::Linear head{nullptr};
+  B backbone;                       ///< the encoder being fine-tuned (registered as `backbone`)
+  torch::nn::Linear head{nullptr};  ///< backbone dim -> classes
 };
 
+/// The module holder of `ClassifierImpl`. Example: `eval::Classifier clf(encoder, 10)`.
 template <Backbone B>
 class Classifier : public torch::nn::ModuleHolder<ClassifierImpl<B>> {
  public:
   using torch::nn::ModuleHolder<ClassifierImpl<B>>::ModuleHolder;
 };
+/// Deduces `Classifier<B>` from the backbone: `Classifier(backbone, classes)`.
 template <Backbone B>
 Classifier(B, int64_t) -> Classifier<B>;
+/// Deduces `Classifier<B>` from the backbone: `Classifier(backbone, classes, init_std)`.
 template <Backbone B>
 Classifier(B, int64_t, double) -> Classifier<B>;
 
@@ -62,12 +71,16 @@ Classifier(B, int64_t, double) -> Classifier<B>;
 template <Backbone B>
 class TokenClassifierImpl : public torch::nn::Module {
  public:
+  /// A head from `backbone->dim()` to `classes`, initial weights normal(0, init_std) (BERT's 0.02),
+  /// zero bias.
   TokenClassifierImpl(B backbone, int64_t classes, double init_std = 0.02) : backbone(std::move(backbone)) {
     register_module("backbone", this->backbone.ptr());
     head = register_module("head", detail::new_head(this->backbone->dim(), classes, init_std));
   }
   /// `[B,N,classes]`.
   torch::Tensor logits(const torch::Tensor& x) { return head(backbone->forward(Masked{.input = x}).tokens); }
+  /// Cross-entropy over the scored tokens of `b.target` (`[B,N]`, -100 = not scored, required);
+  /// logs their accuracy as `acc`.
   LossOutput forward(const Batch& b) {
     TORCH_CHECK(b.target.defined() && b.target.sizes() == b.input.sizes(), "eval::TokenClassifier: expected labels ",
                 "of the input's shape ", b.input.sizes(), " (-100 = not scored), got ", ssl::detail::shape_str(b.target));
@@ -75,16 +88,19 @@ class TokenClassifierImpl : public torch::nn::Module {
     return {r.loss, {{"acc", r.accuracy}}};
   }
 
-  B backbone;
-  torch::nn::Linear head{nullptr};
+  B backbone;                       ///< the encoder being fine-tuned (registered as `backbone`)
+  torch::nn::Linear head{nullptr};  ///< backbone dim -> classes, applied to every token
 };
+/// The module holder of `TokenClassifierImpl`. Example: `eval::TokenClassifier tagger(encoder, 9)`.
 template <Backbone B>
 class TokenClassifier : public torch::nn::ModuleHolder<TokenClassifierImpl<B>> {
  public:
   using torch::nn::ModuleHolder<TokenClassifierImpl<B>>::ModuleHolder;
 };
+/// Deduces `TokenClassifier<B>` from the backbone: `TokenClassifier(backbone, classes)`.
 template <Backbone B>
 TokenClassifier(B, int64_t) -> TokenClassifier<B>;
+/// Deduces `TokenClassifier<B>` from the backbone: `TokenClassifier(backbone, classes, init_std)`.
 template <Backbone B>
 TokenClassifier(B, int64_t, double) -> TokenClassifier<B>;
 
@@ -101,23 +117,23 @@ double accuracy(M& model, const torch::Tensor& inputs, const torch::Tensor& labe
 
 /// Example: `FinetuneOptions{.epochs = 5, .lr = 1e-3, .layer_decay = 0.75}`.
 struct FinetuneOptions {
-  int64_t classes = 10;
-  int64_t epochs = 5;
-  int64_t batch = 128;
-  double lr = 1e-3;
-  double weight_decay = 0.05;
+  int64_t classes = 10;        ///< classes of the new head (labels in [0, classes))
+  int64_t epochs = 5;          ///< training epochs over `inputs`
+  int64_t batch = 128;         ///< batch size (capped at the number of inputs)
+  double lr = 1e-3;            ///< AdamW's peak learning rate (after warm-up, then a cosine to 0)
+  double weight_decay = 0.05;  ///< AdamW's decoupled weight decay
   /// Layer-wise lr decay over the ViT's blocks (1 = off; 0.65-0.75 for pretrained weights).
   double layer_decay = 1.0;
-  double warmup_epochs = 1.0;
-  double clip_grad_norm = 1.0;
+  double warmup_epochs = 1.0;   ///< epochs of linear lr warm-up (fractions allowed; at most `epochs`)
+  double clip_grad_norm = 1.0;  ///< clip the global gradient norm to this value (0 = off)
   /// Initial weights of the new linear head: normal(0, head_init_std).
   double head_init_std = 2e-5;
   /// Token inputs: when >= 0, the padding id, and batches group sequences of similar length
   /// (data::LoaderOptions::lengths); pair it with a padding-trimming transform.
   int64_t group_by_length_pad = -1;
-  uint64_t seed = 0;
-  std::string label = "fine-tune";
-  int progress = -1;
+  uint64_t seed = 0;                ///< the loader's shuffling seed (epoch e's order: seed + e)
+  std::string label = "fine-tune";  ///< progress-bar label
+  int progress = -1;                ///< progress bar: -1 auto (a terminal), 0 off, 1 on
   /// Where the classifier and the batches live (the encoder is moved there).
   torch::Device device = torch::kCPU;
 };

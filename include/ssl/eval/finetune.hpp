@@ -38,8 +38,12 @@ struct FinetuneVsScratchOptions {
 /// What `finetune_vs_scratch` measured: top-1 test accuracies in [0, 1], the labelled images
 /// used and the seconds both runs took.
 struct FinetuneScores {
+  /// Test accuracy of the fine-tuned pretrained encoder, of the one trained from scratch (-1:
+  /// not measured), and the wall-clock seconds of both runs.
+  ///@{
   double pretrained = -1, scratch = -1, seconds = 0;
-  int64_t labels = 0;
+  ///@}
+  int64_t labels = 0;  ///< labelled training images used (`o.labels`, at most the split's size)
 };
 
 /// Fine-tunes `pretrained` (in place: its pooled output becomes the mean patch token) and a new

@@ -105,8 +105,12 @@ struct FrozenEvalOptions {
 /// What `frozen_eval` measured: top-1 accuracies in [0, 1], the feature width and the seconds
 /// the extraction and both classifiers took.
 struct FrozenScores {
+  /// Test accuracy of the k-NN, of the linear probe (-1: not measured), and the wall-clock
+  /// seconds of the extraction and both classifiers.
+  ///@{
   double knn = -1, linear = -1, seconds = 0;
-  int64_t dim = 0;
+  ///@}
+  int64_t dim = 0;  ///< width D of the features
 };
 
 /// The k-NN and the linear probe of `encode` (a model-input batch on `o.device` -> `[B, D]`)

@@ -51,9 +51,9 @@ inline std::pair<torch::Tensor, torch::Tensor> standardize(const torch::Tensor& 
 
 /// Example: `KnnOptions{.k = 20, .temperature = 0.07}`.
 struct KnnOptions {
-  int64_t k = 20;
-  double temperature = 0.07;
-  int64_t chunk = 1024;
+  int64_t k = 20;             ///< neighbours that vote (in [1, training samples])
+  double temperature = 0.07;  ///< a neighbour's vote is exp(cosine similarity / temperature)
+  int64_t chunk = 1024;       ///< test features compared at once (bounds the `[chunk, train]` similarities)
   /// Standardise every feature dimension with the training set's mean and std before the
   /// cosine similarity (helps features whose dimensions differ widely in scale, e.g. token maps).
   bool standardize = false;

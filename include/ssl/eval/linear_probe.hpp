@@ -11,11 +11,11 @@ namespace ssl::eval {
 
 /// Example: `LinearProbeOptions{.epochs = 30, .lr = 1e-3}`.
 struct LinearProbeOptions {
-  int64_t epochs = 30;
-  int64_t batch = 256;
-  double lr = 1e-3;
-  double weight_decay = 0.0;
-  uint64_t seed = 0;
+  int64_t epochs = 30;        ///< passes over the training features
+  int64_t batch = 256;        ///< mini-batch size
+  double lr = 1e-3;           ///< Adam's initial learning rate, decayed to 0 on a cosine
+  double weight_decay = 0.0;  ///< Adam's (L2) weight decay
+  uint64_t seed = 0;          ///< seed of the mini-batch order
 };
 
 /// Top-1 test accuracy in [0,1] of a linear classifier trained on `train_f`.

@@ -52,8 +52,15 @@ std::map<std::string, double> loss_on(R& recipe, const torch::Tensor& inputs, co
 /// predicting the most frequent training token, and the cross-entropy of the training unigram
 /// distribution (add-one smoothed). Tokens in `ignore` (special ids) are not counted.
 struct UnigramBaseline {
+  /// Accuracy in [0, 1] of the most frequent training token, and the cross-entropy in nats per
+  /// token of the smoothed unigram distribution, both over the scored held-out tokens.
+  ///@{
   double accuracy = 0, cross_entropy = 0;
+  ///@}
 };
+/// The `UnigramBaseline` of `heldout` given the token counts of `train` (sequences of ids in
+/// `[0, vocab)`; an id outside throws), `ignore` counted in neither. Throws when no held-out
+/// token is scored.
 inline UnigramBaseline unigram_baseline(const std::vector<std::vector<int64_t>>& train,
                                         const std::vector<std::vector<int64_t>>& heldout, int64_t vocab,
                                         const std::vector<int64_t>& ignore = {}) {

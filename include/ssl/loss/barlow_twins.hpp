@@ -15,10 +15,12 @@
 
 namespace ssl::loss {
 
+/// Barlow Twins' loss (see the file comment). Example: `loss::BarlowTwins{.lambda = 5e-3}`.
 struct BarlowTwins {
   double lambda = 5e-3;  ///< weight of the redundancy-reduction (off-diagonal) term
   bool gather_distributed = true;  ///< statistics over every process's batch
 
+  /// The two sums of the loss, before weighting (0-D each).
   struct Terms {
     torch::Tensor on_diag;   ///< sum_i (1 - C_ii)^2
     torch::Tensor off_diag;  ///< sum_{i != j} C_ij^2
@@ -43,11 +45,14 @@ struct BarlowTwins {
     return {(c.diagonal() - 1).pow(2).sum(), c.masked_fill(eye, 0).pow(2).sum()};
   }
 
+  /// The loss of one pair of `[B, D]` embeddings on this process: `on_diag + lambda * off_diag`.
   [[nodiscard]] static torch::Tensor of(const torch::Tensor& za, const torch::Tensor& zb, double lambda = 5e-3) {
     auto t = terms(za, zb);
     return t.on_diag + lambda * t.off_diag;
   }
 
+  /// The loss averaged over the pairs (`pred.views[i]`, `paired.views[i]`). Logged parts:
+  /// `barlow_twins`, `on_diag`, `off_diag`.
   LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
     const auto& targets = paired.views;
     detail::check_pairs("loss::BarlowTwins", pred, targets);

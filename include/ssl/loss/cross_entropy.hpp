@@ -21,8 +21,14 @@ namespace ssl::loss {
 /// `[..., C]` with `labels` `[...]`, or `[M, C]` for the M non-ignored entries of `labels` in
 /// row-major order (a head that predicts only the masked positions). No label at all gives 0.
 struct CrossEntropyResult {
+  /// The 0-D mean cross-entropy (with gradient) and the 0-D top-1 accuracy in [0, 1] (detached).
+  ///@{
   torch::Tensor loss, accuracy;
+  ///@}
 };
+/// The `CrossEntropyResult` of `logits` against `labels` (int64, -100 = ignored). In a
+/// data-parallel run the mean is over every process's labels (`dist::mean_count`). `what` names
+/// the caller in error messages.
 inline CrossEntropyResult masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels,
                                                const char* what = "loss::CrossEntropy") {
   TORCH_CHECK(logits.defined() && labels.defined() && logits.dim() >= 2, what,
@@ -62,6 +68,9 @@ struct CrossEntropy {
   std::string name = "ce";           ///< log name of the main output's loss
   std::string sentence_name = "nsp";  ///< log name of the next-sentence loss (with such a head)
 
+  /// The sum of `masked_cross_entropy` of the first view's prediction against `labels.tokens`
+  /// and, when the head gives next-sentence logits (`HeadOutput::sentence`), of those against
+  /// `labels.sentence` (which must then be defined).
   LossOutput operator()(const Prediction& pred, const TokenLabels& labels) const {
     TORCH_CHECK(!pred.views.empty() && labels.tokens.defined(), "loss::CrossEntropy: expected a prediction and ",
                 "token labels, got ", pred.views.size(), " predictions and ", labels.tokens.defined() ? "" : "no ",
@@ -87,8 +96,10 @@ struct CrossEntropy {
 /// `Masked::proposal_logits`) plus `weight` times the discriminator's replaced-token binary cross-entropy,
 /// averaged over the non-padding positions. Target: `target::ReplacedTokens`.
 struct ReplacedTokenDetection {
-  double weight = 50.0;
+  double weight = 50.0;  ///< weight of the discriminator's term (the paper's lambda = 50)
 
+  /// Generator MLM loss + `weight` x discriminator loss on the first view. Logged parts: `gen`,
+  /// `gen_acc`, `disc`, `disc_acc` and `replaced` (the fraction of scored tokens replaced).
   LossOutput operator()(const Prediction& pred, const ReplacedTokenLabels& target) const {
     TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].proposal_logits.defined() &&
                     target.generator.defined() && target.replaced.defined() && target.valid.defined(),

@@ -28,24 +28,31 @@ namespace ssl::loss {
 
 /// Example: `DINOLossOptions(65536).teacher_temp(0.07).warmup_teacher_temp_epochs(30)`.
 struct DINOLossOptions {
+  /// Options without `out_dim` (a recipe sets it from its head).
   DINOLossOptions() = default;
+  /// Options for a head of `out_dim` outputs.
   explicit DINOLossOptions(int64_t out_dim) : out_dim_(out_dim) {}
   /// The head's output width: required to build the loss; a recipe sets it from its head (and
   /// refuses a different one).
   TORCH_ARG(std::optional<int64_t>, out_dim);
-  TORCH_ARG(double, warmup_teacher_temp) = 0.04;
-  TORCH_ARG(double, teacher_temp) = 0.04;
+  TORCH_ARG(double, warmup_teacher_temp) = 0.04;  ///< teacher temperature at epoch 0
+  TORCH_ARG(double, teacher_temp) = 0.04;  ///< teacher temperature after the warm-up
+  /// Epochs over which the teacher temperature rises linearly to `teacher_temp` (0 = none).
   TORCH_ARG(int64_t, warmup_teacher_temp_epochs) = 30;
-  TORCH_ARG(double, student_temp) = 0.1;
-  TORCH_ARG(double, center_momentum) = 0.9;
+  TORCH_ARG(double, student_temp) = 0.1;  ///< temperature of the student's softmax
+  TORCH_ARG(double, center_momentum) = 0.9;  ///< momentum m of the centre's moving average
 };
 
+/// DINO's loss (see the file comment): a module, because the centre is a buffer that moves with
+/// every call and is saved with the recipe. Models `ssl::Loss` for `TeacherOutputs`.
 class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
  public:
   /// Its teacher-temperature schedule follows the run (ssl::StepAware): Compose must call `set_step`.
   static constexpr unsigned hooks = hook::step;
+  /// The loss of `options` (`out_dim` required), its centre at zero.
   explicit DINOLossImpl(DINOLossOptions options) : options(std::move(options)) { reset(); }
 
+  /// Registers the centre buffer `[out_dim]`, zeros (`clone()` calls it too).
   void reset() override {
     TORCH_CHECK(options.out_dim().has_value(), "loss::DINOLoss: DINOLossOptions::out_dim is required (the head's output width)");
     TORCH_CHECK(*options.out_dim() > 0, "loss::DINOLoss: expected out_dim > 0, got ", *options.out_dim());
@@ -65,6 +72,7 @@ class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
 
   /// The epoch the next calls are in (drives the teacher temperature); `nullopt`: none.
   void set_epoch(std::optional<int64_t> epoch) { epoch_ = epoch; }
+  /// The epoch set by `set_epoch` or `set_step`; `nullopt` before any.
   [[nodiscard]] std::optional<int64_t> epoch() const { return epoch_; }
   /// The trainer's hook (through `Compose::before_step`): the epoch of the coming step.
   void set_step(const StepInfo& i) { set_epoch(i.epoch); }
@@ -119,7 +127,7 @@ class DINOLossImpl : public torch::nn::Cloneable<DINOLossImpl> {
     return {loss, {{"dino", loss.detach()}, {"teacher_temp", torch::tensor(tt)}}};
   }
 
-  DINOLossOptions options;
+  DINOLossOptions options;  ///< what the loss was built from
   torch::Tensor center;  ///< `[out_dim]`, buffer (saved with the recipe)
 
  private:

@@ -29,20 +29,28 @@ namespace ssl::loss {
 
 /// Example: `IBOTLossOptions(DINOLossOptions(1024).warmup_teacher_temp_epochs(0), 1024)`.
 struct IBOTLossOptions {
+  /// The CLS term's options and the width of the patch head's outputs.
   IBOTLossOptions(DINOLossOptions cls, int64_t patch_out_dim) : cls_(std::move(cls)), patch_out_dim_(patch_out_dim) {}
+  /// The CLS term: a `loss::DINOLoss` of these options (its temperatures and schedule are the
+  /// patch term's too).
   TORCH_ARG(DINOLossOptions, cls);
-  TORCH_ARG(int64_t, patch_out_dim);
-  TORCH_ARG(double, patch_center_momentum) = 0.9;
-  TORCH_ARG(double, lambda_cls) = 1.0;
-  TORCH_ARG(double, lambda_patch) = 1.0;
+  TORCH_ARG(int64_t, patch_out_dim);  ///< K of the patch outputs `[M, K]`: the patch centre's width
+  TORCH_ARG(double, patch_center_momentum) = 0.9;  ///< momentum of the patch centre's moving average
+  TORCH_ARG(double, lambda_cls) = 1.0;  ///< weight of the CLS (DINO) term
+  TORCH_ARG(double, lambda_patch) = 1.0;  ///< weight of the patch term
 };
 
+/// iBOT's loss (see the file comment): a module holding the CLS term's `DINOLoss` and the patch
+/// centre buffer. Models `ssl::Loss` for `TeacherTokenOutputs`.
 class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
  public:
   /// Its teacher-temperature schedule follows the run (ssl::StepAware): Compose must call `set_step`.
   static constexpr unsigned hooks = hook::step;
+  /// The loss of `options`, both centres at zero.
   explicit IBOTLossImpl(IBOTLossOptions options) : options(std::move(options)) { reset(); }
 
+  /// Registers the CLS loss `cls` and the patch centre buffer `[patch_out_dim]`, zeros (`clone()`
+  /// calls it too).
   void reset() override {
     TORCH_CHECK(options.patch_out_dim() > 0, "loss::IBOTLoss: expected patch_out_dim > 0, got ", options.patch_out_dim());
     cls = register_module("cls", DINOLoss(options.cls()));
@@ -74,6 +82,8 @@ class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
     return (ce * weight).sum() / double(mask.size(0));
   }
 
+  /// `lambda_cls * CLS loss + lambda_patch * patch loss` with the current centres and epoch's
+  /// teacher temperature, then both centre updates. Logged parts: `cls`, `patch`, `teacher_temp`.
   LossOutput forward(const Prediction& pred, const TeacherTokenOutputs& teacher) {
     constexpr const char* who = "loss::IBOTLoss";
     TORCH_CHECK(!teacher.global.empty() && teacher.patches.size() == teacher.global.size(), who,
@@ -113,8 +123,8 @@ class IBOTLossImpl : public torch::nn::Cloneable<IBOTLossImpl> {
   /// The trainer's hook: the epoch of the coming step (teacher-temperature schedule).
   void set_step(const StepInfo& i) { cls->set_step(i); }
 
-  IBOTLossOptions options;
-  DINOLoss cls{nullptr};
+  IBOTLossOptions options;  ///< what the loss was built from
+  DINOLoss cls{nullptr};    ///< the CLS term, with its centre and temperature schedule
   torch::Tensor patch_center;  ///< `[patch_out_dim]`, buffer
 };
 TORCH_MODULE(IBOTLoss);

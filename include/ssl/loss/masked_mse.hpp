@@ -11,6 +11,7 @@
 
 namespace ssl::loss {
 
+/// MAE's masked mean squared error (see the file comment). Target: `target::Pixels`.
 struct MaskedMSE {
   /// `pred`, `target`: `[B,N,P]`; `mask`: `[B,N]` bool (true = masked) or undefined.
   [[nodiscard]] static torch::Tensor of(const torch::Tensor& pred, const torch::Tensor& target,
@@ -26,6 +27,8 @@ struct MaskedMSE {
     return (per_patch * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
   }
 
+  /// `of` each view's prediction `[B,N,P]`, its pixels `patches.views[i]` and its mask, averaged
+  /// over the views. Logged part: `mse`.
   LossOutput operator()(const Prediction& pred, const PixelPatches& patches) const {
     const auto& target = patches.views;
     detail::check_pairs("loss::MaskedMSE", pred, target);

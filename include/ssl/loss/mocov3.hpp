@@ -16,6 +16,7 @@
 
 namespace ssl::loss {
 
+/// MoCo v3's contrastive loss (see the file comment). Example: `loss::MoCoV3{.temperature = 0.2}`.
 struct MoCoV3 {
   double temperature = 1.0;  ///< the official default (0.2 for ViTs in the paper's recipes)
 
@@ -34,6 +35,7 @@ struct MoCoV3 {
     return F::cross_entropy(nq.mm(nk.t()) / temperature, labels) * (2.0 * temperature);
   }
 
+  /// `of` summed over the pairs (query `pred.views[i]`, key `paired.views[i]`). Logged part: `mocov3`.
   LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
     const auto& targets = paired.views;
     detail::check_pairs("loss::MoCoV3", pred, targets);

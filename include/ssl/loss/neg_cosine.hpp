@@ -14,6 +14,7 @@
 
 namespace ssl::loss {
 
+/// BYOL's / SimSiam's negative cosine similarity (see the file comment). Example: `loss::NegCosine{}`.
 struct NegCosine {
   double eps = 1e-8;  ///< as torch.nn.functional.cosine_similarity
 
@@ -25,6 +26,8 @@ struct NegCosine {
     return -torch::cosine_similarity(p, z, /*dim=*/-1, eps).mean();
   }
 
+  /// `of` averaged over the pairs (prediction `pred.views[i]`, target `paired.views[i]`).
+  /// Logged part: `neg_cosine`.
   LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
     const auto& targets = paired.views;
     detail::check_pairs("loss::NegCosine", pred, targets);

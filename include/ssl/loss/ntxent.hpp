@@ -17,8 +17,9 @@
 
 namespace ssl::loss {
 
+/// SimCLR's NT-Xent loss (see the file comment). Example: `loss::NTXent{.temperature = 0.5}`.
 struct NTXent {
-  double temperature = 0.5;
+  double temperature = 0.5;  ///< divides the cosine similarities (the logits); lightly's default
 
   /// `a`, `b`: `[B, D]`, row i of both = two views of sample i.
   [[nodiscard]] static torch::Tensor of(const torch::Tensor& a, const torch::Tensor& b, double temperature = 0.5) {
@@ -44,6 +45,7 @@ struct NTXent {
     return F::cross_entropy(logits, own.repeat({2}));
   }
 
+  /// `of` averaged over the pairs (`pred.views[i]`, `paired.views[i]`). Logged part: `ntxent`.
   LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
     const auto& targets = paired.views;
     detail::check_pairs("loss::NTXent", pred, targets);

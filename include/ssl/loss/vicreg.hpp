@@ -21,15 +21,21 @@
 
 namespace ssl::loss {
 
+/// VICReg's loss (see the file comment). Example: `loss::VICReg{.lambda = 25, .mu = 25, .nu = 1}`.
 struct VICReg {
   double lambda = 25.0;  ///< invariance weight
   double mu = 25.0;      ///< variance weight
   double nu = 1.0;       ///< covariance weight
-  double eps = 1e-4;
-  bool gather_distributed = true;
+  double eps = 1e-4;               ///< added to the batch variance before its square root
+  bool gather_distributed = true;  ///< variance and covariance over every process's batch
 
+  /// The three terms of the loss, before weighting (0-D each).
   struct Terms {
+    /// The invariance (mean squared error), variance (hinge on the std, mean of both
+    /// embeddings) and covariance (off-diagonal, sum of both embeddings) terms.
+    ///@{
     torch::Tensor invariance, variance, covariance;
+    ///@}
   };
 
   /// mean over dims of relu(1 - std), std from the unbiased batch variance (dim 0).
@@ -45,6 +51,8 @@ struct VICReg {
     return (cov.masked_fill(eye, 0).pow(2).sum(torch::IntArrayRef{-2, -1}) / double(D)).mean();
   }
 
+  /// The terms of one pair of embeddings (`[B, D]` or `[B, ..., D]`, B >= 2); with
+  /// `gather_distributed`, variance and covariance over every process's batch.
   [[nodiscard]] static Terms terms(const torch::Tensor& za, const torch::Tensor& zb, double eps = 1e-4,
                                    bool gather_distributed = false) {
     constexpr const char* who = "loss::VICReg";
@@ -62,6 +70,7 @@ struct VICReg {
     return t;
   }
 
+  /// The loss of one pair: `lambda * invariance + mu * variance + nu * covariance`.
   [[nodiscard]] static torch::Tensor of(const torch::Tensor& za, const torch::Tensor& zb, double lambda = 25.0,
                                         double mu = 25.0, double nu = 1.0, double eps = 1e-4,
                                         bool gather_distributed = false) {
@@ -69,6 +78,8 @@ struct VICReg {
     return lambda * t.invariance + mu * t.variance + nu * t.covariance;
   }
 
+  /// The loss averaged over the pairs (`pred.views[i]`, `paired.views[i]`). Logged parts:
+  /// `vicreg`, `invariance`, `variance`, `covariance`.
   LossOutput operator()(const Prediction& pred, const PairedEmbeddings& paired) const {
     const auto& targets = paired.views;
     detail::check_pairs("loss::VICReg", pred, targets);

@@ -25,14 +25,14 @@ namespace ssl::masker {
 /// Example: `masker::Bert{.vocab_size = 8000, .mask_id = 4, .special_ids = {0, 1, 2, 3, 4}}`
 /// (or `masker::Bert::for_vocab(vocab)` with a `text::Vocab`).
 struct Bert {
-  int64_t vocab_size = 0;
-  int64_t mask_id = -1;
+  int64_t vocab_size = 0;  ///< ids are in [0, vocab_size), replacements its non-special ids (required)
+  int64_t mask_id = -1;    ///< the `[MASK]` id, in [0, vocab_size) (required)
   /// Never selected, never drawn as random replacements: `[PAD] [UNK] [CLS] [SEP] [MASK]`.
   std::vector<int64_t> special_ids;
-  double ratio = 0.15;
+  double ratio = 0.15;       ///< probability that a non-special token is selected, in (0, 1)
   double mask_prob = 0.8;    ///< of the selected: -> [MASK]
   double random_prob = 0.1;  ///< of the selected: -> random token (the rest stay unchanged)
-  bool dynamic = true;
+  bool dynamic = true;       ///< a new draw every time (RoBERTa); false: static, a function of the ids and `seed`
   uint64_t seed = 0;  ///< static masking only
 
   /// Filled from a BERT vocabulary (`text::Vocab`: `size()` and the five special ids).
@@ -44,6 +44,8 @@ struct Bert {
                 .dynamic = dynamic};
   }
 
+  /// Throws unless `ids` is `[B,N]` int64 and the options are consistent (`vocab_size`,
+  /// `mask_id` set, probabilities in range).
   void check(const torch::Tensor& ids) const {
     ssl::detail::check_dim(ids, 2, "masker::Bert", "token ids [B,N]");
     TORCH_CHECK(ids.scalar_type() == torch::kInt64, "masker::Bert: expected int64 token ids, got ", ids.scalar_type());
@@ -71,6 +73,8 @@ struct Bert {
     return pool.to(device);
   }
 
+  /// Corrupts token ids `[B,N]`: `{.input = corrupted ids, .mask = selected [B,N] bool}`, with
+  /// dynamic or static draws (see the file comment).
   Masked operator()(const torch::Tensor& ids) const {
     check(ids);
     const auto f32 = ids.options().dtype(torch::kFloat32);

@@ -55,6 +55,7 @@ struct Blockwise {
     return {x.size(2) / p, x.size(3) / p};
   }
 
+  /// Masks every image of `x` (`[B,C,H,W]`): `{.input = x, .mask = [B, N] bool}`, N = rows x cols.
   Masked operator()(const torch::Tensor& x) const {
     const auto [h, w] = grid_of(x);
     // Data-parallel: every process draws the global batch's masks and keeps its rows (dist::rand's rule).

@@ -13,6 +13,9 @@
 
 namespace ssl::masker {
 
+/// ELECTRA's generator as a `Masker` (see the file comment): BERT's masking, then a small
+/// masked-LM's sample at each selected position. A module: its parameters train with the
+/// recipe's (registered as `masker.encoder.*`, `masker.head.*`).
 class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
  public:
   /// `encoder`: the generator's encoder (typically sharing the discriminator's embeddings);
@@ -21,6 +24,7 @@ class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
       : encoder(std::move(encoder)), head(std::move(head)), masking(std::move(masking)) {
     reset();
   }
+  /// Registers the encoder and the head as submodules (`clone()` calls it too).
   void reset() override {
     register_module("encoder", encoder.ptr());
     register_module("head", head.ptr());
@@ -42,9 +46,9 @@ class GeneratorImpl : public torch::nn::Cloneable<GeneratorImpl> {
     return Masked{.input = corrupted, .mask = m.mask, .proposal_logits = logits};
   }
 
-  text::Encoder encoder;
-  heads::LmHead head;
-  Bert masking;
+  text::Encoder encoder;  ///< the generator's encoder
+  heads::LmHead head;     ///< the generator's MLM head (its logits are the proposal distribution)
+  Bert masking;           ///< selects the positions the generator fills
 };
 TORCH_MODULE(Generator);
 

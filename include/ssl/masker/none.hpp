@@ -9,6 +9,7 @@ namespace ssl::masker {
 
 /// Hides nothing: the backbone sees the whole input (SimCLR, BYOL, DINO, GPT, fine-tuning).
 struct None {
+  /// `{.input = x}`: no mask, every position kept.
   Masked operator()(const torch::Tensor& x) const { return Masked{.input = x}; }
 };
 

@@ -12,8 +12,8 @@ namespace ssl::masker {
 
 /// Example: `masker::RandomPatches({.patch = 4, .ratio = 0.75})`.
 struct RandomPatches {
-  int64_t patch = 16;
-  double ratio = 0.75;
+  int64_t patch = 16;  ///< patch side in pixels (the encoder's; must divide the image sides)
+  double ratio = 0.75;  ///< fraction of the patches hidden, in (0, 1)
 
   /// Number of patches of an `[B,C,H,W]` batch.
   [[nodiscard]] int64_t num_patches(const torch::Tensor& x) const {

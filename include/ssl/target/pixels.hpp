@@ -11,8 +11,8 @@ namespace ssl::target {
 
 /// Example: `target::Pixels({.patch = 4, .norm_pix = true})`.
 struct Pixels {
-  int64_t patch = 16;
-  bool norm_pix = true;
+  int64_t patch = 16;    ///< patch side in pixels (the encoder's)
+  bool norm_pix = true;  ///< normalise each patch's pixels to mean 0, variance 1 (MAE's `norm_pix_loss`)
 
   /// Target of one `[B,C,H,W]` image batch: `[B, N, p*p*C]`.
   [[nodiscard]] torch::Tensor of(const torch::Tensor& x) const {

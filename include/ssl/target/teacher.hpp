@@ -44,12 +44,15 @@ inline constexpr bool has_extra_outputs =
                    HeadOutput>;
 }  // namespace detail
 
+/// The momentum teacher's module (held by `Teacher` and `CrossTeacher`, see the file comment): a
+/// gradient-free copy of the student's backbone `B` and head part `H`, and the student modules it follows.
 template <class B, class H>
 class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   static_assert(Backbone<B>, "target::Teacher: the 1st template argument must satisfy ssl::Backbone");
   static_assert(ssl::detail::module_holder<H>, "target::Teacher: the 2nd template argument must be a module holder");
 
  public:
+  /// It owns a teacher (ssl::OwnsTeacher): `Compose` updates it after each optimizer step.
   static constexpr unsigned hooks = hook::teacher;
   /// What the teacher gives for `Teacher`'s pairing: with its head's extra outputs or without.
   using output_type = std::conditional_t<detail::has_extra_outputs<H>, TeacherTokenOutputs, TeacherOutputs>;
@@ -60,6 +63,8 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     reset();
   }
 
+  /// Copies the student's backbone and head (`clone()`), registers the copies as `backbone` and
+  /// `head`, and turns their gradient off (`clone()` of this module calls it too).
   void reset() override {
     backbone = B(std::dynamic_pointer_cast<typename B::ContainedType>(student_backbone_->clone()));
     head = H(std::dynamic_pointer_cast<typename H::ContainedType>(student_head_->clone()));
@@ -128,8 +133,8 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     return v;
   }
 
-  B backbone{nullptr};
-  H head{nullptr};
+  B backbone{nullptr};  ///< the teacher's backbone: a copy of the student's
+  H head{nullptr};      ///< the teacher's head: a copy of the student's head part
 
  private:
   B student_backbone_;
@@ -144,7 +149,8 @@ template <class B, class H>
 class Teacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
  public:
   using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
-  using Impl = TeacherImpl<B, H>;
+  using Impl = TeacherImpl<B, H>;  ///< the module it holds
+  /// The teacher's outputs of the global views (`TeacherImpl::forward`); `p` gives the student's masks.
   typename Impl::output_type operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
 };
 
@@ -157,7 +163,8 @@ class CrossTeacher : public torch::nn::ModuleHolder<TeacherImpl<B, H>> {
 
  public:
   using torch::nn::ModuleHolder<TeacherImpl<B, H>>::ModuleHolder;
-  using Impl = TeacherImpl<B, H>;
+  using Impl = TeacherImpl<B, H>;  ///< the module it holds
+  /// `{t(v1), t(v0)}`: the teacher's output of the other global view (`TeacherImpl::cross`).
   PairedEmbeddings operator()(const Views& v, const Prediction& p) { return this->get()->cross(v, p); }
 };
 

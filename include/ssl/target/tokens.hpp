@@ -15,11 +15,13 @@
 
 namespace ssl::target {
 
+/// The label of a position that is not scored (`loss::CrossEntropy` skips it).
 inline constexpr int64_t ignore_index = -100;
 
 /// `{.tokens = labels [B,N], .sentence = Views::labels}` (the batch's labels, undefined when it has
 /// none). The clean ids are the first global view.
 struct TokenIds {
+  /// Labels from the clean ids `v.global[0]` and the first view's mask (required).
   TokenLabels operator()(const Views& v, const Prediction& p) const {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::TokenIds: expected a view and a masker that selects positions (Masked::mask)");
@@ -31,7 +33,8 @@ struct TokenIds {
 /// `{.tokens = labels [B,N]}` with `labels[:, i] = ids[:, i+1]`, -100 at the last position and
 /// where the next token is padding (`pad_id`, -1 = none).
 struct NextTokens {
-  int64_t pad_id = -1;
+  int64_t pad_id = -1;  ///< the padding id, never a target; -1: no padding
+  /// Labels from the ids `v.global[0]` (`[B,N]`); the prediction is not needed.
   TokenLabels operator()(const Views& v, const Prediction&) const {
     TORCH_CHECK(!v.global.empty() && v.global[0].dim() == 2, "target::NextTokens: expected token ids [B,N]");
     const auto& ids = v.global[0];
@@ -45,7 +48,8 @@ struct NextTokens {
 /// ELECTRA's loss needs. The first masked view's `input` is what the discriminator saw (the
 /// generator's samples in place).
 struct ReplacedTokens {
-  int64_t pad_id = 0;
+  int64_t pad_id = 0;  ///< the padding id: its positions are not `valid` (not scored)
+  /// Labels from the clean ids `v.global[0]` and the first view's masking (mask required).
   ReplacedTokenLabels operator()(const Views& v, const Prediction& p) const {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::ReplacedTokens: expected a view and a masker that selects positions");

@@ -28,16 +28,22 @@ concept VisualTokenizer = detail::module_holder<T> && requires(T t, const torch:
 
 namespace target {
 
+/// BEiT's target as a module (held by `VisualTokens`): the frozen tokenizer, registered so that
+/// checkpoints and `.to(device)` carry it.
 template <VisualTokenizer Tok>
 class VisualTokensImpl : public torch::nn::Cloneable<VisualTokensImpl<Tok>> {
  public:
+  /// The target of a trained `tokenizer` (shared, not copied; frozen by `reset`).
   explicit VisualTokensImpl(Tok tokenizer) : tokenizer(std::move(tokenizer)) { reset(); }
 
+  /// Registers the tokenizer as `tokenizer` and turns its gradient off.
   void reset() override {
     this->register_module("tokenizer", tokenizer.ptr());
     for (auto& p : tokenizer->parameters()) p.requires_grad_(false);
   }
 
+  /// `{.tokens = [B, N]}`: the token of each patch of `v.global[0]` where the first view's mask
+  /// hides it, -100 elsewhere. The mask is required and must be the tokenizer's patch grid.
   TokenLabels forward(const Views& v, const Prediction& p) {
     TORCH_CHECK(!v.global.empty() && !p.masked.empty() && p.masked[0].mask.defined(),
                 "target::VisualTokens: expected a view and a masker that hides patches (Masked::mask)");
@@ -53,7 +59,7 @@ class VisualTokensImpl : public torch::nn::Cloneable<VisualTokensImpl<Tok>> {
     return {torch::where(mask, tokens, torch::full_like(tokens, ignore_index)), {}};
   }
 
-  Tok tokenizer;
+  Tok tokenizer;  ///< the frozen visual tokenizer
 };
 
 /// The module holder. Example: `target::VisualTokens<tokenizer::KMeans>(tokenizer::fit_kmeans(images))`.
@@ -61,6 +67,7 @@ template <VisualTokenizer Tok>
 class VisualTokens : public torch::nn::ModuleHolder<VisualTokensImpl<Tok>> {
  public:
   using torch::nn::ModuleHolder<VisualTokensImpl<Tok>>::ModuleHolder;
+  /// The target of the views (`VisualTokensImpl::forward`).
   TokenLabels operator()(const Views& v, const Prediction& p) { return this->get()->forward(v, p); }
 };
 

@@ -14,14 +14,17 @@ namespace ssl::teacher {
 
 /// Example: `teacher::Ema{.base = 0.996, .final = 1.0}`.
 struct Ema {
-  double base = 0.996;
-  double final = 1.0;
+  double base = 0.996;  ///< the momentum at step 0
+  double final = 1.0;   ///< the momentum at the last step (1: the teacher stops moving)
 
+  /// The momentum m at `i.step` of `i.total_steps` (the half cosine from `base` to `final`).
   [[nodiscard]] double momentum(const StepInfo& i) const {
     const double t = i.total_steps > 0 ? std::min(1.0, double(i.step) / double(i.total_steps)) : 1.0;
     return final - (final - base) * (std::cos(std::numbers::pi * t) + 1.0) / 2.0;
   }
 
+  /// `teacher = m * teacher + (1 - m) * student`, tensor by tensor, in place and without
+  /// gradient; the two lists must match in length and shapes (nothing to do when empty).
   void operator()(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
                   const StepInfo& info) const {
     TORCH_CHECK(student.size() == teacher.size(), "teacher::Ema: the student has ", student.size(),

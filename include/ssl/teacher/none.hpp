@@ -7,7 +7,9 @@
 
 namespace ssl::teacher {
 
+/// The teacher update of the methods without a teacher. Models `ssl::TeacherUpdate`.
 struct None {
+  /// Does nothing.
   void operator()(const std::vector<torch::Tensor>& /*student*/,
                   const std::vector<torch::Tensor>& /*teacher*/, const StepInfo&) const {}
 };

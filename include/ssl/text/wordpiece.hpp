@@ -45,6 +45,7 @@ inline constexpr std::string_view kMaskToken = "[MASK]";
 /// A WordPiece vocabulary: token <-> id, where id = position (line number of vocab.txt).
 class Vocab {
  public:
+  /// An empty vocabulary (no token, no special token).
   Vocab() = default;
 
   /// Token i gets id i. A repeated token keeps its position in token(), and id() gives its last

@@ -24,6 +24,7 @@ inline std::string dump(const Json& j, int indent = -1) {
 /// Appends one JSON object per line to a file (nothing when the path is empty).
 class MetricsLog {
  public:
+  /// A log that writes nothing (as an empty path).
   MetricsLog() = default;
   /// Opens `path` for appending; an empty path logs nothing.
   explicit MetricsLog(const std::string& path) {
