@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds libssl's examples, tests and benchmarks into build/ (Release, ccache, -j2).
+#   scripts/build.sh [-D<cmake option>...] [--target <target>]   (default: every target)
 # Python is the project's venv (.venv, made by scripts/setup.sh): the tests' reference scripts run
 # on it, and LibTorch is the one of its torch wheel unless a CMAKE_PREFIX_PATH or Torch_DIR is
 # given (as -D... arguments, on each call, or in the environment).
@@ -8,15 +9,21 @@ cd "$(dirname "$0")/.."
 PY=$PWD/.venv/bin/python
 [ -x "$PY" ] || { echo "build: $PY missing: run scripts/setup.sh first"; exit 1; }
 args=(-DPython3_EXECUTABLE:FILEPATH="$PY")
+build_args=()
 given=no
-for a in "$@"; do
-  case $a in -DCMAKE_PREFIX_PATH*|-DTorch_DIR*) given=yes ;; esac
+while (($#)); do
+  case $1 in
+    --target) build_args+=(--target "$2"); shift 2; continue ;;
+    -DCMAKE_PREFIX_PATH*|-DTorch_DIR*) given=yes ;;
+  esac
+  args+=("$1")
+  shift
 done
 if [ $given = no ] && [ -z "${CMAKE_PREFIX_PATH:-}" ] && [ -z "${Torch_DIR:-}" ]; then
   prefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)') ||
     { echo "build: no torch in $PY: run scripts/setup.sh"; exit 1; }
   args+=(-DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR:PATH="$prefix/Torch")
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${args[@]}" "$@" > build.log 2>&1 || { cat build.log; exit 1; }
-cmake --build build -j2 2>&1 | tee -a build.log | grep -E "error|warning|Built target" || true
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${args[@]}" > build.log 2>&1 || { cat build.log; exit 1; }
+cmake --build build -j2 "${build_args[@]}" 2>&1 | tee -a build.log | grep -E "error|warning|Built target" || true
 test "${PIPESTATUS[0]}" -eq 0 || { echo "build failed: see build.log"; exit 1; }

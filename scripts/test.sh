@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-# The benchmarks are not tests: not built here (README command 1 builds them).
-./scripts/build.sh -DSSL_BUILD_BENCHMARKS=OFF
+# Only what the tests run is built here (README command 1 builds every example and benchmark),
+# and the test files as two unity translation units (SSL_UNITY_TESTS: tests/CMakeLists.txt).
+./scripts/build.sh -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON --target ssl_test_programs
 cd build
 # -j2: the long learning entries run on 1 thread each, two side by side (tests/CMakeLists.txt).
 ctest --output-on-failure --timeout 1500 -j2 "$@"

@@ -14,6 +14,10 @@
 #include <string>
 #include <tuple>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_augment {
+
 static_assert(ssl::Augmenter<ssl::augment::TwoViews> && ssl::Augmenter<ssl::augment::MultiCrop>);
 
 namespace {
@@ -363,3 +367,5 @@ TEST_CASE("gaussian_blur == torchvision gaussian_blur (kernels 3, 5, 23 on 64 px
   parity::check_close(A::gaussian_blur(expected("blur.x1"), 5, expected("blur.sigma")), expected("blur.k5.out1"), "blur 1 channel");
 }
 }  // TEST_SUITE("augment_parity")
+
+}  // namespace test_augment

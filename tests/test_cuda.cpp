@@ -5,6 +5,10 @@
 #include <ssl/simclr.hpp>
 #include <ssl/ssl.hpp>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_cuda {
+
 namespace {
 /// Ends the process with CTest's skip code (77) where no CUDA device is present: a GPU test skips
 /// only then, never because of anything else.
@@ -250,3 +254,5 @@ TEST_CASE("joint-embedding on CUDA: augmentation ops = CPU, the batched pipeline
   CHECK(maps.sizes() == torch::IntArrayRef{3, 4, 4, 4});
 }
 }
+
+}  // namespace test_cuda

@@ -5,6 +5,10 @@
 #include <atomic>
 #include <set>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_data {
+
 namespace {
 /// A SampleDataset whose sample i is the tensor {i, i, i} (labelled i % 3), counting its calls.
 struct Ramp {
@@ -135,3 +139,5 @@ TEST_CASE("data::normalize per channel") {
   CHECK(y[0][1][0][0].item<double>() == doctest::Approx((0.8 - 0.4) / 0.2));
 }
 }
+
+}  // namespace test_data

@@ -33,6 +33,10 @@
 
 extern char** environ;
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_dist {
+
 namespace {
 namespace fs = std::filesystem;
 
@@ -442,3 +446,5 @@ TEST_CASE("gradient accumulation: 2 x 8 samples = one step of 16 (a per-sample m
   CHECK((p1 - p16).abs().max().item<double>() > 1e-4);
 }
 }
+
+}  // namespace test_dist

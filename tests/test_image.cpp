@@ -23,6 +23,10 @@
 #include <sstream>
 #include <thread>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_image {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -489,3 +493,5 @@ TEST_CASE("the broken files of the reference folder: clear errors, and skip_bad 
   CHECK(lenient.get(0).input.equal(lenient.get(3).input));  // bad_text, bad_truncated x2 -> jpg_l
 }
 }
+
+}  // namespace test_image

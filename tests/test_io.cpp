@@ -9,6 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_io {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -180,3 +184,5 @@ TEST_CASE("PNG writer: signature, header and a decodable image") {
                        c10::Error);
 }
 }
+
+}  // namespace test_io

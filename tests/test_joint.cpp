@@ -2,12 +2,25 @@
 // moved only by the EMA), the step hook, the other-view targets, the ViT at other image sizes
 // and its attention weights. The recipes' learning outcome is in test_learning.cpp.
 #include <doctest/doctest.h>
+#include <ssl/barlow_twins.hpp>
+#include <ssl/byol.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/mocov3.hpp>
+#include <ssl/resnet/encoder.hpp>
+#include <ssl/simclr.hpp>
+#include <ssl/simsiam.hpp>
 #include <ssl/ssl.hpp>
 #include <ssl/target/teacher.hpp>
 #include <ssl/target/views.hpp>
+#include <ssl/vicreg.hpp>
 
+#include <filesystem>
 #include <tuple>
 #include <vector>
+
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_joint {
 
 namespace {
 using torch::Tensor;
@@ -173,16 +186,6 @@ TEST_CASE("attention weights: weights(x) @ v through the output projection == th
 }
 
 // ---- The seven recipes: one composition each, trained by the one Trainer --------------------
-#include <ssl/resnet/encoder.hpp>
-#include <ssl/barlow_twins.hpp>
-#include <ssl/byol.hpp>
-#include <ssl/dino.hpp>
-#include <ssl/mocov3.hpp>
-#include <ssl/simclr.hpp>
-#include <ssl/simsiam.hpp>
-#include <ssl/vicreg.hpp>
-
-#include <filesystem>
 
 namespace {
 ssl::resnet::Encoder tiny_resnet() { return ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(4)); }
@@ -369,3 +372,5 @@ TEST_CASE("resnet::Encoder in channels-last memory computes the same function") 
   }
 }
 }
+
+}  // namespace test_joint

@@ -5,9 +5,20 @@
 #include "datasets.hpp"
 
 #include <doctest/doctest.h>
+#include <ssl/barlow_twins.hpp>
+#include <ssl/byol.hpp>
+#include <ssl/dino.hpp>
+#include <ssl/mocov3.hpp>
+#include <ssl/simclr.hpp>
+#include <ssl/simsiam.hpp>
 #include <ssl/ssl.hpp>
+#include <ssl/vicreg.hpp>
 
 #include <optional>
+
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_learning {
 
 namespace {
 /// Fashion-MNIST, read once per process, and the image examples' normalisation.
@@ -169,13 +180,6 @@ TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretr
 }
 
 // ---- Joint-embedding methods --------------------------------------------------------------
-#include <ssl/barlow_twins.hpp>
-#include <ssl/byol.hpp>
-#include <ssl/dino.hpp>
-#include <ssl/mocov3.hpp>
-#include <ssl/simclr.hpp>
-#include <ssl/simsiam.hpp>
-#include <ssl/vicreg.hpp>
 
 namespace {
 /// What every joint-embedding objective trains for, measured on held-out images with the
@@ -310,3 +314,5 @@ TEST_CASE("DINO with a ViT learns: held-out views of an image move together (red
   CHECK(a > b + 0.02);
 }
 }
+
+}  // namespace test_learning

@@ -11,6 +11,10 @@
 
 #include <filesystem>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_learning_folder {
+
 namespace {
 /// Writes `images` `[N,1,H,W]` uint8 as `<dir>/<label>/<i>.png`, the class folders named so that
 /// their sorted order is the label order.
@@ -78,3 +82,5 @@ TEST_CASE("MAE trains from a folder of PNG files: the IDX pixels, the in-memory 
   std::filesystem::remove_all(dir);
 }
 }
+
+}  // namespace test_learning_folder

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_losses {
+
 static_assert(ssl::Loss<ssl::loss::NTXent> && ssl::Loss<ssl::loss::NegCosine> &&
               ssl::Loss<ssl::loss::BarlowTwins> && ssl::Loss<ssl::loss::VICReg> && ssl::Loss<ssl::loss::DINOLoss> &&
               ssl::Loss<ssl::loss::MoCoV3>);
@@ -291,3 +295,5 @@ TEST_CASE("NT-Xent across processes: each process's rows pick their positive amo
   CHECK(ssl::dist::world_size() == 1);
 }
 }
+
+}  // namespace test_losses

@@ -13,6 +13,10 @@
 #include <map>
 #include <queue>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_mim {
+
 namespace {
 using torch::Tensor;
 
@@ -448,3 +452,5 @@ TEST_CASE("blockwise masker: the reference algorithm's statistics over 20000 dra
   }
 }
 }
+
+}  // namespace test_mim

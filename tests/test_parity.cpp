@@ -8,6 +8,10 @@
 
 #include <cstdlib>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_parity {
+
 namespace {
 using parity::check_close;
 using parity::check_grads;
@@ -103,3 +107,5 @@ TEST_CASE("ViT intermediate_layers == Hugging Face ViTModel's hidden states thro
   CHECK_THROWS_WITH_AS(enc->intermediate_layers(x, 0), doctest::Contains("got 0"), c10::Error);
 }
 }
+
+}  // namespace test_parity

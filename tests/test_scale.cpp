@@ -9,6 +9,10 @@
 #include <ssl/vit/encoder.hpp>
 #include <ssl/train/optim.hpp>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_scale {
+
 namespace {
 /// Loss and every gradient of `m` for `loss(m)`, with the global RNG at `seed` first.
 template <class M, class F>
@@ -116,3 +120,5 @@ TEST_CASE("LARS = lightly's LARS, AdamW (fused and _foreach) = torch.optim.AdamW
   }
 }
 }
+
+}  // namespace test_scale

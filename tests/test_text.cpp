@@ -21,6 +21,10 @@
 
 #include <unistd.h>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_text {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -479,3 +483,5 @@ TEST_SUITE("tokenizer_parity") {
     CHECK_MESSAGE(mismatches == 0, mismatches, " of ", lines.size() - 1, " cases differ");
   }
 }
+
+}  // namespace test_text

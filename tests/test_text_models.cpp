@@ -14,6 +14,10 @@
 
 #include <cstdlib>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_text_models {
+
 namespace {
 using parity::Dict;
 constexpr int64_t V = 50, D = 32, L = 2, H = 4, F = 64, P = 16;
@@ -447,3 +451,5 @@ TEST_CASE("ELECTRA's discriminator (text::Encoder + ReplacedTokenHead + BCE) lea
   CHECK(acc > prior + 0.08);
 }
 }
+
+}  // namespace test_text_models

@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_token_store {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -449,3 +453,5 @@ TEST_SUITE("text_store") {
     CHECK(loss < std::log(double(V)));
   }
 }
+
+}  // namespace test_token_store

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_train {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -156,3 +160,5 @@ TEST_CASE("a diverging loss stops training with a message that says where") {
   CHECK_THROWS_WITH_AS(t.load((d / "junk.pt").string()), doctest::Contains("not a readable checkpoint"), c10::Error);
 }
 }
+
+}  // namespace test_train

@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_unit {
+
 using torch::Tensor;
 
 namespace {
@@ -365,3 +369,5 @@ TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the sam
   CHECK(a.scratch == b.scratch);
 }
 }
+
+}  // namespace test_unit

@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_vision_models {
+
 namespace {
 using parity::check_close;
 using parity::Dict;
@@ -316,3 +320,5 @@ TEST_CASE("heads: layer layout, bias rule, dims, clear errors") {
   CHECK_THROWS_WITH_AS(d->forward(torch::zeros({3, 63})), doctest::Contains("expected [...,64]"), c10::Error);
 }
 }
+
+}  // namespace test_vision_models

@@ -56,6 +56,7 @@ class BatchNormImpl : public torch::nn::BatchNormImplBase<D, BatchNormImpl<D>> {
   bool sync = false;
 
  protected:
+  /// Refuses input of the wrong rank, naming the layer and the shape it got.
   void _check_input_dim(const torch::Tensor& x) override {
     const bool ok = D == 1 ? (x.dim() == 2 || x.dim() == 3) : x.dim() == int64_t(D) + 2;
     TORCH_CHECK(ok, "nn::BatchNorm", D, "d: expected ", D == 1 ? "2-D or 3-D" : std::to_string(D + 2) + "-D",
