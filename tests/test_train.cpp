@@ -78,6 +78,69 @@ TEST_CASE("k steps + checkpoint + resume + (N-k) steps == N steps, bit for bit")
   for (const auto& f : fs::directory_iterator(d)) CHECK(f.path().filename().string().find(".tmp.") == std::string::npos);
 }
 
+TEST_CASE("checkpoints: a changed byte, a truncated file, another model or another run configuration are refused by name") {
+  const auto d = tmpdir() / "integrity";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const auto ckpt = (d / "ckpt.pt").string();
+  auto loader = tiny_loader(0);
+  auto a = make_trainer(1);
+  ssl::FitOptions fit{.epochs = 1, .max_steps = 2, .checkpoint_path = ckpt, .progress = 0};
+  fit.config = {{"heads", "2"}};
+  a.fit(loader, fit);
+  fit.max_steps = 3;
+  a.fit(loader, fit);  // a second checkpoint: the first is kept as <ckpt>.prev
+  REQUIRE(fs::exists(ssl::train::previous_checkpoint(ckpt)));
+  {
+    auto b = make_trainer(2);
+    b.load(ssl::train::previous_checkpoint(ckpt));
+    CHECK(b.step() == 2);
+    b.load(ckpt);
+    CHECK(b.step() == 3);
+  }
+  const auto bytes = [&] {
+    std::ifstream in(ckpt, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  const auto write = [&](const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; };
+  // 64 bytes flipped in the middle of the file (inside the model's tensors).
+  auto flipped = bytes;
+  for (size_t i = flipped.size() / 2; i < flipped.size() / 2 + 64; ++i) flipped[i] = char(~flipped[i]);
+  write(d / "flipped.pt", flipped);
+  auto b = make_trainer(2);
+  CHECK_THROWS_WITH_AS(b.load((d / "flipped.pt").string()), doctest::Contains("flipped.pt' is damaged"), c10::Error);
+  // Cut short.
+  write(d / "truncated.pt", bytes.substr(0, bytes.size() / 3));
+  CHECK_THROWS_WITH_AS(b.load((d / "truncated.pt").string()),
+                       doctest::Contains("truncated.pt' is not a readable checkpoint (truncated"), c10::Error);
+  // Another model: 3 encoder blocks instead of 2.
+  {
+    auto o = tiny_mae();
+    o.encoder.depth(3);
+    MaeTrainer deeper(ssl::mae::recipe(o), ssl::optim::AdamWOptions{.lr = 1e-3}, ssl::schedule::cosine_warmup(1.0));
+    CHECK_THROWS_WITH_AS(deeper.load(ckpt), doctest::Contains("holds another model"), c10::Error);
+  }
+  // Another run: the batch size, or a configuration value (FitOptions::config), differs.
+  {
+    auto c = make_trainer(2);
+    c.load(ckpt);
+    auto half = ssl::data::Loader(torch::randint(0, 256, {40, 1, 8, 8}, torch::kUInt8), {}, ssl::data::normalize(0.5, 0.25),
+                                  {.batch_size = 4, .seed = 7});
+    CHECK_THROWS_WITH_AS(c.fit(half, fit), doctest::Contains("global_batch is 8 in the checkpoint but 4 in this run"),
+                         c10::Error);
+    auto other = fit;
+    other.config = {{"heads", "4"}};
+    CHECK_THROWS_WITH_AS(c.fit(loader, other), doctest::Contains("heads is 2 in the checkpoint but 4 in this run"),
+                         c10::Error);
+    CHECK(c.step() == 3);  // refused before any step
+  }
+  // A writer killed mid-save leaves a temporary file: the next save removes it.
+  write(d / "ckpt.pt.tmp.999999.0", "partial");
+  a.save(ckpt);
+  CHECK_FALSE(fs::exists(d / "ckpt.pt.tmp.999999.0"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("the metrics log: a JSON object per line, keys in order, integers as integers, non-finite numbers as null") {
   const auto d = tmpdir();
   const auto path = d / "train.jsonl";

@@ -1,31 +1,139 @@
 #pragma once
 /// \file train/checkpoint.hpp
-/// Atomic checkpoint files and the random-number state they carry.
+/// Atomic, checksummed checkpoint files (the last good one kept beside), and the random-number
+/// state they carry.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ssl::train {
 
-/// Writes an archive to `path` atomically: a temporary file beside it, flushed to disk, then
-/// renamed over `path`. A crash leaves either the old or the new checkpoint, never half of one.
+namespace detail {
+/// CRC-32 (zlib's) of `n` bytes.
+inline int64_t crc32_of(const char* data, size_t n) {
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  for (size_t off = 0; off < n;) {
+    const auto chunk = static_cast<uInt>(std::min<size_t>(n - off, size_t(1) << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data + off), chunk);
+    off += chunk;
+  }
+  return static_cast<int64_t>(c);
+}
+/// fsync of a file or folder (best effort: a file system that cannot sync a folder is left as is).
+inline void fsync_path(const std::filesystem::path& p, int flags) {
+  const int fd = ::open(p.c_str(), flags);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+/// Removes the temporary files `<name>.tmp.<pid>.<n>` that a killed writer left beside `target`
+/// (those of a process still running are kept).
+inline void remove_stale_temporaries(const std::filesystem::path& target) {
+  namespace fs = std::filesystem;
+  const auto dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const auto rest = name.substr(prefix.size());
+    const long pid = std::strtol(rest.c_str(), nullptr, 10);
+    if (pid > 0 && pid != long(::getpid()) && ::kill(pid_t(pid), 0) == 0) continue;  // a live writer's
+    if (pid == long(::getpid())) continue;
+    fs::remove(e.path(), ec);
+  }
+}
+}  // namespace detail
+
+namespace detail {
+/// `name [shape]` of every parameter and buffer of `m`, one per line, in registration order.
+inline std::string tensor_layout(const torch::nn::Module& m) {
+  std::ostringstream s;
+  for (const auto& p : m.named_parameters()) s << "parameter " << p.key() << " " << p.value().sizes() << "\n";
+  for (const auto& b : m.named_buffers())
+    if (b.value().defined()) s << "buffer " << b.key() << " " << b.value().sizes() << "\n";
+  return s.str();
+}
+/// Refuses a checkpoint whose tensor layout (`saved`, from `tensor_layout`) is not `here`'s,
+/// naming the first tensor that differs.
+inline void check_layout(const std::string& saved, const std::string& here, const std::string& path) {
+  if (saved == here) return;
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> v;
+    std::istringstream in(t);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+  };
+  const auto a = lines(saved), b = lines(here);
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  TORCH_CHECK(false, "checkpoint: '", path, "' holds another model: ",
+              i < a.size() ? "it has `" + a[i] + "`" : std::string("it has no more tensors"), ", this model has ",
+              i < b.size() ? "`" + b[i] + "`" : std::string("no more tensors"), " (", a.size(), " tensors there, ", b.size(),
+              " here); build the model with the options the checkpoint was trained with");
+}
+/// `k=v` lines of a run configuration, and back.
+inline std::string config_string(const std::vector<std::pair<std::string, std::string>>& c) {
+  std::string s;
+  for (const auto& [k, v] : c) s += k + "=" + v + "\n";
+  return s;
+}
+/// The pairs `config_string` wrote.
+inline std::vector<std::pair<std::string, std::string>> parse_config(const std::string& s) {
+  std::vector<std::pair<std::string, std::string>> c;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) {
+    const auto eq = l.find('=');
+    if (eq != std::string::npos) c.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+  }
+  return c;
+}
+}  // namespace detail
+
+/// The name of the copy of the previous checkpoint that `atomic_save` keeps beside `path`.
+inline std::string previous_checkpoint(const std::string& path) { return path + ".prev"; }
+
+/// Writes an archive to `path` atomically and verifiably:
+///  - the archive `fill` makes is serialised in memory and stored with its CRC-32 (a checkpoint
+///    changed on disk afterwards, even by one byte, is refused by `load_archive`, naming the file);
+///  - it goes to a temporary file beside `path`, flushed to disk, then renamed over `path`, and the
+///    folder is synced: a crash leaves either the old or the new checkpoint, never half of one;
+///  - the checkpoint it replaces stays as `previous_checkpoint(path)` (`<path>.prev`): the last
+///    good one survives a checkpoint written from a poisoned step;
+///  - temporary files a killed writer left beside `path` are removed.
 inline void atomic_save(const std::string& path,
                         const std::function<void(torch::serialize::OutputArchive&)>& fill) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  detail::remove_stale_temporaries(target);
   static std::atomic<int> counter{0};
   const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   try {
+    torch::serialize::OutputArchive inner;
+    fill(inner);
+    std::ostringstream bytes;
+    inner.save_to(bytes);
+    const std::string payload = bytes.str();
     torch::serialize::OutputArchive ar;
-    fill(ar);
+    ar.write("ssl_checkpoint_format", torch::tensor(int64_t{2}));
+    ar.write("payload", torch::from_blob(const_cast<char*>(payload.data()), {int64_t(payload.size())}, torch::kUInt8));
+    ar.write("payload_crc32", torch::tensor(detail::crc32_of(payload.data(), payload.size())));
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       TORCH_CHECK(out.good(), "checkpoint: cannot write '", tmp, "'");
@@ -33,24 +141,55 @@ inline void atomic_save(const std::string& path,
       out.flush();
       TORCH_CHECK(out.good(), "checkpoint: writing '", tmp, "' failed (disk full?)");
     }
-    const int fd = ::open(tmp.c_str(), O_RDONLY);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
+    detail::fsync_path(tmp, O_RDONLY);
+    std::error_code ec;
+    if (fs::exists(target)) {
+      // Keep the checkpoint being replaced: a hard link, so that `path` exists at every moment.
+      const std::string prev_tmp = tmp + ".prev";
+      fs::create_hard_link(target, prev_tmp, ec);
+      if (!ec) fs::rename(prev_tmp, previous_checkpoint(path));
     }
     fs::rename(tmp, target);
+    detail::fsync_path(target.has_parent_path() ? target.parent_path() : fs::path("."), O_RDONLY | O_DIRECTORY);
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);
+    fs::remove(tmp + ".prev", ec);
     throw;
   }
 }
 
-/// Reads an archive, with an error that names the file.
+/// Reads an archive `atomic_save` wrote (or a plain LibTorch archive), with an error that names
+/// the file: missing, not an archive, truncated, or changed since it was written (CRC-32).
 inline void load_archive(const std::string& path, torch::serialize::InputArchive& ar) {
   TORCH_CHECK(std::filesystem::exists(path), "checkpoint: file not found: '", path, "'");
+  torch::serialize::InputArchive outer;
   try {
-    ar.load_from(path);
+    outer.load_from(path);
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "checkpoint: '", path, "' is not a readable checkpoint (truncated or not written by ",
+                "ssl::train::atomic_save): ", e.what());
+  }
+  torch::Tensor payload, crc;
+  bool wrapped = false;
+  try {
+    wrapped = outer.try_read("payload", payload) && outer.try_read("payload_crc32", crc);
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "checkpoint: '", path, "' is damaged: its payload cannot be read: ", e.what());
+  }
+  if (!wrapped) {  // a plain archive (checkpoints written before the checksum)
+    ar = std::move(outer);
+    return;
+  }
+  payload = payload.contiguous();
+  const auto* data = static_cast<const char*>(payload.data_ptr());
+  const auto n = static_cast<size_t>(payload.numel());
+  const int64_t got = detail::crc32_of(data, n), want = crc.item<int64_t>();
+  TORCH_CHECK(got == want, "checkpoint: '", path, "' is damaged: the CRC-32 of its ", n, " payload bytes is ", got,
+              ", the file says ", want, " (changed on disk after it was written); the previous checkpoint, if any, is '",
+              previous_checkpoint(path), "'");
+  try {
+    ar.load_from(data, n);
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "checkpoint: '", path, "' is not a readable checkpoint: ", e.what());
   }
@@ -63,7 +202,7 @@ inline void save_rng(torch::serialize::OutputArchive& ar) {
     std::lock_guard<std::mutex> lk(cpu.mutex());
     ar.write("rng.cpu", cpu.get_state());
   }
-  const auto n = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  const size_t n = torch::cuda::is_available() ? static_cast<size_t>(torch::cuda::device_count()) : 0;
   for (size_t i = 0; i < n; ++i) {
     auto g = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i)));
     std::lock_guard<std::mutex> lk(g.mutex());
@@ -79,7 +218,7 @@ inline void load_rng(torch::serialize::InputArchive& ar) {
     std::lock_guard<std::mutex> lk(cpu.mutex());
     cpu.set_state(state);
   }
-  const auto n = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  const size_t n = torch::cuda::is_available() ? static_cast<size_t>(torch::cuda::device_count()) : 0;
   for (size_t i = 0; i < n; ++i) {
     torch::Tensor s;
     if (!ar.try_read("rng.cuda." + std::to_string(i), s)) continue;

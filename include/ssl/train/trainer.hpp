@@ -25,10 +25,13 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <concepts>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ssl {
 
@@ -87,6 +90,11 @@ struct FitOptions {
   /// the end; empty path = never).
   std::string checkpoint_path;
   int64_t checkpoint_every = 0;  ///< steps between checkpoints; 0: only at the end
+  /// What else defines this run, as name/value pairs (a model option its tensors' shapes do not
+  /// show, such as a ViT's head count; the seed). Checkpoints record them, with the global batch,
+  /// the accumulation and the epoch length; resuming a checkpoint into a run where one differs
+  /// is an error naming it, raised before the first step.
+  std::vector<std::pair<std::string, std::string>> config;
   /// Progress bar label; `progress`: -1 auto, 0 off, 1 on.
   std::string label = "train";
   int progress = -1;  ///< progress bar: -1 auto (a terminal), 0 off, 1 on
@@ -128,6 +136,11 @@ class Trainer {
       sync.emplace(opt_.parameters(), static_cast<int64_t>(o.bucket_mib * 1024 * 1024));
     }
     const int64_t samples_per_step = loader.global_batch_size() * acc;
+    run_config_ = {{"global_batch", std::to_string(loader.global_batch_size())},
+                   {"accumulate", std::to_string(acc)},
+                   {"batches_per_epoch", std::to_string(loader.batches_per_epoch())}};
+    run_config_.insert(run_config_.end(), o.config.begin(), o.config.end());
+    if (!resumed_from_.empty()) check_resumed_config();
     train::MetricsLog log(main ? o.metrics_path : std::string());
     train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", main ? o.progress : 0);
     const int64_t first_step = step_;
@@ -185,9 +198,13 @@ class Trainer {
     return loss_n > 0 ? loss_sum / double(loss_n) : 0.0;
   }
 
-  /// Model, optimizer, position (step, epoch, batch) and RNG state, written atomically.
+  /// Model, optimizer, position (step, epoch, batch) and RNG state, written atomically with a
+  /// checksum (train::atomic_save), with the model's tensor names and shapes and the run's
+  /// configuration (`FitOptions::config`, the global batch, ...) for `load` to compare.
   void save(const std::string& path) {
     train::atomic_save(path, [&](torch::serialize::OutputArchive& ar) {
+      ar.write("config.tensors", c10::IValue(train::detail::tensor_layout(*recipe_)));
+      ar.write("config.run", c10::IValue(train::detail::config_string(run_config_)));
       torch::serialize::OutputArchive model, opt;
       recipe_->save(model);
       opt_.save(opt);
@@ -199,10 +216,17 @@ class Trainer {
       train::save_rng(ar);
     });
   }
-  /// Restores what `save` wrote; training continues exactly where it stopped.
+  /// Restores what `save` wrote; training continues exactly where it stopped. A checkpoint of
+  /// another model (a tensor missing, extra, or of another shape) is refused here, naming the
+  /// tensor; one of another run configuration is refused by the next `fit`, naming the field.
   void load(const std::string& path) {
     torch::serialize::InputArchive ar, model, opt;
     train::load_archive(path, ar);
+    c10::IValue layout, run;
+    if (ar.try_read("config.tensors", layout))
+      train::detail::check_layout(layout.toStringRef(), train::detail::tensor_layout(*recipe_), path);
+    resumed_config_ = ar.try_read("config.run", run) ? train::detail::parse_config(run.toStringRef()) : decltype(run_config_){};
+    resumed_from_ = path;
     ar.read("model", model);
     ar.read("optimizer", opt);
     recipe_->load(model);
@@ -227,6 +251,17 @@ class Trainer {
   [[nodiscard]] int64_t epoch() const { return epoch_; }
 
  private:
+  /// The resumed checkpoint's run configuration against this run's: the first field that differs.
+  void check_resumed_config() const {
+    for (const auto& [k, v] : resumed_config_) {
+      auto it = std::find_if(run_config_.begin(), run_config_.end(), [&](const auto& kv) { return kv.first == k; });
+      TORCH_CHECK(it != run_config_.end(), "Trainer: resuming '", resumed_from_, "': the checkpoint's run sets ", k,
+                  " = ", v, " and this run does not set ", k, " (FitOptions::config)");
+      TORCH_CHECK(it->second == v, "Trainer: resuming '", resumed_from_, "': ", k, " is ", v, " in the checkpoint but ",
+                  it->second, " in this run; resume with the same ", k, " or start a new run");
+    }
+  }
+
   LossOutput forward(const Batch& batch, bool bf16) {
     if (!bf16 || !batch.input.is_cuda()) return recipe_->forward(batch);
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -255,6 +290,8 @@ class Trainer {
   Opt opt_;
   Schedule schedule_;
   int64_t step_ = 0, epoch_ = 0, batch_ = 0;
+  std::vector<std::pair<std::string, std::string>> run_config_, resumed_config_;
+  std::string resumed_from_;
 };
 
 }  // namespace ssl
