@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/image_data.hpp"
@@ -17,61 +18,31 @@
 #include <fstream>
 
 namespace {
-struct Args {
-  std::string out = "out/mae";
-  std::string dist;  // --dist (or torchrun's environment)
+struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs {
+  Args() : ex::RunArgs{.out = "out/mae", .epochs = 4, .batch = 256, .lr = 1.5e-3}, ex::VitArgs{.dim = 128, .patch = 4} {}
   ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
-  int64_t patch = 4;
-  std::string device = "cpu";
-  int threads = 2;
-  uint64_t seed = 0;
-  int64_t epochs = 4, batch = 256;
-  double lr = 1.5e-3, mask_ratio = 0.75;
-  int64_t dim = 128, depth = 4, heads = 4, decoder_dim = 64, decoder_depth = 2;
-  int64_t finetune_labels = 5000, finetune_epochs = 5;
-  double finetune_lr = 1e-3, layer_decay = 0.75;
-  int64_t probe_epochs = 30;
-  bool floors = true;
+  double mask_ratio = 0.75;
+  int64_t decoder_dim = 64, decoder_depth = 2;
   std::string features = "tokens";
-  bool resume = false;
 };
 
-}  // namespace
-
-int run(const Args& a);
-
-int main(int argc, char** argv) {
-  Args a;
-  CLI::App app{"libssl 00: MAE on Fashion-MNIST or your images (pretrain, k-NN, linear probe, fine-tune, reconstructions)"};
-  app.option_defaults()->always_capture_default();  // --help shows every option's default
-  app.add_option("--out", a.out, "output folder (metrics.json, reconstruction.png, train.jsonl)");
-  ex::add_device_option(app, a.device);
+/// The command line of this example into `a`.
+void add_options(CLI::App& app, Args& a) {
+  ex::add_run_options(app, a, {.out = "output folder (metrics.json, reconstruction.png, train.jsonl)",
+                               .epochs = "pretraining epochs over the 60k training images",
+                               .lr = "pretraining peak learning rate", .resume = "mae.ckpt", .device = true});
   ex::add_image_data_options(app, a.data);
-  app.add_option("--patch", a.patch, "ViT patch side (must divide the image size)");
-  app.add_option("--threads", a.threads, "CPU threads");
-  app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, "pretraining epochs over the 60k training images");
-  app.add_option("--batch", a.batch, "batch size");
-  app.add_option("--lr", a.lr, "pretraining peak learning rate");
+  ex::add_vit_options(app, a, "encoder width", "ViT patch side (must divide the image size)");
   app.add_option("--mask-ratio", a.mask_ratio, "fraction of patches hidden");
-  app.add_option("--dim", a.dim, "encoder width");
-  app.add_option("--depth", a.depth, "encoder blocks");
-  app.add_option("--heads", a.heads, "encoder attention heads");
   app.add_option("--decoder-dim", a.decoder_dim, "decoder width");
   app.add_option("--decoder-depth", a.decoder_depth, "decoder blocks");
-  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
-  app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
-  app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate");
-  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT");
-  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
-  app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+  ex::add_finetune_options(app, a);
+  ex::add_probe_options(app, a);
   app.add_option("--features", a.features, "frozen features: tokens (every output token) | pooled (CLS + mean)")
       ->check(CLI::IsMember({"tokens", "pooled"}));
-  app.add_flag("--resume", a.resume, "continue from <out>/mae.ckpt if it exists");
-  ex::add_dist_option(app, a.dist);
-  CLI11_PARSE(app, argc, argv);
-  return ex::guarded([&] { return run(a); });
 }
+
+}  // namespace
 
 int run(const Args& a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -179,4 +150,10 @@ int run(const Args& a) {
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
               ex::seconds_since(t0));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return ex::example_main<Args>(
+      argc, argv, "libssl 00: MAE on Fashion-MNIST or your images (pretrain, k-NN, linear probe, fine-tune, reconstructions)",
+      add_options, run);
 }

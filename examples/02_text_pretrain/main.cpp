@@ -13,6 +13,7 @@
 //
 //   02_text_pretrain --method bert --out out/bert
 //   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
+#include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
@@ -31,46 +32,25 @@
 #include <optional>
 
 namespace {
-struct Args {
+struct Args : ex::RunArgs, ex::CorpusArgs {
+  Args() : ex::RunArgs{.epochs = 0, .batch = 32, .lr = 2e-3} {}  // epochs 0: the method's default
   ex::ModelConfig model;
-  std::string out;
-  std::string dist;  // --dist (or torchrun's environment)
-  std::string corpus;              ///< empty: the fortunes
-  std::string format = "auto";     ///< auto | lines | paragraphs | jsonl | fortunes
-  std::string field = "text";      ///< JSON Lines field of the text
   int64_t vocab_documents = 200000;  ///< documents of a --corpus the vocabulary is trained on
   int64_t heldout_sequences = 2000;  ///< held-out sequences scored (--corpus)
-  int threads = 2;
-  uint64_t seed = 0;
-  int64_t epochs = 0;  ///< 0 = the method's default
-  int64_t batch = 32;
-  double lr = 2e-3, warmup = 1.0;
-  int64_t max_steps = -1;
+  double warmup = 1.0;
 };
 
-}  // namespace
-
-int run(Args a);
-
-int main(int argc, char** argv) {
-  Args a;
-  CLI::App app{"libssl 02: pretrain BERT / RoBERTa / ELECTRA / GPT on a text corpus (fortunes by default)"};
-  app.option_defaults()->always_capture_default();  // --help shows every option's default
+/// The command line of this example into `a`.
+void add_options(CLI::App& app, Args& a) {
   app.add_option("--method", a.model.method, "bert | roberta | electra | gpt")
       ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt"}));
-  app.add_option("--out", a.out, "model folder (default out/<method>)");
-  app.add_option("--corpus", a.corpus,
-                 "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
-                     ex::fortunes_dir().string() + ")");
-  app.add_option("--format", a.format,
-                 "how --corpus is split into documents: auto (.jsonl/.json: jsonl, else lines) | lines (one per line) | "
-                 "paragraphs (blank-line separated) | jsonl | fortunes ('%' lines)")
-      ->check(CLI::IsMember({"auto", "lines", "paragraphs", "jsonl", "fortunes"}));
-  app.add_option("--field", a.field, "JSON Lines field holding the text");
+  ex::add_run_options(app, a, {.out = "model folder (default out/<method>)",
+                               .epochs = "pretraining epochs (0 = the method's default)",
+                               .max_steps = "stop after this many steps (-1 = all epochs)"});
+  ex::add_corpus_options(app, a, "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
+                                     ex::fortunes_dir().string() + ")", /*fortunes=*/true);
   app.add_option("--vocab-documents", a.vocab_documents, "first documents of --corpus the vocabulary is trained on");
   app.add_option("--heldout-sequences", a.heldout_sequences, "held-out sequences scored (--corpus)");
-  app.add_option("--threads", a.threads, "CPU threads");
-  app.add_option("--seed", a.seed, "random seed");
   app.add_option("--vocab", a.model.vocab_size, "WordPiece vocabulary size");
   app.add_option("--max-len", a.model.max_len, "sequence length");
   app.add_option("--dim", a.model.dim, "encoder width");
@@ -78,16 +58,13 @@ int main(int argc, char** argv) {
   app.add_option("--heads", a.model.heads, "attention heads");
   app.add_option("--norm-first", a.model.norm_first, "pre-norm blocks (true) or BERT's post-norm (false)");
   app.add_option("--embedding-dim", a.model.embedding_dim, "embedding width (0 = dim; ELECTRA default dim/2)");
-  app.add_option("--epochs", a.epochs, "pretraining epochs (0 = the method's default)");
-  app.add_option("--max-steps", a.max_steps, "stop after this many steps (-1 = all epochs)");
-  app.add_option("--batch", a.batch, "batch size");
-  app.add_option("--lr", a.lr, "peak learning rate");
   app.add_option("--heldout", a.model.heldout, "fraction of documents held out of pretraining");
-  ex::add_dist_option(app, a.dist);
-  CLI11_PARSE(app, argc, argv);
-  if (a.out.empty()) a.out = "out/" + a.model.method;
-  return ex::guarded([&] { return run(a); });
+  app.final_callback([&a] {
+    if (a.out.empty()) a.out = "out/" + a.model.method;
+  });
 }
+
+}  // namespace
 
 int run(Args a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -292,4 +269,9 @@ int run(Args a) {
   std::printf("wrote %s/{metrics.json,config.json,vocab.txt,model.safetensors,encoder.safetensors} (%.0f s in all)\n",
               out.c_str(), ex::seconds_since(t0));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return ex::example_main<Args>(
+      argc, argv, "libssl 02: pretrain BERT / RoBERTa / ELECTRA / GPT on a text corpus (fortunes by default)", add_options, run);
 }

@@ -11,6 +11,7 @@
 //
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
 //   04_text_finetune --model out/wiki --corpus reviews.jsonl --label-field stars
+#include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
@@ -24,18 +25,15 @@
 #include <map>
 
 namespace {
-struct Args {
-  std::string model = "out/bert", out;
-  std::string dist;  // --dist (or torchrun's environment)
+struct Args : ex::RunArgs, ex::CorpusArgs {
+  Args() : ex::RunArgs{.epochs = 3, .batch = 32, .lr = 3e-4} {}  // out: default <model>/finetune
+  std::string model = "out/bert";
   std::vector<std::string> topics = {"computers", "politics", "science", "songs-poems", "work"};
   bool topics_given = false;
-  std::string corpus;  ///< empty: the fortunes
-  std::string format = "auto", field = "text", label_field;
-  int64_t per_topic = 400, epochs = 3, batch = 32;
-  double lr = 3e-4, weight_decay = 0.01;
+  std::string label_field;
+  int64_t per_topic = 400;
+  double weight_decay = 0.01;
   std::string pool = "mean";
-  int threads = 2;
-  uint64_t seed = 0;
   std::vector<std::string> demo = {
       "My program compiles, but the computer crashes whenever I run it on the new disk.",
       "The senator promised lower taxes to win the votes of the people before the election.",
@@ -44,40 +42,28 @@ struct Args {
       "My boss wants the report on his desk by Monday morning, or I lose my job.",
   };
 };
-}  // namespace
 
-int run(Args a);
-
-int main(int argc, char** argv) {
-  Args a;
-  CLI::App app{"libssl 04: fine-tune a pretrained text encoder (example 02) on fortune topics, against scratch"};
-  app.option_defaults()->always_capture_default();  // --help shows every option's default
+/// The command line of this example into `a`.
+void add_options(CLI::App& app, Args& a) {
   app.add_option("--model", a.model, "model folder written by 02_text_pretrain");
-  app.add_option("--out", a.out, "output folder for metrics.json (default <model>/finetune)");
+  ex::add_run_options(app, a, {.out = "output folder for metrics.json (default <model>/finetune)", .epochs = "fine-tuning epochs"});
   auto* topics = app.add_option("--topics", a.topics,
                                 "topics to classify, at least 2 (fortune files; with --corpus: labels, default all)");
-  app.add_option("--corpus", a.corpus, "the corpus 02 pretrained on: a text file, a folder of them, or JSON Lines "
-                                       "(default: the fortunes)");
-  app.add_option("--format", a.format, "auto | lines | paragraphs | jsonl (as for 02)")
-      ->check(CLI::IsMember({"auto", "lines", "paragraphs", "jsonl"}));
-  app.add_option("--field", a.field, "JSON Lines field holding the text");
+  ex::add_corpus_options(app, a, "the corpus 02 pretrained on: a text file, a folder of them, or JSON Lines (default: the fortunes)",
+                         /*fortunes=*/false);
   app.add_option("--label-field", a.label_field,
                  "JSON Lines field holding each document's label (default: the document's file is its label)");
   app.add_option("--per-topic", a.per_topic, "training documents per topic");
-  app.add_option("--epochs", a.epochs, "fine-tuning epochs");
-  app.add_option("--batch", a.batch, "batch size");
-  app.add_option("--lr", a.lr, "peak learning rate");
   app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
       ->check(CLI::IsMember({"cls", "mean"}));
-  app.add_option("--threads", a.threads, "CPU threads");
-  app.add_option("--seed", a.seed, "random seed");
   app.add_option("--demo", a.demo, "sentences for the inference demo");
-  ex::add_dist_option(app, a.dist);
-  CLI11_PARSE(app, argc, argv);
-  a.topics_given = topics->count() > 0;
-  if (a.out.empty()) a.out = a.model + "/finetune";
-  return ex::guarded([&] { return run(a); });
+  app.final_callback([&a, topics] {
+    a.topics_given = topics->count() > 0;
+    if (a.out.empty()) a.out = a.model + "/finetune";
+  });
 }
+
+}  // namespace
 
 int run(Args a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -189,4 +175,9 @@ int run(Args a) {
                   {"total_seconds", ex::seconds_since(t0)}, {"demo", demo}});
   std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(t0));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return ex::example_main<Args>(
+      argc, argv, "libssl 04: fine-tune a pretrained text encoder (example 02) on fortune topics, against scratch", add_options, run);
 }

@@ -3,7 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include "../common/dist.hpp"
+#include "../common/cli.hpp"
 #include "../common/image_data.hpp"
 
 #include <string>
@@ -12,36 +12,27 @@
 namespace ex05 {
 
 /// The command line of example 05.
-struct Args {
+struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::DistillationArgs {
+  // epochs, batch, lr: -1, the method's default; procs: -1, the method's (1 with --device cuda);
+  // threads: in all, split over the processes; ViT: 4 x 4 patches of 7 px; DINO's local crops:
+  // 2 x 2 patches each
+  Args() : ex::RunArgs{.epochs = -1, .batch = -1, .lr = -1}, ex::VitArgs{.dim = 64, .patch = 7} {}
   std::string method = "simclr";
   std::string backbone = "";  // default per method (main.cpp's table): vit for dino, resnet18 otherwise
-  std::string out;
-  std::string dist;  // --dist (or torchrun's environment)
   ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
-  std::string device = "cpu";
   torch::Device on = torch::kCPU;  // --device resolved once for this process (run())
-  int threads = 2;   // in all: split over the processes
-  int64_t procs = -1;  // processes on this machine (default per method; 1 with --device cuda)
-  uint64_t seed = 0;
-  int64_t epochs = -1, batch = -1, max_steps = -1;
-  double lr = -1, weight_decay = -1;
+  double weight_decay = -1;
   std::string optimizer = "adamw";
   int64_t width = 16;                         // ResNet base width
-  int64_t dim = 64, depth = 4, heads = 4, patch = 7;  // ViT: 4 x 4 patches of 7 px
   bool mean_pool = false;                             // ViT: pooled = mean patch token instead of CLS
   int64_t proj_hidden = -1, proj_out = -1;    // heads (defaults per method)
-  int64_t local_crops = 4, local_size = 14;  // DINO: 2 x 2 patches each
   int64_t freeze_last_layer = 0;              // DINO: epochs with the head's last layer frozen
   double clip = 0.0;                          // gradient-norm clipping (0: none)
   std::vector<double> global_scale{0.4, 1.0}, local_scale{0.05, 0.4};  // DINO: crop area fractions
-  double teacher_temp = 0.07;                 // DINO: the teacher's softmax temperature (from 0.04 in epoch 1)
-  int64_t probe_epochs = 30;
   std::string features;  // frozen features: tokens | pooled | blocks (default: blocks for the ViT, tokens for the ResNet)
   bool teacher = false;              // evaluate the momentum teacher's backbone (BYOL, MoCo v3, DINO)
   double lambda = -1, momentum = -1, temperature = -1;  // method knobs (defaults 5e-3, 0.99, 0.2)
   std::string views;                                     // two-view augmentation preset (default: the method's)
-  bool floors = true;
-  bool resume = false;
 };
 
 /// The options of `a` (`methods`: the names --method accepts).
@@ -49,33 +40,27 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--method", a.method, "dino | byol | simclr | barlow_twins | mocov3 | vicreg | simsiam")->check(CLI::IsMember(methods));
   app.add_option("--backbone", a.backbone, "resnet18 | resnet50 | vit (default: vit for dino, resnet18 otherwise)")
       ->check(CLI::IsMember({"resnet18", "resnet50", "vit"}));
-  app.add_option("--out", a.out, "output folder (default out/<method>): metrics.json, train.jsonl, attention.png");
   ex::add_image_data_options(app, a.data);
-  app.add_option("--threads", a.threads, "CPU threads in all (split over the processes while training)");
-  ex::add_device_option(app, a.device);
-  app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, "pretraining epochs (default: the method's 10-minute budget)");
-  app.add_option("--batch", a.batch, "batch size per process (default: the method's in all, split over the processes: 256; BYOL and DINO 128)");
-  app.add_option("--max-steps", a.max_steps, "stop after this many steps (the schedule still spans --epochs)");
+  ex::add_run_options(app, a, {.out = "output folder (default out/<method>): metrics.json, train.jsonl, attention.png",
+                               .epochs = "pretraining epochs (default: the method's 10-minute budget)",
+                               .batch = "batch size per process (default: the method's in all, split over the processes: 256; BYOL and DINO 128)",
+                               .lr = "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)",
+                               .max_steps = "stop after this many steps (the schedule still spans --epochs)",
+                               .resume = "<method>.ckpt", .device = true,
+                               .procs = "default: 2 for DINO (its ViT) on the CPU, 1 otherwise"});
   app.add_option("--optimizer", a.optimizer, "adamw | lars")->check(CLI::IsMember({"adamw", "lars"}));
-  app.add_option("--lr", a.lr, "peak learning rate (cosine schedule with warm-up; LARS default 0.3 x batch / 256)");
   app.add_option("--weight-decay", a.weight_decay, "weight decay (LARS default 1e-6)");
   app.add_option("--width", a.width, "ResNet base width (64 = the standard ResNet)");
-  app.add_option("--dim", a.dim, "ViT width");
-  app.add_option("--depth", a.depth, "ViT blocks");
-  app.add_option("--heads", a.heads, "ViT attention heads");
+  ex::add_vit_options(app, a, "ViT width", "ViT patch size (the image size and the local crop size must be multiples)");
   app.add_option("--mean-pool", a.mean_pool, "ViT: the pooled vector (what the heads see) is the mean patch token instead of CLS");
   app.add_option("--proj-hidden", a.proj_hidden, "projector / head hidden width");
   app.add_option("--proj-out", a.proj_out, "projector / head output width");
-  app.add_option("--patch", a.patch, "ViT patch size (the image size and the local crop size must be multiples)");
-  app.add_option("--local-crops", a.local_crops, "DINO: number of local crops");
-  app.add_option("--local-size", a.local_size, "DINO: side of the local crops (global crops: the image size)");
+  ex::add_distillation_options(app, a, "DINO", "side of the local crops (global crops: the image size)");
   app.add_option("--global-scale", a.global_scale, "DINO: area fraction range of the global crops")->expected(2);
   app.add_option("--local-scale", a.local_scale, "DINO: area fraction range of the local crops")->expected(2);
-  app.add_option("--teacher-temp", a.teacher_temp, "DINO: teacher temperature (warm-up from 0.04 over the first epoch if different)");
   app.add_option("--clip", a.clip, "clip the gradient norm to this value (0: no clipping; DINO's reference uses 3)");
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen");
-  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  ex::add_probe_options(app, a);
   app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; the ResNet's default) | "
                                             "blocks (ViT: the token maps of the last 4 blocks, each normed, DINO's evaluation features; the ViT's default) | pooled (ResNet average / ViT CLS)")
       ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));
@@ -85,10 +70,6 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--temperature", a.temperature, "SimCLR / MoCo v3: contrastive temperature (default 0.2)");
   app.add_option("--views", a.views, "two-view augmentation preset instead of the method's own")
       ->check(CLI::IsMember({"simclr", "byol", "vicreg", "simsiam"}));
-  app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
-  app.add_flag("--resume", a.resume, "continue from <out>/<method>.ckpt if it exists");
-  ex::add_dist_option(app, a.dist);
-  ex::add_procs_option(app, a.procs, "default: 2 for DINO (its ViT) on the CPU, 1 otherwise");
 }
 
 }  // namespace ex05

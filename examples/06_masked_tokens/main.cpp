@@ -216,15 +216,7 @@ int run(Args a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args a;
-  CLI::App app{"libssl 06: BEiT (visual tokens) and iBOT (self-distillation + masked patches) on Fashion-MNIST"};
-  app.option_defaults()->always_capture_default();
-  std::vector<std::string> names;
-  for (const auto& [k, v] : methods()) names.push_back(k);
-  ex06::add_options(app, a, names);
-  CLI11_PARSE(app, argc, argv);
-  return ex::guarded([&] {
-    ex::Launch launch(a.procs > 0 ? a.procs : a.device == "cuda" ? 1 : methods().at(a.method).procs, a.dist, argv);
-    return launch.wait(run(a));
-  });
+  return ex::methods_main<Args>(
+      argc, argv, "libssl 06: BEiT (visual tokens) and iBOT (self-distillation + masked patches) on Fashion-MNIST",
+      methods(), ex06::add_options, run);
 }

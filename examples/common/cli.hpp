@@ -1,0 +1,168 @@
+// Shared by the examples (not part of the library): the command-line options several examples
+// declare alike, and their `main`. Each option group is a small struct holding the values (an
+// example's `Args` derives from the groups it has and sets its own defaults) and an
+// `add_..._options(app, args, ...)` function declaring its options; the help texts that differ
+// between examples are arguments. `example_main` captures every option's default (CLI11's
+// always_capture_default), so --help shows each example's own defaults.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "dist.hpp"
+#include "guard.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ex {
+
+/// The options of a training run: `--out`, `--threads`, `--seed`, `--epochs`, `--batch`, `--lr`,
+/// `--dist`, and where the example has them `--device`, `--max-steps`, `--resume` and `--procs`.
+struct RunArgs {
+  std::string out;
+  std::string dist;  ///< --dist (or torchrun's environment)
+  std::string device = "cpu";
+  int threads = 2;      ///< with --procs: in all, split over the processes while training
+  int64_t procs = -1;   ///< --procs: processes on this machine (-1: the example's default)
+  uint64_t seed = 0;
+  int64_t epochs = -1, batch = -1, max_steps = -1;
+  double lr = -1;
+  bool resume = false;
+};
+
+/// The help texts of `add_run_options`, and which of its optional options the example has.
+struct RunHelp {
+  std::string out, epochs;
+  std::string batch = "batch size", lr = "peak learning rate";
+  std::string max_steps;  ///< empty: no --max-steps
+  std::string resume;     ///< the checkpoint in <out> that --resume continues from; empty: no --resume
+  bool device = false;    ///< --device cpu|cuda
+  std::string procs;      ///< the default of --procs (see `add_procs_option`); empty: no --procs
+};
+
+/// Declares the run options of `a` (see `RunArgs`) with the help texts `h`.
+inline void add_run_options(CLI::App& app, RunArgs& a, const RunHelp& h) {
+  app.add_option("--out", a.out, h.out);
+  app.add_option("--threads", a.threads,
+                 h.procs.empty() ? "CPU threads" : "CPU threads in all (split over the processes while training)");
+  if (h.device) add_device_option(app, a.device);
+  app.add_option("--seed", a.seed, "random seed");
+  app.add_option("--epochs", a.epochs, h.epochs);
+  app.add_option("--batch", a.batch, h.batch);
+  if (!h.max_steps.empty()) app.add_option("--max-steps", a.max_steps, h.max_steps);
+  app.add_option("--lr", a.lr, h.lr);
+  if (!h.resume.empty()) app.add_flag("--resume", a.resume, "continue from <out>/" + h.resume + " if it exists");
+  add_dist_option(app, a.dist);
+  if (!h.procs.empty()) add_procs_option(app, a.procs, h.procs);
+}
+
+/// The shape of an image example's ViT: `--dim`, `--depth`, `--heads`, `--patch`.
+struct VitArgs {
+  int64_t dim = 64, depth = 4, heads = 4, patch = 7;
+};
+
+/// Declares the ViT options of `a`; `dim_help` and `patch_help`: the help texts of `--dim` and
+/// `--patch` (what the example says about their defaults and constraints).
+inline void add_vit_options(CLI::App& app, VitArgs& a, const std::string& dim_help, const std::string& patch_help) {
+  app.add_option("--dim", a.dim, dim_help);
+  app.add_option("--depth", a.depth, "ViT blocks");
+  app.add_option("--heads", a.heads, "ViT attention heads");
+  app.add_option("--patch", a.patch, patch_help);
+}
+
+/// The frozen-feature evaluation of an image example: `--probe-epochs`, `--floors`.
+struct ProbeArgs {
+  int64_t probe_epochs = 30;
+  bool floors = true;
+};
+
+/// Declares the evaluation options of `a`.
+inline void add_probe_options(CLI::App& app, ProbeArgs& a) {
+  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+}
+
+/// The fine-tuning of a pretrained ViT against the same ViT from scratch (examples 00 and 06):
+/// `--finetune-labels`, `--finetune-epochs`, `--finetune-lr`, `--layer-decay`.
+struct FinetuneArgs {
+  int64_t finetune_labels = 5000, finetune_epochs = 5;
+  double finetune_lr = 1e-3, layer_decay = 0.75;
+};
+
+/// Declares the fine-tuning options of `a`.
+inline void add_finetune_options(CLI::App& app, FinetuneArgs& a) {
+  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
+  app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
+  app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate");
+  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT");
+}
+
+/// DINO's and iBOT's multi-crop self-distillation (examples 05 and 06): `--local-crops`,
+/// `--local-size`, `--teacher-temp` (set with `set_teacher_temperature`, settings.hpp).
+struct DistillationArgs {
+  int64_t local_crops = 4, local_size = 14;
+  double teacher_temp = 0.07;  ///< the teacher's softmax temperature (from 0.04 in epoch 1)
+};
+
+/// Declares the self-distillation options of `a`; `method`: DINO or iBOT, which the options
+/// apply to; `local_size_help`: the help text of `--local-size`.
+inline void add_distillation_options(CLI::App& app, DistillationArgs& a, const std::string& method,
+                                     const std::string& local_size_help) {
+  app.add_option("--local-crops", a.local_crops, method + ": number of local crops");
+  app.add_option("--local-size", a.local_size, method + ": " + local_size_help);
+  app.add_option("--teacher-temp", a.teacher_temp,
+                 method + ": teacher temperature (default 0.07; warm-up from 0.04 over the first epoch if different)");
+}
+
+/// A text corpus read by `ssl::data::read_corpus` (examples 02 and 04): `--corpus`, `--format`,
+/// `--field`; an empty `corpus` stands for the fortunes.
+struct CorpusArgs {
+  std::string corpus;
+  std::string format = "auto";  ///< auto | lines | paragraphs | jsonl (| fortunes: example 02)
+  std::string field = "text";   ///< JSON Lines field of the text
+};
+
+/// Declares the corpus options of `a`; `corpus_help`: the help text of `--corpus`; `fortunes`:
+/// whether `--format fortunes` is accepted.
+inline void add_corpus_options(CLI::App& app, CorpusArgs& a, const std::string& corpus_help, bool fortunes) {
+  std::vector<std::string> formats = {"auto", "lines", "paragraphs", "jsonl"};
+  if (fortunes) formats.push_back("fortunes");
+  app.add_option("--corpus", a.corpus, corpus_help);
+  app.add_option("--format", a.format,
+                 "how --corpus is split into documents: auto (.jsonl/.json: jsonl, else lines) | lines (one per line) | "
+                 "paragraphs (blank-line separated) | jsonl" + std::string(fortunes ? " | fortunes ('%' lines)" : ""))
+      ->check(CLI::IsMember(formats));
+  app.add_option("--field", a.field, "JSON Lines field holding the text");
+}
+
+/// The `main` of an example: an `Args` from the command line (`add_options(app, a)` declares its
+/// options; --help shows their defaults), then `run(a)`, an error ending it with one line on
+/// stderr and exit code 1 (`guarded`).
+template <class Args, class AddOptions, class Run>
+int example_main(int argc, char** argv, const std::string& description, AddOptions add_options, Run run) {
+  Args a;
+  CLI::App app{description};
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
+  add_options(app, a);
+  CLI11_PARSE(app, argc, argv);
+  return guarded([&] { return run(a); });
+}
+
+/// The `main` of an example with a table of methods (05, 06): `example_main` with
+/// `add_options(app, a, names)` (`names`: the keys of `methods`), running `run(a)` in each of the
+/// run's processes (`--procs`; default: 1 with `--device cuda`, else the method's `procs`).
+template <class Args, class Methods, class AddOptions, class Run>
+int methods_main(int argc, char** argv, const std::string& description, const Methods& methods,
+                 AddOptions add_options, Run run) {
+  auto add = [&](CLI::App& app, Args& a) {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : methods) names.push_back(k);
+    add_options(app, a, names);
+  };
+  return example_main<Args>(argc, argv, description, add, [&](Args& a) {
+    Launch launch(a.procs > 0 ? a.procs : a.device == "cuda" ? 1 : methods.at(a.method).procs, a.dist, argv);
+    return launch.wait(run(a));
+  });
+}
+
+}  // namespace ex
