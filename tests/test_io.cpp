@@ -129,11 +129,60 @@ TEST_CASE("IDX reader: values, and errors for missing, truncated and mismatched 
   CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "bad.gz").string()), doctest::Contains("expected unsigned-byte"),
                        c10::Error);
   CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "nope.gz").string()), doctest::Contains("file not found"), c10::Error);
-  // a gzip stream cut in the middle
+  // A gzip stream cut in the middle.
   write_gz(d / "big.gz", std::vector<uint8_t>(100000, 7));
   auto gz = slurp(d / "big.gz");
   spit(d / "bigcut.gz", gz.substr(0, gz.size() / 2));
-  CHECK_THROWS_AS(ssl::data::read_idx((d / "bigcut.gz").string()), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "bigcut.gz").string()),
+                       doctest::Contains("bigcut.gz' is a truncated gzip file"), c10::Error);
+  // Only the 8-byte CRC-32 / length trailer cut, or half of it: the payload is complete (a valid
+  // IDX file), yet the file is truncated.
+  const auto img_gz = slurp(d / "img.gz");
+  spit(d / "notrailer.gz", img_gz.substr(0, img_gz.size() - 8));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "notrailer.gz").string()),
+                       doctest::Contains("notrailer.gz' is a truncated gzip file: expected the rest of its compressed "
+                                         "data and its 8-byte CRC-32 / length trailer"),
+                       c10::Error);
+  spit(d / "halftrailer.gz", img_gz.substr(0, img_gz.size() - 4));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "halftrailer.gz").string()),
+                       doctest::Contains("halftrailer.gz' is a truncated gzip file"), c10::Error);
+  // A CRC-32 that disagrees with the data, and a length that does.
+  auto badcrc = img_gz;
+  badcrc[badcrc.size() - 8] = char(badcrc[badcrc.size() - 8] ^ 0x01);
+  spit(d / "badcrc.gz", badcrc);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badcrc.gz").string()),
+                       doctest::Contains("badcrc.gz' is a corrupt gzip file at byte"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badcrc.gz").string()), doctest::Contains("incorrect data check"),
+                       c10::Error);
+  auto badlen = img_gz;
+  badlen[badlen.size() - 4] = char(badlen[badlen.size() - 4] ^ 0x01);
+  spit(d / "badlen.gz", badlen);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badlen.gz").string()), doctest::Contains("incorrect length check"),
+                       c10::Error);
+  // Trailing garbage after a complete stream.
+  spit(d / "trailing.gz", img_gz + "garbage");
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "trailing.gz").string()),
+                       doctest::Contains(("trailing.gz': expected the end of the file or another gzip member after "
+                                          "the gzip stream ending at byte " + std::to_string(img_gz.size()) +
+                                          ", got 7 bytes of trailing garbage")
+                                             .c_str()),
+                       c10::Error);
+  // Concatenated gzip members are one gzip file (as gzip -d reads them).
+  const std::vector<uint8_t> head(img.begin(), img.begin() + 10), rest(img.begin() + 10, img.end());
+  write_gz(d / "head.gz", head);
+  write_gz(d / "rest.gz", rest);
+  spit(d / "two.gz", slurp(d / "head.gz") + slurp(d / "rest.gz"));
+  CHECK(torch::equal(ssl::data::read_idx((d / "two.gz").string()), t));
+  // IDX dimensions whose product overflows 64 bits.
+  std::vector<uint8_t> huge{0, 0, 8, 4};
+  for (int i = 0; i < 16; ++i) huge.push_back(0xFF);
+  spit(d / "huge.raw", std::string(huge.begin(), huge.end()));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "huge.raw").string()),
+                       doctest::Contains(("read_idx: '" + (d / "huge.raw").string() +
+                                          "': the header's dimensions [4294967295, 4294967295] overflow a "
+                                          "64-bit element count")
+                                             .c_str()),
+                       c10::Error);
   // labels and images disagree
   fs::create_directories(d / "fm");
   std::vector<uint8_t> imgs{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 5, 6};
