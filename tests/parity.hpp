@@ -19,14 +19,15 @@ inline std::string refs() {
 }
 inline Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
 
-/// max |a - b| <= tol * max|b| + 1e-8: the error relative to the tensor's own scale (gradients
-/// here range from 1e-6 to 1e2), with a floor far below any float32 signal.
-inline void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5) {
+/// max |a - b| <= tol * max|b| + floor: the error relative to the tensor's own scale (gradients
+/// here range from 1e-6 to 1e2), with a floor far below any float32 signal (lower it for float64).
+inline void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5,
+                        double floor = 1e-8) {
   REQUIRE_MESSAGE(a.sizes() == b.sizes(), what, ": shape ", a.sizes(), " vs reference ", b.sizes());
   const double err = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
   const double scale = b.abs().max().item<double>();
   if (std::getenv("SSL_PARITY_VERBOSE")) MESSAGE(what, ": max abs error ", err, ", max |ref| ", scale);
-  CHECK_MESSAGE(err <= tol * scale + 1e-8, what, ": max abs error ", err, " > ", tol * scale + 1e-8);
+  CHECK_MESSAGE(err <= tol * scale + floor, what, ": max abs error ", err, " > ", tol * scale + floor);
 }
 
 /// Every parameter of `m` has a gradient close to `expected[name]`; at least `min_count` compared.

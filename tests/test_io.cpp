@@ -26,6 +26,12 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary | std::ios::trunc) << s; }
+/// A safetensors file from a handwritten JSON `header` and `data` section.
+void write_st(const fs::path& p, const std::string& header, const std::string& data) {
+  std::string len(8, '\0');
+  for (int i = 0; i < 8; ++i) len[size_t(i)] = char((uint64_t(header.size()) >> (8 * i)) & 0xFF);
+  spit(p, len + header + data);
+}
 void write_gz(const fs::path& p, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(p.c_str(), "wb");
   gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
@@ -110,6 +116,150 @@ TEST_CASE("safetensors: truncated, garbage and inconsistent files give clear err
                        doctest::Contains("the module expects"), c10::Error);
 }
 
+TEST_CASE("safetensors: deep nesting, huge headers, duplicate keys, bad numbers and escapes name the file") {
+  using doctest::Contains;
+  auto d = tmpdir();
+  auto load = [](const fs::path& p) { return ssl::io::load_safetensors(p.string()); };
+  const std::string w16 = R"("w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]})";
+  const std::string data(16, '\0');
+  write_st(d / "ok.st", "{" + w16 + "}", data);
+  CHECK(load(d / "ok.st").at("w").sizes() == torch::IntArrayRef({4}));
+  // A header nested 50 000 levels deep: refused while parsing, no stack overflow.
+  write_st(d / "deep.st", "{\"a\":" + std::string(50000, '[') + std::string(50000, ']') + "}", "");
+  CHECK_THROWS_WITH_AS(load(d / "deep.st"),
+                       Contains("deep.st' has a malformed JSON header (expected at most 64 levels of nesting, got more)"),
+                       c10::Error);
+  write_st(d / "deepobj.st", [] {
+    std::string h;
+    for (int i = 0; i < 50000; ++i) h += "{\"a\":";
+    return h + "1" + std::string(50000, '}');
+  }(), "");
+  CHECK_THROWS_WITH_AS(load(d / "deepobj.st"), Contains("expected at most 64 levels of nesting"), c10::Error);
+  // A header length over 100 MiB (a sparse file, so nothing large is written).
+  {
+    std::string len(8, '\0');
+    const uint64_t hlen = uint64_t(200) << 20;
+    for (int i = 0; i < 8; ++i) len[size_t(i)] = char((hlen >> (8 * i)) & 0xFF);
+    spit(d / "bighead.st", len);
+    fs::resize_file(d / "bighead.st", 8 + hlen);
+  }
+  CHECK_THROWS_WITH_AS(load(d / "bighead.st"),
+                       Contains("bighead.st': expected a JSON header of at most 100 MiB (104857600 bytes), got 209715200 bytes"),
+                       c10::Error);
+  fs::remove(d / "bighead.st");
+  // Duplicate keys, at the top and inside an entry.
+  write_st(d / "dup.st", "{" + w16 + "," + w16 + "}", data);
+  CHECK_THROWS_WITH_AS(load(d / "dup.st"),
+                       Contains("dup.st' has a malformed JSON header (expected unique keys, got 'w' twice in one object)"),
+                       c10::Error);
+  write_st(d / "dupfield.st", R"({"w":{"dtype":"F32","dtype":"I32","shape":[4],"data_offsets":[0,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "dupfield.st"), Contains("got 'dtype' twice in one object"), c10::Error);
+  // Bad escapes and numbers: nlohmann's message, with the file's name.
+  write_st(d / "escape.st", R"({"w\u12":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "escape.st"), Contains("escape.st' has a malformed JSON header ([json.exception.parse_error"),
+                       c10::Error);
+  write_st(d / "float.st", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0.5,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "float.st"),
+                       Contains("float.st' entry 'w': expected data_offsets[0] to be a non-negative integer, got 0.5"),
+                       c10::Error);
+  write_st(d / "neg.st", R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "neg.st"),
+                       Contains("neg.st' entry 'w': expected each shape dimension to be a non-negative integer, got -4"),
+                       c10::Error);
+  write_st(d / "bignum.st", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,99999999999999999999999]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "bignum.st"), Contains("bignum.st' entry 'w': expected data_offsets[1] to be a non-negative integer"),
+                       c10::Error);
+  write_st(d / "bigdim.st", R"({"w":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "bigdim.st"),
+                       Contains("bigdim.st' entry 'w': expected each shape dimension below 2^63, got 9223372036854775808"),
+                       c10::Error);
+  write_st(d / "array.st", "[1,2]", "");
+  CHECK_THROWS_WITH_AS(load(d / "array.st"), Contains("array.st': expected the header to be a JSON object, got a JSON array"),
+                       c10::Error);
+  write_st(d / "meta.st", R"({"__metadata__":{"format":1}})", "");
+  CHECK_THROWS_WITH_AS(load(d / "meta.st"), Contains("meta.st': expected __metadata__ values to be strings, got 1"),
+                       c10::Error);
+}
+
+TEST_CASE("safetensors: data_offsets inside the file, of the tensor's size, never overlapping") {
+  using doctest::Contains;
+  auto d = tmpdir();
+  auto load = [](const fs::path& p) { return ssl::io::load_safetensors(p.string()); };
+  const std::string data(32, '\0');
+  write_st(d / "reversed.st", R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[16,8]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "reversed.st"),
+                       Contains("reversed.st' entry 'w' has data_offsets [16, 8] outside the 32-byte data section "
+                                "(expected begin <= end <= 32"),
+                       c10::Error);
+  write_st(d / "past.st", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[24,40]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "past.st"), Contains("past.st' entry 'w' has data_offsets [24, 40] outside the 32-byte"),
+                       c10::Error);
+  write_st(d / "size.st", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "size.st"), Contains("size.st' entry 'w' holds 8 bytes but dtype F32 and shape [4] need 16"),
+                       c10::Error);
+  write_st(d / "overflow.st",
+           R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", data);
+  CHECK_THROWS_WITH_AS(load(d / "overflow.st"),
+                       Contains("overflow.st' entry 'w' has shape [4294967296,4294967296] whose byte size overflows 64 bits"),
+                       c10::Error);
+  write_st(d / "overlap.st",
+           R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"I32","shape":[4],"data_offsets":[8,24]}})",
+           data);
+  CHECK_THROWS_WITH_AS(load(d / "overlap.st"),
+                       Contains("overlap.st': entries 'a' [0, 16) and 'b' [8, 24) overlap (expected disjoint data_offsets)"),
+                       c10::Error);
+  write_st(d / "same.st",
+           R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},"a":{"dtype":"I32","shape":[2],"data_offsets":[16,24]}})",
+           data);
+  CHECK_THROWS_WITH_AS(load(d / "same.st"), Contains("same.st': entries"), c10::Error);
+  // Adjacent ranges in any order, and empty tensors anywhere, are fine.
+  write_st(d / "fine.st",
+           R"({"b":{"dtype":"F32","shape":[4],"data_offsets":[16,32]},"e":{"dtype":"F32","shape":[0,3],"data_offsets":[8,8]},)"
+           R"("a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})",
+           data);
+  const auto t = load(d / "fine.st");
+  CHECK(t.size() == 3);
+  CHECK(t.at("e").sizes() == torch::IntArrayRef({0, 3}));
+  CHECK((t.at("a").scalar_type() == torch::kInt64));
+}
+
+TEST_CASE("safetensors: a dtype that disagrees with the module's tensor is an error; F16 / BF16 convert to float") {
+  using doctest::Contains;
+  auto d = tmpdir();
+  torch::nn::Linear lin(2, 2);
+  torch::nn::BatchNorm1d bn(2);
+  // float16 and bfloat16 weights load into a float32 module, converted.
+  const auto w = torch::tensor({{0.5f, -1.0f}, {2.0f, 0.25f}});
+  ssl::io::save_safetensors((d / "half.st").string(), {{"weight", w.to(torch::kFloat16)}, {"bias", torch::ones({2}, torch::kBFloat16)}});
+  ssl::io::load_into(*lin, ssl::io::load_safetensors((d / "half.st").string()));
+  CHECK(torch::equal(lin->weight, w));
+  CHECK(torch::equal(lin->bias, torch::ones({2})));
+  // F32 bytes never go into an integer tensor, nor integers into a float one.
+  ssl::io::save_safetensors((d / "int.st").string(), {{"weight", torch::ones({2, 2}, torch::kInt32)}, {"bias", torch::ones({2})}});
+  CHECK_THROWS_WITH_AS(ssl::io::load_into(*lin, ssl::io::load_safetensors((d / "int.st").string()), true, "int.st"),
+                       Contains("int.st: tensor 'weight' has dtype I32, the module expects F32 (only floating-point "
+                                "tensors are converted on load)"),
+                       c10::Error);
+  CHECK(torch::equal(lin->weight, w));  // untouched
+  ssl::io::TensorMap state;
+  for (const auto& p : bn->named_parameters()) state.emplace_back(p.key(), p.value());
+  for (const auto& b : bn->named_buffers())
+    state.emplace_back(b.key(), b.key() == "num_batches_tracked" ? b.value().to(torch::kFloat32) : b.value());
+  ssl::io::save_safetensors((d / "bn.st").string(), state);
+  CHECK_THROWS_WITH_AS(ssl::io::load_into(*bn, ssl::io::load_safetensors((d / "bn.st").string())),
+                       Contains("safetensors: tensor 'num_batches_tracked' has dtype F32, the module expects I64"),
+                       c10::Error);
+  // The tokenizers' own loaders check the same.
+  ssl::tokenizer::KMeans km(ssl::tokenizer::KMeansOptions{.patch = 2, .codes = 4});
+  ssl::io::save_safetensors((d / "km.st").string(),
+                            {{"codebook", torch::zeros({4, 4}, torch::kInt64)}, {"pixel_stats", torch::tensor({0.0f, 1.0f})}});
+  CHECK_THROWS_WITH_AS(km->load_safetensors((d / "km.st").string()),
+                       Contains(("tokenizer::KMeans: '" + (d / "km.st").string() +
+                                 "': tensor 'codebook' has dtype I64, the module expects F32")
+                                    .c_str()),
+                       c10::Error);
+}
+
 TEST_CASE("IDX reader: values, and errors for missing, truncated and mismatched files") {
   auto d = tmpdir();
   std::vector<uint8_t> img{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3};
@@ -133,11 +283,60 @@ TEST_CASE("IDX reader: values, and errors for missing, truncated and mismatched 
   CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "bad.gz").string()), doctest::Contains("expected unsigned-byte"),
                        c10::Error);
   CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "nope.gz").string()), doctest::Contains("file not found"), c10::Error);
-  // a gzip stream cut in the middle
+  // A gzip stream cut in the middle.
   write_gz(d / "big.gz", std::vector<uint8_t>(100000, 7));
   auto gz = slurp(d / "big.gz");
   spit(d / "bigcut.gz", gz.substr(0, gz.size() / 2));
-  CHECK_THROWS_AS(ssl::data::read_idx((d / "bigcut.gz").string()), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "bigcut.gz").string()),
+                       doctest::Contains("bigcut.gz' is a truncated gzip file"), c10::Error);
+  // Only the 8-byte CRC-32 / length trailer cut, or half of it: the payload is complete (a valid
+  // IDX file), yet the file is truncated.
+  const auto img_gz = slurp(d / "img.gz");
+  spit(d / "notrailer.gz", img_gz.substr(0, img_gz.size() - 8));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "notrailer.gz").string()),
+                       doctest::Contains("notrailer.gz' is a truncated gzip file: expected the rest of its compressed "
+                                         "data and its 8-byte CRC-32 / length trailer"),
+                       c10::Error);
+  spit(d / "halftrailer.gz", img_gz.substr(0, img_gz.size() - 4));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "halftrailer.gz").string()),
+                       doctest::Contains("halftrailer.gz' is a truncated gzip file"), c10::Error);
+  // A CRC-32 that disagrees with the data, and a length that does.
+  auto badcrc = img_gz;
+  badcrc[badcrc.size() - 8] = char(badcrc[badcrc.size() - 8] ^ 0x01);
+  spit(d / "badcrc.gz", badcrc);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badcrc.gz").string()),
+                       doctest::Contains("badcrc.gz' is a corrupt gzip file at byte"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badcrc.gz").string()), doctest::Contains("incorrect data check"),
+                       c10::Error);
+  auto badlen = img_gz;
+  badlen[badlen.size() - 4] = char(badlen[badlen.size() - 4] ^ 0x01);
+  spit(d / "badlen.gz", badlen);
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "badlen.gz").string()), doctest::Contains("incorrect length check"),
+                       c10::Error);
+  // Trailing garbage after a complete stream.
+  spit(d / "trailing.gz", img_gz + "garbage");
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "trailing.gz").string()),
+                       doctest::Contains(("trailing.gz': expected the end of the file or another gzip member after "
+                                          "the gzip stream ending at byte " + std::to_string(img_gz.size()) +
+                                          ", got 7 bytes of trailing garbage")
+                                             .c_str()),
+                       c10::Error);
+  // Concatenated gzip members are one gzip file (as gzip -d reads them).
+  const std::vector<uint8_t> head(img.begin(), img.begin() + 10), rest(img.begin() + 10, img.end());
+  write_gz(d / "head.gz", head);
+  write_gz(d / "rest.gz", rest);
+  spit(d / "two.gz", slurp(d / "head.gz") + slurp(d / "rest.gz"));
+  CHECK(torch::equal(ssl::data::read_idx((d / "two.gz").string()), t));
+  // IDX dimensions whose product overflows 64 bits.
+  std::vector<uint8_t> huge{0, 0, 8, 4};
+  for (int i = 0; i < 16; ++i) huge.push_back(0xFF);
+  spit(d / "huge.raw", std::string(huge.begin(), huge.end()));
+  CHECK_THROWS_WITH_AS(ssl::data::read_idx((d / "huge.raw").string()),
+                       doctest::Contains(("read_idx: '" + (d / "huge.raw").string() +
+                                          "': the header's dimensions [4294967295, 4294967295] overflow a "
+                                          "64-bit element count")
+                                             .c_str()),
+                       c10::Error);
   // labels and images disagree
   fs::create_directories(d / "fm");
   std::vector<uint8_t> imgs{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 5, 6};

@@ -94,29 +94,50 @@ TEST_SUITE("optim_parity") {
 TEST_CASE("LARS = lightly's LARS, AdamW (fused and _foreach) = torch.optim.AdamW (4 steps, grouped decay, a zero-norm weight)") {
   const auto ref = parity::load("optim.safetensors");
   const std::vector<std::string> names = {"weight", "bias", "zero"};
-  auto params = [&] {
+  auto params = [&](torch::Dtype dtype) {
     std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& n : names) named.emplace_back(n, ref.at("w." + n).clone().set_requires_grad(true));
+    for (const auto& n : names) named.emplace_back(n, ref.at("w." + n).to(dtype).clone().set_requires_grad(true));
     return named;
   };
-  auto run = [&](auto opt, const std::vector<std::pair<std::string, torch::Tensor>>& named, const std::string& prefix) {
+  // Each step is compared twice: the parameters after it, and its change (after - before) against
+  // the reference's change. A step moves a weight by ~1e-3 of its size (LARS) and weight decay is
+  // ~1e-4 of that step, so the parameters alone could not see a dropped or 10x weight decay, nor
+  // a slightly wrong trust ratio; the deltas, at `delta_tol` of their own size, see both.
+  auto run = [&](auto opt, const std::vector<std::pair<std::string, torch::Tensor>>& named, const std::string& prefix,
+                 double delta_tol, double delta_floor) {
     opt.set_lr_factor(1.0);
     for (int k = 0; k < 4; ++k) {
-      for (const auto& [n, p] : named) p.mutable_grad() = ref.at("g" + std::to_string(k) + "." + n).clone();
+      const auto step = prefix + " step " + std::to_string(k) + " ";
+      std::map<std::string, torch::Tensor> before;
+      for (const auto& [n, p] : named) {
+        before[n] = p.detach().clone();
+        p.mutable_grad() = ref.at("g" + std::to_string(k) + "." + n).to(p.scalar_type()).clone();
+      }
       opt.step();
-      for (const auto& [n, p] : named)
-        parity::check_close(p.detach(), ref.at(prefix + std::to_string(k) + "." + n), prefix + " step " + std::to_string(k) + " " + n);
+      for (const auto& [n, p] : named) {
+        const auto& ref_after = ref.at(prefix + std::to_string(k) + "." + n);
+        const auto& ref_before = k == 0 ? ref.at("w." + n) : ref.at(prefix + std::to_string(k - 1) + "." + n);
+        parity::check_close(p.detach(), ref_after, step + n);
+        const auto delta = (p.detach() - before[n]).to(torch::kFloat64);
+        const auto ref_delta = ref_after.to(torch::kFloat64) - ref_before.to(torch::kFloat64);
+        REQUIRE(ref_delta.abs().max().item().toDouble() > 0);  // every parameter moves at every step
+        parity::check_close(delta, ref_delta, step + n + " delta", delta_tol, delta_floor);
+      }
     }
   };
-  auto lars_params = params();
+  // LARS in float64 on both sides (the references are float64): deltas agree to ~1e-12 of their
+  // size; 1e-7 leaves room and is ~1000x below weight decay's share of a step.
+  REQUIRE((ref.at("lars0.weight").scalar_type() == torch::kFloat64));
+  auto lars_params = params(torch::kFloat64);
   run(ssl::optim::Lars(lars_params, {.lr = 0.3, .momentum = 0.9, .weight_decay = 1e-4, .trust = 0.001, .eps = 1e-8}),
-      lars_params, "lars");
+      lars_params, "lars", 1e-7, 1e-15);
   for (bool fused : {true, false}) {  // ATen's fused kernel (where LibTorch has it) and the _foreach chain
     CAPTURE(fused);
-    auto adam_params = params();
+    auto adam_params = params(torch::kFloat32);
     ssl::optim::AdamW adam(adam_params, {.lr = 1e-2, .weight_decay = 0.05, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8});
     adam.use_fused(fused);
-    run(std::move(adam), adam_params, "adamw");
+    // float32: a step of ~1e-2 on weights of ~1 is known to ~1e-5 of itself; weight decay is ~5 % of it.
+    run(std::move(adam), adam_params, "adamw", 1e-3, 1e-8);
   }
 }
 }

@@ -388,8 +388,6 @@ TEST_SUITE("text_vocab") {
       CHECK(n_unk == long_words);
       MESSAGE(std::string(lowercase ? "lowercase" : "cased"), " vocab: ", vocab.size(), " tokens, trained in ", train_s,
               " s; corpus = ", n_tokens, " tokens (", n_unk, " [UNK]), encoded in ", encode_s, " s");
-      CHECK(train_s < 30.0);
-      CHECK(encode_s < 10.0);
     }
   }
 }

@@ -146,6 +146,50 @@ TEST_CASE("vit::Options: image and channels describe the data and are required")
                        c10::Error);
 }
 
+TEST_CASE("heads = 0, dim = 0, depth < 0: an error naming the option, checked before any division") {
+  using doctest::Contains;
+  using ssl::nn::BlockOptions;
+  CHECK_THROWS_WITH_AS(ssl::nn::Block(BlockOptions(8, 0)),
+                       Contains("nn::Block: BlockOptions::heads (attention heads) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Attention(BlockOptions(8, -2)),
+                       Contains("nn::Attention: BlockOptions::heads (attention heads) must be positive, got -2"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Block(BlockOptions(0, 2)),
+                       Contains("nn::Block: BlockOptions::dim (the token width) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Block(BlockOptions(8, 3)),
+                       Contains("nn::Block: BlockOptions::dim (8) must be divisible by BlockOptions::heads (3)"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Block(BlockOptions(8, 2).mlp_hidden(0)),
+                       Contains("nn::Block: BlockOptions::mlp_hidden (the MLP's hidden width) must be positive, got 0"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Stack(ssl::nn::StackOptions(8, -1, 2)),
+                       Contains("nn::Stack: StackOptions::depth (the number of blocks) must be >= 0, got -1"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::nn::Stack(ssl::nn::StackOptions(8, 0, 0)),
+                       Contains("nn::Stack: BlockOptions::heads (attention heads) must be positive, got 0"), c10::Error);
+  const auto vit = ssl::vit::Options{}.image(8).patch(4).channels(1).dim(16).depth(1).heads(2);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(vit).heads(0)),
+                       Contains("vit::Encoder: vit::Options: heads (attention heads) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(vit).dim(0)),
+                       Contains("vit::Encoder: vit::Options: dim (the token width) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(vit).heads(3)),
+                       Contains("vit::Encoder: vit::Options: dim (16) must be divisible by heads (3)"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::vit::Encoder(ssl::vit::Options(vit).depth(-1)),
+                       Contains("vit::Encoder: vit::Options: depth (Transformer blocks) must be >= 0, got -1"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::mae::recipe({.encoder = ssl::vit::Options(vit).heads(0)}),
+                       Contains("mae::recipe: vit::Options: heads (attention heads) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::mae::recipe({.encoder = ssl::vit::Options(vit), .decoder_heads = 0}),
+                       Contains("nn::Stack: BlockOptions::heads (attention heads) must be positive, got 0"), c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::text::Encoder(ssl::text::EncoderOptions(50, 16, 1, 0)),
+                       Contains("text::Encoder: EncoderOptions::heads (attention heads) must be positive, got 0"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::text::Encoder(ssl::text::EncoderOptions(50, 16, 1, 5)),
+                       Contains("text::Encoder: EncoderOptions::dim (16) must be divisible by EncoderOptions::heads (5)"),
+                       c10::Error);
+  // A valid configuration still builds.
+  CHECK_NOTHROW(ssl::vit::Encoder(ssl::vit::Options(vit)));
+  CHECK_NOTHROW(ssl::nn::Stack(ssl::nn::StackOptions(8, 0, 2)));
+}
+
 TEST_CASE("the ViT encodes only the kept patches, and all of them without a mask") {
   torch::manual_seed(0);
   auto opts = ssl::vit::Options{}.image(8).patch(4).channels(2).dim(16).depth(2).heads(2);
@@ -274,6 +318,9 @@ TEST_CASE("weighted k-NN and linear probe on separable data") {
   auto fte = centers.index_select(0, yte) + torch::randn({15, 3}) * 0.3;
   CHECK(ssl::eval::knn_top1(ftr, ytr, fte, yte, {.k = 5}) == doctest::Approx(1.0));
   CHECK(ssl::eval::linear_probe(ftr, ytr, fte, yte, {.epochs = 50, .batch = 16, .lr = 1e-2}) == doctest::Approx(1.0));
+  CHECK_THROWS_WITH_AS(ssl::eval::linear_probe(ftr, ytr, fte, yte, {.batch = 0}),
+                       doctest::Contains("linear_probe: LinearProbeOptions: expected batch >= 1 and epochs >= 0, got batch 0"),
+                       c10::Error);
   // Flipped test labels give zero accuracy: the metric is not constant.
   CHECK(ssl::eval::knn_top1(ftr, ytr, fte, (yte + 1) % 3, {.k = 5}) == doctest::Approx(0.0));
   CHECK_THROWS_WITH_AS(ssl::eval::knn_top1(ftr, ytr, fte.narrow(1, 0, 2), yte), doctest::Contains("expected [N,D]"),

@@ -4,32 +4,65 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 namespace ssl::data {
 
-/// Reads a whole (optionally gzip-compressed) file into memory; errors name the path.
+/// Reads a whole (optionally gzip-compressed) file into memory; errors name the path. A file that
+/// starts with the gzip magic (1f 8b) must be one or more complete gzip members: a stream cut
+/// short (even by only its 8-byte CRC-32 / length trailer), a CRC or length that disagrees with the
+/// data, and bytes after the last member that are not another member are errors, not data.
 inline std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
   TORCH_CHECK(std::filesystem::exists(path), "data: file not found: '", path, "'");
-  gzFile f = gzopen(path.c_str(), "rb");
-  TORCH_CHECK(f != nullptr, "data: cannot open '", path, "'");
+  std::ifstream in(path, std::ios::binary);
+  TORCH_CHECK(in, "data: cannot open '", path, "'");
+  std::vector<uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TORCH_CHECK(!in.bad(), "data: cannot read '", path, "'");
+  if (raw.size() < 2 || raw[0] != 0x1f || raw[1] != 0x8b) return raw;  // not gzip: the bytes as they are
+
+  z_stream zs{};
+  TORCH_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, "data: zlib cannot start inflating '", path, "'");
+  struct End {
+    z_stream* s;
+    ~End() { inflateEnd(s); }
+  } end{&zs};
   std::vector<uint8_t> out;
   std::vector<uint8_t> buf(1 << 16);
+  size_t given = 0;  // raw bytes handed to zlib so far (zlib's counts are 32-bit: fed in pieces)
   for (;;) {
-    const int n = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      TORCH_CHECK(false, "data: '", path, "' is corrupt or truncated (", msg, ")");
+    if (zs.avail_in == 0 && given < raw.size()) {
+      const size_t n = std::min<size_t>(raw.size() - given, size_t(1) << 30);
+      zs.next_in = raw.data() + given;
+      zs.avail_in = static_cast<uInt>(n);
+      given += n;
     }
-    if (n == 0) break;
-    out.insert(out.end(), buf.begin(), buf.begin() + n);
+    zs.next_out = buf.data();
+    zs.avail_out = static_cast<uInt>(buf.size());
+    const int ret = inflate(&zs, Z_NO_FLUSH);
+    out.insert(out.end(), buf.data(), buf.data() + (buf.size() - zs.avail_out));
+    const size_t used = given - zs.avail_in;  // raw bytes zlib has consumed
+    if (ret == Z_STREAM_END) {
+      if (used == raw.size()) break;
+      // Another member may follow (concatenated gzip files are one gzip file); anything else is garbage.
+      TORCH_CHECK(raw.size() - used >= 2 && raw[used] == 0x1f && raw[used + 1] == 0x8b, "data: '", path,
+                  "': expected the end of the file or another gzip member after the gzip stream ending at byte ",
+                  used, ", got ", raw.size() - used, " bytes of trailing garbage");
+      TORCH_CHECK(inflateReset(&zs) == Z_OK, "data: zlib cannot restart inflating '", path, "'");
+      continue;
+    }
+    // Z_BUF_ERROR with output space left: zlib needs input that the file does not have.
+    TORCH_CHECK(ret != Z_BUF_ERROR, "data: '", path, "' is a truncated gzip file: expected the rest of its ",
+                "compressed data and its 8-byte CRC-32 / length trailer, got the end of the file after ", raw.size(),
+                " bytes");
+    TORCH_CHECK(ret == Z_OK, "data: '", path, "' is a corrupt gzip file at byte ", used, " (zlib: ",
+                zs.msg != nullptr ? zs.msg : zError(ret), ")");
   }
-  gzclose(f);
   return out;
 }
 
@@ -51,7 +84,9 @@ inline torch::Tensor read_idx(const std::string& path) {
     const uint8_t* b = bytes.data() + 4 + 4 * d;
     const int64_t v = (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | b[3];
     dims.push_back(v);
-    count *= v;
+    TORCH_CHECK(!__builtin_mul_overflow(count, v, &count), "read_idx: '", path, "': the header's dimensions ",
+                c10::IntArrayRef(dims), " overflow a 64-bit element count (expected a product of at most ", bytes.size(),
+                ", the file's size)");
   }
   const size_t offset = 4 + 4 * size_t(nd);
   TORCH_CHECK(bytes.size() - offset == size_t(count), "read_idx: '", path, "' is truncated or padded: header says ",

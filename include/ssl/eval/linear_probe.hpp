@@ -21,6 +21,8 @@ struct LinearProbeOptions {
 /// Top-1 test accuracy in [0,1] of a linear classifier trained on `train_f`.
 inline double linear_probe(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
                            const torch::Tensor& test_y, LinearProbeOptions o = {}) {
+  TORCH_CHECK(o.batch >= 1 && o.epochs >= 0, "linear_probe: LinearProbeOptions: expected batch >= 1 and epochs >= 0, got batch ",
+              o.batch, ", epochs ", o.epochs);
   const auto classes = detail::check_features(train_f, train_y, test_f, test_y, "linear_probe");
   const auto [tr, te] = standardize(train_f, test_f);
   torch::nn::Linear head(train_f.size(1), classes);

@@ -4,13 +4,15 @@
 /// little-endian header length, a JSON header `{name: {dtype, shape, data_offsets}}`, the raw
 /// little-endian data. Malformed, truncated or inconsistent files give an error naming the file
 /// and what is wrong; nothing is read out of bounds.
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace ssl::io {
@@ -29,118 +31,77 @@ inline std::string st_name(torch::Dtype d) {
   TORCH_CHECK(false, "safetensors: unsupported dtype ", d);
 }
 
-/// A minimal JSON reader for the safetensors header: objects, arrays, strings, integers.
-struct Json {
-  enum Kind { Null, Num, Str, Arr, Obj } kind = Null;
-  int64_t num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::vector<std::pair<std::string, Json>> obj;
-  const Json* get(const std::string& k) const {
-    for (const auto& [key, v] : obj) if (key == k) return &v;
-    return nullptr;
-  }
-};
+/// A dtype's safetensors name (`F32`, `BF16`, `I64` ...), or LibTorch's name where safetensors has none.
+inline std::string dtype_name(torch::Dtype d) {
+  for (const auto& [k, v] : st_dtypes()) if (v == d) return k;
+  return std::string(c10::toString(d));
+}
 
-class JsonParser {
- public:
-  JsonParser(std::string_view s, const std::string& file) : s_(s), file_(file) {}
-  Json parse() {
-    Json v = value();
-    ws();
-    check(i_ == s_.size(), "trailing characters after the header object");
-    return v;
-  }
+/// Nesting a safetensors header never needs more than 3 levels (header, entry, shape); deeper
+/// than this is refused while parsing, before anything is built.
+inline constexpr int kMaxHeaderDepth = 64;
+/// The largest header accepted (the reference implementation's limit too).
+inline constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;
 
- private:
-  void check(bool ok, const char* what) const {
-    TORCH_CHECK(ok, "safetensors: '", file_, "' has a malformed JSON header (", what, " at byte ", i_, ")");
-  }
-  void ws() { while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_; }
-  char peek() { ws(); check(i_ < s_.size(), "unexpected end"); return s_[i_]; }
-  void expect(char c) { check(peek() == c, "unexpected character"); ++i_; }
-  std::string string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      check(i_ < s_.size(), "unterminated string");
-      char c = s_[i_++];
-      if (c == '"') break;
-      if (c == '\\') {
-        check(i_ < s_.size(), "bad escape");
-        char e = s_[i_++];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'u': {
-            check(i_ + 4 <= s_.size(), "bad \\u escape");
-            unsigned cp = std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16);
-            i_ += 4;
-            if (cp < 0x80) out += char(cp);
-            else if (cp < 0x800) { out += char(0xC0 | (cp >> 6)); out += char(0x80 | (cp & 0x3F)); }
-            else { out += char(0xE0 | (cp >> 12)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
-            break;
-          }
-          default: out += e;
-        }
-      } else {
-        out += c;
+/// Parses the JSON header of `file`: any JSON syntax error, a duplicate key in any object, or
+/// nesting deeper than `kMaxHeaderDepth` is an error naming the file (nlohmann's parser is
+/// iterative; its callback sees every object, key and depth as they come).
+inline nlohmann::ordered_json parse_header(const std::string& header, const std::string& file) {
+  using Json = nlohmann::ordered_json;
+  std::vector<std::vector<std::string>> keys;  // the keys seen so far in each open object
+  const Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+      case Json::parse_event_t::array_start:
+        TORCH_CHECK(depth < kMaxHeaderDepth, "safetensors: '", file, "' has a malformed JSON header (expected at ",
+                    "most ", kMaxHeaderDepth, " levels of nesting, got more)");
+        if (event == Json::parse_event_t::object_start) keys.emplace_back();
+        break;
+      case Json::parse_event_t::key: {
+        TORCH_CHECK(!keys.empty(), "safetensors: '", file, "': a JSON key outside an object");
+        auto& seen = keys.back();
+        const auto& k = parsed.get_ref<const std::string&>();
+        TORCH_CHECK(std::find(seen.begin(), seen.end(), k) == seen.end(), "safetensors: '", file,
+                    "' has a malformed JSON header (expected unique keys, got '", k, "' twice in one object)");
+        seen.push_back(k);
+        break;
       }
+      case Json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      default:
+        break;
     }
-    return out;
+    return true;
+  };
+  try {
+    return Json::parse(header, check);
+  } catch (const Json::exception& e) {
+    TORCH_CHECK(false, "safetensors: '", file, "' has a malformed JSON header (", e.what(), ")");
   }
-  Json value() {
-    Json v;
-    char c = peek();
-    if (c == '{') {
-      ++i_;
-      v.kind = Json::Obj;
-      if (peek() == '}') { ++i_; return v; }
-      while (true) {
-        std::string k = string();
-        expect(':');
-        v.obj.emplace_back(std::move(k), value());
-        if (peek() == ',') { ++i_; continue; }
-        expect('}');
-        return v;
-      }
-    }
-    if (c == '[') {
-      ++i_;
-      v.kind = Json::Arr;
-      if (peek() == ']') { ++i_; return v; }
-      while (true) {
-        v.arr.push_back(value());
-        if (peek() == ',') { ++i_; continue; }
-        expect(']');
-        return v;
-      }
-    }
-    if (c == '"') { v.kind = Json::Str; v.str = string(); return v; }
-    if (c == 'n') { check(s_.substr(i_, 4) == "null", "bad literal"); i_ += 4; return v; }
-    check(c == '-' || std::isdigit(static_cast<unsigned char>(c)), "unexpected value");
-    size_t start = i_;
-    if (s_[i_] == '-') ++i_;
-    while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    check(i_ - start <= 19, "integer too long");
-    v.kind = Json::Num;
-    v.num = std::stoll(std::string(s_.substr(start, i_ - start)));
-    return v;
-  }
-  std::string_view s_;
-  const std::string& file_;
-  size_t i_ = 0;
-};
+}
+
+/// `v` as a non-negative integer that fits in int64: a shape dimension or a data offset of entry
+/// `name` (`what` says which) in `file`.
+inline int64_t header_uint(const nlohmann::ordered_json& v, const std::string& file, const std::string& name,
+                           const char* what) {
+  TORCH_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), "safetensors: '", file,
+              "' entry '", name, "': expected ", what, " to be a non-negative integer, got ", v.dump());
+  const auto u = v.get<uint64_t>();
+  TORCH_CHECK(u <= uint64_t(std::numeric_limits<int64_t>::max()), "safetensors: '", file, "' entry '", name,
+              "': expected ", what, " below 2^63, got ", u);
+  return static_cast<int64_t>(u);
+}
 
 }  // namespace detail
 
 /// Tensors by name, in file order.
 using TensorMap = std::vector<std::pair<std::string, torch::Tensor>>;
 
-/// Reads every tensor of a safetensors file (on CPU).
+/// Reads every tensor of a safetensors file (on CPU). The header must be a JSON object without
+/// duplicate keys, at most 100 MiB; each entry's dtype, shape and data_offsets must agree (the
+/// byte size is the shape's product times the dtype's size), lie inside the data section, and no
+/// two tensors' bytes may overlap. Every error names the file and what was expected.
 inline std::map<std::string, torch::Tensor> load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   TORCH_CHECK(in.good(), "safetensors: cannot open '", path, "'");
@@ -153,45 +114,78 @@ inline std::map<std::string, torch::Tensor> load_safetensors(const std::string& 
   for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | lenb[i];
   TORCH_CHECK(hlen <= size - 8, "safetensors: '", path, "' says its header is ", hlen, " bytes but the file has only ",
               size - 8, " after the length (truncated or not a safetensors file)");
-  TORCH_CHECK(hlen <= (uint64_t(100) << 20), "safetensors: '", path, "' header of ", hlen, " bytes exceeds 100 MiB");
+  TORCH_CHECK(hlen <= detail::kMaxHeaderBytes, "safetensors: '", path, "': expected a JSON header of at most 100 MiB (",
+              detail::kMaxHeaderBytes, " bytes), got ", hlen, " bytes");
   std::string header(hlen, '\0');
   in.read(header.data(), static_cast<std::streamsize>(hlen));
+  TORCH_CHECK(in.good(), "safetensors: could not read the header of '", path, "'");
   const uint64_t data_size = size - 8 - hlen;
-  auto root = detail::JsonParser(header, path).parse();
-  TORCH_CHECK(root.kind == detail::Json::Obj, "safetensors: '", path, "' header is not a JSON object");
+  const auto root = detail::parse_header(header, path);
+  TORCH_CHECK(root.is_object(), "safetensors: '", path, "': expected the header to be a JSON object, got a JSON ",
+              root.type_name());
+
+  struct Entry {
+    std::string name;
+    torch::Dtype dtype;
+    std::vector<int64_t> dims;
+    int64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  for (const auto& [name, e] : root.items()) {
+    if (name == "__metadata__") {
+      TORCH_CHECK(e.is_object(), "safetensors: '", path, "': expected __metadata__ to be an object, got a JSON ",
+                  e.type_name());
+      for (const auto& [k, v] : e.items())
+        TORCH_CHECK(v.is_string(), "safetensors: '", path, "': expected __metadata__ values to be strings, got ",
+                    v.dump(), " for '", k, "'");
+      continue;
+    }
+    TORCH_CHECK(e.is_object(), "safetensors: '", path, "' entry '", name, "': expected an object, got a JSON ", e.type_name());
+    const auto dt = e.find("dtype"), shape = e.find("shape"), offs = e.find("data_offsets");
+    TORCH_CHECK(dt != e.end() && dt->is_string() && shape != e.end() && shape->is_array() && offs != e.end() &&
+                    offs->is_array() && offs->size() == 2,
+                "safetensors: '", path, "' entry '", name, "' needs dtype, shape and data_offsets [begin, end], got ",
+                e.dump());
+    const auto& dts = dt->get_ref<const std::string&>();
+    auto it = detail::st_dtypes().find(dts);
+    TORCH_CHECK(it != detail::st_dtypes().end(), "safetensors: '", path, "' entry '", name, "' has unsupported dtype ",
+                dts, " (expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+    Entry en{name, it->second, {}, 0, 0};
+    uint64_t bytes = torch::elementSize(it->second);
+    for (const auto& d : *shape) {
+      en.dims.push_back(detail::header_uint(d, path, name, "each shape dimension"));
+      TORCH_CHECK(!__builtin_mul_overflow(bytes, uint64_t(en.dims.back()), &bytes), "safetensors: '", path,
+                  "' entry '", name, "' has shape ", shape->dump(), " whose byte size overflows 64 bits (expected at most ",
+                  data_size, " bytes, the data section)");
+    }
+    en.begin = detail::header_uint((*offs)[0], path, name, "data_offsets[0]");
+    en.end = detail::header_uint((*offs)[1], path, name, "data_offsets[1]");
+    TORCH_CHECK(en.begin <= en.end && uint64_t(en.end) <= data_size, "safetensors: '", path, "' entry '", name,
+                "' has data_offsets [", en.begin, ", ", en.end, "] outside the ", data_size,
+                "-byte data section (expected begin <= end <= ", data_size, "; truncated?)");
+    TORCH_CHECK(uint64_t(en.end - en.begin) == bytes, "safetensors: '", path, "' entry '", name, "' holds ",
+                en.end - en.begin, " bytes but dtype ", dts, " and shape ", shape->dump(), " need ", bytes);
+    entries.push_back(std::move(en));
+  }
+  // No two tensors share a byte: sorted by start, each non-empty range begins at or after the
+  // previous one's end.
+  std::vector<const Entry*> by_start;
+  for (const auto& e : entries) if (e.end > e.begin) by_start.push_back(&e);
+  std::sort(by_start.begin(), by_start.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_start.size(); ++i) {
+    const auto &a = *by_start[i - 1], &b = *by_start[i];
+    TORCH_CHECK(b.begin >= a.end, "safetensors: '", path, "': entries '", a.name, "' [", a.begin, ", ", a.end,
+                ") and '", b.name, "' [", b.begin, ", ", b.end, ") overlap (expected disjoint data_offsets)");
+  }
+
   std::vector<char> data(data_size);
   in.read(data.data(), static_cast<std::streamsize>(data_size));
   TORCH_CHECK(in.good() || data_size == 0, "safetensors: could not read the data of '", path, "'");
   std::map<std::string, torch::Tensor> out;
-  for (const auto& [name, e] : root.obj) {
-    if (name == "__metadata__") continue;
-    TORCH_CHECK(e.kind == detail::Json::Obj, "safetensors: '", path, "' entry '", name, "' is not an object");
-    const auto* dt = e.get("dtype");
-    const auto* shape = e.get("shape");
-    const auto* offs = e.get("data_offsets");
-    TORCH_CHECK(dt && dt->kind == detail::Json::Str && shape && shape->kind == detail::Json::Arr && offs &&
-                    offs->kind == detail::Json::Arr && offs->arr.size() == 2,
-                "safetensors: '", path, "' entry '", name, "' needs dtype, shape and data_offsets [begin, end]");
-    auto it = detail::st_dtypes().find(dt->str);
-    TORCH_CHECK(it != detail::st_dtypes().end(), "safetensors: '", path, "' entry '", name, "' has unsupported dtype ",
-                dt->str);
-    std::vector<int64_t> dims;
-    uint64_t count = 1;
-    for (const auto& d : shape->arr) {
-      TORCH_CHECK(d.kind == detail::Json::Num && d.num >= 0, "safetensors: '", path, "' entry '", name,
-                  "' has a bad shape");
-      dims.push_back(d.num);
-      count *= static_cast<uint64_t>(d.num);
-    }
-    const auto b = offs->arr[0].num, en = offs->arr[1].num;
-    const uint64_t bytes = count * torch::elementSize(it->second);
-    TORCH_CHECK(b >= 0 && en >= b && uint64_t(en) <= data_size, "safetensors: '", path, "' entry '", name,
-                "' has data_offsets [", b, ", ", en, "] outside the ", data_size, "-byte data section (truncated?)");
-    TORCH_CHECK(uint64_t(en - b) == bytes, "safetensors: '", path, "' entry '", name, "' holds ", en - b,
-                " bytes but dtype ", dt->str, " and shape need ", bytes);
-    auto t = torch::empty(dims, torch::TensorOptions().dtype(it->second));
-    if (bytes) std::memcpy(t.data_ptr(), data.data() + b, bytes);
-    out.emplace(name, t);
+  for (const auto& e : entries) {
+    auto t = torch::empty(e.dims, torch::TensorOptions().dtype(e.dtype));
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, size_t(e.end - e.begin));
+    out.emplace(e.name, t);
   }
   return out;
 }
@@ -256,8 +250,22 @@ inline void save_module(const std::string& path, const torch::nn::Module& m) {
   save_safetensors(path, t);
 }
 
+/// Checks that tensor `name` read from `source` (dtype of `src`) may be copied into `dst`: the same
+/// dtype, or floating point into floating point (F16 / BF16 / F64 weights into a float module are
+/// converted, as PyTorch's `load_state_dict` does). Any other pair (F32 bytes into an I32 buffer, I64
+/// into F32 ...) is an error naming both dtypes: values are never reinterpreted or silently cast.
+inline void check_load_dtype(const torch::Tensor& src, const torch::Tensor& dst, const std::string& source,
+                             const std::string& name) {
+  const bool ok = src.scalar_type() == dst.scalar_type() ||
+                  (at::isFloatingType(src.scalar_type()) && at::isFloatingType(dst.scalar_type()));
+  TORCH_CHECK(ok, source, ": tensor '", name, "' has dtype ", detail::dtype_name(src.scalar_type()),
+              ", the module expects ", detail::dtype_name(dst.scalar_type()),
+              " (only floating-point tensors are converted on load)");
+}
+
 /// Copies tensors into a module's parameters/buffers by name. With `strict`, every parameter and
-/// buffer of the module must be present and every tensor of the file used. Shapes must match.
+/// buffer of the module must be present and every tensor of the file used. Shapes must match;
+/// dtypes must match too, except floating point into floating point (`check_load_dtype`).
 inline void load_into(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& tensors, bool strict = true,
                       const std::string& source = "safetensors") {
   torch::NoGradGuard g;
@@ -270,6 +278,7 @@ inline void load_into(torch::nn::Module& m, const std::map<std::string, torch::T
     }
     TORCH_CHECK(it->second.sizes() == dst.sizes(), source, ": tensor '", name, "' has shape ", it->second.sizes(),
                 ", the module expects ", dst.sizes());
+    check_load_dtype(it->second, dst, source, name);
     dst.copy_(it->second);
     ++used;
   };

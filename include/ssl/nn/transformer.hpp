@@ -39,6 +39,17 @@ struct BlockOptions {
   TORCH_ARG(std::string, gelu) = "none";
 };
 
+/// Checks `o` before anything divides by it: a positive width, heads > 0 that divide it, a
+/// positive MLP width. `who` names the caller in the message.
+inline void check_block_options(const BlockOptions& o, const char* who) {
+  TORCH_CHECK(o.dim() > 0, who, ": BlockOptions::dim (the token width) must be positive, got ", o.dim());
+  TORCH_CHECK(o.heads() > 0, who, ": BlockOptions::heads (attention heads) must be positive, got ", o.heads());
+  TORCH_CHECK(o.dim() % o.heads() == 0, who, ": BlockOptions::dim (", o.dim(),
+              ") must be divisible by BlockOptions::heads (", o.heads(), ")");
+  TORCH_CHECK(o.mlp_hidden() > 0, who, ": BlockOptions::mlp_hidden (the MLP's hidden width) must be positive, got ",
+              o.mlp_hidden());
+}
+
 /// Multi-head self-attention with a fused qkv projection.
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
  public:
@@ -47,8 +58,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
-    TORCH_CHECK(options.dim() % options.heads() == 0, "Attention: dim (", options.dim(),
-                ") must be divisible by heads (", options.heads(), ")");
+    check_block_options(options, "nn::Attention");
     qkv = register_module(
         "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 3 * options.dim())
                                      .bias(options.qkv_bias())));
@@ -116,6 +126,7 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
 
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
+    check_block_options(options, "nn::Block");
     auto ln = [&] {
       return torch::nn::LayerNorm(
           torch::nn::LayerNormOptions({options.dim()}).eps(options.eps()));
@@ -223,6 +234,9 @@ class StackImpl : public torch::nn::Cloneable<StackImpl> {
   explicit StackImpl(StackOptions options) : options(std::move(options)) { reset(); }
   /// Builds the parameters and submodules from the options, initialised (`clone()` calls it too).
   void reset() override {
+    TORCH_CHECK(options.depth() >= 0, "nn::Stack: StackOptions::depth (the number of blocks) must be >= 0, got ",
+                options.depth());
+    check_block_options(options.block(), "nn::Stack");
     blocks.clear();
     for (int64_t i = 0; i < options.depth(); ++i)
       blocks.push_back(register_module(std::to_string(i), Block(options.block())));

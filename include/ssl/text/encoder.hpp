@@ -148,6 +148,12 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     TORCH_CHECK(options.vocab() > 0 && options.dim() > 0 && options.depth() >= 0 && options.max_len() > 0,
                 "text::Encoder: expected positive vocab, dim, max_len and depth >= 0; got vocab ", options.vocab(),
                 ", dim ", options.dim(), ", depth ", options.depth(), ", max_len ", options.max_len());
+    TORCH_CHECK(options.heads() > 0, "text::Encoder: EncoderOptions::heads (attention heads) must be positive, got ",
+                options.heads());
+    TORCH_CHECK(options.dim() % options.heads() == 0, "text::Encoder: EncoderOptions::dim (", options.dim(),
+                ") must be divisible by EncoderOptions::heads (", options.heads(), ")");
+    TORCH_CHECK(options.mlp_hidden() > 0, "text::Encoder: EncoderOptions::mlp_hidden must be positive, got ",
+                options.mlp_hidden());
     if (shared_) {
       const auto& so = shared_->options;
       TORCH_CHECK(so.vocab() == options.vocab() && so.embedding_width() == options.embedding_width() &&

@@ -82,8 +82,10 @@ class KMeansImpl : public torch::nn::Cloneable<KMeansImpl> {
     const auto& c = t.at("codebook");
     TORCH_CHECK(c.dim() == 2 && c.size(0) == options.codes, "tokenizer::KMeans: '", path, "' holds a codebook of shape ",
                 ssl::detail::shape_str(c), ", expected ", options.codes, " codes");
-    codebook.set_data(c.to(codebook.device()));
-    pixel_stats.set_data(t.at("pixel_stats").to(pixel_stats.device()));
+    io::check_load_dtype(c, codebook, "tokenizer::KMeans: '" + path + "'", "codebook");
+    io::check_load_dtype(t.at("pixel_stats"), pixel_stats, "tokenizer::KMeans: '" + path + "'", "pixel_stats");
+    codebook.set_data(c.to(codebook.device(), codebook.scalar_type()));
+    pixel_stats.set_data(t.at("pixel_stats").to(pixel_stats.device(), pixel_stats.scalar_type()));
   }
 
   KMeansOptions options;  ///< what the tokenizer was made with

@@ -145,6 +145,7 @@ class VQVAEImpl : public torch::nn::Cloneable<VQVAEImpl> {
       TORCH_CHECK(it != t.end(), "tokenizer::VQVAE: '", path, "' has no tensor '", k, "' (not a VQ-VAE saved with these options?)");
       TORCH_CHECK(it->second.sizes() == v.sizes(), "tokenizer::VQVAE: '", path, "' tensor '", k, "' has shape ",
                   ssl::detail::shape_str(it->second), ", expected ", ssl::detail::shape_str(v));
+      io::check_load_dtype(it->second, v, "tokenizer::VQVAE: '" + path + "'", k);
       v.copy_(it->second);
     };
     for (auto& p : named_parameters()) copy(p.key(), p.value());

@@ -100,7 +100,8 @@ struct Options {
 };
 
 /// Checks that `o` describes its input: `image` and `channels` set (they have no default), the
-/// image a positive multiple of the patch. `who` names the caller in the message.
+/// image a positive multiple of the patch; and that the architecture can be built: dim > 0,
+/// heads > 0 dividing it, depth >= 0, mlp_hidden >= 0. `who` names the caller in the message.
 inline void check_options(const Options& o, const char* who) {
   TORCH_CHECK(o.image() > 0, who, ": vit::Options: image (the input side in pixels) is required, ",
               "e.g. vit::Options{}.image(224), got ", o.image());
@@ -108,6 +109,12 @@ inline void check_options(const Options& o, const char* who) {
               "e.g. vit::Options{}.channels(3), got ", o.channels());
   TORCH_CHECK(o.patch() > 0 && o.image() % o.patch() == 0, who, ": image size ", o.image(),
               " must be a positive multiple of the patch size ", o.patch());
+  TORCH_CHECK(o.dim() > 0, who, ": vit::Options: dim (the token width) must be positive, got ", o.dim());
+  TORCH_CHECK(o.heads() > 0, who, ": vit::Options: heads (attention heads) must be positive, got ", o.heads());
+  TORCH_CHECK(o.dim() % o.heads() == 0, who, ": vit::Options: dim (", o.dim(), ") must be divisible by heads (",
+              o.heads(), ")");
+  TORCH_CHECK(o.depth() >= 0, who, ": vit::Options: depth (Transformer blocks) must be >= 0, got ", o.depth());
+  TORCH_CHECK(o.mlp_hidden() >= 0, who, ": vit::Options: mlp_hidden must be >= 0 (0 = 4 x dim), got ", o.mlp_hidden());
 }
 
 /// Presets (timm's sizes). Image, patch and channels are set by the caller.
