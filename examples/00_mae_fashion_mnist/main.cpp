@@ -75,7 +75,10 @@ int run(const Args& a) {
   const auto tp = std::chrono::steady_clock::now();
   const double final_loss = d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0, .metrics_path = a.out + "/train.jsonl",
-                                .checkpoint_path = a.out + "/mae.ckpt", .label = "MAE pretrain"});
+                                .checkpoint_path = a.out + "/mae.ckpt", .checkpoint_every = ex::checkpoint_every,
+                                .config = {{"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)},
+                                           {"mask_ratio", std::to_string(a.mask_ratio)}},
+                                .label = "MAE pretrain"});
   });
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,

@@ -87,6 +87,10 @@ int train_and_evaluate(R recipe, const Run& r) {
     return data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
       return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip,
                                   .metrics_path = a.out + "/train.jsonl", .checkpoint_path = ckpt,
+                                  .checkpoint_every = ex::checkpoint_every,
+                                  .config = {{"method", a.method}, {"backbone", a.backbone}, {"optimizer", a.optimizer},
+                                             {"seed", std::to_string(a.seed)},
+                                             {"heads", std::to_string(a.heads)}},
                                   .label = a.method + " pretrain"});
     });
   };

@@ -74,7 +74,9 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const double final_loss = data.with_loader(multi_crop ? ex::ImageData::unit() : to_model,
                                              {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = r.epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
-                                .checkpoint_path = ckpt, .label = a.method + " pretrain"});
+                                .checkpoint_path = ckpt, .checkpoint_every = ex::checkpoint_every,
+                                .config = {{"method", a.method}, {"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)}},
+                                .label = a.method + " pretrain"});
   });
   const double train_seconds = ex::seconds_since(tp);
   std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)r.epochs, train_seconds, final_loss);

@@ -21,10 +21,17 @@ int guarded(F&& body) {
   return 1;
 }
 
-/// `--resume`: continue `trainer` from `checkpoint` when asked and when the file exists.
+/// Steps between the checkpoints an example writes while it trains (and one at the end): a run
+/// killed at any moment loses at most this many steps, and `--resume` continues from there.
+inline constexpr int64_t checkpoint_every = 100;
+
+/// `--resume`: continue `trainer` from `checkpoint` (an error when it does not exist: a resume
+/// never silently starts over).
 template <class T>
 void resume_if(bool resume, T& trainer, const std::string& checkpoint) {
-  if (!resume || !std::filesystem::exists(checkpoint)) return;
+  if (!resume) return;
+  TORCH_CHECK(std::filesystem::exists(checkpoint), "--resume: no checkpoint at '", checkpoint,
+              "' (a run writes it every ", checkpoint_every, " steps into its --out folder); run without --resume to start afresh");
   trainer.load(checkpoint);
   std::printf("resumed from %s at step %lld\n", checkpoint.c_str(), (long long)trainer.step());
 }
