@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -53,9 +54,8 @@ inline void remove_stale_temporaries(const std::filesystem::path& target) {
     if (name.rfind(prefix, 0) != 0) continue;
     const auto rest = name.substr(prefix.size());
     const long pid = std::strtol(rest.c_str(), nullptr, 10);
-    if (pid > 0 && pid != long(::getpid()) && ::kill(pid_t(pid), 0) == 0) continue;  // a live writer's
-    if (pid == long(::getpid())) continue;
-    fs::remove(e.path(), ec);
+    const bool alive = pid == long(::getpid()) || (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM));
+    if (!alive) fs::remove(e.path(), ec);
   }
 }
 }  // namespace detail
@@ -113,8 +113,9 @@ inline std::string previous_checkpoint(const std::string& path) { return path + 
 ///    changed on disk afterwards, even by one byte, is refused by `load_archive`, naming the file);
 ///  - it goes to a temporary file beside `path`, flushed to disk, then renamed over `path`, and the
 ///    folder is synced: a crash leaves either the old or the new checkpoint, never half of one;
-///  - the checkpoint it replaces stays as `previous_checkpoint(path)` (`<path>.prev`): the last
-///    good one survives a checkpoint written from a poisoned step;
+///  - the checkpoint it replaces stays as `previous_checkpoint(path)` (`<path>.prev`, a hard link
+///    where the file system has them): the last good one survives a checkpoint written from a
+///    poisoned step;
 ///  - temporary files a killed writer left beside `path` are removed.
 inline void atomic_save(const std::string& path,
                         const std::function<void(torch::serialize::OutputArchive&)>& fill) {

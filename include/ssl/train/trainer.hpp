@@ -140,7 +140,10 @@ class Trainer {
                    {"accumulate", std::to_string(acc)},
                    {"batches_per_epoch", std::to_string(loader.batches_per_epoch())}};
     run_config_.insert(run_config_.end(), o.config.begin(), o.config.end());
-    if (!resumed_from_.empty()) check_resumed_config();
+    if (!resumed_from_.empty()) {  // the first fit after `load`: the run must be the checkpoint's
+      check_resumed_config();
+      resumed_from_.clear();
+    }
     train::MetricsLog log(main ? o.metrics_path : std::string());
     train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", main ? o.progress : 0);
     const int64_t first_step = step_;
