@@ -51,7 +51,9 @@ inline void add_run_options(CLI::App& app, RunArgs& a, const RunHelp& h) {
   app.add_option("--batch", a.batch, h.batch);
   if (!h.max_steps.empty()) app.add_option("--max-steps", a.max_steps, h.max_steps);
   app.add_option("--lr", a.lr, h.lr);
-  if (!h.resume.empty()) app.add_flag("--resume", a.resume, "continue from <out>/" + h.resume + " if it exists");
+  if (!h.resume.empty())
+    app.add_flag("--resume", a.resume, "continue from <out>/" + h.resume + " (written every " + std::to_string(checkpoint_every) +
+                                           " steps while training; an error when there is none)");
   add_dist_option(app, a.dist);
   if (!h.procs.empty()) add_procs_option(app, a.procs, h.procs);
 }
