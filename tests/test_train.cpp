@@ -238,6 +238,39 @@ TEST_CASE("kill -9 at 50 random moments: the checkpoint always loads, resumed ru
   fs::remove_all(dir);
 }
 
+TEST_CASE("a non-finite buffer stops training by name, and no checkpoint is written from it") {
+  const auto d = tmpdir() / "finite";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const auto ckpt = (d / "ckpt.pt").string();
+  const auto make = [] {
+    torch::manual_seed(0);
+    return ssl::simclr::recipe(ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(4).small_stem(true)),
+                               {.augment = ssl::augment::TwoViews::simclr(8, 1), .hidden = 16, .out = 8});
+  };
+  auto r = make();
+  ssl::Trainer t(r, ssl::optim::AdamWOptions{.lr = 1e-3});
+  auto loader = tiny_loader(0);
+  ssl::FitOptions fit{.epochs = 1, .max_steps = 1, .checkpoint_path = ckpt, .checkpoint_every = 1, .progress = 0};
+  t.fit(loader, fit);
+  REQUIRE(fs::exists(ckpt));
+  // What a diverged run leaves (--lr 1e9): a BatchNorm running variance at inf. The loss stays
+  // finite (training mode normalises with the batch's statistics), so only this check sees it.
+  {
+    torch::NoGradGuard g;
+    r->backbone()->bn1->running_var.fill_(INFINITY);
+  }
+  fit.max_steps = 2;
+  CHECK_THROWS_WITH_AS(t.fit(loader, fit), doctest::Contains("buffer backbone.bn1.running_var has non-finite values after step 2"),
+                       c10::Error);
+  auto fresh = make();
+  ssl::Trainer u(fresh, ssl::optim::AdamWOptions{.lr = 1e-3});
+  u.load(ckpt);  // the checkpoint on disk is still step 1's
+  CHECK(u.step() == 1);
+  CHECK(torch::isfinite(fresh->backbone()->bn1->running_var).all().item<bool>());
+  fs::remove_all(d);
+}
+
 TEST_CASE("the metrics log: a JSON object per line, keys in order, integers as integers, non-finite numbers as null") {
   const auto d = tmpdir();
   const auto path = d / "train.jsonl";

@@ -90,6 +90,10 @@ struct FitOptions {
   /// the end; empty path = never).
   std::string checkpoint_path;
   int64_t checkpoint_every = 0;  ///< steps between checkpoints; 0: only at the end
+  /// Every this many steps, and before every checkpoint, each parameter and buffer is checked for
+  /// non-finite values (one host synchronisation per check): a non-finite one stops training with
+  /// an error naming it, and no checkpoint is written from it. 0: only before checkpoints.
+  int64_t check_finite_every = 50;
   /// What else defines this run, as name/value pairs (a model option its tensors' shapes do not
   /// show, such as a ViT's head count; the seed). Checkpoints record them, with the global batch,
   /// the accumulation and the epoch length; resuming a checkpoint into a run where one differs
@@ -188,6 +192,7 @@ class Trainer {
         char extra[64];
         std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, step_loss);
         bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, extra);
+        if (o.check_finite_every > 0 && step_ % o.check_finite_every == 0) check_finite();
         if (!o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && main)
           save(o.checkpoint_path);
         return step_ < stop_at;
@@ -204,7 +209,10 @@ class Trainer {
   /// Model, optimizer, position (step, epoch, batch) and RNG state, written atomically with a
   /// checksum (train::atomic_save), with the model's tensor names and shapes and the run's
   /// configuration (`FitOptions::config`, the global batch, ...) for `load` to compare.
+  /// A model with a non-finite parameter or buffer is not saved: the error names it
+  /// (`check_finite`), and the last checkpoint on disk stays as it was.
   void save(const std::string& path) {
+    check_finite();
     train::atomic_save(path, [&](torch::serialize::OutputArchive& ar) {
       ar.write("config.tensors", c10::IValue(train::detail::tensor_layout(*recipe_)));
       ar.write("config.run", c10::IValue(train::detail::config_string(run_config_)));
@@ -252,6 +260,29 @@ class Trainer {
   [[nodiscard]] int64_t step() const { return step_; }
   /// The current epoch (0-based; restored by `load`).
   [[nodiscard]] int64_t epoch() const { return epoch_; }
+
+  /// Throws, naming the first parameter or buffer of the recipe with a non-finite value (a
+  /// diverged run: BatchNorm running variances at inf, weights at nan); one host synchronisation.
+  void check_finite() {
+    torch::NoGradGuard g;
+    std::vector<torch::Tensor> ok;
+    std::vector<std::string> names;
+    for (const auto& p : recipe_->named_parameters()) {
+      ok.push_back(torch::isfinite(p.value()).all());
+      names.push_back("parameter " + p.key());
+    }
+    for (const auto& b : recipe_->named_buffers())
+      if (b.value().defined() && b.value().is_floating_point()) {
+        ok.push_back(torch::isfinite(b.value()).all());
+        names.push_back("buffer " + b.key());
+      }
+    if (ok.empty()) return;
+    const auto flags = torch::stack(ok).cpu();
+    if (flags.all().item<bool>()) return;
+    const auto first = (~flags).nonzero()[0][0].item<int64_t>();
+    TORCH_CHECK(false, "Trainer: ", names[size_t(first)], " has non-finite values after step ", step_,
+                " (the run diverged: lower the learning rate or enable clip_grad_norm); nothing is saved from it");
+  }
 
  private:
   /// The resumed checkpoint's run configuration against this run's: the first field that differs.
