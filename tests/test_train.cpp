@@ -145,9 +145,13 @@ TEST_CASE("checkpoints: a changed byte, a truncated file, another model or anoth
     CHECK(c.step() == 3);  // refused before any step
   }
   // A writer killed mid-save leaves a temporary file: the next save removes it.
+  // So does a dead process that had this process's pid (pids wrap): its token differs.
+  const std::string reused = "ckpt.pt.tmp." + std::to_string(::getpid()) + ".0000000000000000.0";
   write(d / "ckpt.pt.tmp.999999.0", "partial");
+  write(d / reused, "partial");
   a.save(ckpt);
   CHECK_FALSE(fs::exists(d / "ckpt.pt.tmp.999999.0"));
+  CHECK_FALSE(fs::exists(d / reused));
   fs::remove_all(d);
 }
 
@@ -225,7 +229,9 @@ TEST_CASE("kill -9 at 50 random moments: the checkpoint always loads, resumed ru
     torch::load(got, (dir / "final.pt").string());
     REQUIRE(got.size() == reference.size());
     for (size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], reference[i]));
-    for (const auto& f : fs::directory_iterator(dir)) CHECK(f.path().filename().string().find(".tmp.") == std::string::npos);
+    for (const auto& f : fs::directory_iterator(dir))
+      CHECK_MESSAGE(f.path().filename().string().find(".tmp.") == std::string::npos, "left behind: ", f.path().filename().string(),
+                    " (this run's process: ", pid, ")");
     ++completed;
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -269,6 +275,20 @@ TEST_CASE("a non-finite buffer stops training by name, and no checkpoint is writ
   CHECK(u.step() == 1);
   CHECK(torch::isfinite(fresh->backbone()->bn1->running_var).all().item<bool>());
   fs::remove_all(d);
+}
+
+TEST_CASE("fit options and EMA momentum out of range are errors naming them, before any step") {
+  auto t = make_trainer(1);
+  auto loader = tiny_loader(0);
+  CHECK_THROWS_WITH_AS(t.fit(loader, {.epochs = 0, .progress = 0}), doctest::Contains("FitOptions::epochs must be >= 1"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(t.fit(loader, {.epochs = 1, .clip_grad_norm = NAN, .progress = 0}),
+                       doctest::Contains("FitOptions::clip_grad_norm must be a finite number >= 0"), c10::Error);
+  CHECK(t.step() == 0);
+  const std::vector<torch::Tensor> s{torch::ones({2})}, te{torch::zeros({2})};
+  CHECK_THROWS_WITH_AS((ssl::teacher::Ema{.base = 1.5})(s, te, {}), doctest::Contains("momentum must be in [0, 1]"), c10::Error);
+  CHECK_THROWS_WITH_AS((ssl::teacher::Ema{.base = 0.99, .final = 2.0})(s, te, {}), doctest::Contains("final = 2"), c10::Error);
+  CHECK(torch::equal(te[0], torch::zeros({2})));
 }
 
 TEST_CASE("the metrics log: a JSON object per line, keys in order, integers as integers, non-finite numbers as null") {

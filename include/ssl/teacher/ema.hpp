@@ -27,6 +27,8 @@ struct Ema {
   /// gradient; the two lists must match in length and shapes (nothing to do when empty).
   void operator()(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
                   const StepInfo& info) const {
+    TORCH_CHECK(base >= 0 && base <= 1 && final >= 0 && final <= 1, "teacher::Ema: the momentum must be in [0, 1] ",
+                "(1: the teacher stops moving), got base = ", base, " and final = ", final);
     TORCH_CHECK(student.size() == teacher.size(), "teacher::Ema: the student has ", student.size(),
                 " parameter tensors, the teacher ", teacher.size(), "; the teacher must be a copy of the student");
     if (teacher.empty()) return;

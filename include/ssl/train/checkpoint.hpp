@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <random>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,8 +44,19 @@ inline void fsync_path(const std::filesystem::path& p, int flags) {
     ::close(fd);
   }
 }
-/// Removes the temporary files `<name>.tmp.<pid>.<n>` that a killed writer left beside `target`
-/// (those of a process still running are kept).
+/// A number drawn once per process: with the pid, it names this process's temporary files, so
+/// that a later process given the same pid (pids wrap) does not take a dead one's files for its own.
+inline const std::string& process_token() {
+  static const std::string token = [] {
+    std::random_device rd;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+    return std::string(buf);
+  }();
+  return token;
+}
+/// Removes the temporary files `<name>.tmp.<pid>.<token>.<n>` that a killed writer left beside
+/// `target` (those of another process still running are kept).
 inline void remove_stale_temporaries(const std::filesystem::path& target) {
   namespace fs = std::filesystem;
   const auto dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
@@ -53,8 +66,11 @@ inline void remove_stale_temporaries(const std::filesystem::path& target) {
     const auto name = e.path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
     const auto rest = name.substr(prefix.size());
-    const long pid = std::strtol(rest.c_str(), nullptr, 10);
-    const bool alive = pid == long(::getpid()) || (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM));
+    char* end = nullptr;
+    const long pid = std::strtol(rest.c_str(), &end, 10);
+    const std::string token = *end == '.' ? std::string(end + 1).substr(0, process_token().size()) : std::string();
+    const bool alive = pid == long(::getpid()) ? token == process_token()
+                                               : pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM);
     if (!alive) fs::remove(e.path(), ec);
   }
 }
@@ -124,7 +140,8 @@ inline void atomic_save(const std::string& path,
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   detail::remove_stale_temporaries(target);
   static std::atomic<int> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + detail::process_token() + "." + std::to_string(counter++);
   try {
     torch::serialize::OutputArchive inner;
     fill(inner);

@@ -26,6 +26,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <functional>
 #include <optional>
@@ -125,6 +126,15 @@ class Trainer {
     static_assert(DataSource<Source>, "Trainer::fit: the data must satisfy the ssl::DataSource concept: "
                                       "`int64_t batches_per_epoch() const`, `int64_t global_batch_size() const` and "
                                       "`void run(int64_t epoch, int64_t batch, F f) const` calling `bool f(const Batch&, int64_t)`");
+    TORCH_CHECK(o.epochs >= 1, "Trainer: FitOptions::epochs must be >= 1 (the epochs the schedule spans), got ", o.epochs);
+    TORCH_CHECK(o.max_steps >= -1, "Trainer: FitOptions::max_steps must be >= 0 (or -1: all epochs), got ", o.max_steps);
+    TORCH_CHECK(std::isfinite(o.clip_grad_norm) && o.clip_grad_norm >= 0,
+                "Trainer: FitOptions::clip_grad_norm must be a finite number >= 0 (0: off), got ", o.clip_grad_norm);
+    TORCH_CHECK(o.checkpoint_every >= 0 && o.log_every >= 0 && o.check_finite_every >= 0,
+                "Trainer: FitOptions::checkpoint_every, log_every and check_finite_every must be >= 0, got ",
+                o.checkpoint_every, ", ", o.log_every, " and ", o.check_finite_every);
+    TORCH_CHECK(std::isfinite(o.bucket_mib) && o.bucket_mib > 0, "Trainer: FitOptions::bucket_mib must be > 0, got ",
+                o.bucket_mib);
     TORCH_CHECK(o.accumulate >= 1, "Trainer: accumulate must be >= 1, got ", o.accumulate);
     const int64_t acc = o.accumulate;
     const int64_t spe = loader.batches_per_epoch() / acc;
