@@ -165,7 +165,12 @@ inline void atomic_save(const std::string& path,
       // Keep the checkpoint being replaced: a hard link, so that `path` exists at every moment.
       const std::string prev_tmp = tmp + ".prev";
       fs::create_hard_link(target, prev_tmp, ec);
-      if (!ec) fs::rename(prev_tmp, previous_checkpoint(path));
+      if (!ec) {
+        fs::rename(prev_tmp, previous_checkpoint(path));
+        // rename(2) does nothing when both names are links to one file: `<path>.prev` already is
+        // `path` (a writer killed between its two renames). The extra link goes.
+        fs::remove(prev_tmp, ec);
+      }
     }
     fs::rename(tmp, target);
     detail::fsync_path(target.has_parent_path() ? target.parent_path() : fs::path("."), O_RDONLY | O_DIRECTORY);
