@@ -5,6 +5,11 @@
 #include <ssl/simclr.hpp>
 #include <ssl/ssl.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
 // Each test file in its own namespace: the files compile as one unit in a unity build
 // (SSL_UNITY_TESTS) without their helpers colliding.
 namespace test_cuda {
@@ -252,6 +257,39 @@ TEST_CASE("joint-embedding on CUDA: augmentation ops = CPU, the batched pipeline
   const auto maps = ssl::dino::attention_maps(r, torch::rand({3, 1, 16, 16}, gpu));
   CHECK(maps.device().is_cuda());
   CHECK(maps.sizes() == torch::IntArrayRef{3, 4, 4, 4});
+}
+
+TEST_CASE("a nan loss on CUDA stops the run at the next check, naming its step, and no checkpoint is written after it") {
+  skip_without_cuda();
+  namespace fs = std::filesystem;
+  const auto d = fs::temp_directory_path() / ("ssl_test_cuda_nan_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const auto ckpt = (d / "ckpt.pt").string();
+  auto make = [] {
+    torch::manual_seed(0);
+    ssl::mae::Options o;
+    o.encoder = ssl::vit::Options{}.image(8).patch(2).channels(1).dim(16).depth(2).heads(2);
+    o.decoder_dim = 8;
+    o.decoder_depth = 1;
+    o.decoder_heads = 2;
+    auto r = ssl::mae::recipe(o);
+    r->to(torch::kCUDA);
+    return r;
+  };
+  int calls = 0;  // the third batch (step 2) is nan; the loss is flagged on the GPU, read at step 4's checkpoint
+  ssl::data::Loader l(torch::full({48, 1, 8, 8}, 100, torch::kUInt8), {},
+                      [&calls](const torch::Tensor& x) { return x.to(torch::kFloat32) / 255.0 * (calls++ == 2 ? NAN : 1.0); },
+                      {.batch_size = 8, .prefetch = 0, .device = torch::kCUDA});
+  ssl::Trainer t(make(), ssl::optim::AdamWOptions{.lr = 1e-3});
+  CHECK_THROWS_WITH_AS(t.fit(l, {.epochs = 1, .log_every = 0, .checkpoint_path = ckpt, .checkpoint_every = 2,
+                                 .check_finite_every = 0, .progress = 0}),
+                       doctest::Contains("the loss is not finite (nan or inf) at step 2"), c10::Error);
+  ssl::Trainer u(make(), ssl::optim::AdamWOptions{.lr = 1e-3});
+  u.load(ckpt);
+  CHECK(u.step() == 2);  // the checkpoint on disk is the one before the nan step
+  for (const auto& p : u.recipe()->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+  fs::remove_all(d);
 }
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 
 namespace ssl::train {
 
@@ -21,6 +22,13 @@ class Progress {
 
   /// `done` steps of `total`; `items` processed so far (for the rate); `extra` e.g. "loss 0.41".
   void update(int64_t done, int64_t items, const std::string& extra) {
+    update(done, items, [&] { return extra; });
+  }
+  /// As above, with `extra()` called only when a line is drawn (a bar redraws at most 5 times a
+  /// second): a caller whose text needs a device-to-host copy (a CUDA loss) pays for it only then.
+  template <class Extra>
+    requires std::is_invocable_r_v<std::string, Extra&>
+  void update(int64_t done, int64_t items, Extra&& extra) {
     if (silent_) return;
     const auto now = clock::now();
     const double secs = std::chrono::duration<double>(now - start_).count();
@@ -36,7 +44,7 @@ class Progress {
       bar.resize(width, ' ');
       std::fprintf(stderr, "\r%s %3d%% |%s| %lld/%lld [%s<%s, %.1f %s/s] %s\033[K", label_.c_str(),
                    int(frac * 100), bar.c_str(), (long long)done, (long long)total_, hms(secs).c_str(),
-                   hms(eta).c_str(), rate, unit_.c_str(), extra.c_str());
+                   hms(eta).c_str(), rate, unit_.c_str(), extra().c_str());
       if (done >= total_) std::fprintf(stderr, "\n");
     } else {
       const int decile = static_cast<int>(frac * 10);
@@ -45,7 +53,7 @@ class Progress {
       last_decile_ = decile;
       std::fprintf(stderr, "%s %3d%% %lld/%lld elapsed %s eta %s %.1f %s/s %s\n", label_.c_str(),
                    int(frac * 100), (long long)done, (long long)total_, hms(secs).c_str(), hms(eta).c_str(),
-                   rate, unit_.c_str(), extra.c_str());
+                   rate, unit_.c_str(), extra().c_str());
     }
     std::fflush(stderr);
   }

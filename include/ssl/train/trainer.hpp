@@ -62,6 +62,20 @@ concept StepsBefore = Trainable<R> && requires(R r, const StepInfo& i) { r->befo
 template <class R>
 concept StepsAfter = Trainable<R> && requires(R r, const StepInfo& i) { r->after_optimizer_step(i); };
 
+/// What `Trainer::fit` does with a step whose loss is not finite (`FitOptions::non_finite`).
+enum class NonFinite {
+  /// Stop with an error naming the step. A CPU loss is checked at every batch; a CUDA loss is
+  /// flagged on the device and the flag read at the next log line, parameter check or checkpoint
+  /// (no host synchronisation per step), so no checkpoint is ever written after it.
+  stop,
+  /// Leave the parameters as they are for that step (no optimizer step, no teacher update) when
+  /// its loss or a gradient is not finite, count it (`skipped_steps` in the log) and go on; the
+  /// step still counts for the schedule. One host synchronisation per step, as PyTorch's
+  /// GradScaler. BatchNorm statistics the bad batch updated are caught by the parameter and buffer
+  /// check (`check_finite_every`).
+  skip_step,
+};
+
 /// Example: `FitOptions{.epochs = 10, .clip_grad_norm = 1.0, .metrics_path = "out/train.jsonl"}`.
 struct FitOptions {
   int64_t epochs = 1;  ///< epochs to train (the schedule spans them)
@@ -95,6 +109,12 @@ struct FitOptions {
   /// non-finite values (one host synchronisation per check): a non-finite one stops training with
   /// an error naming it, and no checkpoint is written from it. 0: only before checkpoints.
   int64_t check_finite_every = 50;
+  /// What a non-finite loss does (see `NonFinite`): stop training with an error naming the step
+  /// (default), or skip that step.
+  NonFinite non_finite = NonFinite::stop;
+  /// `NonFinite::skip_step`: this many skipped steps in a row stop training with an error (a run
+  /// that has diverged for good).
+  int64_t max_consecutive_skips = 10;
   /// What else defines this run, as name/value pairs (a model option its tensors' shapes do not
   /// show, such as a ViT's head count; the seed). Checkpoints record them, with the global batch,
   /// the accumulation and the epoch length; resuming a checkpoint into a run where one differs
@@ -136,6 +156,8 @@ class Trainer {
     TORCH_CHECK(std::isfinite(o.bucket_mib) && o.bucket_mib > 0, "Trainer: FitOptions::bucket_mib must be > 0, got ",
                 o.bucket_mib);
     TORCH_CHECK(o.accumulate >= 1, "Trainer: accumulate must be >= 1, got ", o.accumulate);
+    TORCH_CHECK(o.max_consecutive_skips >= 1, "Trainer: FitOptions::max_consecutive_skips must be >= 1, got ",
+                o.max_consecutive_skips);
     const int64_t acc = o.accumulate;
     const int64_t spe = loader.batches_per_epoch() / acc;
     TORCH_CHECK(spe >= 1, "Trainer: ", loader.batches_per_epoch(), " batches per epoch make no step of ", acc,
@@ -156,17 +178,21 @@ class Trainer {
     run_config_.insert(run_config_.end(), o.config.begin(), o.config.end());
     if (!resumed_from_.empty()) {  // the first fit after `load`: the run must be the checkpoint's
       check_resumed_config();
+      // The steps a killed run logged after its last checkpoint are run (and logged) again.
+      if (main) train::drop_steps_after(o.metrics_path, step_);
       resumed_from_.clear();
     }
     train::MetricsLog log(main ? o.metrics_path : std::string());
     train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", main ? o.progress : 0);
     const int64_t first_step = step_;
-    double loss_sum = 0.0, step_loss = 0.0;
-    int64_t loss_n = 0;
+    const bool skip = o.non_finite == NonFinite::skip_step;
+    // The loss stays where it was computed: a CPU loss is read every batch (free), a CUDA loss
+    // only when a line is logged or drawn and at the checks below (`LossTrack`).
+    LossTrack track;
+    int64_t skipped_in_a_row = 0;
     recipe_->train(true);
     while (epoch_ < o.epochs && step_ < stop_at) {
-      loss_sum = 0.0;
-      loss_n = 0;
+      track.new_epoch();
       loader.run(epoch_, batch_, [&](const Batch& batch, int64_t b) {
         if (b >= spe * acc) return false;  // an incomplete accumulation group ends the epoch
         const int64_t micro = b % acc;
@@ -175,36 +201,51 @@ class Trainer {
           opt_.set_lr_factor(schedule_(info));
           if constexpr (StepsBefore<R>) recipe_->before_step(info);
           opt_.zero_grad();
-          step_loss = 0.0;
         }
         if (sync) sync->arm(micro == acc - 1);
         LossOutput out = forward(batch, o.bf16);
-        const double lv = dist::all_reduce_mean(out.loss.detach()).template item<double>();
-        TORCH_CHECK(std::isfinite(lv), "Trainer: the loss is ", lv, " at step ", step_, " (epoch ", epoch_,
-                    ", batch ", b, "); lower the learning rate or enable clip_grad_norm");
+        track.add(dist::all_reduce_mean(out.loss.detach()) / double(acc), micro == 0, step_, !skip, epoch_, b);
         (acc > 1 ? out.loss / double(acc) : out.loss).backward();
-        step_loss += lv / double(acc);
         batch_ = b + 1;
         if (micro < acc - 1) return true;
         if (sync) sync->finish();
-        if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(opt_.parameters(), o.clip_grad_norm);
-        opt_.step();
-        if constexpr (StepsAfter<R>) recipe_->after_optimizer_step(info);
+        bool stepped = true;
+        if (skip && !step_is_finite(track.step_loss())) {
+          stepped = false;
+          ++skipped_;
+          TORCH_CHECK(++skipped_in_a_row <= o.max_consecutive_skips, "Trainer: ", skipped_in_a_row,
+                      " steps in a row had a non-finite loss or gradient (the last: step ", step_,
+                      "); the run has diverged: lower the learning rate or enable clip_grad_norm");
+          opt_.zero_grad();
+        } else {
+          skipped_in_a_row = 0;
+          if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(opt_.parameters(), o.clip_grad_norm);
+          opt_.step();
+          if constexpr (StepsAfter<R>) recipe_->after_optimizer_step(info);
+        }
         ++step_;
-        loss_sum += step_loss;
-        ++loss_n;
-        if (o.log_every > 0 && (step_ % o.log_every == 0 || step_ == stop_at)) {
-          train::Json rec = {{"step", step_}, {"epoch", epoch_}, {"lr", opt_.lr()}, {"loss", step_loss}};
+        track.end_step(stepped);
+        const bool log_due = o.log_every > 0 && (step_ % o.log_every == 0 || step_ == stop_at);
+        const bool save_due = !o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && main;
+        const bool check_due = o.check_finite_every > 0 && step_ % o.check_finite_every == 0;
+        if (log_due || save_due || check_due) track.check();
+        if (log_due) {
+          train::Json rec = {{"step", step_}, {"epoch", epoch_}, {"lr", opt_.lr()}, {"loss", track.step_value()}};
           for (const auto& [k, v] : out.parts) rec[k] = dist::all_reduce_mean(v.detach()).template item<double>();
+          if (skip) rec["skipped_steps"] = skipped_;
           rec["items_per_s"] = double((step_ - first_step) * samples_per_step) / std::max(1e-9, bar.seconds());
           log.write(rec);
         }
-        char extra[64];
-        std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, step_loss);
-        bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, extra);
-        if (o.check_finite_every > 0 && step_ % o.check_finite_every == 0) check_finite();
-        if (!o.checkpoint_path.empty() && o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && main)
-          save(o.checkpoint_path);
+        bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, [&] {
+          char extra[64];
+          std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, track.step_value());
+          return std::string(extra);
+        });
+        if (save_due) {
+          save(o.checkpoint_path);  // checks every parameter and buffer first
+        } else if (check_due) {
+          check_finite();
+        }
         return step_ < stop_at;
       });
       if (batch_ >= spe * acc) {
@@ -212,8 +253,9 @@ class Trainer {
         ++epoch_;
       }
     }
+    track.check();
     if (!o.checkpoint_path.empty() && main) save(o.checkpoint_path);
-    return loss_n > 0 ? loss_sum / double(loss_n) : 0.0;
+    return track.epoch_mean();
   }
 
   /// Model, optimizer, position (step, epoch, batch) and RNG state, written atomically with a
@@ -234,6 +276,7 @@ class Trainer {
       ar.write("step", torch::tensor(step_));
       ar.write("epoch", torch::tensor(epoch_));
       ar.write("batch", torch::tensor(batch_));
+      ar.write("skipped_steps", torch::tensor(skipped_));
       train::save_rng(ar);
     });
   }
@@ -259,6 +302,8 @@ class Trainer {
     epoch_ = t.item<int64_t>();
     ar.read("batch", t);
     batch_ = t.item<int64_t>();
+    torch::Tensor skipped;  // absent from checkpoints written before NonFinite::skip_step
+    skipped_ = ar.try_read("skipped_steps", skipped) ? skipped.item<int64_t>() : 0;
     train::load_rng(ar);
   }
 
@@ -270,6 +315,8 @@ class Trainer {
   [[nodiscard]] int64_t step() const { return step_; }
   /// The current epoch (0-based; restored by `load`).
   [[nodiscard]] int64_t epoch() const { return epoch_; }
+  /// Steps skipped so far for a non-finite loss or gradient (`NonFinite::skip_step`; restored by `load`).
+  [[nodiscard]] int64_t skipped_steps() const { return skipped_; }
 
   /// Throws, naming the first parameter or buffer of the recipe with a non-finite value (a
   /// diverged run: BatchNorm running variances at inf, weights at nan); one host synchronisation.
@@ -295,6 +342,70 @@ class Trainer {
   }
 
  private:
+  /// The losses of a fit's steps, kept on the loss's device: nothing here copies a CUDA loss to
+  /// the host except `check`, `step_value` and `epoch_mean`, which the trainer calls at the steps
+  /// it logs, draws, checks or saves. Sums are in float64, as the host sums they replace.
+  class LossTrack {
+   public:
+    /// A new epoch: its mean starts from nothing.
+    void new_epoch() {
+      epoch_sum_ = torch::Tensor();
+      epoch_n_ = 0;
+    }
+    /// `l`: a batch's share of its step's loss; `first`: the first batch of the step. With
+    /// `check`, a non-finite `l` stops training: at once for a CPU loss (naming the epoch and
+    /// batch), at the next `check` for a CUDA one (the first such step is kept on the device).
+    void add(const torch::Tensor& l, bool first, int64_t step, bool check, int64_t epoch, int64_t batch) {
+      const auto v = l.to(torch::kFloat64);
+      step_loss_ = first ? v : step_loss_ + v;
+      if (!check) return;
+      if (!v.is_cuda()) {
+        const double x = v.item<double>();
+        TORCH_CHECK(std::isfinite(x), "Trainer: the loss is ", x, " at step ", step, " (epoch ", epoch, ", batch ", batch,
+                    "); lower the learning rate or enable clip_grad_norm");
+        return;
+      }
+      if (!first_bad_.defined()) first_bad_ = torch::full({}, -1, v.options().dtype(torch::kInt64));
+      first_bad_ = torch::where(torch::isfinite(v).logical_not().logical_and(first_bad_ < 0),
+                                torch::full({}, step, first_bad_.options()), first_bad_);
+    }
+    /// The step ended; `stepped`: its optimizer step was taken (a skipped step is not in the mean).
+    void end_step(bool stepped) {
+      if (!stepped) return;
+      epoch_sum_ = epoch_sum_.defined() ? epoch_sum_ + step_loss_ : step_loss_.clone();
+      ++epoch_n_;
+    }
+    /// Throws if a CUDA loss was not finite since the fit began (one host synchronisation).
+    void check() const {
+      if (!first_bad_.defined()) return;
+      const auto s = first_bad_.item<int64_t>();
+      TORCH_CHECK(s < 0, "Trainer: the loss is not finite (nan or inf) at step ", s,
+                  "; lower the learning rate or enable clip_grad_norm (nothing is saved from this run after it)");
+    }
+    /// The last step's loss, on its device.
+    [[nodiscard]] const torch::Tensor& step_loss() const { return step_loss_; }
+    /// The last step's loss (a host read).
+    [[nodiscard]] double step_value() const { return step_loss_.defined() ? step_loss_.item<double>() : 0.0; }
+    /// The mean loss of this epoch's steps taken so far (0 without any).
+    [[nodiscard]] double epoch_mean() const {
+      return epoch_n_ > 0 ? epoch_sum_.item<double>() / double(epoch_n_) : 0.0;
+    }
+
+   private:
+    torch::Tensor step_loss_, epoch_sum_, first_bad_;
+    int64_t epoch_n_ = 0;
+  };
+
+  /// `NonFinite::skip_step`: whether the step's loss and every gradient are finite (one host
+  /// synchronisation).
+  bool step_is_finite(const torch::Tensor& loss) {
+    torch::NoGradGuard g;
+    std::vector<torch::Tensor> ok{torch::isfinite(loss).all()};
+    for (const auto& p : opt_.parameters())
+      if (p.grad().defined()) ok.push_back(torch::isfinite(p.grad()).all().to(loss.device()));
+    return torch::stack(ok).all().item<bool>();
+  }
+
   /// The resumed checkpoint's run configuration against this run's: the first field that differs.
   void check_resumed_config() const {
     for (const auto& [k, v] : resumed_config_) {
@@ -333,7 +444,7 @@ class Trainer {
   R recipe_;
   Opt opt_;
   Schedule schedule_;
-  int64_t step_ = 0, epoch_ = 0, batch_ = 0;
+  int64_t step_ = 0, epoch_ = 0, batch_ = 0, skipped_ = 0;
   std::vector<std::pair<std::string, std::string>> run_config_, resumed_config_;
   std::string resumed_from_;
 };
