@@ -248,6 +248,10 @@ TEST_CASE("TwoViews and MultiCrop: shapes, device, [0,1], reproducible from manu
   CHECK(m.global[0].sizes() == torch::IntArrayRef{8, 1, 28, 28});
   CHECK(m.local[5].sizes() == torch::IntArrayRef{8, 1, 12, 12});
   CHECK(m.all().size() == 8);
+  // A crop scale range given upside down is refused when the views are made, before any batch.
+  CHECK_THROWS_WITH_AS(A::MultiCrop::dino({.global_size = 28, .global_scale = {0.9, 0.4}, .channels = 1}),
+                       doctest::Contains("view_pipeline: expected ViewOptions::scale = {lo, hi} with 0 <= lo <= hi, got {0.9, 0.4}"),
+                       c10::Error);
   CHECK_FALSE(torch::equal(m.local[0], m.local[1]));
   torch::manual_seed(6);
   CHECK(torch::equal(dino(x).local[3], m.local[3]));

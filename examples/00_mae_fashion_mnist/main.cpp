@@ -30,12 +30,13 @@ struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs {
 void add_options(CLI::App& app, Args& a) {
   ex::add_run_options(app, a, {.out = "output folder (metrics.json, reconstruction.png, train.jsonl)",
                                .epochs = "pretraining epochs over the 60k training images",
-                               .lr = "pretraining peak learning rate", .resume = "mae.ckpt", .device = true});
+                               .lr = "pretraining peak learning rate", .resume = "mae.ckpt", .device = true,
+                               .skip_non_finite = true});
   ex::add_image_data_options(app, a.data);
   ex::add_vit_options(app, a, "encoder width", "ViT patch side (must divide the image size)");
-  app.add_option("--mask-ratio", a.mask_ratio, "fraction of patches hidden");
-  app.add_option("--decoder-dim", a.decoder_dim, "decoder width");
-  app.add_option("--decoder-depth", a.decoder_depth, "decoder blocks");
+  app.add_option("--mask-ratio", a.mask_ratio, "fraction of patches hidden")->check(ex::in_range(0, 1, true, true));
+  app.add_option("--decoder-dim", a.decoder_dim, "decoder width")->check(ex::at_least(1));
+  app.add_option("--decoder-depth", a.decoder_depth, "decoder blocks")->check(ex::at_least(1));
   ex::add_finetune_options(app, a);
   ex::add_probe_options(app, a);
   app.add_option("--features", a.features, "frozen features: tokens (every output token) | pooled (CLS + mean)")
@@ -76,6 +77,7 @@ int run(const Args& a) {
   const double final_loss = d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0, .metrics_path = a.out + "/train.jsonl",
                                 .checkpoint_path = a.out + "/mae.ckpt", .checkpoint_every = ex::checkpoint_every,
+                                .non_finite = a.non_finite(),
                                 .config = {{"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)},
                                            {"mask_ratio", std::to_string(a.mask_ratio)}},
                                 .label = "MAE pretrain"});

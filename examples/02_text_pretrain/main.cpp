@@ -33,7 +33,7 @@
 
 namespace {
 struct Args : ex::RunArgs, ex::CorpusArgs {
-  Args() : ex::RunArgs{.epochs = 0, .batch = 32, .lr = 2e-3} {}  // epochs 0: the method's default
+  Args() : ex::RunArgs{.epochs = -1, .batch = 32, .lr = 2e-3} {}  // epochs -1: the method's default
   ex::ModelConfig model;
   int64_t vocab_documents = 200000;  ///< documents of a --corpus the vocabulary is trained on
   int64_t heldout_sequences = 2000;  ///< held-out sequences scored (--corpus)
@@ -45,20 +45,23 @@ void add_options(CLI::App& app, Args& a) {
   app.add_option("--method", a.model.method, "bert | roberta | electra | gpt")
       ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt"}));
   ex::add_run_options(app, a, {.out = "model folder (default out/<method>)",
-                               .epochs = "pretraining epochs (0 = the method's default)",
-                               .max_steps = "stop after this many steps (-1 = all epochs)"});
+                               .epochs = "pretraining epochs (default: the method's: BERT and RoBERTa 16, ELECTRA 12, GPT 8)",
+                               .max_steps = "stop after this many steps (default: all epochs)", .skip_non_finite = true});
   ex::add_corpus_options(app, a, "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
                                      ex::fortunes_dir().string() + ")", /*fortunes=*/true);
-  app.add_option("--vocab-documents", a.vocab_documents, "first documents of --corpus the vocabulary is trained on");
-  app.add_option("--heldout-sequences", a.heldout_sequences, "held-out sequences scored (--corpus)");
-  app.add_option("--vocab", a.model.vocab_size, "WordPiece vocabulary size");
-  app.add_option("--max-len", a.model.max_len, "sequence length");
-  app.add_option("--dim", a.model.dim, "encoder width");
-  app.add_option("--depth", a.model.depth, "encoder blocks");
-  app.add_option("--heads", a.model.heads, "attention heads");
+  app.add_option("--vocab-documents", a.vocab_documents, "first documents of --corpus the vocabulary is trained on")
+      ->check(ex::at_least(1));
+  app.add_option("--heldout-sequences", a.heldout_sequences, "held-out sequences scored (--corpus)")->check(ex::at_least(1));
+  app.add_option("--vocab", a.model.vocab_size, "WordPiece vocabulary size")->check(ex::at_least(1));
+  app.add_option("--max-len", a.model.max_len, "sequence length (at least 8)")->check(ex::at_least(8));
+  app.add_option("--dim", a.model.dim, "encoder width")->check(ex::at_least(1));
+  app.add_option("--depth", a.model.depth, "encoder blocks")->check(ex::at_least(1));
+  app.add_option("--heads", a.model.heads, "attention heads")->check(ex::at_least(1));
   app.add_option("--norm-first", a.model.norm_first, "pre-norm blocks (true) or BERT's post-norm (false)");
-  app.add_option("--embedding-dim", a.model.embedding_dim, "embedding width (0 = dim; ELECTRA default dim/2)");
-  app.add_option("--heldout", a.model.heldout, "fraction of documents held out of pretraining");
+  app.add_option("--embedding-dim", a.model.embedding_dim, "embedding width (0 = dim; ELECTRA default dim/2)")
+      ->check(ex::at_least(0));
+  app.add_option("--heldout", a.model.heldout, "fraction of documents held out of pretraining")
+      ->check(ex::in_range(0, 1, true, true));
   app.final_callback([&a] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
   });
@@ -81,7 +84,7 @@ int run(Args a) {
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
   // Default epochs: sized for a few minutes of pretraining on a 2-core CPU at the default size
   // (docs/03_text.md).
-  if (a.epochs == 0) a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}}.at(c.method);
+  if (a.epochs < 0) a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}}.at(c.method);
 
   // 1. Corpus and vocabulary; 2. sequences in the method's layout. Either the fortunes, in memory
   // (train: a TextSet), or the user's corpus through a token store (train_pairs / train_packed).
@@ -205,7 +208,7 @@ int run(Args a) {
     auto tp = std::chrono::steady_clock::now();
     auto fit = [&](auto& loader) {
       trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
-                           .metrics_path = (out / "train.jsonl").string(), .label = c.method});
+                           .metrics_path = (out / "train.jsonl").string(), .non_finite = a.non_finite(), .label = c.method});
     };
     // Batches of similar lengths, trimmed to their longest sequence: the same data, less padding.
     auto from_dataset = [&](const auto& dataset) {
@@ -237,6 +240,7 @@ int run(Args a) {
     std::printf("  unigram baseline: accuracy %.4f, cross-entropy %.4f\n", u.accuracy, u.cross_entropy);
     ssl::io::save_module((out / "model.safetensors").string(), *recipe);
     ssl::io::save_module((out / "encoder.safetensors").string(), *recipe->backbone());
+    ex::write_json(out / "config.json", c.to_json());  // the folder is complete before any demo runs
     return true;
   };
 
@@ -246,11 +250,17 @@ int run(Args a) {
     auto o = ssl::bert::Options{.encoder = eo, .masking = masking, .next_sentence = c.next_sentence};
     auto recipe = ssl::bert::recipe(c.method == "roberta" ? ssl::bert::roberta(o) : o);
     if (!pretrain(recipe)) return 0;
-    // A taste of fill-mask (example 03 does more).
-    auto ids = tok.encode_with_specials("a bird in the hand is worth two in the [MASK].");
-    auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), vocab.mask_id(), 5);
-    std::printf("\nfill-mask: a bird in the hand is worth two in the [MASK].\n");
-    for (const auto& [id, p] : top.at(0)) std::printf("  %-12s %.3f\n", vocab.token(id).c_str(), p);
+    // A taste of fill-mask (example 03 does more), where the sentence fits in --max-len.
+    const std::string sentence = "a bird in the hand is worth two in the [MASK].";
+    auto ids = tok.encode_with_specials(sentence);
+    if (int64_t(ids.size()) <= c.max_len) {
+      auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), vocab.mask_id(), 5);
+      std::printf("\nfill-mask: %s\n", sentence.c_str());
+      for (const auto& [id, p] : top.at(0)) std::printf("  %-12s %.3f\n", vocab.token(id).c_str(), p);
+    } else {
+      std::printf("\nfill-mask demo skipped: its sentence has %zu tokens, more than --max-len %lld\n", ids.size(),
+                  (long long)c.max_len);
+    }
   } else if (c.method == "electra") {
     auto recipe = ssl::electra::recipe({.discriminator = eo, .masking = masking, .generator_scale = c.generator_scale});
     if (!pretrain(recipe)) return 0;
@@ -263,7 +273,6 @@ int run(Args a) {
     std::printf("\ngreedy continuation of \"the computer\": %s\n", text.c_str());
     metrics["generated"] = text;
   }
-  ex::write_json(out / "config.json", c.to_json());
   metrics["total_seconds"] = ex::seconds_since(t0);
   ex::write_json(out / "metrics.json", metrics);
   std::printf("wrote %s/{metrics.json,config.json,vocab.txt,model.safetensors,encoder.safetensors} (%.0f s in all)\n",

@@ -3,6 +3,7 @@
 // and their probabilities (the article's lab 1, part A, on our own model).
 //
 //   02_text_pretrain --method bert --out out/bert && 03_fill_mask --model out/bert
+#include "../common/checks.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.add_option("--model", model, "model folder written by 02_text_pretrain (--method bert or roberta)");
   app.add_option("--out", out, "output folder for metrics.json (default <model>/fill_mask)");
-  app.add_option("--threads", threads, "CPU threads");
+  app.add_option("--threads", threads, "CPU threads")->check(ex::at_least(1));
   app.add_option("--sentence", sentences, "sentences with [MASK] (replace the defaults)");
   CLI11_PARSE(app, argc, argv);
   if (out.empty()) out = model + "/fill_mask";

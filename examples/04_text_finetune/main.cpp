@@ -53,7 +53,7 @@ void add_options(CLI::App& app, Args& a) {
                          /*fortunes=*/false);
   app.add_option("--label-field", a.label_field,
                  "JSON Lines field holding each document's label (default: the document's file is its label)");
-  app.add_option("--per-topic", a.per_topic, "training documents per topic");
+  app.add_option("--per-topic", a.per_topic, "training documents per topic")->check(ex::at_least(1));
   app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
       ->check(CLI::IsMember({"cls", "mean"}));
   app.add_option("--demo", a.demo, "sentences for the inference demo");

@@ -87,7 +87,7 @@ int train_and_evaluate(R recipe, const Run& r) {
     return data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
       return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip,
                                   .metrics_path = a.out + "/train.jsonl", .checkpoint_path = ckpt,
-                                  .checkpoint_every = ex::checkpoint_every,
+                                  .checkpoint_every = ex::checkpoint_every, .non_finite = a.non_finite(),
                                   .config = {{"method", a.method}, {"backbone", a.backbone}, {"optimizer", a.optimizer},
                                              {"seed", std::to_string(a.seed)},
                                              {"heads", std::to_string(a.heads)}},
@@ -196,6 +196,8 @@ int run(Args a) {
   TORCH_CHECK(a.features != "blocks" || a.backbone == "vit", "--features blocks: the token maps of the last blocks ",
               "are a ViT's (--backbone vit), got --backbone ", a.backbone, " (use tokens or pooled)");
   TORCH_CHECK(!a.teacher || m.teacher, "--teacher: ", a.method, " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");
+  for (const auto& [name, range] : {std::pair{"--global-scale", a.global_scale}, std::pair{"--local-scale", a.local_scale}})
+    TORCH_CHECK(range[0] <= range[1], name, ": expected a range lo hi with lo <= hi, got ", range[0], " ", range[1]);
   std::filesystem::create_directories(a.out);
   ssl::train::seed_everything(a.seed);  // the same seed on every process of a data-parallel run
   a.on = ex::training_device(a.device, a.dist);

@@ -75,6 +75,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
                                              {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = r.epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
                                 .checkpoint_path = ckpt, .checkpoint_every = ex::checkpoint_every,
+                                .non_finite = a.non_finite(),
                                 .config = {{"method", a.method}, {"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)}},
                                 .label = a.method + " pretrain"});
   });

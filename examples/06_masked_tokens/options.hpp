@@ -41,11 +41,13 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
                                .batch = "batch size per process (default: 256 in all, split over the processes)",
                                .lr = "peak learning rate (BEiT 1.5e-3, iBOT 2e-3)",
                                .resume = "<method>.ckpt", .device = true,
-                               .procs = "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise"});
+                               .procs = "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise",
+                               .skip_non_finite = true});
   ex::add_vit_options(app, a, "ViT width (default: BEiT 128, iBOT 64)", "ViT patch size (= the tokenizer's; default: BEiT 4, iBOT 7)");
-  app.add_option("--codes", a.codes, "BEiT: codebook size");
-  app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs");
-  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1; default 0.99)");
+  app.add_option("--codes", a.codes, "BEiT: codebook size")->check(ex::at_least(2));
+  app.add_option("--tokenizer-epochs", a.tokenizer_epochs, "BEiT: VQ-VAE training epochs")->check(ex::at_least(1));
+  app.add_option("--momentum", a.momentum, "iBOT: the teacher's base EMA momentum (cosine schedule to 1; default 0.99)")
+      ->check(ex::in_range(0, 1));
   ex::add_distillation_options(app, a, "iBOT", "side of the local crops (a multiple of the patch; default 2 patches)");
   ex::add_finetune_options(app, a);
   ex::add_probe_options(app, a);

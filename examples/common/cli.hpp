@@ -6,7 +6,9 @@
 // always_capture_default), so --help shows each example's own defaults.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <ssl/train/trainer.hpp>
 
+#include "checks.hpp"
 #include "dist.hpp"
 #include "guard.hpp"
 
@@ -28,6 +30,9 @@ struct RunArgs {
   int64_t epochs = -1, batch = -1, max_steps = -1;
   double lr = -1;
   bool resume = false;
+  bool skip_non_finite = false;  ///< --skip-non-finite: skip a step whose loss or a gradient is not finite
+  /// What the trainer does with a non-finite loss (`--skip-non-finite`; default: stop with an error).
+  [[nodiscard]] ssl::NonFinite non_finite() const { return skip_non_finite ? ssl::NonFinite::skip_step : ssl::NonFinite::stop; }
 };
 
 /// The help texts of `add_run_options`, and which of its optional options the example has.
@@ -38,22 +43,29 @@ struct RunHelp {
   std::string resume;     ///< the checkpoint in <out> that --resume continues from; empty: no --resume
   bool device = false;    ///< --device cpu|cuda
   std::string procs;      ///< the default of --procs (see `add_procs_option`); empty: no --procs
+  bool skip_non_finite = false;  ///< --skip-non-finite (the example passes `RunArgs::non_finite()` to its fit)
 };
 
-/// Declares the run options of `a` (see `RunArgs`) with the help texts `h`.
+/// Declares the run options of `a` (see `RunArgs`) with the help texts `h`. Each number given is
+/// checked when the command line is parsed (checks.hpp).
 inline void add_run_options(CLI::App& app, RunArgs& a, const RunHelp& h) {
   app.add_option("--out", a.out, h.out);
   app.add_option("--threads", a.threads,
-                 h.procs.empty() ? "CPU threads" : "CPU threads in all (split over the processes while training)");
+                 h.procs.empty() ? "CPU threads" : "CPU threads in all (split over the processes while training)")
+      ->check(at_least(1));
   if (h.device) add_device_option(app, a.device);
   app.add_option("--seed", a.seed, "random seed");
-  app.add_option("--epochs", a.epochs, h.epochs);
-  app.add_option("--batch", a.batch, h.batch);
-  if (!h.max_steps.empty()) app.add_option("--max-steps", a.max_steps, h.max_steps);
-  app.add_option("--lr", a.lr, h.lr);
+  app.add_option("--epochs", a.epochs, h.epochs)->check(at_least(1));
+  app.add_option("--batch", a.batch, h.batch)->check(at_least(1));
+  if (!h.max_steps.empty()) app.add_option("--max-steps", a.max_steps, h.max_steps)->check(at_least(0));
+  app.add_option("--lr", a.lr, h.lr)->check(positive());
   if (!h.resume.empty())
     app.add_flag("--resume", a.resume, "continue from <out>/" + h.resume + " (written every " + std::to_string(checkpoint_every) +
                                            " steps while training; an error when there is none)");
+  if (h.skip_non_finite)
+    app.add_flag("--skip-non-finite", a.skip_non_finite,
+                 "skip a step whose loss or a gradient is nan or inf (counted as skipped_steps in train.jsonl; "
+                 "10 in a row stop the run) instead of stopping at the first");
   add_dist_option(app, a.dist);
   if (!h.procs.empty()) add_procs_option(app, a.procs, h.procs);
 }
@@ -66,10 +78,10 @@ struct VitArgs {
 /// Declares the ViT options of `a`; `dim_help` and `patch_help`: the help texts of `--dim` and
 /// `--patch` (what the example says about their defaults and constraints).
 inline void add_vit_options(CLI::App& app, VitArgs& a, const std::string& dim_help, const std::string& patch_help) {
-  app.add_option("--dim", a.dim, dim_help);
-  app.add_option("--depth", a.depth, "ViT blocks");
-  app.add_option("--heads", a.heads, "ViT attention heads");
-  app.add_option("--patch", a.patch, patch_help);
+  app.add_option("--dim", a.dim, dim_help)->check(at_least(1));
+  app.add_option("--depth", a.depth, "ViT blocks")->check(at_least(1));
+  app.add_option("--heads", a.heads, "ViT attention heads")->check(at_least(1));
+  app.add_option("--patch", a.patch, patch_help)->check(at_least(1));
 }
 
 /// The frozen-feature evaluation of an image example: `--probe-epochs`, `--floors`.
@@ -80,7 +92,7 @@ struct ProbeArgs {
 
 /// Declares the evaluation options of `a`.
 inline void add_probe_options(CLI::App& app, ProbeArgs& a) {
-  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs");
+  app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs")->check(at_least(1));
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
 }
 
@@ -93,10 +105,13 @@ struct FinetuneArgs {
 
 /// Declares the fine-tuning options of `a`.
 inline void add_finetune_options(CLI::App& app, FinetuneArgs& a) {
-  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning");
-  app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)");
-  app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate");
-  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT");
+  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning")
+      ->check(at_least(1));
+  app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)")
+      ->check(at_least(1));
+  app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate")->check(positive());
+  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT")
+      ->check(in_range(0, 1, true));
 }
 
 /// DINO's and iBOT's multi-crop self-distillation (examples 05 and 06): `--local-crops`,
@@ -110,10 +125,11 @@ struct DistillationArgs {
 /// apply to; `local_size_help`: the help text of `--local-size`.
 inline void add_distillation_options(CLI::App& app, DistillationArgs& a, const std::string& method,
                                      const std::string& local_size_help) {
-  app.add_option("--local-crops", a.local_crops, method + ": number of local crops");
-  app.add_option("--local-size", a.local_size, method + ": " + local_size_help);
+  app.add_option("--local-crops", a.local_crops, method + ": number of local crops")->check(at_least(0));
+  app.add_option("--local-size", a.local_size, method + ": " + local_size_help)->check(at_least(1));
   app.add_option("--teacher-temp", a.teacher_temp,
-                 method + ": teacher temperature (default 0.07; warm-up from 0.04 over the first epoch if different)");
+                 method + ": teacher temperature (default 0.07; warm-up from 0.04 over the first epoch if different)")
+      ->check(positive());
 }
 
 /// A text corpus read by `ssl::data::read_corpus` (examples 02 and 04): `--corpus`, `--format`,

@@ -12,6 +12,8 @@
 #include <ssl/dist/c10d.hpp>
 #include <ssl/dist/launch.hpp>
 
+#include "checks.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -29,7 +31,8 @@ inline void add_procs_option(CLI::App& app, int64_t& procs, const std::string& d
   app.add_option("--procs", procs,
                  "data-parallel on this machine without torchrun: start this many processes (" + default_text +
                      "; ignored with --dist or under torchrun)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
 }
 
 /// `--procs`: the copies of this example that make a run of `procs` processes (none with `--dist`).

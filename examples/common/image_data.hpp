@@ -17,6 +17,7 @@
 #include <ssl/data/image_folder.hpp>
 #endif
 
+#include "checks.hpp"
 #include "datasets.hpp"
 
 #include <cmath>
@@ -199,11 +200,15 @@ void add_image_data_options(App& app, ImageDataOptions& o) {
       ->capture_default_str();
   app.add_option("--image-size", o.image_size, "side the images are resized (shorter side) and cropped to; "
                                                "required for an image folder, the data's own for IDX")
-      ->capture_default_str();
-  app.add_option("--channels", o.channels, "1 or 3 (0: the data's; image folders: 3)")->capture_default_str();
-  app.add_option("--mean", o.mean, "per-channel mean of the pixels in [0,1] (default: computed from the data)");
-  app.add_option("--std", o.std, "per-channel std (default: computed from the data)");
-  app.add_option("--workers", o.workers, "threads decoding an image folder")->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--channels", o.channels, "1 or 3 (0: the data's; image folders: 3)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0, 1, 3}));
+  app.add_option("--mean", o.mean, "per-channel mean of the pixels in [0,1] (default: computed from the data)")
+      ->check(in_range(0, 1));
+  app.add_option("--std", o.std, "per-channel std (default: computed from the data)")->check(positive());
+  app.add_option("--workers", o.workers, "threads decoding an image folder")->capture_default_str()->check(at_least(1));
   app.add_flag("--skip-bad", o.skip_bad, "skip unreadable image files (counted in the log) instead of stopping");
 }
 

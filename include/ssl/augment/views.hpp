@@ -57,6 +57,8 @@ inline Pipeline view_pipeline(const ViewOptions& o) {
               "e.g. {.size = 224, .channels = 3}, got ", o.size);
   TORCH_CHECK(o.channels == 1 || o.channels == 3, "view_pipeline: ViewOptions::channels (of the images) is required, ",
               "expected channels 1 or 3, got ", o.channels);
+  detail::check_range(o.scale, 0.0, "view_pipeline", "ViewOptions::scale");  // when the views are made, not at the first batch
+  TORCH_CHECK(o.scale[1] > 0.0, "view_pipeline: expected ViewOptions::scale hi > 0, got ", o.scale[1]);
   const bool rgb = o.channels == 3;
   const double s = o.cj_strength;
   Pipeline p{RandomResizedCrop{.size = o.size, .scale = o.scale}};
