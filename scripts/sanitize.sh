@@ -45,6 +45,11 @@ echo "sanitize: build took $(($(date +%s) - start)) s"
 # - UBSan: tests/sanitizers/ubsan.supp, print_stacktrace for the stack of a report; undefined
 #   behaviour is not recovered from (-fno-sanitize-recover=undefined in CMakeLists.txt).
 # The child processes of the dist and train entries inherit these.
+# SSL_TEST_EXCLUDE (tests/main.cpp): train's "kill -9 at 50 random moments" case kills its child
+# 100 to 900 ms after spawning it, which is before the child's first step when LibTorch loads with
+# the sanitizers' runtime (5 s and more here): all 50 kills land before any checkpoint exists.
+# Atomic saves and checkpoint loading are still run by the entry's other cases.
+export SSL_TEST_EXCLUDE="kill -9 at 50 random moments*"
 export ASAN_OPTIONS="detect_container_overflow=0:detect_leaks=1:halt_on_error=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
