@@ -54,12 +54,14 @@ export ASAN_OPTIONS="detect_container_overflow=0:detect_leaks=1:halt_on_error=1:
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
-# The lane's entries. Not in it: the learning entries (20 minutes to an hour each without a
+# The lane's entries, with the canaries that show each sanitizer's report reaching CTest
+# (tests/test_sanitizers.cpp). Not in it: the learning entries (20 minutes to an hour each without a
 # sanitizer), the compile_fail entries and consumer (they test compilers' messages and CMake
 # packaging, not code that runs) and api_docs (doxygen).
 entries="unit|io|train|data|text_store|image|image_parity|cuda|parity|losses|text|tokenizer_parity|text_models|text_parity"
 entries+="|augment|augment_parity|vision_parity|joint|mim|mim_parity|dist|scale|optim_parity"
 entries+="|empty_filter_fails|empty_filter_message|empty_filter_query|example_01_custom_loss"
+entries+="|sanitizer_canary_address|sanitizer_canary_leak|sanitizer_canary_undefined"
 if (($#)); then ctest_args=("$@"); else ctest_args=(-R "^($entries)\$"); fi
 cd build-asan
 start=$(date +%s)
