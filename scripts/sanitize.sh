@@ -5,6 +5,7 @@
 # Python reference fixtures they need come along). The last clean run: docs/sanitizers.md.
 #   scripts/sanitize.sh                      build, then run the lane's entries
 #   scripts/sanitize.sh -R '^unit$' [...]    build, then run CTest with these arguments instead
+#   scripts/sanitize.sh --no-build [...]     run the tests of the build-asan/ already built
 # Set SSL_BUILD_LOCK to a file to build under flock(1) on it (a machine shared by several builds).
 # Python and LibTorch as in scripts/build.sh: the project's .venv and its torch wheel, unless
 # CMAKE_PREFIX_PATH or Torch_DIR is set in the environment.
@@ -19,19 +20,24 @@ if [ -z "${CMAKE_PREFIX_PATH:-}" ] && [ -z "${Torch_DIR:-}" ]; then
     { echo "sanitize: no torch in $PY: run scripts/setup.sh"; exit 1; }
   args+=(-DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR:PATH="$prefix/Torch")
 fi
-# -O1: the sanitizers' usual level (at -O0 the tests run several times slower, at -O2 the build is
-# longer and the reports' stacks lose frames). The benchmarks are not part of the lane.
-mkdir -p build-asan
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
-  -DSSL_SANITIZE="address;undefined" -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "${args[@]}" \
-  > build-asan/sanitize.log 2>&1 || { cat build-asan/sanitize.log; exit 1; }
-build=(cmake --build build-asan -j2 --target ssl_tests 01_custom_loss)
-if [ -n "${SSL_BUILD_LOCK:-}" ]; then build=(flock "$SSL_BUILD_LOCK" "${build[@]}"); fi
-start=$(date +%s)
-"${build[@]}" >> build-asan/sanitize.log 2>&1 ||
-  { tail -n 40 build-asan/sanitize.log; echo "sanitize: build failed: see build-asan/sanitize.log"; exit 1; }
-grep -E "error|Built target" build-asan/sanitize.log || true
-echo "sanitize: build took $(($(date +%s) - start)) s"
+if [ "${1:-}" = --no-build ]; then
+  shift
+  [ -x build-asan/tests/ssl_tests ] || { echo "sanitize: --no-build: build-asan/tests/ssl_tests missing: build it first"; exit 1; }
+else
+  # -O1: the sanitizers' usual level (at -O0 the tests run several times slower, at -O2 the build
+  # is longer and the reports' stacks lose frames). The benchmarks are not part of the lane.
+  mkdir -p build-asan
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
+    -DSSL_SANITIZE="address;undefined" -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "${args[@]}" \
+    > build-asan/sanitize.log 2>&1 || { cat build-asan/sanitize.log; exit 1; }
+  build=(cmake --build build-asan -j2 --target ssl_tests 01_custom_loss)
+  if [ -n "${SSL_BUILD_LOCK:-}" ]; then build=(flock "$SSL_BUILD_LOCK" "${build[@]}"); fi
+  start=$(date +%s)
+  "${build[@]}" >> build-asan/sanitize.log 2>&1 ||
+    { tail -n 40 build-asan/sanitize.log; echo "sanitize: build failed: see build-asan/sanitize.log"; exit 1; }
+  grep -E "error|Built target" build-asan/sanitize.log || true
+  echo "sanitize: build took $(($(date +%s) - start)) s"
+fi
 
 # LibTorch (the pip wheel), Gloo and the other system libraries are not instrumented.
 # - detect_container_overflow=0: std::vector and std::string are annotated for ASan in our code
