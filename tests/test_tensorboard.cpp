@@ -219,6 +219,7 @@ TEST_CASE("event files for check_tensorboard.py: scalars, images, a resumed writ
     const auto dir = (root / "resume").string();
     {
       TensorBoard a(dir);
+      a.session_start(0);  // every run starts a session (TensorBoard's server ignores a folder's first)
       for (int64_t s = 0; s < 10; ++s) a.scalar("loss", double(s), s);
       a.image("pic", torch::zeros({2, 2}, torch::kUInt8), 8);
     }
@@ -288,7 +289,7 @@ TEST_CASE("event files for check_tensorboard.py: scalars, images, a resumed writ
     REQUIRE(t["scalars"].contains("loss"));
     REQUIRE(t["scalars"].contains("lr"));
     REQUIRE(t["scalars"].contains("items_per_s"));
-    REQUIRE(t["scalars"].size() >= 5);  // + epoch and the loss parts
+    REQUIRE(t["scalars"].contains("epoch"));  // (and the loss parts, for a loss that has some)
     t["orphaned"] = {{"loss", Json::array({4, 5, 6})}};
   }
 

@@ -119,8 +119,10 @@ inline torch::Tensor image_pixels(const torch::Tensor& img, const std::string& t
 ///
 /// Restarts: TensorBoard reads a folder's event files in name order (their names begin with the
 /// creation time) and, at a SessionLog START event of step S (`session_start`), drops the events
-/// read before it with step >= S: a run resumed from a checkpoint of step S starts a session
-/// there, so the steps the interrupted run logged after its checkpoint do not double the curves.
+/// read before it with step >= S; its server ignores the first START of a folder (a run's first
+/// session), so every run that may be resumed starts a session too. A run resumed from a
+/// checkpoint of step S starts one at S + 1, and the steps the interrupted run logged after its
+/// checkpoint do not double the curves (`Trainer::fit` does both).
 class TensorBoard {
  public:
   /// A writer that writes nothing (as an empty folder).
@@ -193,8 +195,9 @@ class TensorBoard {
   }
 
   /// Writes a SessionLog START event at `step`: TensorBoard drops the events of earlier files of
-  /// the folder with step >= `step` (a resumed run's orphaned steps). `Trainer::fit` starts one
-  /// at the first step it logs (the checkpoint's step + 1).
+  /// the folder with step >= `step` (a resumed run's orphaned steps), except at the first START of
+  /// the folder, which its server takes for the first run's. `Trainer::fit` starts one at the first
+  /// step it logs (1 for a new run, the checkpoint's step + 1 for a resumed one).
   void session_start(int64_t step) {
     if (!enabled()) return;
     detail::Proto sl;
