@@ -152,7 +152,7 @@ TEST_CASE("errors name what was expected and what came") {
   CHECK_THROWS_WITH_AS(tb.scalars(Json::array({1, 2}), 1), doctest::Contains("expected a JSON object, got array"), c10::Error);
   // A file where the folder should be.
   std::ofstream(d / "file") << "x";
-  CHECK_THROWS_WITH_AS(TensorBoard((d / "file").string()), doctest::Contains("expected a folder"), c10::Error);
+  CHECK_THROWS_WITH_AS(TensorBoard{(d / "file").string()}, doctest::Contains("expected a folder"), c10::Error);
   fs::remove_all(d);
 }
 }  // TEST_SUITE("tensorboard")
