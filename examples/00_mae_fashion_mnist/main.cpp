@@ -28,7 +28,7 @@ struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs {
 
 /// The command line of this example into `a`.
 void add_options(CLI::App& app, Args& a) {
-  ex::add_run_options(app, a, {.out = "output folder (metrics.json, reconstruction.png, train.jsonl)",
+  ex::add_run_options(app, a, {.out = "output folder (metrics.json, reconstruction.png, train.jsonl, TensorBoard events)",
                                .epochs = "pretraining epochs over the 60k training images",
                                .lr = "pretraining peak learning rate", .resume = "mae.ckpt", .device = true,
                                .skip_non_finite = true});
@@ -76,7 +76,7 @@ int run(const Args& a) {
   const auto tp = std::chrono::steady_clock::now();
   const double final_loss = d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0, .metrics_path = a.out + "/train.jsonl",
-                                .checkpoint_path = a.out + "/mae.ckpt", .checkpoint_every = ex::checkpoint_every,
+                                .tensorboard_dir = a.out, .checkpoint_path = a.out + "/mae.ckpt", .checkpoint_every = ex::checkpoint_every,
                                 .non_finite = a.non_finite(),
                                 .config = {{"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)},
                                            {"mask_ratio", std::to_string(a.mask_ratio)}},
@@ -96,7 +96,9 @@ int run(const Args& a) {
     auto r = ssl::mae::reconstruct(mae, x, /*fill=*/d.gray());
     auto px = [&](const torch::Tensor& t) { return d.pixels(t); };
     auto tiles = torch::stack({px(x), px(r.masked), px(r.predicted), px(r.pasted)}, 1);
-    ssl::io::write_png(a.out + "/reconstruction.png", ssl::io::grid(tiles, /*scale=*/std::max<int64_t>(1, 96 / d.image_size)));
+    const auto picture = ssl::io::grid(tiles, /*scale=*/std::max<int64_t>(1, 96 / d.image_size));
+    ssl::io::write_png(a.out + "/reconstruction.png", picture);
+    ssl::train::TensorBoard(a.out).image("mae/reconstruction", picture, trainer.step());  // beside the loss curves
     const auto N = r.mask.size(1), hidden = r.mask[0].sum().item<int64_t>();
     num_patches = N;
     masked_patches = hidden;

@@ -208,7 +208,8 @@ int run(Args a) {
     auto tp = std::chrono::steady_clock::now();
     auto fit = [&](auto& loader) {
       trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
-                           .metrics_path = (out / "train.jsonl").string(), .non_finite = a.non_finite(), .label = c.method});
+                           .metrics_path = (out / "train.jsonl").string(), .tensorboard_dir = out.string(),
+                           .non_finite = a.non_finite(), .label = c.method});
     };
     // Batches of similar lengths, trimmed to their longest sequence: the same data, less padding.
     auto from_dataset = [&](const auto& dataset) {

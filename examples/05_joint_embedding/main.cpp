@@ -81,18 +81,21 @@ int train_and_evaluate(R recipe, const Run& r) {
   const auto tp = std::chrono::steady_clock::now();
   // One trainer, whichever optimizer: AdamW (the default here) or LARS (the papers' choice for
   // SimCLR, BYOL and Barlow Twins at large batch; lr default 0.3 x batch / 256).
+  int64_t steps = 0;  // the trainer's step at the end (the attention picture's TensorBoard step)
   auto train_with = [&](auto optimizer) {
     ssl::Trainer trainer(recipe, std::move(optimizer), ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
     ex::resume_if(a.resume, trainer, ckpt);
-    return data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+    const double loss = data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
       return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip,
-                                  .metrics_path = a.out + "/train.jsonl", .checkpoint_path = ckpt,
+                                  .metrics_path = a.out + "/train.jsonl", .tensorboard_dir = a.out, .checkpoint_path = ckpt,
                                   .checkpoint_every = ex::checkpoint_every, .non_finite = a.non_finite(),
                                   .config = {{"method", a.method}, {"backbone", a.backbone}, {"optimizer", a.optimizer},
                                              {"seed", std::to_string(a.seed)},
                                              {"heads", std::to_string(a.heads)}},
                                   .label = a.method + " pretrain"});
     });
+    steps = trainer.step();
+    return loss;
   };
   const bool lars = a.optimizer == "lars";
   const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(batch) / 256.0 : d.lr;
@@ -121,7 +124,8 @@ int train_and_evaluate(R recipe, const Run& r) {
   }, data, to_unit, a.probe_epochs, a.floors, device);
   recipe->train();
   if constexpr (requires { ssl::dino::attention_maps(recipe, data.train.images); }) {
-    ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_unit, a.out + "/attention.png");
+    const auto picture = ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_unit, a.out + "/attention.png");
+    ssl::train::TensorBoard(a.out).image(a.method + "/attention", picture, steps);
     std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
   }
   const ssl::train::Json m = {

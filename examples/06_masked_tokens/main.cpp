@@ -74,7 +74,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const double final_loss = data.with_loader(multi_crop ? ex::ImageData::unit() : to_model,
                                              {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
     return trainer.fit(loader, {.epochs = r.epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
-                                .checkpoint_path = ckpt, .checkpoint_every = ex::checkpoint_every,
+                                .tensorboard_dir = a.out, .checkpoint_path = ckpt, .checkpoint_every = ex::checkpoint_every,
                                 .non_finite = a.non_finite(),
                                 .config = {{"method", a.method}, {"seed", std::to_string(a.seed)}, {"heads", std::to_string(a.heads)}},
                                 .label = a.method + " pretrain"});
@@ -113,7 +113,8 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)f.labels,
               (long long)a.finetune_epochs, 100 * f.pretrained, 100 * f.scratch, f.seconds);
   if constexpr (multi_crop) {
-    ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
+    const auto picture = ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_model, a.out + "/attention.png");
+    ssl::train::TensorBoard(a.out).image(a.method + "/attention", picture, trainer.step());
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
   j.update(ssl::train::Json{
@@ -139,7 +140,8 @@ int beit_with(Tok tok, double fit_seconds, Run& r) {
     tok->to(a.on);
     ssl::data::Loader loader(data.train.images, {}, to_model, {.batch_size = r.batch(), .seed = a.seed, .device = a.on});
     ssl::Trainer t(tok, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.0});
-    t.fit(loader, {.epochs = a.tokenizer_epochs, .metrics_path = a.out + "/tokenizer.jsonl", .label = "VQ-VAE"});
+    t.fit(loader, {.epochs = a.tokenizer_epochs, .metrics_path = a.out + "/tokenizer.jsonl",
+                   .tensorboard_dir = a.out + "/tokenizer", .label = "VQ-VAE"});  // its own TensorBoard run
     tok->eval();
     tok->to(torch::kCPU);  // encoded, saved and drawn here; the recipe takes it to the device again
   }
@@ -151,7 +153,9 @@ int beit_with(Tok tok, double fit_seconds, Run& r) {
               "wrote %s/tokenizer.safetensors\n",
               a.tokenizer.c_str(), (long long)tok->vocab_size(), tokenizer_seconds, usage.perplexity, 100 * usage.used,
               a.out.c_str());
-  ex::write_tokens_png(tok, shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size())), to_model, a.out + "/tokens.png");
+  const auto picture =
+      ex::write_tokens_png(tok, shown.images.narrow(0, 0, std::min<int64_t>(8, shown.size())), to_model, a.out + "/tokens.png");
+  if (ssl::dist::is_main()) ssl::train::TensorBoard(a.out).image("beit/tokens", picture, 0);  // before pretraining: step 0
   std::printf("tokens.png: 8 test images beside their token maps (a colour per code)\n");
   r.metrics.update(ssl::train::Json{{"tokenizer", a.tokenizer}, {"codes", tok->vocab_size()},
                                     {"codebook_perplexity", usage.perplexity}, {"codebook_used", usage.used},

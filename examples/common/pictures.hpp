@@ -12,9 +12,10 @@ namespace ex {
 
 /// Writes `path`: per image, the image and each head's last-block CLS-to-patch attention of the
 /// recipe's teacher (normalised per map, nearest-upsampled, a heat colour over the image).
-/// `images`: uint8 `[B, 1, S, S]`; `transform`: to the model's input space.
+/// `images`: uint8 `[B, 1, S, S]`; `transform`: to the model's input space. Returns the picture
+/// (uint8 `[3, H, W]`: for TensorBoard too).
 template <class R, class T>
-void write_attention_png(R& recipe, const torch::Tensor& images, const T& transform, const std::string& path) {
+torch::Tensor write_attention_png(R& recipe, const torch::Tensor& images, const T& transform, const std::string& path) {
   auto x = transform(images);
   // The model's device in, CPU out (the picture is drawn on the CPU).
   auto maps = ssl::dino::attention_maps(recipe, x.to(recipe->parameters().front().device())).cpu();  // [B, H, g, g]
@@ -26,7 +27,9 @@ void write_attention_png(R& recipe, const torch::Tensor& images, const T& transf
   auto gray = images.to(torch::kFloat32).div(255).expand({B, 3, S, S});
   auto heat = torch::stack({(a * 1.5).clamp(0, 1), (a * 1.5 - 0.5).clamp(0, 1), (a * 3 - 2).clamp(0, 1)}, 2);  // [B,H,3,S,S]
   auto tiles = torch::cat({gray.unsqueeze(1), 0.35 * gray.unsqueeze(1) + 0.65 * heat}, 1);  // [B, 1+H, 3, S, S]
-  ssl::io::write_png(path, ssl::io::grid(tiles, /*scale=*/4));
+  auto picture = ssl::io::grid(tiles, /*scale=*/4);
+  ssl::io::write_png(path, picture);
+  return picture;
 }
 
 /// A colour per code: a fixed pseudo-random palette (the same code, the same colour).
@@ -38,9 +41,9 @@ inline torch::Tensor palette(int64_t K) {
 
 /// Writes `path` (06: `<out>/tokens.png`): per image, the image and the token map `tok` gives it (a
 /// colour per code, each patch's colour over the patch). `images`: uint8 `[B, 1, S, S]`;
-/// `to_model`: to the tokenizer's input space.
+/// `to_model`: to the tokenizer's input space. Returns the picture (uint8 `[3, H, W]`).
 template <class Tok>
-void write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Transform& to_model, const std::string& path) {
+torch::Tensor write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Transform& to_model, const std::string& path) {
   auto x = to_model(images);
   auto t = tok->encode(x);  // [B, N]
   const auto B = x.size(0), S = x.size(2), g = S / tok->patch();
@@ -48,7 +51,9 @@ void write_tokens_png(Tok& tok, const torch::Tensor& images, const ssl::data::Tr
   namespace F = torch::nn::functional;
   auto up = F::interpolate(colours, F::InterpolateFuncOptions().size(std::vector<int64_t>{S, S}).mode(torch::kNearest));
   auto gray = images.to(torch::kFloat32).div(255).expand({B, 3, S, S});
-  ssl::io::write_png(path, ssl::io::grid(torch::stack({gray, up}, 1), /*scale=*/4));
+  auto picture = ssl::io::grid(torch::stack({gray, up}, 1), /*scale=*/4);
+  ssl::io::write_png(path, picture);
+  return picture;
 }
 
 }  // namespace ex

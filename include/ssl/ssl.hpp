@@ -86,6 +86,7 @@
 #include <ssl/train/optim.hpp>
 #include <ssl/train/progress.hpp>
 #include <ssl/train/schedule.hpp>
+#include <ssl/train/tensorboard.hpp>
 #include <ssl/train/trainer.hpp>
 #include <ssl/vicreg.hpp>
 #include <ssl/vit/encoder.hpp>

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """CTest guard: verify the Python packages needed to generate parity references.
 
-Exits 0 when torch, torchvision, transformers, safetensors and lightly are all importable; otherwise
+Exits 0 when torch, torchvision, transformers, safetensors, lightly, tensorboard and PIL (Pillow) are
+all importable; otherwise
 prints which ones are missing (and why) and exits 1, so that reference-based
 tests FAIL instead of silently skipping.
 """
 import importlib
 import sys
 
-REQUIRED = ("torch", "torchvision", "transformers", "safetensors", "lightly")
+REQUIRED = ("torch", "torchvision", "transformers", "safetensors", "lightly", "tensorboard", "PIL")
 
 
 def main() -> int:

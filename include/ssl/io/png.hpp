@@ -1,6 +1,7 @@
 #pragma once
 /// \file io/png.hpp
-/// Writes 8-bit grayscale or RGB PNG files (zlib-compressed), and tiles images into a grid.
+/// Encodes 8-bit grayscale or RGB PNG files (zlib-compressed) in memory or to a file, and tiles
+/// images into a grid.
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -11,13 +12,15 @@
 
 namespace ssl::io {
 
-/// `img`: uint8 `[H,W]`, `[1,H,W]` or `[3,H,W]` (CPU or not); written atomically enough for a figure.
-inline void write_png(const std::string& path, const torch::Tensor& img) {
+/// The PNG file of `img` (uint8 `[H,W]`, `[1,H,W]` or `[3,H,W]`, CPU or not: 8-bit grayscale or
+/// RGB, zlib-compressed) as bytes in memory: what `write_png` writes, and what a TensorBoard image
+/// carries (`train::TensorBoard::image`). `who` names the caller in errors.
+inline std::string encode_png(const torch::Tensor& img, const char* who = "encode_png") {
   auto t = img.detach().to(torch::kCPU);
   if (t.dim() == 2) t = t.unsqueeze(0);
-  TORCH_CHECK(t.dim() == 3 && (t.size(0) == 1 || t.size(0) == 3), "write_png: expected [H,W], [1,H,W] or [3,H,W], got ",
+  TORCH_CHECK(t.dim() == 3 && (t.size(0) == 1 || t.size(0) == 3), who, ": expected [H,W], [1,H,W] or [3,H,W], got ",
               img.sizes());
-  TORCH_CHECK(t.scalar_type() == torch::kUInt8, "write_png: expected uint8 pixels, got ", t.scalar_type());
+  TORCH_CHECK(t.scalar_type() == torch::kUInt8, who, ": expected uint8 pixels, got ", t.scalar_type());
   const auto C = t.size(0), H = t.size(1), W = t.size(2);
   auto hwc = t.permute({1, 2, 0}).contiguous();
   std::vector<uint8_t> raw;
@@ -29,22 +32,19 @@ inline void write_png(const std::string& path, const torch::Tensor& img) {
   }
   uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
   std::vector<uint8_t> z(zlen);
-  TORCH_CHECK(compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 6) == Z_OK, "write_png: zlib failed");
+  TORCH_CHECK(compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 6) == Z_OK, who, ": zlib failed");
   z.resize(zlen);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TORCH_CHECK(out.good(), "write_png: cannot write '", path, "'");
+  std::string out;
   auto be32 = [](uint32_t v) { return std::vector<uint8_t>{uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)}; };
+  auto put = [&](const std::vector<uint8_t>& b) { out.append(reinterpret_cast<const char*>(b.data()), b.size()); };
   auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
-    auto len = be32(static_cast<uint32_t>(data.size()));
-    out.write(reinterpret_cast<const char*>(len.data()), 4);
+    put(be32(static_cast<uint32_t>(data.size())));
     std::vector<uint8_t> td(type, type + 4);
     td.insert(td.end(), data.begin(), data.end());
-    out.write(reinterpret_cast<const char*>(td.data()), static_cast<std::streamsize>(td.size()));
-    auto crc = be32(static_cast<uint32_t>(crc32(0, td.data(), static_cast<uInt>(td.size()))));
-    out.write(reinterpret_cast<const char*>(crc.data()), 4);
+    put(td);
+    put(be32(static_cast<uint32_t>(crc32(0, td.data(), static_cast<uInt>(td.size())))));
   };
-  const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-  out.write(reinterpret_cast<const char*>(sig), 8);
+  put({137, 80, 78, 71, 13, 10, 26, 10});
   auto ihdr = be32(static_cast<uint32_t>(W));
   auto h = be32(static_cast<uint32_t>(H));
   ihdr.insert(ihdr.end(), h.begin(), h.end());
@@ -52,6 +52,16 @@ inline void write_png(const std::string& path, const torch::Tensor& img) {
   chunk("IHDR", ihdr);
   chunk("IDAT", z);
   chunk("IEND", {});
+  return out;
+}
+
+/// `img`: uint8 `[H,W]`, `[1,H,W]` or `[3,H,W]` (CPU or not); written atomically enough for a figure.
+inline void write_png(const std::string& path, const torch::Tensor& img) {
+  const std::string bytes = encode_png(img, "write_png");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  TORCH_CHECK(out.good(), "write_png: cannot write '", path, "'");
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.flush();
   TORCH_CHECK(out.good(), "write_png: writing '", path, "' failed");
 }
 

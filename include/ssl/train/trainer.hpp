@@ -20,6 +20,7 @@
 #include <ssl/train/optim.hpp>
 #include <ssl/train/progress.hpp>
 #include <ssl/train/schedule.hpp>
+#include <ssl/train/tensorboard.hpp>
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -101,6 +102,12 @@ struct FitOptions {
   /// Metrics every `log_every` steps to `metrics_path` (JSON lines; empty = none).
   int64_t log_every = 50;
   std::string metrics_path;  ///< the JSON-lines metrics file; empty: none
+  /// TensorBoard event files in this folder (empty = none): every `log_every` steps, each number
+  /// of the metrics record (loss, lr, each loss part, items_per_s, epoch) as a scalar at its step
+  /// (`train::TensorBoard`). Each fit starts a session at the first step it logs, so the steps an
+  /// interrupted run logged after the checkpoint it resumes from are dropped and curves do not
+  /// double back. Usually the folder of `metrics_path`.
+  std::string tensorboard_dir;
   /// Checkpoint to `checkpoint_path` every `checkpoint_every` steps and at the end (0 = only at
   /// the end; empty path = never).
   std::string checkpoint_path;
@@ -183,6 +190,8 @@ class Trainer {
       resumed_from_.clear();
     }
     train::MetricsLog log(main ? o.metrics_path : std::string());
+    train::TensorBoard tb(main ? o.tensorboard_dir : std::string());
+    tb.session_start(step_ + 1);  // the first step it logs: a resumed run's orphaned steps are dropped
     train::Progress bar(o.label, std::max<int64_t>(stop_at - step_, 0), "samples", main ? o.progress : 0);
     const int64_t first_step = step_;
     const bool skip = o.non_finite == NonFinite::skip_step;
@@ -235,6 +244,7 @@ class Trainer {
           if (skip) rec["skipped_steps"] = skipped_;
           rec["items_per_s"] = double((step_ - first_step) * samples_per_step) / std::max(1e-9, bar.seconds());
           log.write(rec);
+          tb.scalars(rec, step_);
         }
         bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, [&] {
           char extra[64];
