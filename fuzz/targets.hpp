@@ -21,8 +21,9 @@
 #include <ssl/io/image.hpp>
 #endif
 
-// config.json of a pretrained text model folder: read by the text examples (not by the library).
-#include "../examples/common/text_common.hpp"
+// config.json of a pretrained text model folder: read by the text examples (not by the library);
+// its reader is kept in a light header of its own (text_common.hpp needs a newer clang).
+#include "../examples/common/model_config.hpp"
 
 #include <torch/torch.h>
 #include <unistd.h>

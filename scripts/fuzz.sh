@@ -78,7 +78,7 @@ doc, target, row = sys.argv[1:]
 lines = open(doc).read().split("\n")
 start = lines.index("<!-- results: scripts/fuzz.sh rewrites the rows below -->")
 end = lines.index("<!-- /results -->")
-rows = [l for l in lines[start + 1:end] if l.startswith("| ") and not l.startswith(f"| {target} |")]
+rows = [l for l in lines[start + 1:end] if l.startswith("|") and not l.startswith(f"| {target} |")]
 head, body = rows[:2], rows[2:]
 body.append(row)
 lines[start + 1:end] = head + body
