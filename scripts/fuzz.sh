@@ -31,11 +31,12 @@ if [ $build = yes ]; then
   [ -x "$PY" ] || { echo "fuzz.sh: $PY missing: run scripts/setup.sh first"; exit 1; }
   prefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
   command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ not found (libFuzzer needs clang)"; exit 1; }
+  mkdir -p build-fuzz
   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE= -DSSL_BUILD_FUZZERS=ON \
     -DSSL_BUILD_TESTS=OFF -DSSL_BUILD_EXAMPLES=OFF -DSSL_BUILD_BENCHMARKS=OFF \
     -DPython3_EXECUTABLE:FILEPATH="$PY" -DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR:PATH="$prefix/Torch" \
-    > build-fuzz.log 2>&1 || { cat build-fuzz.log; exit 1; }
-  cmake --build build-fuzz -j2 --target ssl_fuzz >> build-fuzz.log 2>&1 || { tail -50 build-fuzz.log; exit 1; }
+    > build-fuzz/build.log 2>&1 || { cat build-fuzz/build.log; exit 1; }
+  cmake --build build-fuzz -j2 --target ssl_fuzz >> build-fuzz/build.log 2>&1 || { tail -50 build-fuzz/build.log; exit 1; }
 fi
 if [ $make_corpus = yes ]; then
   rm -rf fuzz/corpus
