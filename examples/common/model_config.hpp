@@ -31,23 +31,46 @@ struct ModelConfig {
             {"next_sentence", next_sentence}, {"norm_first", norm_first}, {"heldout", heldout},
             {"split_seed", split_seed}};
   }
+  /// Reads `dir`/config.json. A field of the wrong JSON type is an error naming the file and the
+  /// field; an integer field must hold a JSON integer that fits (a huge literal such as 1e42, which
+  /// JSON parsers read as a float, is refused: converting it would be undefined behaviour).
   static ModelConfig load(const std::filesystem::path& dir) {
-    std::ifstream f(dir / "config.json");
-    TORCH_CHECK(f, "no ", (dir / "config.json").string(), ": run example 02_text_pretrain first (it writes the model folder)");
-    auto j = nlohmann::json::parse(f);
+    const auto file = dir / "config.json";
+    std::ifstream f(file);
+    TORCH_CHECK(f, "no ", file.string(), ": run example 02_text_pretrain first (it writes the model folder)");
+    const auto j = nlohmann::json::parse(f);
+    TORCH_CHECK(j.is_object(), file.string(), ": expected a JSON object, got a JSON ", j.type_name());
+    const auto field = [&](const char* key) -> const nlohmann::json& {
+      TORCH_CHECK(j.contains(key), file.string(), ": expected a field \"", key, "\", got none");
+      return j.at(key);
+    };
+    const auto integer = [&](const char* key) {
+      const auto& v = field(key);
+      TORCH_CHECK(v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX)),
+                  file.string(), ": expected \"", key, "\" to be an integer that fits in 64 bits, got ", v.dump());
+      return v.get<int64_t>();
+    };
+    const auto number = [&](const char* key) {
+      const auto& v = field(key);
+      TORCH_CHECK(v.is_number(), file.string(), ": expected \"", key, "\" to be a number, got ", v.dump());
+      return v.get<double>();
+    };
     ModelConfig c;
-    c.method = j.at("method");
-    c.vocab_size = j.at("vocab_size");
-    c.dim = j.at("dim");
-    c.depth = j.at("depth");
-    c.heads = j.at("heads");
-    c.max_len = j.at("max_len");
-    c.embedding_dim = j.at("embedding_dim");
-    c.generator_scale = j.at("generator_scale");
-    c.next_sentence = j.at("next_sentence");
+    c.method = field("method").get<std::string>();
+    c.vocab_size = integer("vocab_size");
+    c.dim = integer("dim");
+    c.depth = integer("depth");
+    c.heads = integer("heads");
+    c.max_len = integer("max_len");
+    c.embedding_dim = integer("embedding_dim");
+    c.generator_scale = number("generator_scale");
+    c.next_sentence = field("next_sentence").get<bool>();
     c.norm_first = j.value("norm_first", false);
-    c.heldout = j.at("heldout");
-    c.split_seed = j.at("split_seed");
+    c.heldout = number("heldout");
+    const auto& seed = field("split_seed");
+    TORCH_CHECK(seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<int64_t>() >= 0), file.string(),
+                ": expected \"split_seed\" to be an integer from 0 to 2^64 - 1, got ", seed.dump());
+    c.split_seed = seed.get<uint64_t>();
     return c;
   }
 };
