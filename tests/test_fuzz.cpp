@@ -1,0 +1,154 @@
+// The short fuzz pass of the suite (CTest entry `fuzz`): every parser target of fuzz/targets.hpp
+// replays its seed corpus (fuzz/corpus/<target>/) and the crash inputs fixed so far
+// (fuzz/regressions/<target>/), then a few thousand deterministic mutations of those files (bit
+// flips, byte overwrites with boundary values, inserts, deletes, truncations, splices). A crash or
+// sanitizer report fails the entry; an exception of the parser is the expected refusal. The long
+// runs are libFuzzer's (scripts/fuzz.sh, docs/fuzzing.md).
+#include <doctest/doctest.h>
+
+#include "../fuzz/targets.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_fuzz {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// fuzz/ of the source tree: $SSL_FUZZ_DIR (set by the CTest entry), else beside this file.
+fs::path fuzz_dir() {
+  if (const char* env = std::getenv("SSL_FUZZ_DIR"); env && *env) return env;
+  return fs::path(__FILE__).parent_path().parent_path() / "fuzz";
+}
+
+struct Input {
+  std::string name;
+  std::vector<uint8_t> bytes;
+};
+
+/// The files of `dir` (none when it does not exist), in name order.
+std::vector<Input> files_of(const fs::path& dir) {
+  std::vector<Input> out;
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const auto s = ssl_fuzz::slurp(e.path());
+    out.push_back({e.path().filename().string(), std::vector<uint8_t>(s.begin(), s.end())});
+  }
+  std::sort(out.begin(), out.end(), [](const Input& a, const Input& b) { return a.name < b.name; });
+  return out;
+}
+
+/// One to four random edits of `in` (a splice takes its tail from `other`), at most `max_len` bytes.
+std::vector<uint8_t> mutate(std::vector<uint8_t> in, const std::vector<uint8_t>& other, size_t max_len,
+                            std::mt19937_64& rng) {
+  auto below = [&](size_t n) { return n == 0 ? size_t(0) : size_t(rng() % n); };
+  static const uint8_t boundary[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, '0', '9', '"', '{', '[', ',', '\n', 0x1f, 0x8b};
+  const int edits = 1 + int(rng() % 4);
+  for (int e = 0; e < edits; ++e) {
+    switch (rng() % 7) {
+      case 0:  // flip a bit
+        if (!in.empty()) in[below(in.size())] ^= uint8_t(1u << (rng() % 8));
+        break;
+      case 1:  // a random byte
+        if (!in.empty()) in[below(in.size())] = uint8_t(rng());
+        break;
+      case 2:  // a boundary value
+        if (!in.empty()) in[below(in.size())] = boundary[below(sizeof boundary)];
+        break;
+      case 3: {  // insert 1..8 bytes, random or copied from the input
+        const size_t at = below(in.size() + 1), n = 1 + below(8);
+        std::vector<uint8_t> ins(n);
+        for (auto& b : ins) b = in.empty() || rng() % 2 ? uint8_t(rng()) : in[below(in.size())];
+        in.insert(in.begin() + std::ptrdiff_t(at), ins.begin(), ins.end());
+        break;
+      }
+      case 4: {  // delete a range
+        if (in.empty()) break;
+        const size_t at = below(in.size()), n = 1 + below(std::min<size_t>(16, in.size() - at));
+        in.erase(in.begin() + std::ptrdiff_t(at), in.begin() + std::ptrdiff_t(at + n));
+        break;
+      }
+      case 5:  // truncate
+        in.resize(below(in.size() + 1));
+        break;
+      default: {  // splice: our head, the other input's tail
+        const size_t cut = below(in.size() + 1), from = below(other.size() + 1);
+        in.resize(cut);
+        in.insert(in.end(), other.begin() + std::ptrdiff_t(from), other.end());
+        break;
+      }
+    }
+  }
+  if (in.size() > max_len) in.resize(max_len);
+  return in;
+}
+
+/// Mutations per target: $SSL_FUZZ_MUTATIONS, else `fallback`.
+int mutations(int fallback) {
+  if (const char* env = std::getenv("SSL_FUZZ_MUTATIONS"); env && *env) return std::max(0, std::atoi(env));
+  return fallback;
+}
+
+}  // namespace
+
+TEST_SUITE("fuzz") {
+
+TEST_CASE("fuzz: every target's seeds and regression inputs replay without a crash; the ok_ seeds parse") {
+  REQUIRE(fs::is_directory(fuzz_dir() / "corpus"));
+  for (const auto& t : ssl_fuzz::targets()) {
+    const auto seeds = files_of(fuzz_dir() / "corpus" / t.name);
+    int ok = 0;
+    for (const auto& s : seeds) {
+      INFO("target ", std::string(t.name), ", seed ", s.name);
+      const int parsed = t.run(s.bytes.data(), s.bytes.size());
+      if (s.name.rfind("ok_", 0) == 0) {
+        CHECK(parsed == 1);
+        ++ok;
+      }
+      CHECK(s.bytes.size() <= t.max_len);
+    }
+    INFO("target ", std::string(t.name));
+    CHECK(ok >= 1);  // a target without a valid seed would fuzz nothing but its first check
+    for (const auto& r : files_of(fuzz_dir() / "regressions" / t.name)) {
+      INFO("target ", std::string(t.name), ", regression input ", r.name);
+      (void)t.run(r.bytes.data(), r.bytes.size());
+    }
+  }
+}
+
+TEST_CASE("fuzz: seeded mutations of the seeds (bit flips, inserts, deletes, truncations, splices) never crash") {
+  uint64_t seed = 0x55AA0000u;
+  for (const auto& t : ssl_fuzz::targets()) {
+    auto pool = files_of(fuzz_dir() / "corpus" / t.name);
+    for (auto& r : files_of(fuzz_dir() / "regressions" / t.name)) pool.push_back(std::move(r));
+    REQUIRE(!pool.empty());
+    // The checkpoint targets go through LibTorch's archive reader (~30x slower per input).
+    const bool slow = std::string_view(t.name).starts_with("checkpoint");
+    const int n = mutations(slow ? 600 : 4000);
+    std::mt19937_64 rng(seed++);
+    const auto start = std::chrono::steady_clock::now();
+    int parsed = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto& a = pool[size_t(rng() % pool.size())].bytes;
+      const auto& b = pool[size_t(rng() % pool.size())].bytes;
+      const auto input = mutate(a, b, t.max_len, rng);
+      parsed += t.run(input.data(), input.size());
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    MESSAGE(std::string(t.name), ": ", n, " mutations, ", parsed, " parsed, ", n - parsed, " refused, ", secs, " s");
+  }
+}
+
+}  // TEST_SUITE
+
+}  // namespace test_fuzz
