@@ -604,6 +604,7 @@ class ByteLevelBPE {
 
   template <class F>
   void split_words(std::string_view part, F&& f) const {
+    if (part.empty()) return;  // an empty text gets no prefix space either
     std::string buf;
     if (options_.add_prefix_space && !part.starts_with(' ')) {
       buf.reserve(part.size() + 1);
@@ -611,7 +612,6 @@ class ByteLevelBPE {
       buf.append(part);
       part = buf;
     }
-    if (part.empty()) return;
     if (!options_.use_regex) {
       f(part);
       return;
