@@ -66,7 +66,7 @@ inline int unicode_to_byte(char32_t c) {
 // ---- GPT-2's pre-tokenizer ---------------------------------------------------------------------
 
 /// Splits `text` (valid UTF-8) into GPT-2's words, the matches of its regular expression
-///     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 /// (leftmost alternative first, as Oniguruma and fancy-regex match it), written by hand over code
 /// points: `\p{L}` is is_letter(), `\p{N}` is_number(), `\s` is_whitespace() (Unicode White_Space).
 /// The contractions are case-sensitive ("DON'T" gives "DON", "'", "T"); a run of spaces before a
