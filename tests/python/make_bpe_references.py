@@ -25,9 +25,9 @@ Fails loudly (exit 1) when anything is missing.
 """
 import argparse
 import json
-import os
 import pathlib
 import sys
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from make_tokenizer_references import fortunes_dir, load_tokenizer, read_fortunes  # noqa: E402
@@ -106,6 +106,7 @@ def main() -> int:
     except Exception as exc:
         sys.exit(f"make_bpe_references: tokenizers and transformers are required ({type(exc).__name__}: {exc})")
 
+    t0 = time.time()
     docs = read_fortunes(fortunes_dir())
     texts = [t for t, _ in docs]
     strings = texts + stress_set()
@@ -143,7 +144,7 @@ def main() -> int:
     for name, tok in tokenizers.items():
         ids = tok(strings)["input_ids"]
         configs[name] = ids
-        decoded[name] = [tok.decode(x, skip_special_tokens=True) for x in ids]
+        decoded[name] = tok.batch_decode(ids, skip_special_tokens=True)
         print(f"make_bpe_references: {name}: {len(ids)} strings, {sum(map(len, ids))} tokens")
     # The trained tokenizer.json (all six special tokens, no post-processing) is a config of its
     # own; the transformers classes' backends give their classes' ids.
@@ -170,7 +171,8 @@ def main() -> int:
         tok.backend_tokenizer.save(str(bpe_dir / f"wordpiece_{name}.json"))
         wp[name] = tok(strings, add_special_tokens=False)["input_ids"]
     (bpe_dir / "wordpiece_cases.json").write_text(json.dumps(wp), encoding="utf-8")
-    print(f"make_bpe_references: {len(texts)} fortunes + {len(strings) - len(texts)} stress strings; wrote {bpe_dir}")
+    print(f"make_bpe_references: {len(texts)} fortunes + {len(strings) - len(texts)} stress strings; wrote {bpe_dir} "
+          f"({time.time() - t0:.1f} s)")
     return 0
 
 
