@@ -65,15 +65,6 @@ ByteLevelBPE tiny(const std::vector<std::pair<std::string, std::string>>& merges
   return ByteLevelBPE(std::move(vocab), merges, std::move(o), "tiny");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string refs_dir() {
   const char* d = std::getenv("SSL_REFS");
   REQUIRE_MESSAGE(d != nullptr, "SSL_REFS is not set: run this suite through ctest");
@@ -95,7 +86,10 @@ nlohmann::json read_json(const fs::path& p) {
 
 std::string join(const Ids& ids) {
   std::string s;
-  for (auto x : ids) s += (s.empty() ? "" : " ") + std::to_string(x);
+  for (auto x : ids) {
+    if (!s.empty()) s += ' ';
+    s += std::to_string(x);
+  }
   return s;
 }
 
@@ -351,7 +345,8 @@ TEST_SUITE("bpe_parity") {
     };
     for (const Config& c : {Config{"lower", "fortunes_vocab.txt", {.lowercase = true}},
                             Config{"cased", "fortunes_vocab_cased.txt", {.lowercase = false}}}) {
-      CAPTURE(c.name);
+      const std::string name = c.name;
+      CAPTURE(name);
       const auto tok = ssl::text::WordPiece::from_tokenizer_json(dir / (std::string("wordpiece_") + c.name + ".json"));
       CHECK(tok.basic().options().lowercase == c.options.lowercase);
       const ssl::text::WordPiece from_txt(ssl::text::Vocab::load(fs::path(refs_dir()) / c.vocab_txt), c.options);
@@ -367,7 +362,7 @@ TEST_SUITE("bpe_parity") {
                      "\ngot (C++):     ", shorten(join(got)));
       }
       CHECK_MESSAGE(bad == 0, bad, " of ", strings.size(), " strings give other ids");
-      MESSAGE("wordpiece ", c.name, ": ", strings.size(), " strings, all equal: ", bad == 0);
+      MESSAGE("wordpiece ", std::string(c.name), ": ", strings.size(), " strings, all equal: ", bad == 0);
     }
   }
 }
