@@ -147,16 +147,11 @@ def main() -> int:
         decoded[name] = tok.batch_decode(ids, skip_special_tokens=True)
         print(f"make_bpe_references: {name}: {len(ids)} strings, {sum(map(len, ids))} tokens")
     # The trained tokenizer.json (all six special tokens, no post-processing) is a config of its
-    # own; the transformers classes' backends give their classes' ids.
+    # own. (The saved backends of the transformers classes are checked against their classes' ids
+    # by the C++ test, which loads them.)
     trained = Tokenizer.from_file(str(bpe_dir / "tokenizer.json"))
     configs["trained"] = [e.ids for e in trained.encode_batch(strings)]
     decoded["trained"] = trained.decode_batch(configs["trained"], skip_special_tokens=True)
-    for fname, ref in (("tokenizer_pairs.json", "trained"), ("gpt2_tokenizer.json", "gpt2"),
-                       ("roberta_tokenizer.json", "roberta")):
-        t = Tokenizer.from_file(str(bpe_dir / fname))
-        got = [e.ids for e in t.encode_batch(strings)]
-        if got != configs[ref]:
-            sys.exit(f"make_bpe_references: {fname} and {ref} disagree")
     (bpe_dir / "bpe_cases.json").write_text(json.dumps({
         "fortunes": len(texts), "strings_hex": [s.encode("utf-8").hex() for s in strings],
         "configs": configs, "decoded": decoded}), encoding="utf-8")
