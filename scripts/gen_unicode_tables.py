@@ -11,6 +11,9 @@ Tables (all sorted by code point, searched by binary search in ssl/text/unicode.
   kNonspacingMark  general category Mn
   kLetter          general category L* (Lu, Ll, Lt, Lm, Lo): the regex class \p{L} of GPT-2's pre-tokenizer
   kNumber          general category N* (Nd, Nl, No): the regex class \p{N}
+                   (HF tokenizers 0.23 matches \p{L} \p{N} \s with Oniguruma via the onig 6.5
+                   crate, whose tables are of a later Unicode than Python 3.11's 14.0: only code
+                   points assigned since can differ; \s there is White_Space, as kWhitespace)
   kLower           full lowercase mapping as runs {lo, hi, stride, delta} for 1:1 mappings
   kLowerSpecial    the 1:n lowercase mappings (U+0130)
   kDecomp          full canonical decomposition (NFD, Hangul excluded: done in code)
