@@ -9,6 +9,11 @@ Tables (all sorted by code point, searched by binary search in ssl/text/unicode.
   kControl         general categories Cc, Cf, Co, Cs (not Cn, like Hugging Face tokenizers)
   kPunctuation     general categories P* (BERT adds the ASCII symbols in code, not here)
   kNonspacingMark  general category Mn
+  kLetter          general category L* (Lu, Ll, Lt, Lm, Lo): the regex class \p{L} of GPT-2's pre-tokenizer
+  kNumber          general category N* (Nd, Nl, No): the regex class \p{N}
+                   (HF tokenizers 0.23 matches \p{L} \p{N} \s with Oniguruma via the onig 6.5
+                   crate, whose tables are of a later Unicode than Python 3.11's 14.0: only code
+                   points assigned since can differ; \s there is White_Space, as kWhitespace)
   kLower           full lowercase mapping as runs {lo, hi, stride, delta} for 1:1 mappings
   kLowerSpecial    the 1:n lowercase mappings (U+0130)
   kDecomp          full canonical decomposition (NFD, Hangul excluded: done in code)
@@ -102,6 +107,8 @@ def main() -> int:
     control = ranges(lambda c: cat(c) in ("Cc", "Cf", "Co", "Cs"))
     punct = ranges(lambda c: cat(c).startswith("P"))
     mn = ranges(lambda c: cat(c) == "Mn")
+    letter = ranges(lambda c: cat(c).startswith("L"))
+    number = ranges(lambda c: cat(c).startswith("N"))
     lruns, lspecial = lower_runs()
 
     decomp = []
@@ -152,6 +159,8 @@ def main() -> int:
     out.append(fmt_ranges("kControl", control, "Cc, Cf, Co, Cs"))
     out.append(fmt_ranges("kPunctuation", punct, "P* (Pc, Pd, Pe, Pf, Pi, Po, Ps)"))
     out.append(fmt_ranges("kNonspacingMark", mn, "Mn"))
+    out.append(fmt_ranges("kLetter", letter, "L* (Lu, Ll, Lt, Lm, Lo)"))
+    out.append(fmt_ranges("kNumber", number, "N* (Nd, Nl, No)"))
     body = ",\n".join("    " + ", ".join(f"{{0x{lo:X}, 0x{hi:X}, {st}, {d}}}" for lo, hi, st, d in lruns[i:i + 4])
                       for i in range(0, len(lruns), 4))
     out.append(f"/// Full lowercase, 1:1 part ({len(lruns)} runs)\ninline constexpr LowerRun kLower[] = {{\n{body}\n}};\n")
@@ -170,7 +179,7 @@ def main() -> int:
     out.append("\n}  // namespace ssl::text::tables\n")
     pathlib.Path(args.out).write_text("".join(out))
     print(f"wrote {args.out}: Unicode {ud.unidata_version}, ws {len(ws)}, control {len(control)}, punct {len(punct)}, "
-          f"Mn {len(mn)}, lower runs {len(lruns)} + {len(lspecial)}, decomp {len(entries)}, ccc runs {len(ccc_runs)}")
+          f"Mn {len(mn)}, L {len(letter)}, N {len(number)}, lower runs {len(lruns)} + {len(lspecial)}, decomp {len(entries)}, ccc runs {len(ccc_runs)}")
     return 0
 
 

@@ -74,6 +74,7 @@
 #include <ssl/target/visual_tokens.hpp>
 #include <ssl/teacher/ema.hpp>
 #include <ssl/teacher/none.hpp>
+#include <ssl/text/bpe.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/text/unicode.hpp>
 #include <ssl/text/wordpiece.hpp>

@@ -1,8 +1,8 @@
 #pragma once
 /// \file text/unicode.hpp
-/// The Unicode needed by BERT's text normalizer: UTF-8 decoding (invalid input becomes U+FFFD,
+/// The Unicode needed by BERT's text normalizer and GPT-2's pre-tokenizer: UTF-8 decoding (invalid input becomes U+FFFD,
 /// exactly like Python's `bytes.decode("utf-8", errors="replace")`) and encoding, character
-/// classes (whitespace, control, punctuation, CJK ideograph, nonspacing mark), the full lowercase
+/// classes (whitespace, control, punctuation, CJK ideograph, nonspacing mark, letter, number), the full lowercase
 /// mapping and canonical decomposition (NFD). Tables are generated from Python's `unicodedata`
 /// by scripts/gen_unicode_tables.py (see tables::kUnicodeVersion) and searched by binary search.
 #include <ssl/text/unicode_tables.hpp>
@@ -157,6 +157,18 @@ inline bool is_cjk(char32_t c) {
 /// General category Mn (nonspacing mark: the accents NFD splits off).
 inline bool is_nonspacing_mark(char32_t c) {
   return c >= 0x300 && detail::in_ranges(tables::kNonspacingMark, c);
+}
+
+/// General category L* (letter: Lu, Ll, Lt, Lm, Lo), the regex class `\p{L}`.
+inline bool is_letter(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return detail::in_ranges(tables::kLetter, c);
+}
+
+/// General category N* (number: Nd, Nl, No), the regex class `\p{N}`.
+inline bool is_number(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  return detail::in_ranges(tables::kNumber, c);
 }
 
 /// Canonical combining class (0 for starters).

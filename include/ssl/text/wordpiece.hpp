@@ -6,8 +6,10 @@
 ///     auto tok = ssl::text::WordPiece(ssl::text::Vocab::load("vocab.txt"), {.lowercase = true});
 ///     auto ids = tok.encode_pair("How are you?", "Fine.");   // [CLS] how are you ? [SEP] fine . [SEP]
 ///     auto text = tok.decode(ids);                           // "how are you? fine."
+///     auto same = ssl::text::WordPiece::from_tokenizer_json("tokenizer.json");   // HF's saved tokenizer
 #include <ssl/text/unicode.hpp>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -260,6 +262,69 @@ class WordPiece {
       : vocab_(std::move(vocab)), basic_(options), max_chars_(max_input_chars_per_word) {
     unk_ = vocab_.unk_id();  // required: throws a clear error when missing
     for (int64_t id : vocab_.special_ids()) specials_.push_back({vocab_.token(id), id});
+  }
+
+  /// Reads a Hugging Face tokenizer.json whose model is BERT's WordPiece (as saved by
+  /// `BertTokenizerFast(...).backend_tokenizer.save(path)`): model.type "WordPiece", model.vocab
+  /// an object token -> id with the ids 0..n-1, model.unk_token "[UNK]", model.max_input_chars_per_word,
+  /// continuing_subword_prefix "##"; normalizer BertNormalizer (its lowercase, strip_accents and
+  /// handle_chinese_chars options; clean_text true); pre_tokenizer BertPreTokenizer. Like HF, the
+  /// added tokens written literally in the text are found first (the five BERT special tokens).
+  /// Anything else is an error naming the file and the field.
+  static WordPiece from_tokenizer_json(const std::filesystem::path& path) {
+    const std::string where = "WordPiece::from_tokenizer_json: '" + path.string() + "'";
+    std::ifstream in(path, std::ios::binary);
+    TORCH_CHECK(in.good(), where, ": expected a tokenizer.json, cannot open it");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      TORCH_CHECK(false, where, ": expected valid JSON, got a parse error: ", e.what());
+    }
+    TORCH_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(), where,
+                ": expected an object with a \"model\" object, got ", j.type_name());
+    const auto& m = j["model"];
+    const std::string type = m.value("type", std::string());
+    TORCH_CHECK(type == "WordPiece", where, ": expected model.type \"WordPiece\", got \"", type, "\"");
+    TORCH_CHECK(m.contains("vocab") && m["vocab"].is_object(), where, ": expected model.vocab to be an object {token: id}, got ",
+                m.contains("vocab") ? m["vocab"].type_name() : "nothing");
+    const auto& v = m["vocab"];
+    std::vector<std::string> tokens(v.size());
+    std::vector<bool> seen(v.size(), false);
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      TORCH_CHECK(it.value().is_number_integer(), where, ": model.vocab: expected an integer id for token '", it.key(),
+                  "', got ", it.value().dump());
+      const auto id = it.value().get<int64_t>();
+      TORCH_CHECK(id >= 0 && id < static_cast<int64_t>(v.size()) && !seen[static_cast<size_t>(id)], where,
+                  ": model.vocab: expected the ids 0..", v.size() - 1, " once each, got id ", id, " for token '", it.key(), "'",
+                  id >= 0 && id < static_cast<int64_t>(v.size()) ? " (a repeated id)" : "");
+      seen[static_cast<size_t>(id)] = true;
+      tokens[static_cast<size_t>(id)] = it.key();
+    }
+    const auto unk = m.value("unk_token", std::string(kUnkToken));
+    TORCH_CHECK(unk == kUnkToken, where, ": expected model.unk_token \"", kUnkToken, "\", got \"", unk, "\"");
+    const auto prefix = m.value("continuing_subword_prefix", std::string("##"));
+    TORCH_CHECK(prefix == "##", where, ": expected model.continuing_subword_prefix \"##\", got \"", prefix, "\"");
+    const int64_t max_chars = m.value("max_input_chars_per_word", int64_t{100});
+    BasicTokenizerOptions o;
+    {
+      TORCH_CHECK(j.contains("normalizer") && j["normalizer"].is_object(), where,
+                  ": expected a normalizer {\"type\": \"BertNormalizer\", ...}, got ",
+                  j.contains("normalizer") ? j["normalizer"].dump() : std::string("nothing"));
+      const auto& n = j["normalizer"];
+      const std::string nt = n.value("type", std::string());
+      TORCH_CHECK(nt == "BertNormalizer", where, ": expected normalizer BertNormalizer, got ", n.dump());
+      TORCH_CHECK(n.value("clean_text", true), where, ": normalizer.clean_text = false is not supported");
+      o.lowercase = n.value("lowercase", true);
+      o.tokenize_chinese_chars = n.value("handle_chinese_chars", true);
+      if (n.contains("strip_accents") && !n["strip_accents"].is_null()) o.strip_accents = n["strip_accents"].get<bool>();
+    }
+    if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) {
+      const std::string pt = j["pre_tokenizer"].value("type", std::string());
+      TORCH_CHECK(pt == "BertPreTokenizer", where, ": expected pre_tokenizer BertPreTokenizer, got ",
+                  j["pre_tokenizer"].dump());
+    }
+    return WordPiece(Vocab(std::move(tokens)), o, max_chars);
   }
 
   /// The vocabulary.
