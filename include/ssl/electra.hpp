@@ -89,9 +89,9 @@ inline Recipe recipe(const Options& o) {
   text::init_bert_weights(*head, o.init_std);
   return Recipe({.backbone = disc,
                  .masker = masker::Generator(gen, gen_head, o.masking,
-                                             {.temperature = o.temperature,
-                                              .disallow_correct = o.disallow_correct,
-                                              .uniform = o.uniform_generator}),
+                                             masker::GeneratorSampling{.temperature = o.temperature,
+                                                                       .disallow_correct = o.disallow_correct,
+                                                                       .uniform = o.uniform_generator}),
                  .target = {.pad_id = o.discriminator.pad_id()},
                  .loss = {.weight = o.weight},
                  .head = head});
