@@ -13,6 +13,7 @@
 #include "parity.hpp"
 
 #include <cstdlib>
+#include <map>
 
 // Each test file in its own namespace: the files compile as one unit in a unity build
 // (SSL_UNITY_TESTS) without their helpers colliding.
@@ -386,6 +387,38 @@ TEST_CASE("ELECTRA: the discriminator reads the generator's samples; the replace
   CHECK((m.input != ids).any().item<bool>());
   CHECK(torch::equal((m.input != ids) & ~m.mask, torch::zeros_like(m.mask)));
   MESSAGE("replaced ", t.replaced.mean().item<double>(), " of tokens, selected ", m.mask.to(torch::kFloat32).mean().item<double>());
+}
+}
+
+TEST_SUITE("text_models") {
+TEST_CASE("ELECTRA diagnostics: ROC-AUC by ranks, recall, prior; the generator's sampling knobs") {
+  // AUC: 3 positives, 3 negatives; pairs (pos > neg): 0.9>all 3, 0.4>{0.1,0.3}, 0.2>{0.1} -> 6/9; a tie counts 1/2.
+  auto s = torch::tensor({0.9, 0.1, 0.4, 0.3, 0.2, 0.5});
+  auto y = torch::tensor({1.f, 0.f, 1.f, 0.f, 1.f, 0.f});
+  CHECK(ssl::loss::replaced_token_auc(s, y).item<double>() == doctest::Approx(6.0 / 9.0));
+  CHECK(ssl::loss::replaced_token_auc(torch::tensor({1.0, 1.0}), torch::tensor({1.f, 0.f})).item<double>() ==
+        doctest::Approx(0.5));
+  CHECK(ssl::loss::replaced_token_auc(torch::tensor({1.0, 2.0}), torch::tensor({0.f, 0.f})).item<double>() == 0.5);
+  CHECK(ssl::loss::replaced_token_auc(torch::tensor({0.0, 2.0}), torch::tensor({0.f, 1.f})).item<double>() == 1.0);
+  // disallow_correct: every selected token is replaced; uniform: never a special token.
+  for (bool uniform : {false, true}) {
+    torch::manual_seed(1);
+    auto r = ssl::electra::recipe({.discriminator = tiny().embedding_dim(16).pooler(false), .masking = masking(),
+                                   .temperature = 2.0, .disallow_correct = true, .uniform_generator = uniform});
+    auto ids = torch::randint(5, V, {8, P});
+    auto pred = r->predict(ssl::Views{.global = {ids}});
+    const auto& m = pred.masked[0];
+    CHECK(torch::equal(m.input != ids, m.mask));
+    CHECK((m.input.index({m.mask}) >= 5).all().item<bool>());
+    auto t = r->target()(ssl::Views{.global = {ids}}, pred);
+    auto out = r->loss()(pred, t);
+    std::map<std::string, double> parts;
+    for (const auto& [k, v] : out.parts) parts[k] = v.item<double>();
+    CHECK(parts.at("gen_sample_acc") == 0.0);
+    CHECK(parts.at("disc_prior") == doctest::Approx(1.0 - parts.at("replaced")));
+    CHECK(parts.at("disc_auc") >= 0.0);
+    CHECK(parts.at("disc_auc") <= 1.0);
+  }
 }
 }
 

@@ -27,6 +27,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -37,7 +38,12 @@ struct Args : ex::RunArgs, ex::CorpusArgs {
   ex::ModelConfig model;
   int64_t vocab_documents = 200000;  ///< documents of a --corpus the vocabulary is trained on
   int64_t heldout_sequences = 2000;  ///< held-out sequences scored (--corpus)
-  double warmup = 1.0;
+  double warmup = 1.0;  ///< warmup epochs
+  bool linear_decay = false;  ///< linear decay after the warmup instead of the cosine
+  // ELECTRA's knobs (electra::Options; the reference's names)
+  double temperature = 1.0, generator_lr_scale = 1.0, disc_weight = 50.0;
+  bool disallow_correct = false, uniform_generator = false;
+  int64_t generator_depth = 0;
 };
 
 /// The command line of this example into `a`.
@@ -62,6 +68,17 @@ void add_options(CLI::App& app, Args& a) {
       ->check(ex::at_least(0));
   app.add_option("--heldout", a.model.heldout, "fraction of documents held out of pretraining")
       ->check(ex::in_range(0, 1, true, true));
+  app.add_option("--warmup", a.warmup, "warmup epochs of the learning rate")->check(ex::non_negative());
+  app.add_flag("--linear-decay", a.linear_decay, "linear decay after the warmup (default: cosine)");
+  app.add_option("--generator-scale", a.model.generator_scale, "ELECTRA: generator width / discriminator width")
+      ->check(ex::in_range(0, 1, true));
+  app.add_option("--generator-depth", a.generator_depth, "ELECTRA: generator blocks (0 = the discriminator's)")
+      ->check(ex::at_least(0));
+  app.add_option("--temperature", a.temperature, "ELECTRA: sampling temperature of the generator")->check(ex::positive());
+  app.add_flag("--disallow-correct", a.disallow_correct, "ELECTRA: never sample the original token");
+  app.add_flag("--uniform-generator", a.uniform_generator, "ELECTRA: replacements uniform over the vocabulary");
+  app.add_option("--generator-lr-scale", a.generator_lr_scale, "ELECTRA: the generator's lr factor")->check(ex::positive());
+  app.add_option("--disc-weight", a.disc_weight, "ELECTRA: weight of the discriminator's loss (lambda)")->check(ex::positive());
   app.final_callback([&a] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
   });
@@ -201,10 +218,12 @@ int run(Args a) {
   ex::json metrics = {{"method", c.method}, {"corpus", a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus},
                       {"documents", n_docs}, {"training_tokens", n_tokens},
                       {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
-  auto pretrain = [&](auto recipe) {
+  auto pretrain = [&](auto recipe, std::function<double(const std::string&)> lr_scale_of = {}) {
     const auto pad = vocab.pad_id();
-    ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98},
-                         ssl::schedule::cosine_warmup(a.warmup));
+    ssl::Trainer trainer(recipe,
+                         ssl::optim::AdamW(recipe->named_parameters().pairs(),
+                                           {.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98}, {}, 0, lr_scale_of),
+                         ssl::schedule::CosineWarmup{.warmup_epochs = a.warmup, .linear = a.linear_decay});
     auto tp = std::chrono::steady_clock::now();
     auto fit = [&](auto& loader) {
       trainer.fit(loader, {.epochs = a.epochs, .max_steps = a.max_steps, .clip_grad_norm = 1.0,
@@ -263,8 +282,15 @@ int run(Args a) {
                   (long long)c.max_len);
     }
   } else if (c.method == "electra") {
-    auto recipe = ssl::electra::recipe({.discriminator = eo, .masking = masking, .generator_scale = c.generator_scale});
-    if (!pretrain(recipe)) return 0;
+    auto recipe = ssl::electra::recipe({.discriminator = eo, .masking = masking, .generator_scale = c.generator_scale,
+                                        .generator_depth = a.generator_depth, .temperature = a.temperature,
+                                        .disallow_correct = a.disallow_correct,
+                                        .uniform_generator = a.uniform_generator, .weight = a.disc_weight});
+    metrics["electra"] = {{"temperature", a.temperature}, {"disallow_correct", a.disallow_correct},
+                          {"uniform_generator", a.uniform_generator}, {"generator_lr_scale", a.generator_lr_scale},
+                          {"generator_depth", a.generator_depth}, {"disc_weight", a.disc_weight},
+                          {"lr", a.lr}, {"warmup", a.warmup}, {"linear_decay", a.linear_decay}};
+    if (!pretrain(recipe, ssl::electra::generator_lr_scale(a.generator_lr_scale))) return 0;
   } else {
     auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = vocab.pad_id()});
     if (!pretrain(recipe)) return 0;

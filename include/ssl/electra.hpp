@@ -20,6 +20,8 @@
 #include <ssl/train/trainer.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <string>
 
 namespace ssl::electra {
 
@@ -36,8 +38,16 @@ struct Options {
   text::EncoderOptions discriminator;
   /// Which tokens the generator's masking selects (its vocabulary and special ids are required).
   masker::Bert masking;
-  /// Generator width as a fraction of the discriminator's (ELECTRA: 1/4 to 1/2); same depth.
+  /// Generator width as a fraction of the discriminator's (ELECTRA: 1/4 to 1/2).
   double generator_scale = 0.25;
+  /// Generator blocks (the reference's `generator_layers`); 0 = the discriminator's depth.
+  int64_t generator_depth = 0;
+  /// Softmax temperature of the generator's samples (the reference's `temperature`, 1.0).
+  double temperature = 1.0;
+  /// Never sample the original token: every masked token is replaced (`disallow_correct`, off).
+  bool disallow_correct = false;
+  /// Replacements drawn uniformly over the non-special tokens (`uniform_generator`, off).
+  bool uniform_generator = false;
   /// Weight of the discriminator's loss (lambda = 50 in the paper).
   double weight = 50.0;
   /// Standard deviation of the normal initialisation of every weight (`text::init_bert_weights`).
@@ -49,7 +59,15 @@ inline text::EncoderOptions generator_options(const Options& o) {
   auto g = o.discriminator;
   const auto dim = std::max<int64_t>(1, static_cast<int64_t>(double(g.dim()) * o.generator_scale));
   const auto heads = std::max<int64_t>(1, static_cast<int64_t>(double(g.heads()) * o.generator_scale));
+  if (o.generator_depth > 0) g.depth(o.generator_depth);
   return g.embedding_dim(g.embedding_width()).dim(dim).heads(heads).mlp_hidden(4 * dim).pooler(false);
+}
+
+/// `lr_scale_of` for `optim::AdamW`: `factor` for the generator's own parameters (`masker.*`),
+/// 1 for the rest (the shared embeddings are stepped under their `backbone.` name). A factor
+/// below 1 holds the generator back while the discriminator starts.
+inline std::function<double(const std::string&)> generator_lr_scale(double factor) {
+  return [factor](const std::string& name) { return name.starts_with("masker.") ? factor : 1.0; };
 }
 
 /// ELECTRA: the discriminator, a generator of `generator_options(o)` sharing its embeddings, the
@@ -70,7 +88,10 @@ inline Recipe recipe(const Options& o) {
   text::init_bert_weights(*gen_head, o.init_std);
   text::init_bert_weights(*head, o.init_std);
   return Recipe({.backbone = disc,
-                 .masker = masker::Generator(gen, gen_head, o.masking),
+                 .masker = masker::Generator(gen, gen_head, o.masking,
+                                             masker::GeneratorSampling{.temperature = o.temperature,
+                                                                       .disallow_correct = o.disallow_correct,
+                                                                       .uniform = o.uniform_generator}),
                  .target = {.pad_id = o.discriminator.pad_id()},
                  .loss = {.weight = o.weight},
                  .head = head});

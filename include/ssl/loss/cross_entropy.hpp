@@ -92,6 +92,31 @@ struct CrossEntropy {
   }
 };
 
+/// ROC-AUC of `scores` (`[M]`) against binary `labels` (`[M]`, 1 = positive): the probability that a
+/// random positive scores above a random negative (ties count one half), by the rank-sum
+/// (Mann-Whitney) formula; 0.5 when either class is empty. 0-D float, no gradient.
+inline torch::Tensor replaced_token_auc(const torch::Tensor& scores, const torch::Tensor& labels) {
+  torch::NoGradGuard g;
+  const auto s = scores.reshape({-1}).to(torch::kFloat64);
+  const auto y = labels.reshape({-1}).to(torch::kFloat64);
+  const double n_pos = y.sum().item<double>(), n_neg = double(y.numel()) - n_pos;
+  if (n_pos == 0 || n_neg == 0) return torch::full({}, 0.5, torch::kFloat32);
+  // Average ranks (1-based) with ties sharing the mean rank of their run.
+  const auto [sorted, order] = s.sort();
+  const auto n = s.numel();
+  auto first = torch::ones({n}, torch::kBool);
+  if (n > 1) first.narrow(0, 1, n - 1).copy_(sorted.narrow(0, 1, n - 1) != sorted.narrow(0, 0, n - 1));
+  const auto run = first.to(torch::kInt64).cumsum(0) - 1;  // run index of each sorted entry
+  const auto pos1 = torch::arange(1, n + 1, torch::kFloat64);
+  const auto n_runs = run[-1].item<int64_t>() + 1;
+  const auto run_sum = torch::zeros({n_runs}, torch::kFloat64).index_add_(0, run, pos1);
+  const auto run_len = torch::zeros({n_runs}, torch::kFloat64).index_add_(0, run, torch::ones({n}, torch::kFloat64));
+  const auto rank_sorted = (run_sum / run_len).index({run});
+  const auto y_sorted = y.index({order});
+  const double rank_pos = (rank_sorted * y_sorted).sum().item<double>();
+  return torch::full({}, (rank_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg), torch::kFloat32);
+}
+
 /// ELECTRA's loss: the generator's MLM cross-entropy (its logits come from the masker as
 /// `Masked::proposal_logits`) plus `weight` times the discriminator's replaced-token binary cross-entropy,
 /// averaged over the non-padding positions. Target: `target::ReplacedTokens`.
@@ -99,7 +124,12 @@ struct ReplacedTokenDetection {
   double weight = 50.0;  ///< weight of the discriminator's term (the paper's lambda = 50)
 
   /// Generator MLM loss + `weight` x discriminator loss on the first view. Logged parts: `gen`,
-  /// `gen_acc`, `disc`, `disc_acc` and `replaced` (the fraction of scored tokens replaced).
+  /// `gen_acc` (the generator's argmax accuracy at the masked positions), `disc`, `disc_acc`
+  /// (threshold 0.5), `replaced` (the fraction of scored tokens replaced), `disc_prior` (the
+  /// accuracy of always answering "original", 1 - `replaced`), `disc_auc` (the discriminator's
+  /// ROC-AUC over the batch's scored tokens: 0.5 = no better than the prior), `disc_recall` (the
+  /// fraction of replaced tokens it flags) and `gen_sample_acc` (the fraction of the generator's
+  /// samples at masked positions that equal the original token, labelled "original").
   LossOutput operator()(const Prediction& pred, const ReplacedTokenLabels& target) const {
     TORCH_CHECK(!pred.views.empty() && !pred.masked.empty() && pred.masked[0].proposal_logits.defined() &&
                     target.generator.defined() && target.replaced.defined() && target.valid.defined(),
@@ -113,18 +143,32 @@ struct ReplacedTokenDetection {
     const auto& valid = target.valid;
     const auto scored = logits.index({valid}), is_replaced = target.replaced.index({valid});
     auto disc = torch::binary_cross_entropy_with_logits(scored, is_replaced);
-    torch::Tensor acc, replaced;
+    torch::Tensor acc, replaced, auc, recall, sampled_orig;
     {
       torch::NoGradGuard g;
-      acc = ((scored > 0).to(torch::kFloat32) == is_replaced).to(torch::kFloat32).mean();
+      const auto s = scored.detach().to(torch::kFloat32);
+      acc = ((s > 0).to(torch::kFloat32) == is_replaced).to(torch::kFloat32).mean();
       replaced = is_replaced.mean();
+      auc = replaced_token_auc(s, is_replaced);
+      const auto pos = is_replaced.sum();
+      recall = pos.item<double>() > 0 ? ((s > 0).to(torch::kFloat32) * is_replaced).sum() / pos
+                                      : torch::zeros({}, torch::kFloat32);
+      // How often the generator's sample at a masked position is the original token.
+      const auto at_mask = (target.generator != -100) & valid;
+      const auto n_mask = at_mask.sum().item<double>();
+      sampled_orig = n_mask > 0 ? 1.0 - target.replaced.index({at_mask}).sum() / n_mask
+                                : torch::zeros({}, torch::kFloat32);
     }
     return {gen.loss + weight * disc,
             {{"gen", gen.loss.detach()},
              {"gen_acc", gen.accuracy},
              {"disc", disc.detach()},
              {"disc_acc", acc},
-             {"replaced", replaced}}};
+             {"replaced", replaced},
+             {"disc_prior", 1.0 - replaced},
+             {"disc_auc", auc},
+             {"disc_recall", recall},
+             {"gen_sample_acc", sampled_orig}}};
   }
 };
 

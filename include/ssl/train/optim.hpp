@@ -23,6 +23,7 @@
 #include <set>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -87,27 +88,33 @@ inline int64_t vit_layer_of(const std::string& name, int64_t num_blocks) {
 class AdamW {
  public:
   /// `layer_of(name)` -> layer id in [0, num_layers] (only used when `layer_decay != 1`).
+  /// `lr_scale_of(name)` -> a further factor (> 0) on the learning rate of that parameter (e.g.
+  /// ELECTRA's generator held back: `electra::generator_lr_scale`); none: 1 for every parameter.
   AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named, AdamWOptions o,
-        std::function<int64_t(const std::string&)> layer_of = {}, int64_t num_layers = 0)
+        std::function<int64_t(const std::string&)> layer_of = {}, int64_t num_layers = 0,
+        std::function<double(const std::string&)> lr_scale_of = {})
       : options_(o) {
     TORCH_CHECK(o.lr >= 0 && o.eps > 0 && o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 &&
                     o.weight_decay >= 0 && o.layer_decay > 0,
                 "optim::AdamW: expected lr >= 0, eps > 0, betas in [0,1), weight_decay >= 0, layer_decay > 0; got lr ",
                 o.lr, ", eps ", o.eps, ", betas (", o.beta1, ", ", o.beta2, "), weight_decay ", o.weight_decay,
                 ", layer_decay ", o.layer_decay);
-    std::map<std::pair<int64_t, bool>, std::vector<torch::Tensor>> groups;
+    std::map<std::tuple<int64_t, bool, double>, std::vector<torch::Tensor>> groups;
     std::set<const void*> seen;  // a parameter shared by two modules (ELECTRA's embeddings) is stepped once
     for (const auto& [name, p] : named) {
       if (!p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
       const int64_t layer = (o.layer_decay != 1.0 && layer_of) ? layer_of(name) : num_layers;
-      groups[{layer, decays(name, p)}].push_back(p);
+      const double extra = lr_scale_of ? lr_scale_of(name) : 1.0;
+      TORCH_CHECK(std::isfinite(extra) && extra > 0, "optim::AdamW: lr_scale_of('", name, "') must be > 0, got ", extra);
+      groups[{layer, decays(name, p), extra}].push_back(p);
     }
     TORCH_CHECK(!groups.empty(), "optim::AdamW: no trainable parameters");
     for (auto& [key, params] : groups) {
       Group g;
       g.params = std::move(params);
-      g.weight_decay = key.second ? o.weight_decay : 0.0;
-      g.scale = std::pow(o.layer_decay, double(num_layers - key.first));
+      const auto& [layer, decayed, extra] = key;
+      g.weight_decay = decayed ? o.weight_decay : 0.0;
+      g.scale = std::pow(o.layer_decay, double(num_layers - layer)) * extra;
       g.lr = o.lr * g.scale;
       torch::NoGradGuard ng;
       for (const auto& p : g.params) {
