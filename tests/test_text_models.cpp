@@ -409,7 +409,7 @@ TEST_CASE("ELECTRA diagnostics: ROC-AUC by ranks, recall, prior; the generator's
     auto pred = r->predict(ssl::Views{.global = {ids}});
     const auto& m = pred.masked[0];
     CHECK(torch::equal(m.input != ids, m.mask));
-    CHECK((m.input.index({m.mask}) >= 5).all().item<bool>());
+    if (uniform) CHECK((m.input.index({m.mask}) >= 5).all().item<bool>());  // the learned generator may sample any id
     auto t = r->target()(ssl::Views{.global = {ids}}, pred);
     auto out = r->loss()(pred, t);
     std::map<std::string, double> parts;

@@ -63,9 +63,9 @@ inline text::EncoderOptions generator_options(const Options& o) {
   return g.embedding_dim(g.embedding_width()).dim(dim).heads(heads).mlp_hidden(4 * dim).pooler(false);
 }
 
-/// `lr_scale_of` for `optim::AdamW`: `factor` for the generator's own parameters (`masker.*`),
-/// 1 for the rest (the shared embeddings are stepped under their `backbone.` name). A factor
-/// below 1 holds the generator back while the discriminator starts.
+/// `lr_scale_of` for `optim::AdamW`: `factor` for the generator's own parameters (the names
+/// that start with "masker."), 1 for the rest (the shared embeddings are stepped under their
+/// "backbone." names). A factor below 1 holds the generator back while the discriminator starts.
 inline std::function<double(const std::string&)> generator_lr_scale(double factor) {
   return [factor](const std::string& name) { return name.starts_with("masker.") ? factor : 1.0; };
 }
