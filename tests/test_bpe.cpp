@@ -6,6 +6,8 @@
 #include "datasets.hpp"
 
 #include <doctest/doctest.h>
+
+#include "temp_dir.hpp"
 #include <nlohmann/json.hpp>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/text/bpe.hpp>
@@ -30,17 +32,7 @@ using ssl::text::ByteLevelBPEOptions;
 using Strings = std::vector<std::string>;
 using Ids = std::vector<int64_t>;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ssl_test::TempDir;
 
 void write_file(const fs::path& p, const std::string& content) { std::ofstream(p, std::ios::binary) << content; }
 

@@ -5,6 +5,8 @@
 #include "datasets.hpp"
 
 #include <doctest/doctest.h>
+
+#include "temp_dir.hpp"
 #include <ssl/data/fortunes.hpp>
 #include <ssl/text/unicode.hpp>
 #include <ssl/text/wordpiece.hpp>
@@ -51,17 +53,7 @@ std::string repeat(std::string_view s, int n) {
   return out;
 }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ssl_test::TempDir;
 
 void write_file(const fs::path& p, const std::string& content) {
   std::ofstream(p, std::ios::binary) << content;

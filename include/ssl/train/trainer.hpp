@@ -213,7 +213,7 @@ class Trainer {
         }
         if (sync) sync->arm(micro == acc - 1);
         LossOutput out = forward(batch, o.bf16);
-        track.add(dist::all_reduce_mean(out.loss.detach()) / double(acc), micro == 0, step_, !skip, epoch_, b);
+        track.add(dist::all_reduce_mean(out.loss.detach()), acc, micro == 0, step_, !skip, epoch_, b);
         (acc > 1 ? out.loss / double(acc) : out.loss).backward();
         batch_ = b + 1;
         if (micro < acc - 1) return true;
@@ -362,12 +362,13 @@ class Trainer {
       epoch_sum_ = torch::Tensor();
       epoch_n_ = 0;
     }
-    /// `l`: a batch's share of its step's loss; `first`: the first batch of the step. With
-    /// `check`, a non-finite `l` stops training: at once for a CPU loss (naming the epoch and
-    /// batch), at the next `check` for a CUDA one (the first such step is kept on the device).
-    void add(const torch::Tensor& l, bool first, int64_t step, bool check, int64_t epoch, int64_t batch) {
+    /// `l`: a batch's loss, 1/`acc` of its step's (in float64, as the host sums it replaces);
+    /// `first`: the first batch of the step. With `check`, a non-finite `l` stops training: at
+    /// once for a CPU loss (naming the epoch and batch), at the next `check` for a CUDA one (the
+    /// first such step is kept on the device).
+    void add(const torch::Tensor& l, int64_t acc, bool first, int64_t step, bool check, int64_t epoch, int64_t batch) {
       const auto v = l.to(torch::kFloat64);
-      step_loss_ = first ? v : step_loss_ + v;
+      step_loss_ = first ? v / double(acc) : step_loss_ + v / double(acc);
       if (!check) return;
       if (!v.is_cuda()) {
         const double x = v.item<double>();
