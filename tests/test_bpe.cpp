@@ -7,7 +7,7 @@
 
 #include <doctest/doctest.h>
 
-#include "temp_dir.hpp"
+#include "util.hpp"
 #include <nlohmann/json.hpp>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/text/bpe.hpp>
@@ -76,14 +76,7 @@ nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(in);
 }
 
-std::string join(const Ids& ids) {
-  std::string s;
-  for (auto x : ids) {
-    if (!s.empty()) s += ' ';
-    s += std::to_string(x);
-  }
-  return s;
-}
+using ssl_test::join;
 
 bool lossless(const ByteLevelBPEOptions& o) {
   for (const auto& s : o.special_tokens)

@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include "temp_dir.hpp"
+#include "util.hpp"
 #include <ssl/data/fortunes.hpp>
 #include <ssl/text/unicode.hpp>
 #include <ssl/text/wordpiece.hpp>
@@ -83,14 +83,7 @@ Ids parse_ids(const std::string& line) {
   return ids;
 }
 
-std::string join(const Ids& ids) {
-  std::string s;
-  for (auto x : ids) {
-    if (!s.empty()) s += ' ';
-    s += std::to_string(x);
-  }
-  return s;
-}
+using ssl_test::join;
 
 std::string unhex(std::string_view h) {
   std::string out;
