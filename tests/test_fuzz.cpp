@@ -126,6 +126,20 @@ TEST_CASE("fuzz: every target's seeds and regression inputs replay without a cra
   }
 }
 
+TEST_CASE("fuzz: a checkpoint whose pickle claims a 4 GiB string is refused by name before LibTorch reserves it") {
+  // Found by the checkpoint targets: LibTorch's unpickler reserved the claimed 4 GiB (4.5 GB
+  // resident, ~30 s) before finding the record 445 bytes long. load_archive now scans the
+  // archive's pickles first.
+  const auto path = (fuzz_dir() / "regressions" / "checkpoint" / "libtorch_unpickler_4gib_string.pt").string();
+  REQUIRE(fs::exists(path));
+  torch::serialize::InputArchive ar;
+  CHECK_THROWS_WITH_AS(ssl::train::load_archive(path, ar),
+                       doctest::Contains("data.pkl is corrupt: an opcode at byte 26 claims 4294967280 bytes"), c10::Error);
+  // The same bytes as a checkpoint's payload (under a valid CRC-32): refused as well.
+  const auto bytes = ssl_fuzz::slurp(path);
+  CHECK(ssl_fuzz::fuzz_checkpoint_payload(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) == 0);
+}
+
 TEST_CASE("fuzz: seeded mutations of the seeds (bit flips, inserts, deletes, truncations, splices) never crash") {
   uint64_t seed = 0x55AA0000u;
   for (const auto& t : ssl_fuzz::targets()) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <random>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -182,10 +184,104 @@ inline void atomic_save(const std::string& path,
   }
 }
 
+namespace detail {
+/// The first length-prefixed opcode (string, bytes, long) of the pickle `p` (`n` bytes) that claims
+/// more bytes than follow it, described for an error; empty when there is none. LibTorch's
+/// unpickler reserves a claimed length before reading it (a 3 KB file claiming 4 GiB costs 4 GiB,
+/// found by fuzzing: docs/fuzzing.md). The scan follows the opcodes LibTorch writes and stops at
+/// any other (LibTorch's reader then decides).
+inline std::string oversized_pickle_length(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    const size_t at = i;
+    const uint8_t op = p[i++];
+    size_t skip = 0, prefix = 0;  // a fixed-size argument; the size of a length prefix
+    switch (op) {
+      case '.':  // STOP
+        return {};
+      case '(': case '0': case '1': case '2': case 'N': case 'Q': case 'R': case 'a': case 'b': case 'd': case '}':
+      case 'e': case 'l': case ']': case 'o': case 's': case 't': case ')': case 'u': case 0x81: case 0x85: case 0x86:
+      case 0x87: case 0x88: case 0x89: case 0x8f: case 0x90: case 0x91: case 0x92: case 0x93: case 0x94:
+        break;
+      case 'K': case 'h': case 'q': case 0x80: case 0x82: skip = 1; break;
+      case 'M': case 0x83: skip = 2; break;
+      case 'J': case 'j': case 'r': case 0x84: skip = 4; break;
+      case 'G': case 0x95: skip = 8; break;  // BINFLOAT; FRAME (its size, then opcodes)
+      case 'U': case 'C': case 0x8c: case 0x8a: prefix = 1; break;
+      case 'T': case 'X': case 'B': case 0x8b: prefix = 4; break;
+      case 0x8d: case 0x8e: case 0x96: prefix = 8; break;
+      case 'c':  // GLOBAL: module and name, each ending with a newline
+        for (int line = 0; line < 2; ++line) {
+          while (i < n && p[i] != '\n') ++i;
+          ++i;
+        }
+        continue;
+      default:
+        return {};
+    }
+    if (n - i < skip + prefix) return {};  // cut short: LibTorch's error
+    i += skip;
+    if (prefix == 0) continue;
+    uint64_t len = 0;
+    for (size_t k = prefix; k-- > 0;) len = (len << 8) | p[i + k];
+    i += prefix;
+    if (len > n - i)
+      return "an opcode at byte " + std::to_string(at) + " claims " + std::to_string(len) + " bytes, " +
+             std::to_string(n - i) + " follow";
+    i += size_t(len);
+  }
+  return {};
+}
+
+/// `oversized_pickle_length` over every pickle record (`*.pkl`, `*.debug_pkl`) of a LibTorch
+/// archive, naming the record; empty when all are fine.
+inline std::string oversized_archive_length(caffe2::serialize::PyTorchStreamReader& reader) {
+  for (const auto& name : reader.getAllRecords()) {
+    if (!name.ends_with(".pkl") && !name.ends_with(".debug_pkl")) continue;
+    auto [data, size] = reader.getRecord(name);
+    auto bad = oversized_pickle_length(static_cast<const uint8_t*>(data.get()), size);
+    if (!bad.empty()) return "its record " + name + " is corrupt: " + bad;
+  }
+  return {};
+}
+
+/// A LibTorch archive held in memory, for `PyTorchStreamReader`.
+struct MemoryArchive : caffe2::serialize::ReadAdapterInterface {
+  const char* data;  ///< the bytes (not owned)
+  size_t n;          ///< their count
+  /// Over `n` bytes at `data`.
+  MemoryArchive(const char* data, size_t n) : data(data), n(n) {}
+  /// The archive's size.
+  size_t size() const override { return n; }
+  /// Copies up to `k` bytes from `pos`; the count copied.
+  size_t read(uint64_t pos, void* buf, size_t k, const char* = "") const override {
+    if (pos >= n) return 0;
+    k = std::min<size_t>(k, n - size_t(pos));
+    std::memcpy(buf, data + pos, k);
+    return k;
+  }
+};
+
+/// Refuses (naming `path`) an archive whose pickles claim more bytes than they hold, before
+/// LibTorch reads it; an archive that is not a readable zip is left to LibTorch's reader.
+template <class Source>
+void check_archive_lengths(const Source& source, const std::string& path) {
+  std::string bad;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(source);
+    bad = oversized_archive_length(reader);
+  } catch (const std::exception&) {
+    return;  // not an archive: load_from says so, naming the file
+  }
+  TORCH_CHECK(bad.empty(), "checkpoint: '", path, "' is damaged: ", bad);
+}
+}  // namespace detail
+
 /// Reads an archive `atomic_save` wrote (or a plain LibTorch archive), with an error that names
 /// the file: missing, not an archive, truncated, or changed since it was written (CRC-32).
 inline void load_archive(const std::string& path, torch::serialize::InputArchive& ar) {
   TORCH_CHECK(std::filesystem::exists(path), "checkpoint: file not found: '", path, "'");
+  detail::check_archive_lengths(path, path);
   torch::serialize::InputArchive outer;
   try {
     outer.load_from(path);
@@ -211,6 +307,7 @@ inline void load_archive(const std::string& path, torch::serialize::InputArchive
   TORCH_CHECK(got == want, "checkpoint: '", path, "' is damaged: the CRC-32 of its ", n, " payload bytes is ", got,
               ", the file says ", want, " (changed on disk after it was written); the previous checkpoint, if any, is '",
               previous_checkpoint(path), "'");
+  detail::check_archive_lengths(std::make_shared<detail::MemoryArchive>(data, n), path);
   try {
     ar.load_from(data, n);
   } catch (const std::exception& e) {
