@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -79,6 +80,47 @@ TEST_CASE("safetensors round trip keeps names, dtypes, shapes and bits") {
     CHECK(back.at(k).sizes() == v.sizes());
     CHECK(torch::equal(back.at(k), v));
   }
+}
+
+TEST_CASE("safetensors: loaded tensors map the file copy-on-write; saving over it keeps them; unaligned bytes are copied") {
+  auto d = tmpdir();
+  const auto p = (d / "mapped.safetensors").string();
+  const auto w = torch::arange(64, torch::kFloat32).view({8, 8});
+  ssl::io::save_safetensors(p, {{"w", w}, {"b", torch::ones({3}, torch::kInt64)}});
+  const auto on_disk = slurp(p);
+  auto t = ssl::io::load_safetensors(p);
+  // Written in place: the tensor changes, the file does not.
+  t.at("w").mul_(2);
+  CHECK(torch::equal(t.at("w"), w * 2));
+  CHECK(slurp(p) == on_disk);
+  CHECK(torch::equal(ssl::io::load_safetensors(p).at("w"), w));
+  // Saved over the very file the tensors come from (a fine-tune writing back where it loaded):
+  // the new file is written beside it and renamed, so the old tensors keep their bytes and no
+  // temporary file is left.
+  ssl::io::save_safetensors(p, {{"w", t.at("w")}, {"b", t.at("b") + 1}});
+  CHECK(torch::equal(t.at("w"), w * 2));
+  CHECK(torch::equal(t.at("b"), torch::ones({3}, torch::kInt64)));
+  const auto again = ssl::io::load_safetensors(p);
+  CHECK(torch::equal(again.at("w"), w * 2));
+  CHECK(torch::equal(again.at("b"), torch::full({3}, 2, torch::kInt64)));
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) files += e.path().filename().string().starts_with("mapped");
+  CHECK(files == 1);
+  // A header padded so that the data starts at an odd offset: the F32 tensor's bytes are
+  // unaligned and are copied out (same values), the U8 one is a view.
+  std::string data(4, '\0');
+  const float v = 1.5f;
+  std::memcpy(data.data(), &v, 4);
+  data += "\x07";
+  std::string header = R"({"f":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"u":{"dtype":"U8","shape":[1],"data_offsets":[4,5]}})";
+  while ((8 + header.size()) % 4 != 1) header += ' ';
+  write_st(d / "odd.st", header, data);
+  const auto odd = ssl::io::load_safetensors((d / "odd.st").string());
+  CHECK(odd.at("f").item<float>() == 1.5f);
+  CHECK(odd.at("u").item<uint8_t>() == 7);
+  // Names and metadata with quotes, backslashes and control characters are valid JSON.
+  ssl::io::save_safetensors((d / "names.st").string(), {{"a\"b\\c\n\x01", torch::zeros({1})}}, {{"k\t", "v\"\x02"}});
+  CHECK(ssl::io::load_safetensors((d / "names.st").string()).contains("a\"b\\c\n\x01"));
 }
 
 TEST_CASE("safetensors: truncated, garbage and inconsistent files give clear errors") {

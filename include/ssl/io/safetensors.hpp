@@ -7,8 +7,22 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#if __has_include(<sys/mman.h>) && __has_include(<fcntl.h>) && __has_include(<unistd.h>)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define SSL_SAFETENSORS_MMAP 1
+#else
+#define SSL_SAFETENSORS_MMAP 0
+#endif
+
+#include <cerrno>
+
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <random>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -98,27 +112,84 @@ inline int64_t header_uint(const nlohmann::ordered_json& v, const std::string& f
 /// Tensors by name, in file order.
 using TensorMap = std::vector<std::pair<std::string, torch::Tensor>>;
 
-/// Reads every tensor of a safetensors file (on CPU). The header must be a JSON object without
-/// duplicate keys, at most 100 MiB; each entry's dtype, shape and data_offsets must agree (the
-/// byte size is the shape's product times the dtype's size), lie inside the data section, and no
-/// two tensors' bytes may overlap. Every error names the file and what was expected.
+namespace detail {
+/// A read-only view of a whole file: memory-mapped (copy-on-write, so a tensor over it may be
+/// written in place without touching the file) where the system has `mmap`, else read into memory.
+class MappedFile {
+ public:
+  /// Maps `path`; an error naming it when it cannot be opened or mapped.
+  explicit MappedFile(const std::string& path) {
+#if SSL_SAFETENSORS_MMAP
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    TORCH_CHECK(fd >= 0, "safetensors: cannot open '", path, "' (", std::strerror(errno), ")");
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      TORCH_CHECK(false, "safetensors: cannot stat '", path, "' (", std::strerror(err), ")");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      const int err = errno;
+      ::close(fd);
+      TORCH_CHECK(p != MAP_FAILED, "safetensors: cannot map '", path, "' (", std::strerror(err), ")");
+      data_ = static_cast<char*>(p);
+    } else {
+      ::close(fd);
+    }
+#else
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    TORCH_CHECK(in.good(), "safetensors: cannot open '", path, "'");
+    size_ = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    copy_.resize(size_);
+    in.read(copy_.data(), static_cast<std::streamsize>(size_));
+    TORCH_CHECK(in.good() || size_ == 0, "safetensors: could not read '", path, "'");
+    data_ = copy_.data();
+#endif
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+#if SSL_SAFETENSORS_MMAP
+    if (data_) ::munmap(data_, size_);
+#endif
+  }
+  /// The file's bytes.
+  [[nodiscard]] char* data() const { return data_; }
+  /// The file's size in bytes.
+  [[nodiscard]] uint64_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  uint64_t size_ = 0;
+#if !SSL_SAFETENSORS_MMAP
+  std::vector<char> copy_;
+#endif
+};
+}  // namespace detail
+
+/// Reads every tensor of a safetensors file (on CPU). The file is memory-mapped: each tensor whose
+/// bytes are aligned for its dtype is a view of the mapping (pages are read when first touched and
+/// copied only when written; the mapping lives as long as any of its tensors), the others are
+/// copied out. The header must be a JSON object without duplicate keys, at most 100 MiB; each
+/// entry's dtype, shape and data_offsets must agree (the byte size is the shape's product times
+/// the dtype's size), lie inside the data section, and no two tensors' bytes may overlap. Every
+/// error names the file and what was expected, before any tensor is made.
 inline std::map<std::string, torch::Tensor> load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  TORCH_CHECK(in.good(), "safetensors: cannot open '", path, "'");
-  const auto size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  auto file = std::make_shared<detail::MappedFile>(path);
+  const uint64_t size = file->size();
   TORCH_CHECK(size >= 8, "safetensors: '", path, "' is ", size, " bytes, too short for the 8-byte header length");
   uint8_t lenb[8];
-  in.read(reinterpret_cast<char*>(lenb), 8);
+  std::memcpy(lenb, file->data(), 8);
   uint64_t hlen = 0;
   for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | lenb[i];
   TORCH_CHECK(hlen <= size - 8, "safetensors: '", path, "' says its header is ", hlen, " bytes but the file has only ",
               size - 8, " after the length (truncated or not a safetensors file)");
   TORCH_CHECK(hlen <= detail::kMaxHeaderBytes, "safetensors: '", path, "': expected a JSON header of at most 100 MiB (",
               detail::kMaxHeaderBytes, " bytes), got ", hlen, " bytes");
-  std::string header(hlen, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(hlen));
-  TORCH_CHECK(in.good(), "safetensors: could not read the header of '", path, "'");
+  const std::string header(file->data() + 8, size_t(hlen));
   const uint64_t data_size = size - 8 - hlen;
   const auto root = detail::parse_header(header, path);
   TORCH_CHECK(root.is_object(), "safetensors: '", path, "': expected the header to be a JSON object, got a JSON ",
@@ -178,14 +249,18 @@ inline std::map<std::string, torch::Tensor> load_safetensors(const std::string& 
                 ") and '", b.name, "' [", b.begin, ", ", b.end, ") overlap (expected disjoint data_offsets)");
   }
 
-  std::vector<char> data(data_size);
-  in.read(data.data(), static_cast<std::streamsize>(data_size));
-  TORCH_CHECK(in.good() || data_size == 0, "safetensors: could not read the data of '", path, "'");
+  char* data = file->data() + 8 + hlen;
   std::map<std::string, torch::Tensor> out;
   for (const auto& e : entries) {
-    auto t = torch::empty(e.dims, torch::TensorOptions().dtype(e.dtype));
-    if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, size_t(e.end - e.begin));
-    out.emplace(e.name, t);
+    const auto options = torch::TensorOptions().dtype(e.dtype);
+    char* at = data + e.begin;
+    if (e.end > e.begin && reinterpret_cast<uintptr_t>(at) % torch::elementSize(e.dtype) == 0) {
+      out.emplace(e.name, torch::from_blob(at, e.dims, [file](void*) {}, options));
+    } else {
+      auto t = torch::empty(e.dims, options);
+      if (e.end > e.begin) std::memcpy(t.data_ptr(), at, size_t(e.end - e.begin));
+      out.emplace(e.name, t);
+    }
   }
   return out;
 }
@@ -195,10 +270,12 @@ inline void save_safetensors(const std::string& path, const TensorMap& tensors,
                              const std::map<std::string, std::string>& metadata = {}) {
   std::string h = "{";
   bool first = true;
-  auto q = [](const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) { if (c == '"' || c == '\\') o += '\\'; o += c; }
-    return o + "\"";
+  auto q = [&](const std::string& s) {  // a JSON string (escapes and control characters as JSON has them)
+    try {
+      return nlohmann::json(s).dump();
+    } catch (const nlohmann::json::exception& e) {
+      TORCH_CHECK(false, "save_safetensors: '", path, "': a name or metadata string is not valid UTF-8 (", e.what(), ")");
+    }
   };
   if (!metadata.empty()) {
     h += "\"__metadata__\":{";
@@ -231,15 +308,32 @@ inline void save_safetensors(const std::string& path, const TensorMap& tensors,
   }
   h += "}";
   while (h.size() % 8) h += ' ';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TORCH_CHECK(out.good(), "save_safetensors: cannot write '", path, "'");
-  uint8_t lenb[8];
-  uint64_t len = h.size();
-  for (int i = 0; i < 8; ++i) lenb[i] = static_cast<uint8_t>(len >> (8 * i));
-  out.write(reinterpret_cast<const char*>(lenb), 8);
-  out.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& c : cpu) out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
-  TORCH_CHECK(out.good(), "save_safetensors: writing '", path, "' failed");
+  // Written beside `path`, then renamed over it: a reader never sees half a file, and tensors
+  // still mapped from the old file (load_safetensors) keep their bytes.
+  const std::string tmp = path + ".tmp." + std::to_string(std::random_device{}());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    TORCH_CHECK(out.good(), "save_safetensors: cannot write '", tmp, "' (for '", path, "')");
+    uint8_t lenb[8];
+    uint64_t len = h.size();
+    for (int i = 0; i < 8; ++i) lenb[i] = static_cast<uint8_t>(len >> (8 * i));
+    out.write(reinterpret_cast<const char*>(lenb), 8);
+    out.write(h.data(), static_cast<std::streamsize>(h.size()));
+    for (const auto& c : cpu)
+      out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
+    out.close();
+    if (!out.good()) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      TORCH_CHECK(false, "save_safetensors: writing '", path, "' failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    TORCH_CHECK(false, "save_safetensors: cannot replace '", path, "': ", ec.message());
+  }
 }
 
 /// Writes a module's parameters and buffers under their LibTorch names.
