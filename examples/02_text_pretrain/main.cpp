@@ -11,8 +11,13 @@
 // pretraining reads its sequences from there: corpora larger than memory work the same way.
 // The held-out documents are then the corpus's last --heldout fraction.
 //
+// With --init, pretraining continues from a model folder this example wrote (its size, its
+// vocabulary and its weights) on the corpus given: domain-adaptive pretraining
+// (scripts/run_domain_adaptation.sh, docs/03_text.md).
+//
 //   02_text_pretrain --method bert --out out/bert
 //   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
+//   02_text_pretrain --method roberta --init out/wiki --corpus legal/ --out out/legal
 #include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
@@ -25,6 +30,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -44,6 +50,9 @@ struct Args : ex::RunArgs, ex::CorpusArgs {
   double temperature = 1.0, generator_lr_scale = 1.0, disc_weight = 50.0;
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
+  std::string init;  ///< --init: a model folder of this example to continue from
+  std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
+  bool split_inherited = false;  ///< the split (heldout, split_seed) comes from --init's config.json
 };
 
 /// The command line of this example into `a`.
@@ -79,8 +88,38 @@ void add_options(CLI::App& app, Args& a) {
   app.add_flag("--uniform-generator", a.uniform_generator, "ELECTRA: replacements uniform over the vocabulary");
   app.add_option("--generator-lr-scale", a.generator_lr_scale, "ELECTRA: the generator's lr factor")->check(ex::positive());
   app.add_option("--disc-weight", a.disc_weight, "ELECTRA: weight of the discriminator's loss (lambda)")->check(ex::positive());
+  auto* init = app.add_option("--init", a.init,
+                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa): "
+                              "its size, vocabulary and weights (domain-adaptive pretraining)")
+                   ->check(CLI::ExistingDirectory);
+  app.add_option("--topics", a.topics,
+                 "fortunes only: pretrain on the documents of these topics (fortune files), after the held-out split "
+                 "of the whole corpus, so example 04 tests on documents never pretrained on");
+  for (const char* size : {"--vocab", "--max-len", "--dim", "--depth", "--heads", "--norm-first", "--embedding-dim"})
+    init->excludes(size);  // the model's size comes from --init's config.json
   app.final_callback([&a] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
+    if (!a.topics.empty() && !a.corpus.empty() && a.format != "fortunes")
+      throw CLI::ValidationError("--topics", "selects fortune files: expected the fortunes (no --corpus, or --format "
+                                             "fortunes), got --corpus " + a.corpus + " read as " + a.format);
+    if (a.init.empty()) return;
+    if (a.model.method != "bert" && a.model.method != "roberta")
+      throw CLI::ValidationError("--init", "continues MLM pretraining: expected --method bert or roberta, got " + a.model.method);
+    const std::filesystem::path from = a.init;
+    TORCH_CHECK(std::filesystem::weakly_canonical(from) != std::filesystem::weakly_canonical(a.out), "--init '", a.init,
+                "' and --out '", a.out, "' are the same folder: write the continued model to a new one");
+    const auto ic = ex::ModelConfig::load(from);
+    TORCH_CHECK(ic.method == "bert" || ic.method == "roberta", "--init '", a.init, "': expected a BERT or RoBERTa model ",
+                "folder (its config.json says method \"", ic.method, "\")");
+    for (const char* f : {"vocab.txt", "encoder.safetensors", ic.method == a.model.method ? "model.safetensors" : ""})
+      TORCH_CHECK(!*f || std::filesystem::exists(from / f), "--init '", a.init, "': expected ", f, " in the folder, got none");
+    auto& m = a.model;
+    m.vocab_size = ic.vocab_size, m.dim = ic.dim, m.depth = ic.depth, m.heads = ic.heads, m.max_len = ic.max_len,
+    m.embedding_dim = ic.embedding_dim, m.norm_first = ic.norm_first;
+    // The held-out split of the model continued from: example 04 then tests either model on the
+    // same documents, none of which either pretraining saw.
+    m.heldout = ic.heldout, m.split_seed = ic.split_seed;
+    a.split_inherited = true;
   });
 }
 
@@ -92,11 +131,14 @@ int run(Args a) {
   ssl::train::seed_everything(a.seed);
   const auto t0 = std::chrono::steady_clock::now();
   const std::filesystem::path out = a.out;
+  // --init: the vocabulary of the model pretraining continues from (read when it is needed).
+  auto init_vocab = [&] { return ssl::text::Vocab::load(std::filesystem::path(a.init) / "vocab.txt"); };
   std::filesystem::create_directories(out);
   const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
   std::optional<ssl::dist::LocalOnly> local;  // process 0 evaluates alone after pretraining
   auto& c = a.model;
-  c.split_seed = a.seed;
+  if (!a.split_inherited) c.split_seed = a.seed;
+  else std::printf("split: --init's (held-out fraction %.2f, seed %llu)\n", c.heldout, (unsigned long long)c.split_seed);
   c.next_sentence = c.method == "bert";
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
   // Default epochs: sized for a few minutes of pretraining on a 2-core CPU at the default size
@@ -116,17 +158,30 @@ int run(Args a) {
   if (!from_store) {
     auto docs = ssl::data::read_fortunes(a.corpus.empty() ? ex::fortunes_dir() : std::filesystem::path(a.corpus));
     auto parts = ex::split(docs, c.heldout, c.split_seed);
+    if (!a.topics.empty()) {
+      auto keep = [&](std::vector<ssl::data::Document>& v) {
+        std::erase_if(v, [&](const auto& d) { return std::find(a.topics.begin(), a.topics.end(), d.topic) == a.topics.end(); });
+      };
+      for (const auto& t : a.topics)
+        TORCH_CHECK(std::any_of(docs.begin(), docs.end(), [&](const auto& d) { return d.topic == t; }),
+                    "--topics: no fortune file '", t, "' in ",
+                    a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus);
+      keep(parts.train);
+      keep(parts.heldout);
+      docs = parts.train;
+      docs.insert(docs.end(), parts.heldout.begin(), parts.heldout.end());
+    }
     std::vector<std::string> texts;
     for (const auto& d : parts.train) texts.push_back(d.text);
     auto tv = std::chrono::steady_clock::now();
-    vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
+    vocab_opt = a.init.empty() ? ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size}) : init_vocab();
     const auto& vocab = *vocab_opt;
     vocab.save(out / "vocab.txt");
     c.vocab_size = vocab.size();
     ssl::text::WordPiece tok(vocab);
-    std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; vocabulary of %lld trained in %.1f s\n",
+    std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; vocabulary of %lld %s in %.1f s\n",
                 docs.size(), parts.train.size(), parts.heldout.size(), ssl::data::topics(docs).size(),
-                (long long)vocab.size(), ex::seconds_since(tv));
+                (long long)vocab.size(), a.init.empty() ? "trained" : "read from --init", ex::seconds_since(tv));
     n_docs = docs.size();
 
     const auto sp = ex::specials(c, vocab);
@@ -154,6 +209,7 @@ int run(Args a) {
       return ssl::data::hash_bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), base_key);
     };
     auto tv = std::chrono::steady_clock::now();
+    if (!a.init.empty()) init_vocab().save(out / "vocab.txt");  // the store's key then holds --init's vocabulary
     std::optional<ssl::data::TokenStore> store;
     if (std::filesystem::exists(out / "vocab.txt") && ssl::data::TokenStore::matches(store_path, key_for(out / "vocab.txt"))) {
       vocab_opt = ssl::text::Vocab::load(out / "vocab.txt");
@@ -161,13 +217,17 @@ int run(Args a) {
       std::printf("corpus: reusing %s (%lld documents, %lld tokens) and its vocabulary of %lld\n", store_path.c_str(),
                   (long long)store->documents(), (long long)store->tokens(), (long long)vocab_opt->size());
     } else {
-      std::vector<std::string> texts;
-      for (auto& d : ssl::data::read_corpus(a.corpus, co, a.vocab_documents)) texts.push_back(std::move(d.text));
-      vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
-      vocab_opt->save(out / "vocab.txt");
-      std::printf("corpus: %zu files; vocabulary of %lld trained on the first %zu documents in %.1f s\n", files.size(),
-                  (long long)vocab_opt->size(), texts.size(), ex::seconds_since(tv));
-      texts = {};
+      if (a.init.empty()) {
+        std::vector<std::string> texts;
+        for (auto& d : ssl::data::read_corpus(a.corpus, co, a.vocab_documents)) texts.push_back(std::move(d.text));
+        vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
+        vocab_opt->save(out / "vocab.txt");
+        std::printf("corpus: %zu files; vocabulary of %lld trained on the first %zu documents in %.1f s\n", files.size(),
+                    (long long)vocab_opt->size(), texts.size(), ex::seconds_since(tv));
+      } else {
+        vocab_opt = ssl::text::Vocab::load(out / "vocab.txt");
+        std::printf("corpus: %zu files; vocabulary of %lld read from --init\n", files.size(), (long long)vocab_opt->size());
+      }
       tv = std::chrono::steady_clock::now();
       ssl::text::WordPiece tok(*vocab_opt);
       store.emplace(ssl::data::build_token_store(a.corpus, co, [&](std::string_view s) { return tok.encode(s); }, store_path,
@@ -220,6 +280,18 @@ int run(Args a) {
                       {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
   auto pretrain = [&](auto recipe, std::function<double(const std::string&)> lr_scale_of = {}) {
     const auto pad = vocab.pad_id();
+    if (!a.init.empty()) {
+      // The whole recipe (encoder and MLM head) when --init was pretrained with this method, else
+      // the encoder and a new head (BERT's NSP head has no RoBERTa counterpart).
+      const std::filesystem::path from = a.init;
+      const bool same = ex::ModelConfig::load(from).method == c.method;
+      if (same) ssl::io::load_into(*recipe, ssl::io::load_safetensors((from / "model.safetensors").string()), true,
+                                   (from / "model.safetensors").string());
+      else ssl::io::load_into(*recipe->backbone(), ssl::io::load_safetensors((from / "encoder.safetensors").string()), true,
+                              (from / "encoder.safetensors").string());
+      std::printf("init: %s from %s\n", same ? "encoder and MLM head" : "encoder (new MLM head)", a.init.c_str());
+      metrics["init"] = a.init;
+    }
     ssl::Trainer trainer(recipe,
                          ssl::optim::AdamW(recipe->named_parameters().pairs(),
                                            {.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98}, {}, 0, lr_scale_of),
