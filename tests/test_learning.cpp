@@ -177,6 +177,47 @@ TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretr
   MESSAGE("topic accuracy (", ft_test.ids.size(0), " held-out documents): pretrained ", pre, " vs scratch ", base);
   CHECK(pre > base + 0.03);
 }
+
+TEST_CASE("ELECTRA's discriminator learns to detect replaced tokens on held-out text (reduced run, uniform replacements)") {
+  // The discriminator path alone: replacements drawn uniformly from the vocabulary (electra.md's
+  // experiment 1), 120 steps of the example's BERT-tiny discriminator. At initialisation the
+  // held-out ROC-AUC of its logits is chance (0.5) and its accuracy the all-original prior.
+  torch::manual_seed(0);
+  auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
+  auto perm = torch::randperm(int64_t(docs.size()), at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64);
+  std::vector<std::string> train, held;
+  for (int64_t i = 0; i < perm.size(0); ++i)
+    (i < perm.size(0) / 10 ? held : train).push_back(docs[size_t(perm[i].item<int64_t>())].text);
+  ssl::text::WordPiece tok(ssl::text::train_wordpiece(train, {.vocab_size = 4000}));
+  const auto& vocab = tok.vocab();
+  auto encode = [&](const std::vector<std::string>& ts) {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& t : ts) out.push_back(tok.encode(t));
+    return out;
+  };
+  const ssl::data::TextSpecials sp{.cls = vocab.cls_id(), .sep = vocab.sep_id(), .pad = vocab.pad_id()};
+  const int64_t L = 64;
+  auto packed = ssl::data::pack(encode(train), sp, L), held_packed = ssl::data::pack(encode(held), sp, L);
+  const auto eo = ssl::text::bert_tiny(vocab.size()).max_len(L).norm_first(true).embedding_dim(64).pad_id(vocab.pad_id())
+                      .sep_id(vocab.sep_id());
+  auto recipe = ssl::electra::recipe(
+      {.discriminator = eo, .masking = ssl::masker::Bert::for_vocab(vocab, /*dynamic=*/true), .uniform_generator = true});
+  const auto tf = ssl::data::trim_padding(vocab.pad_id());
+  const auto held_out = held_packed.ids.narrow(0, 0, 512);
+  const auto before = ssl::eval::loss_on(recipe, held_out, {}, tf);
+  ssl::data::Loader loader(packed.ids, {}, tf, {.batch_size = 32});
+  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.01, .beta2 = 0.98},
+                       ssl::schedule::cosine_warmup(0.3));
+  trainer.fit(loader, {.epochs = 1, .max_steps = 120, .clip_grad_norm = 1.0, .label = "ELECTRA, uniform replacements (reduced)"});
+  const auto after = ssl::eval::loss_on(recipe, held_out, {}, tf);
+  MESSAGE("held-out discriminator: AUC ", before.at("disc_auc"), " -> ", after.at("disc_auc"), ", accuracy ",
+          before.at("disc_acc"), " -> ", after.at("disc_acc"), " (all-original prior ", after.at("disc_prior"), ")");
+  // Measured (AVX-512 host, 1 thread, 2026-12-05): AUC 0.500 -> 0.867; accuracy 0.377 -> 0.862
+  // against a prior of 0.860, a margin too thin to check at this budget (the 2-epoch runs of
+  // docs/03_text.md reach 1 to 1.2 points above the prior).
+  CHECK(before.at("disc_auc") < 0.6);
+  CHECK(after.at("disc_auc") > 0.75);
+}
 }
 
 // ---- Joint-embedding methods --------------------------------------------------------------
