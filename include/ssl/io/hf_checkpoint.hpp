@@ -417,6 +417,32 @@ auto naming_source(const std::string& source, F&& f) {
     TORCH_CHECK(false, "hf: ", source, ": ", e.msg());
   }
 }
+/// Tensors a checkpoint may hold that no libssl parameter takes: tied decoder weights (the token
+/// embedding is the decoder), non-persistent buffers older versions saved, ViT's pooler.
+inline bool ignorable(Arch a, const std::string& k) {
+  for (const char* s : {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "lm_head.weight",
+                        "lm_head.decoder.weight", "lm_head.decoder.bias", "generator_lm_head.weight", "position_ids",
+                        ".attn.bias", ".attn.masked_bias"})
+    if (k.ends_with(s)) return true;
+  return a == Arch::vit && (k == "pooler.dense.weight" || k == "pooler.dense.bias");
+}
+/// `w` renamed for `a` (see `to_ssl`); a tensor of the checkpoint that nothing uses is an error
+/// naming the file and the tensors (e.g. a config with fewer layers than the weights).
+inline Dict map_weights(Arch a, const Weights& w, int64_t depth, int64_t decoder_depth, const std::string& backbone,
+                        const std::string& head) {
+  std::set<std::string> used;
+  struct Record {
+    explicit Record(std::set<std::string>* u) { used_names = u; }
+    ~Record() { used_names = nullptr; }
+  } record(&used);
+  auto mapped = naming_source(w.source, [&] { return to_ssl(a, w.tensors, depth, decoder_depth, backbone, head); });
+  std::string extra;
+  for (const auto& [k, t] : w.tensors)
+    if (!used.count(k) && !ignorable(a, k)) extra += " '" + k + "'";
+  TORCH_CHECK(extra.empty(), "hf: ", w.source, ": unexpected tensors that ", architecture_name(a),
+              " (as config.json describes it) does not use:", extra);
+  return mapped;
+}
 inline int64_t depth_of(const Config& c) {
   return c.model_type == "gpt2" ? c.integer("n_layer") : c.integer("num_hidden_layers");
 }
@@ -431,8 +457,7 @@ inline void load_into(torch::nn::Module& m, const std::string& dir, bool strict 
   const auto a = arch_of(c);
   const auto w = read_weights(dir);
   const auto dd = a == Arch::vit_mae ? c.integer("decoder_num_hidden_layers") : 0;
-  const auto mapped =
-      detail::naming_source(w.source, [&] { return to_ssl(a, w.tensors, detail::depth_of(c), dd, backbone, head); });
+  const auto mapped = detail::map_weights(a, w, detail::depth_of(c), dd, backbone, head);
   io::load_into(m, mapped, strict, "hf: " + w.source);
 }
 
@@ -447,7 +472,7 @@ inline TextModel load_text(const std::string& dir) {
   if (bertish && detail::find(w.tensors, {"bert.pooler.dense.weight", "roberta.pooler.dense.weight", "pooler.dense.weight"}))
     o.pooler(true);
   TextModel m(a, o, a == Arch::bert_mlm && w.tensors.count("cls.seq_relationship.weight"));
-  const auto mapped = detail::naming_source(w.source, [&] { return to_ssl(a, w.tensors, o.depth(), 0); });
+  const auto mapped = detail::map_weights(a, w, o.depth(), 0, "backbone.", "head.");
   io::load_into(*m, mapped, true, "hf: " + w.source);
   m->eval();
   return m;
@@ -459,10 +484,8 @@ inline vit::Encoder load_vit(const std::string& dir) {
   const auto c = read_config(dir);
   TORCH_CHECK(arch_of(c) == Arch::vit, "hf: ", c.file, ": expected model_type 'vit', got '", c.model_type, "'");
   vit::Encoder m(vit_options(c));
-  auto w = read_weights(dir);
-  w.tensors.erase("pooler.dense.weight");
-  w.tensors.erase("pooler.dense.bias");
-  const auto mapped = detail::naming_source(w.source, [&] { return to_ssl(Arch::vit, w.tensors, m->options.depth(), 0, ""); });
+  const auto w = read_weights(dir);
+  const auto mapped = detail::map_weights(Arch::vit, w, m->options.depth(), 0, "", "");
   io::load_into(*m, mapped, true, "hf: " + w.source);
   m->eval();
   return m;
@@ -623,7 +646,8 @@ inline std::pair<Dict, nlohmann::json> text_to_hf(Arch arch, const text::Encoder
 }
 
 /// Hugging Face's `ViTModel` tensors and config of a libssl ViT encoder (learned or fixed
-/// positions: either is written as `position_embeddings`); names as transformers >= 5 writes them.
+/// positions: either is written as `position_embeddings`); names as transformers writes them to
+/// disk (`encoder.layer.N.attention.attention.query`, read by transformers 4 and 5 alike).
 inline std::pair<Dict, nlohmann::json> vit_to_hf(const vit::EncoderImpl& encoder) {
   const auto& o = encoder.options;
   auto d = detail::named_tensors(encoder, "");
@@ -635,19 +659,19 @@ inline std::pair<Dict, nlohmann::json> vit_to_hf(const vit::EncoderImpl& encoder
   put_pair(d, "patch_embed.proj", "embeddings.patch_embeddings.projection", out);
   for (int64_t i = 0; i < o.depth(); ++i) {
     const auto b = "blocks." + std::to_string(i) + ".";
-    const auto l = "layers." + std::to_string(i) + ".";
+    const auto l = "encoder.layer." + std::to_string(i) + ".";
+    const char* names[] = {"query", "key", "value"};
     const auto qkv_w = get(d, b + "attn.qkv.weight").chunk(3, 0);
-    const char* names[] = {"q_proj", "k_proj", "v_proj"};
-    for (int k = 0; k < 3; ++k) out[l + "attention." + names[k] + ".weight"] = qkv_w[k];
+    for (int k = 0; k < 3; ++k) out[l + "attention.attention." + names[k] + ".weight"] = qkv_w[k];
     if (o.qkv_bias()) {
       const auto qkv_b = get(d, b + "attn.qkv.bias").chunk(3, 0);
-      for (int k = 0; k < 3; ++k) out[l + "attention." + names[k] + ".bias"] = qkv_b[k];
+      for (int k = 0; k < 3; ++k) out[l + "attention.attention." + names[k] + ".bias"] = qkv_b[k];
     }
-    put_pair(d, b + "attn.proj", l + "attention.o_proj", out);
+    put_pair(d, b + "attn.proj", l + "attention.output.dense", out);
     put_pair(d, b + "norm1", l + "layernorm_before", out);
     put_pair(d, b + "norm2", l + "layernorm_after", out);
-    put_pair(d, b + "mlp.fc1", l + "mlp.fc1", out);
-    put_pair(d, b + "mlp.fc2", l + "mlp.fc2", out);
+    put_pair(d, b + "mlp.fc1", l + "intermediate.dense", out);
+    put_pair(d, b + "mlp.fc2", l + "output.dense", out);
   }
   put_pair(d, "norm", "layernorm", out);
   nlohmann::json c = {{"architectures", {"ViTModel"}}, {"model_type", "vit"}, {"image_size", o.image()},
