@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 namespace test_hf {
 
@@ -34,8 +35,8 @@ void write_io(const std::string& c, const ssl::io::TensorMap& t) {
   ssl::io::save_safetensors(saved(c) + ".io.safetensors", t);
 }
 
-/// Encoded by libssl's WordPiece and by transformers' tokenizer from the saved vocab.txt.
-constexpr const char* kTokenizerText = "W7 w9s42 w11, w99 unknown";
+/// Encoded by libssl's WordPiece / byte-level BPE and by transformers' tokenizers from the saved files.
+constexpr const char* kTokenizerText = "W7 w9s42 w11, w99 unknown hello world<|endoftext|>";
 
 /// Loads text case `c`, checks logits and last hidden state against transformers', saves it back
 /// and writes its logits for check_hf_saved.py.
@@ -59,6 +60,24 @@ void text_round_trip(const std::string& c, hf::Arch expected) {
     const ssl::text::Vocab vocab(tokens);
     hf::save_wordpiece(saved(c), vocab);
     const auto tok = ssl::text::WordPiece(vocab).encode_with_specials(kTokenizerText);
+    CHECK(tok.size() > 4);
+    out.emplace_back("token_ids", torch::tensor(tok, torch::kInt64));
+  }
+  if (c == "gpt2") {  // and a byte-level BPE beside it: 256 byte tokens, a few merges, <|endoftext|>
+    std::unordered_map<std::string, int64_t> vocab;
+    for (size_t b = 0; b < 256; ++b) {
+      std::string ch;
+      ssl::text::append_utf8(ch, ssl::text::byte_to_unicode()[b]);
+      vocab[ch] = static_cast<int64_t>(b);
+    }
+    const std::vector<std::pair<std::string, std::string>> merges{
+        {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"\u0120", "w"}, {"o", "r"}, {"\u0120w", "or"}, {"hell", "o"}};
+    for (const auto& [a, b] : merges) vocab.emplace(a + b, static_cast<int64_t>(vocab.size()));
+    vocab["<|endoftext|>"] = static_cast<int64_t>(vocab.size());
+    const ssl::text::ByteLevelBPE bpe(vocab, merges);
+    CHECK(bpe.merges() == merges);
+    hf::save_bpe(saved(c), bpe);
+    const auto tok = bpe.encode(kTokenizerText);
     CHECK(tok.size() > 4);
     out.emplace_back("token_ids", torch::tensor(tok, torch::kInt64));
   }

@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 import transformers as T  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-TOKENIZER_TEXT = "W7 w9s42 w11, w99 unknown"  # as tests/test_hf.cpp's kTokenizerText
+TOKENIZER_TEXT = "W7 w9s42 w11, w99 unknown hello world<|endoftext|>"  # as tests/test_hf.cpp's kTokenizerText
 # case -> (Auto class, architecture, extra from_pretrained arguments)
 CASES = {
     "bert": (T.AutoModelForMaskedLM, "BertForMaskedLM", {}),
@@ -57,7 +57,7 @@ def check(d, case):
             out = model(pixel_values=io["pixel_values"]).last_hidden_state
         else:
             out = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"]).logits
-    if "token_ids" in io:  # libssl's WordPiece vocabulary: transformers' tokenizer gives libssl's ids
+    if "token_ids" in io:  # libssl's WordPiece / BPE files: transformers' tokenizer gives libssl's ids
         tok = T.AutoTokenizer.from_pretrained(path)
         ids = tok(TOKENIZER_TEXT)["input_ids"]
         print(f"{case}: {type(tok).__name__} ids {ids}")

@@ -23,6 +23,7 @@
 #include <ssl/heads/mae_decoder.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/safetensors.hpp>
+#include <ssl/text/bpe.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/text/wordpiece.hpp>
 #include <ssl/vit/encoder.hpp>
@@ -702,6 +703,26 @@ inline void save_wordpiece(const std::string& dir, const text::Vocab& vocab, boo
                      {{"tokenizer_class", "BertTokenizer"}, {"do_lower_case", lowercase}, {"unk_token", "[UNK]"},
                       {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"}, {"cls_token", "[CLS]"},
                       {"mask_token", "[MASK]"}});
+}
+
+/// Writes a byte-level BPE as Hugging Face's `vocab.json` (token -> id), `merges.txt`
+/// ("#version: 0.2", then one merge "a b" a line, in rank order) and a `tokenizer_config.json` for
+/// `tokenizer_class` ("GPT2Tokenizer" or "RobertaTokenizer", with the BPE's `add_prefix_space`).
+inline void save_bpe(const std::string& dir, const text::ByteLevelBPE& bpe,
+                     const std::string& tokenizer_class = "GPT2Tokenizer") {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int64_t id = 0; id < bpe.size(); ++id)
+    if (!bpe.token(id).empty()) vocab[bpe.token(id)] = id;
+  detail::write_json(fs::path(dir) / "vocab.json", vocab);
+  std::ofstream merges(fs::path(dir) / "merges.txt", std::ios::binary);
+  TORCH_CHECK(merges.good(), "hf::save_bpe: cannot write '", dir, "/merges.txt'");
+  merges << "#version: 0.2\n";
+  for (const auto& [a, b] : bpe.merges()) merges << a << ' ' << b << '\n';
+  TORCH_CHECK(merges.good(), "hf::save_bpe: writing '", dir, "/merges.txt' failed");
+  detail::write_json(fs::path(dir) / "tokenizer_config.json",
+                     {{"tokenizer_class", tokenizer_class}, {"add_prefix_space", bpe.options().add_prefix_space}});
 }
 
 /// Writes a text model (`encoder` + `head`, see `text_to_hf`) of architecture `arch` as a

@@ -192,9 +192,12 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     TORCH_CHECK(ids.scalar_type() == torch::kInt64, "text::Encoder: expected int64 token ids, got ",
                 ids.scalar_type());
     const int64_t longest = options.max_len() - (options.padding_positions() ? options.pad_id() + 1 : 0);
-    TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= longest, "text::Encoder: sequence length ", ids.size(1),
-                " is outside [1, ", longest, "] (max_len = ", options.max_len(),
-                options.padding_positions() ? ", less pad_id + 1 positions RoBERTa reserves)" : ")");
+    if (options.padding_positions())
+      TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= longest, "text::Encoder: sequence length ", ids.size(1),
+                  " is outside [1, ", longest, "] (max_len = ", options.max_len(), " less the pad_id + 1 = ",
+                  options.pad_id() + 1, " positions RoBERTa reserves)");
+    TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= options.max_len(), "text::Encoder: sequence length ",
+                ids.size(1), " is outside [1, max_len = ", options.max_len(), "]");
     if (!ids.is_cuda() && ids.numel() > 0) {  // a host-side check is free on the CPU
       const auto [min, max] = at::aminmax(ids);  // one pass over the ids
       const auto lo = min.item<int64_t>(), hi = max.item<int64_t>();
