@@ -26,6 +26,7 @@
 #include <ssl/data/corpus.hpp>
 #include <ssl/data/token_store.hpp>
 #include <ssl/eval/loss.hpp>
+#include <ssl/io/hf_checkpoint.hpp>
 #include <ssl/ssl.hpp>
 
 #include <CLI/CLI.hpp>
@@ -332,6 +333,23 @@ int run(Args a) {
     std::printf("  unigram baseline: accuracy %.4f, cross-entropy %.4f\n", u.accuracy, u.cross_entropy);
     ssl::io::save_module((out / "model.safetensors").string(), *recipe);
     ssl::io::save_module((out / "encoder.safetensors").string(), *recipe->backbone());
+    // The same model as a Hugging Face checkpoint directory with its vocabulary: out/hf loads with
+    // AutoModelForMaskedLM (bert, roberta: positions from 0, so BertForMaskedLM),
+    // AutoModelForPreTraining (electra's discriminator) or AutoModelForCausalLM (gpt). BERT and
+    // ELECTRA are post-norm in transformers: a pre-norm encoder (--norm-first true) has no such
+    // class and is not written.
+    namespace hf = ssl::io::hf;
+    const auto arch = c.method == "electra" ? hf::Arch::electra_discriminator
+                      : c.method == "gpt"   ? hf::Arch::gpt2_lm
+                                            : hf::Arch::bert_mlm;
+    if (c.method == "gpt" || !c.norm_first) {
+      hf::save_pretrained((out / "hf").string(), arch, *recipe->backbone(), *recipe->head());
+      hf::save_wordpiece((out / "hf").string(), vocab);
+      std::printf("wrote %s/hf: a Hugging Face %s directory\n", out.string().c_str(), hf::architecture_name(arch).c_str());
+    } else {
+      std::printf("no Hugging Face directory: transformers' %s is post-norm (--norm-first false)\n",
+                  hf::architecture_name(arch).c_str());
+    }
     ex::write_json(out / "config.json", c.to_json());  // the folder is complete before any demo runs
     return true;
   };
@@ -374,7 +392,7 @@ int run(Args a) {
   }
   metrics["total_seconds"] = ex::seconds_since(t0);
   ex::write_json(out / "metrics.json", metrics);
-  std::printf("wrote %s/{metrics.json,config.json,vocab.txt,model.safetensors,encoder.safetensors} (%.0f s in all)\n",
+  std::printf("wrote %s/{metrics.json,config.json,vocab.txt,model.safetensors,encoder.safetensors[,hf/]} (%.0f s in all)\n",
               out.c_str(), ex::seconds_since(t0));
   return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,16 @@ namespace ssl::io::hf {
 using Dict = std::map<std::string, torch::Tensor>;
 
 namespace detail {
+/// While set, every name `find` returns is added to it: what a mapping used of a checkpoint
+/// (io/hf_checkpoint.hpp reports the tensors nothing used).
+inline thread_local std::set<std::string>* used_names = nullptr;
 inline std::optional<torch::Tensor> find(const Dict& d, const std::vector<std::string>& names) {
   for (const auto& n : names) {
     auto it = d.find(n);
-    if (it != d.end()) return it->second;
+    if (it != d.end()) {
+      if (used_names) used_names->insert(n);
+      return it->second;
+    }
   }
   return std::nullopt;
 }
@@ -95,7 +102,11 @@ inline Dict vit_mae_to_ssl(const Dict& hf, int64_t depth, int64_t decoder_depth)
   }
   for (int64_t i = 0; i < decoder_depth; ++i) {
     const auto n = std::to_string(i);
-    detail::map_layer(hf, "decoder.decoder_layers." + n, "decoder.decoder_layers." + n, "head.blocks." + n, out);
+    // transformers >= 5 writes the decoder's layers as decoder.decoder_encoder.layer.N (old names inside).
+    const auto v5 = "decoder.decoder_encoder.layer." + n;
+    const bool written_by_v5 = hf.count(v5 + ".layernorm_before.weight") > 0;
+    detail::map_layer(hf, "decoder.decoder_layers." + n, written_by_v5 ? v5 : "decoder.decoder_layers." + n,
+                      "head.blocks." + n, out);
   }
   return out;
 }

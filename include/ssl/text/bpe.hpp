@@ -363,6 +363,15 @@ class ByteLevelBPE {
 
   /// The options (special tokens, post-processing) it was made with.
   const ByteLevelBPEOptions& options() const { return options_; }
+  /// The merges in rank order, as pairs of tokens in byte characters (what merges.txt lists).
+  std::vector<std::pair<std::string, std::string>> merges() const {
+    std::vector<std::pair<std::string, std::string>> out(merges_.size());
+    for (const auto& [key, v] : merges_)
+      out[static_cast<size_t>(v.rank)] = {tokens_[static_cast<size_t>(key >> 32)],
+                                          tokens_[static_cast<size_t>(key & 0xffffffffu)]};
+    std::erase_if(out, [](const auto& m) { return m.first.empty(); });  // ranks a repeated merge overrode
+    return out;
+  }
   /// Number of ids: one more than the largest id.
   int64_t size() const { return static_cast<int64_t>(tokens_.size()); }
   /// The token of `id` (in byte characters); throws when id is not in [0, size()).

@@ -48,6 +48,9 @@ struct EncoderOptions {
   TORCH_ARG(double, attn_dropout) = 0.1;  ///< dropout on attention probabilities (training only)
   /// Padding id: never attended to (bidirectional encoders), and segment 0.
   TORCH_ARG(int64_t, pad_id) = 0;
+  /// RoBERTa's position ids: the non-padding tokens count from `pad_id + 1` (so `max_len` must
+  /// cover `pad_id + 1 + N`), padding tokens take position `pad_id`. Off: positions 0..N-1.
+  TORCH_ARG(bool, padding_positions) = false;
   /// `[SEP]` id: segment ids follow BERT's pair layout `[CLS] a [SEP] b [SEP]` (0 up to and
   /// including the first `[SEP]`, 1 after it, 0 on padding); -1 = every token in segment 0.
   TORCH_ARG(int64_t, sep_id) = -1;
@@ -110,7 +113,13 @@ class EmbeddingsImpl : public torch::nn::Cloneable<EmbeddingsImpl> {
 
   /// `ids` `[B,N]` int64, `segments` `[B,N]` int64 or undefined -> `[B,N,E]`.
   Tensor forward(const Tensor& ids, const Tensor& segments) {
-    auto x = tok(ids) + pos(torch::arange(ids.size(1), ids.options())).unsqueeze(0);
+    Tensor x;
+    if (options.padding_positions()) {  // RoBERTa: cumsum of the non-padding tokens, from pad_id + 1
+      const auto real = (ids != options.pad_id()).to(torch::kInt64);
+      x = tok(ids) + pos(real.cumsum(1) * real + options.pad_id());
+    } else {
+      x = tok(ids) + pos(torch::arange(ids.size(1), ids.options())).unsqueeze(0);
+    }
     if (seg) x = x + seg(segments.defined() ? segments : torch::zeros_like(ids));
     if (norm) x = norm(x);
     return options.dropout() > 0 ? torch::dropout(x, options.dropout(), is_training()) : x;
@@ -182,6 +191,11 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     ssl::detail::check_dim(ids, 2, "text::Encoder", "token ids [B,N]");
     TORCH_CHECK(ids.scalar_type() == torch::kInt64, "text::Encoder: expected int64 token ids, got ",
                 ids.scalar_type());
+    const int64_t longest = options.max_len() - (options.padding_positions() ? options.pad_id() + 1 : 0);
+    if (options.padding_positions())
+      TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= longest, "text::Encoder: sequence length ", ids.size(1),
+                  " is outside [1, ", longest, "] (max_len = ", options.max_len(), " less the pad_id + 1 = ",
+                  options.pad_id() + 1, " positions RoBERTa reserves)");
     TORCH_CHECK(ids.size(1) >= 1 && ids.size(1) <= options.max_len(), "text::Encoder: sequence length ",
                 ids.size(1), " is outside [1, max_len = ", options.max_len(), "]");
     if (!ids.is_cuda() && ids.numel() > 0) {  // a host-side check is free on the CPU
