@@ -88,7 +88,7 @@ TEST_CASE("std of l2-normalised embeddings: 1/sqrt(D) for Gaussian rows, 0 for o
   CHECK(healthy == doctest::Approx(1.0 / std::sqrt(double(D))).epsilon(0.03));  // 0.125 +- 0.004
   // Every row the same direction, at different scales: 0 after normalisation.
   const auto dir = torch::randn({1, D});
-  const double collapsed = mon::std_of_l2_normalized(torch::rand({B, 1}) * 3 + 0.1 * dir.expand({B, D})).item<double>();
+  const double collapsed = mon::std_of_l2_normalized((torch::rand({B, 1}) * 3 + 0.1) * dir.expand({B, D})).item<double>();
   CHECK(collapsed < 1e-6);
   // Half the dimensions dead: the other half's rows are unit vectors of D/2 entries.
   auto half = torch::cat({torch::randn({B, D / 2}), torch::zeros({B, D / 2})}, 1);
