@@ -20,8 +20,14 @@
 
 #include "util.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -54,6 +60,23 @@ Tensor part(const ssl::LossOutput& out, const std::string& name) {
   for (const auto& [k, v] : out.parts)
     if (k == name) return v;
   return {};
+}
+
+/// What `f()` writes to stderr (file descriptor 2, redirected to a file meanwhile).
+template <class F>
+std::string stderr_of(const std::filesystem::path& file, F&& f) {
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE((saved >= 0 && fd >= 0));
+  ::dup2(fd, 2);
+  ::close(fd);
+  f();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in(file);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /// `k` orthonormal, centred columns of length `n` (so a matrix built on them stays centred).
@@ -262,15 +285,18 @@ TEST_CASE("a SimSiam recipe with monitors: the trainer logs them every step; a c
     ssl::data::Loader loader(images, {}, nullptr, {.batch_size = 8, .shuffle = false, .prefetch = 0});
     ssl::Trainer trainer(r, ssl::optim::AdamWOptions{.lr = 1e-3});
     const auto log = dir.path / (name + ".jsonl");
-    trainer.fit(loader, {.epochs = 2, .log_every = 1, .metrics_path = log.string(), .progress = 0});
+    // The progress bar (forced on) and the monitor's warning go to stderr.
+    const auto err = stderr_of(dir.path / (name + ".err"), [&] {
+      trainer.fit(loader, {.epochs = 2, .log_every = 1, .metrics_path = log.string(), .progress = 1});
+    });
     std::vector<ssl::train::Json> recs;
     std::ifstream in(log);
     for (std::string line; std::getline(in, line);) recs.push_back(ssl::train::Json::parse(line));
     REQUIRE(recs.size() == 4);
-    return std::pair{recs, std::get<0>(r->loss()->monitors()).warned};
+    return std::tuple{recs, std::get<0>(r->loss()->monitors()).warned, err};
   };
   const double threshold = 0.2 / std::sqrt(16.0);
-  const auto [healthy, healthy_warned] = run(false, "healthy");
+  const auto [healthy, healthy_warned, healthy_err] = run(false, "healthy");
   for (const auto& rec : healthy) {
     CAPTURE(rec.dump());
     REQUIRE((rec.contains("mon_emb_std") && rec.contains("mon_eff_rank") && rec.contains("alert_collapse")));
@@ -279,7 +305,9 @@ TEST_CASE("a SimSiam recipe with monitors: the trainer logs them every step; a c
     CHECK(rec["mon_eff_rank"].get<double>() > 2.0);
   }
   CHECK_FALSE(healthy_warned);
-  const auto [collapsed, collapsed_warned] = run(true, "collapsed");
+  CHECK(healthy_err.find("loss") != std::string::npos);  // the bar was drawn ...
+  CHECK(healthy_err.find("collapse") == std::string::npos);  // ... without the flag or the warning
+  const auto [collapsed, collapsed_warned, collapsed_err] = run(true, "collapsed");
   for (const auto& rec : collapsed) {
     CAPTURE(rec.dump());
     REQUIRE(rec.contains("mon_emb_std"));
@@ -288,6 +316,11 @@ TEST_CASE("a SimSiam recipe with monitors: the trainer logs them every step; a c
     CHECK(rec["mon_eff_rank"].get<double>() < 1.0 + 1e-3);
   }
   CHECK(collapsed_warned);
+  // The progress line shows the flag (the trainer's generic alert_* channel), and the warning,
+  // once, names the first step.
+  CHECK(collapsed_err.find("!collapse") != std::string::npos);
+  CHECK(collapsed_err.find("collapse at step 1:") != std::string::npos);
+  CHECK(collapsed_err.find("collapse at step 2:") == std::string::npos);
 }
 }
 
