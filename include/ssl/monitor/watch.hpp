@@ -14,8 +14,10 @@
 /// The wrapper scores the Target type the wrapped loss scores (`target_type`), so it pairs with the
 /// recipe's Target as the loss did. It is a module; a wrapped module loss (DINO's, with its centre)
 /// keeps its parameters, buffers and submodules under their own names, so a recipe's checkpoint has
-/// the same tensors with monitors on or off. Step: learnt from the trainer (`set_step`, which is
-/// passed on to the wrapped loss); a loss called alone counts its calls.
+/// the same tensors with monitors on or off (the wrapped module itself is not a child, so its own
+/// `is_training()` flag does not follow `train()`/`eval()`; no loss here reads it). Step: learnt
+/// from the trainer (`set_step`, which is passed on to the wrapped loss); a loss called alone
+/// counts its calls.
 #include <ssl/compose.hpp>
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
