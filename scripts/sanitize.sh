@@ -66,7 +66,7 @@ export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:print_stack
 # sanitizer), the compile_fail entries and consumer (they test compilers' messages and CMake
 # packaging, not code that runs) and api_docs (doxygen).
 entries="unit|io|train|data|text_store|image|image_parity|cuda|parity|losses|text|tokenizer_parity|text_models|text_parity"
-entries+="|augment|augment_parity|vision_parity|joint|mim|mim_parity|dist|scale|optim_parity"
+entries+="|augment|augment_parity|vision_parity|joint|monitor|mim|mim_parity|dist|scale|optim_parity"
 entries+="|empty_filter_fails|empty_filter_message|empty_filter_query|example_01_custom_loss"
 entries+="|sanitizer_canary_address|sanitizer_canary_leak|sanitizer_canary_undefined"
 if (($#)); then ctest_args=("$@"); else ctest_args=(-R "^($entries)\$"); fi

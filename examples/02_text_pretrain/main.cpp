@@ -40,7 +40,7 @@
 #include <optional>
 
 namespace {
-struct Args : ex::RunArgs, ex::CorpusArgs {
+struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   Args() : ex::RunArgs{.epochs = -1, .batch = 32, .lr = 2e-3} {}  // epochs -1: the method's default
   ex::ModelConfig model;
   int64_t vocab_documents = 200000;  ///< documents of a --corpus the vocabulary is trained on
@@ -65,6 +65,7 @@ void add_options(CLI::App& app, Args& a) {
                                .max_steps = "stop after this many steps (default: all epochs)", .skip_non_finite = true});
   ex::add_corpus_options(app, a, "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
                                      ex::fortunes_dir().string() + ")", /*fortunes=*/true);
+  ex::add_monitor_option(app, a);
   app.add_option("--vocab-documents", a.vocab_documents, "first documents of --corpus the vocabulary is trained on")
       ->check(ex::at_least(1));
   app.add_option("--heldout-sequences", a.heldout_sequences, "held-out sequences scored (--corpus)")->check(ex::at_least(1));
@@ -293,7 +294,9 @@ int run(Args a) {
       std::printf("init: %s from %s\n", same ? "encoder and MLM head" : "encoder (new MLM head)", a.init.c_str());
       metrics["init"] = a.init;
     }
-    ssl::Trainer trainer(recipe,
+    // The loss watched by its standard monitors (--monitor-every; GPT's "MLM" accuracy is its
+    // next-token accuracy), on the same modules as `recipe`, which the evaluation below uses.
+    ssl::Trainer trainer(ssl::monitor::watched(recipe, a.monitor_every),
                          ssl::optim::AdamW(recipe->named_parameters().pairs(),
                                            {.lr = a.lr, .weight_decay = 0.01, .beta2 = 0.98}, {}, 0, lr_scale_of),
                          ssl::schedule::CosineWarmup{.warmup_epochs = a.warmup, .linear = a.linear_decay});

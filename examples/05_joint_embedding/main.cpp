@@ -83,7 +83,10 @@ int train_and_evaluate(R recipe, const Run& r) {
   // SimCLR, BYOL and Barlow Twins at large batch; lr default 0.3 x batch / 256).
   int64_t steps = 0;  // the trainer's step at the end (the attention picture's TensorBoard step)
   auto train_with = [&](auto optimizer) {
-    ssl::Trainer trainer(recipe, std::move(optimizer), ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
+    // The trainer runs the recipe with its loss watched by the standard monitors (--monitor-every):
+    // the same modules, so `recipe` below is the trained one.
+    ssl::Trainer trainer(ssl::monitor::watched(recipe, a.monitor_every), std::move(optimizer),
+                         ssl::schedule::cosine_warmup(std::min<double>(1.0, epochs / 10.0)));
     ex::resume_if(a.resume, trainer, ckpt);
     const double loss = data.with_loader(to_unit, {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
       return trainer.fit(loader, {.epochs = epochs, .max_steps = a.max_steps, .clip_grad_norm = a.clip,

@@ -12,7 +12,7 @@
 namespace ex05 {
 
 /// The command line of example 05.
-struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::DistillationArgs {
+struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::DistillationArgs, ex::MonitorArgs {
   // epochs, batch, lr: -1, the method's default; procs: -1, the method's (1 with --device cuda);
   // threads: in all, split over the processes; ViT: 4 x 4 patches of 7 px; DINO's local crops:
   // 2 x 2 patches each
@@ -67,6 +67,7 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen")
       ->check(ex::at_least(0));
   ex::add_probe_options(app, a);
+  ex::add_monitor_option(app, a);
   app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; the ResNet's default) | "
                                             "blocks (ViT: the token maps of the last 4 blocks, each normed, DINO's evaluation features; the ViT's default) | pooled (ResNet average / ViT CLS)")
       ->check(CLI::IsMember({"pooled", "tokens", "blocks"}));

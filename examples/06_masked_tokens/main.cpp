@@ -66,7 +66,8 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const int64_t world = ssl::dist::world_size(), batch = r.batch();
   const auto device = a.on;
   recipe->to(device);
-  ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = r.lr, .weight_decay = r.m.weight_decay},
+  // The loss watched by its standard monitors (--monitor-every), on the same modules as `recipe`.
+  ssl::Trainer trainer(ssl::monitor::watched(recipe, a.monitor_every), ssl::optim::AdamWOptions{.lr = r.lr, .weight_decay = r.m.weight_decay},
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, r.epochs / 10.0)));
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   ex::resume_if(a.resume, trainer, ckpt);

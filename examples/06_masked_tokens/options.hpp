@@ -12,7 +12,7 @@
 namespace ex06 {
 
 /// The command line of example 06.
-struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs, ex::DistillationArgs {
+struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs, ex::DistillationArgs, ex::MonitorArgs {
   // -1: the method's default (main.cpp's table): epochs, lr; dim and patch (BEiT: the MAE example's
   // ViT, 128-d, patch 4; iBOT: 64-d with 7-px patches, 16 tokens: 7 epochs on 2 processes fit in
   // the 10 minutes); procs (iBOT 2 on the CPU, ~1.6x the images/s here; else 1). local_size -1:
@@ -51,6 +51,7 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   ex::add_distillation_options(app, a, "iBOT", "side of the local crops (a multiple of the patch; default 2 patches)");
   ex::add_finetune_options(app, a);
   ex::add_probe_options(app, a);
+  ex::add_monitor_option(app, a);
   app.add_option("--teacher", a.teacher, "iBOT: evaluate the EMA teacher's backbone instead of the student's");
   app.add_option("--features", a.features, "frozen features: pooled (CLS + mean patch; BEiT's default) | tokens (every output token) | "
                                             "blocks (the token maps of the last 4 blocks, each normed: DINO's evaluation features; iBOT's default)")

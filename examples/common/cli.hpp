@@ -114,6 +114,22 @@ inline void add_finetune_options(CLI::App& app, FinetuneArgs& a) {
       ->check(in_range(0, 1, true));
 }
 
+/// `--monitor-every`: the recipe's loss is watched by its standard monitors
+/// (`ssl::monitor::watched`: embedding std and the collapse flag, effective rank, teacher entropy
+/// and KL, MLM accuracy, ELECTRA's gain over the prior), measured every N steps (0: off) and
+/// logged in train.jsonl on the logged steps (every 50) that fall on them.
+struct MonitorArgs {
+  int64_t monitor_every = 50;  ///< --monitor-every
+};
+
+/// Declares `--monitor-every` (a whole number >= 0).
+inline void add_monitor_option(CLI::App& app, MonitorArgs& a) {
+  app.add_option("--monitor-every", a.monitor_every,
+                 "health monitors (docs/04_joint_embedding.md, Monitors) every N steps, in train.jsonl as mon_* and "
+                 "alert_* (a multiple of 50, the log's period, logs each one); 0: off")
+      ->check(at_least(0));
+}
+
 /// DINO's and iBOT's multi-crop self-distillation (examples 05 and 06): `--local-crops`,
 /// `--local-size`, `--teacher-temp` (set with `set_teacher_temperature`, settings.hpp).
 struct DistillationArgs {

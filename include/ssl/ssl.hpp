@@ -62,6 +62,9 @@
 #include <ssl/masker/none.hpp>
 #include <ssl/masker/random_patches.hpp>
 #include <ssl/mocov3.hpp>
+#include <ssl/monitor/monitors.hpp>
+#include <ssl/monitor/stats.hpp>
+#include <ssl/monitor/watch.hpp>
 #include <ssl/nn/batch_norm.hpp>
 #include <ssl/nn/transformer.hpp>
 #include <ssl/resnet/encoder.hpp>

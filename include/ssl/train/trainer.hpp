@@ -9,6 +9,10 @@
 /// optimizer step; the reported loss is the mean over processes; only process 0 logs, draws the
 /// progress bar and writes checkpoints (every process can `load` them: parameters, optimizer and
 /// RNG state are the same on all).
+///
+/// Alerts: a loss part named `alert_<what>` (a monitor's flag, monitor/monitors.hpp: `alert_collapse`)
+/// is logged as any part and, while its latest value is nonzero, shown on the progress line as
+/// `!<what>`. That is the whole of the trainer's part in monitoring: the monitors are loss parts.
 #include <ssl/concepts.hpp>
 #include <ssl/core/types.hpp>
 #include <ssl/data/loader.hpp>
@@ -198,6 +202,7 @@ class Trainer {
     // The loss stays where it was computed: a CPU loss is read every batch (free), a CUDA loss
     // only when a line is logged or drawn and at the checks below (`LossTrack`).
     LossTrack track;
+    std::vector<std::pair<std::string, torch::Tensor>> alerts;  // the latest value of each `alert_*` part
     int64_t skipped_in_a_row = 0;
     recipe_->train(true);
     while (epoch_ < o.epochs && step_ < stop_at) {
@@ -213,6 +218,12 @@ class Trainer {
         }
         if (sync) sync->arm(micro == acc - 1);
         LossOutput out = forward(batch, o.bf16);
+        for (const auto& [k, v] : out.parts) {
+          if (!k.starts_with("alert_")) continue;
+          auto it = std::find_if(alerts.begin(), alerts.end(), [&](const auto& a) { return a.first == k; });
+          if (it == alerts.end()) alerts.emplace_back(k, v.detach());
+          else it->second = v.detach();
+        }
         track.add(dist::all_reduce_mean(out.loss.detach()), acc, micro == 0, step_, !skip, epoch_, b);
         (acc > 1 ? out.loss / double(acc) : out.loss).backward();
         batch_ = b + 1;
@@ -249,7 +260,10 @@ class Trainer {
         bar.update(step_ - first_step, (step_ - first_step) * samples_per_step, [&] {
           char extra[64];
           std::snprintf(extra, sizeof extra, "ep %lld loss %.4f", (long long)epoch_ + 1, track.step_value());
-          return std::string(extra);
+          std::string line(extra);
+          for (const auto& [k, v] : alerts)
+            if (v.template item<double>() != 0) line += " !" + k.substr(6);  // "alert_collapse" -> "!collapse"
+          return line;
         });
         if (save_due) {
           save(o.checkpoint_path);  // checks every parameter and buffer first
