@@ -12,8 +12,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/// 1 where the system has `mmap` (load_safetensors maps the file), else 0 (it reads the file).
 #define SSL_SAFETENSORS_MMAP 1
 #else
+/// 1 where the system has `mmap` (load_safetensors maps the file), else 0 (it reads the file).
 #define SSL_SAFETENSORS_MMAP 0
 #endif
 
