@@ -10,7 +10,7 @@
 # documents are the same in every row (the general model's split; the seed changes the continued
 # pretraining's masks and order, and the fine-tuning's initialisation and order).
 #   scripts/run_domain_adaptation.sh [out folder (default out/dapt)] [seeds (default "1 2")]
-# Options of the continued pretraining: DAPT_ARGS (default "--lr 1e-3 --epochs 4"); of the general one:
+# Options of the continued pretraining: DAPT_ARGS (default "--lr 2e-3 --epochs 8"); of the general one:
 # GENERAL_ARGS (default "--epochs 8"). Needs the examples built (scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ if [ ! -f "$out/general/config.json" ]; then
 fi
 for s in $seeds; do
   $bin/02_text_pretrain --method roberta --init "$out/general" --topics $domain_topics \
-    --out "$out/dapt-s$s" --seed "$s" ${DAPT_ARGS:---lr 1e-3 --epochs 4} | grep -v '^\s*$' | tail -8
+    --out "$out/dapt-s$s" --seed "$s" ${DAPT_ARGS:---lr 2e-3 --epochs 8} | grep -v '^\s*$' | tail -8
   $bin/04_text_finetune --model "$out/general" --out "$out/general/finetune-s$s" --seed "$s" | tail -3
   $bin/04_text_finetune --model "$out/dapt-s$s" --out "$out/dapt-s$s/finetune" --seed "$s" | tail -3
 done
