@@ -1,17 +1,85 @@
 // 03 — Fill-mask: what a masked language model learned. Loads a BERT or RoBERTa-style model
-// pretrained by example 02 and prints, for sentences with [MASK], the five most likely tokens
-// and their probabilities (the article's lab 1, part A, on our own model).
+// pretrained by example 02, or a Hugging Face BertForMaskedLM / RobertaForMaskedLM directory
+// (config.json, model.safetensors and its tokenizer files), and prints, for sentences with
+// [MASK], the five most likely tokens and their probabilities (the article's lab 1, part A).
 //
 //   02_text_pretrain --method bert --out out/bert && 03_fill_mask --model out/bert
+//   03_fill_mask --model bert-base-uncased/   (a directory saved by transformers' save_pretrained)
 #include "../common/checks.hpp"
 #include "../common/guard.hpp"
 #include "../common/text_common.hpp"
 
+#include <ssl/io/hf_checkpoint.hpp>
 #include <ssl/ssl.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <functional>
+#include <optional>
+
+namespace {
+/// What fill-mask needs of a tokenizer: the ids of a sentence (its `[MASK]` included), the mask
+/// id, and a token's text.
+struct MaskTokenizer {
+  std::function<std::vector<int64_t>(const std::string&)> encode;
+  int64_t mask_id = -1;
+  std::function<std::string(int64_t)> token;
+  ssl::masker::Bert masking;  ///< the recipe's masker (unused by fill-mask, required by the recipe)
+};
+
+/// Whether `dir` holds a Hugging Face checkpoint (its config.json has a model_type) rather than a
+/// model folder of example 02.
+bool is_hf_dir(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model_type");
+}
+
+/// The tokenizer of a Hugging Face directory: WordPiece (BERT: tokenizer.json, or vocab.txt with
+/// tokenizer_config.json's do_lower_case) or byte-level BPE (RoBERTa: tokenizer.json, or
+/// vocab.json + merges.txt, with the hub's `<mask>` that takes the space before it). `[MASK]` in
+/// a sentence is the model's mask token.
+MaskTokenizer hf_tokenizer(const std::filesystem::path& dir, ssl::io::hf::Arch arch, int64_t max_len) {
+  namespace fs = std::filesystem;
+  MaskTokenizer t;
+  auto fits = [max_len, dir](std::vector<int64_t> ids) {
+    TORCH_CHECK(int64_t(ids.size()) <= max_len, "03_fill_mask: a sentence has ", ids.size(), " tokens, more than the ",
+                max_len, " positions of the model in ", dir.string());
+    return ids;
+  };
+  if (arch == ssl::io::hf::Arch::bert_mlm) {
+    bool lowercase = true;
+    if (std::ifstream cfg(dir / "tokenizer_config.json"); cfg) {
+      const auto j = nlohmann::json::parse(cfg, nullptr, false);
+      if (j.is_object() && j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) lowercase = j["do_lower_case"].get<bool>();
+    }
+    auto wp = std::make_shared<ssl::text::WordPiece>(
+        fs::exists(dir / "tokenizer.json")
+            ? ssl::text::WordPiece::from_tokenizer_json(dir / "tokenizer.json")
+            : ssl::text::WordPiece(ssl::text::Vocab::load(dir / "vocab.txt"), {.lowercase = lowercase}));
+    t.encode = [wp, fits](const std::string& s) { return fits(wp->encode_with_specials(s)); };
+    t.mask_id = wp->vocab().mask_id();
+    t.token = [wp](int64_t id) { return wp->vocab().token(id); };
+    t.masking = ssl::masker::Bert::for_vocab(wp->vocab());
+    return t;
+  }
+  auto o = ssl::text::ByteLevelBPEOptions::roberta();
+  for (auto& sp : o.special_tokens) sp.lstrip = sp.content == "<mask>";
+  auto bpe = std::make_shared<ssl::text::ByteLevelBPE>(
+      fs::exists(dir / "tokenizer.json") ? ssl::text::ByteLevelBPE::from_tokenizer_json(dir / "tokenizer.json")
+                                         : ssl::text::ByteLevelBPE::from_files(dir / "vocab.json", dir / "merges.txt", o));
+  t.encode = [bpe, fits](std::string s) {
+    for (size_t at; (at = s.find("[MASK]")) != std::string::npos;) s.replace(at, 6, "<mask>");
+    return fits(bpe->encode(s));
+  };
+  t.mask_id = bpe->id("<mask>");
+  t.token = [bpe](int64_t id) { return bpe->decode({id}); };
+  t.masking = ssl::masker::Bert{.vocab_size = bpe->size(), .mask_id = t.mask_id, .special_ids = bpe->special_ids()};
+  return t;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string model = "out/bert", out;
@@ -30,7 +98,9 @@ int main(int argc, char** argv) {
   };
   CLI::App app{"libssl 03: fill-mask with a BERT / RoBERTa-style model from example 02"};
   app.option_defaults()->always_capture_default();  // --help shows every option's default
-  app.add_option("--model", model, "model folder written by 02_text_pretrain (--method bert or roberta)");
+  app.add_option("--model", model,
+                 "model folder written by 02_text_pretrain (--method bert or roberta), or a Hugging Face "
+                 "BertForMaskedLM / RobertaForMaskedLM directory with its tokenizer files");
   app.add_option("--out", out, "output folder for metrics.json (default <model>/fill_mask)");
   app.add_option("--threads", threads, "CPU threads")->check(ex::at_least(1));
   app.add_option("--sentence", sentences, "sentences with [MASK] (replace the defaults)");
@@ -40,28 +110,51 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     at::set_num_threads(threads);
     const auto t0 = std::chrono::steady_clock::now();
-    auto cfg = ex::ModelConfig::load(model);
-    TORCH_CHECK(cfg.method == "bert" || cfg.method == "roberta", "03_fill_mask: expected a masked language model ",
-                "(method bert or roberta), got a '", cfg.method, "' model in ", model);
-    auto tok = ex::tokenizer(model);
-    const auto& vocab = tok.vocab();
-    auto recipe = ssl::bert::recipe({.encoder = ex::encoder_options(cfg, vocab),
-                                     .masking = ssl::masker::Bert::for_vocab(vocab),
-                                     .next_sentence = cfg.next_sentence});
-    ssl::io::load_into(*recipe, ssl::io::load_safetensors(model + "/model.safetensors"), /*strict=*/true, model);
+    // The model (a recipe with its MLM head) and its tokenizer, from either kind of folder.
+    namespace hf = ssl::io::hf;
+    std::string method;
+    std::optional<ssl::text::EncoderOptions> eo;  // the model's architecture, from its config
+    MaskTokenizer tok;
+    bool next_sentence = false;
+    const bool from_hf = is_hf_dir(model);
+    if (from_hf) {
+      const auto hc = hf::read_config(model);
+      const auto arch = hf::arch_of(hc);
+      TORCH_CHECK(arch == hf::Arch::bert_mlm || arch == hf::Arch::roberta_mlm, "03_fill_mask: expected a ",
+                  "BertForMaskedLM or RobertaForMaskedLM directory, got ", hf::architecture_name(arch), " in ", model);
+      method = hf::model_type_name(arch);
+      eo = hf::text_options(hc);
+      tok = hf_tokenizer(model, arch, eo->max_len());
+    } else {
+      auto cfg = ex::ModelConfig::load(model);
+      TORCH_CHECK(cfg.method == "bert" || cfg.method == "roberta", "03_fill_mask: expected a masked language model ",
+                  "(method bert or roberta), got a '", cfg.method, "' model in ", model);
+      method = cfg.method;
+      next_sentence = cfg.next_sentence;
+      auto wp = std::make_shared<ssl::text::WordPiece>(ex::tokenizer(model));
+      eo = ex::encoder_options(cfg, wp->vocab());
+      tok = {.encode = [wp, n = cfg.max_len](const std::string& s) { return wp->encode_with_specials(s, n); },
+             .mask_id = wp->vocab().mask_id(),
+             .token = [wp](int64_t id) { return wp->vocab().token(id); },
+             .masking = ssl::masker::Bert::for_vocab(wp->vocab())};
+    }
+    auto recipe = ssl::bert::recipe({.encoder = *eo, .masking = tok.masking, .next_sentence = next_sentence});
+    if (from_hf) hf::load_into(*recipe, model);
+    else ssl::io::load_into(*recipe, ssl::io::load_safetensors(model + "/model.safetensors"), /*strict=*/true, model);
     ex::json results = ex::json::array();
     for (const auto& s : sentences) {
-      auto ids = tok.encode_with_specials(s, cfg.max_len);
+      auto ids = tok.encode(s);
       std::printf("\n%s\n", s.c_str());
-      auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), vocab.mask_id(), 5);
+      auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), tok.mask_id, 5);
       ex::json masks = ex::json::array();
       for (size_t m = 0; m < top.size(); ++m) {
         ex::json cands = ex::json::array();
         if (top.size() > 1) std::printf("  [MASK] #%zu\n", m + 1);
         for (size_t r = 0; r < top[m].size(); ++r) {
           const auto& [id, p] = top[m][r];
-          std::printf("  %zu. %-14s %.4f\n", r + 1, vocab.token(id).c_str(), p);
-          cands.push_back({{"token", vocab.token(id)}, {"probability", p}});
+          const auto text = tok.token(id);
+          std::printf("  %zu. %-14s %.4f\n", r + 1, text.c_str(), p);
+          cands.push_back({{"token", text}, {"id", id}, {"probability", p}});
         }
         masks.push_back(cands);
       }
@@ -69,7 +162,7 @@ int main(int argc, char** argv) {
     }
     std::filesystem::create_directories(out);
     ex::write_json(std::filesystem::path(out) / "metrics.json",
-                   {{"model", model}, {"method", cfg.method}, {"fill_mask", results}, {"seconds", ex::seconds_since(t0)}});
+                   {{"model", model}, {"method", method}, {"fill_mask", results}, {"seconds", ex::seconds_since(t0)}});
     std::printf("\nwrote %s/metrics.json\n", out.c_str());
     return 0;
   });

@@ -19,6 +19,10 @@ Cases (hidden 32, 2 layers, 4 heads, MLP 64, vocab 100):
   vit_mae       ViTMAEForPreTraining, decoder 16 wide, 1 layer, mask ratio 0.5, with the noise given
   bert_sharded  bert's model saved in shards of <= 20 KB (>= 2 files + index)
   bert_fp16     bert's model saved in float16; the references are its float16 weights in float32
+  lab_bert      BertForMaskedLM with a WordPiece vocabulary of fortune words in vocab.txt +
+                tokenizer_config.json (no tokenizer.json): example 03's input (no .io file)
+  lab_roberta   RobertaForMaskedLM with a byte-level BPE (256 bytes + merges), saved with
+                RobertaTokenizerFast (tokenizer.json, vocab.json, merges.txt): example 03's input
 """
 import os
 import shutil
@@ -118,7 +122,56 @@ def make(out):
         o = mae(pixel_values=x, noise=noise)
     save_case(out, "vit_mae", mae, {"pixel_values": x, "noise": noise, "logits": o.logits, "mask": o.mask,
                                     "ids_restore": o.ids_restore}); n += 1
+    n += lab_cases(out)
     return {"cases": torch.tensor(n)}
+
+
+def lab_cases(out):
+    """Fill-mask models with their tokenizers for example 03 (check_fill_mask.py compares)."""
+    import json
+    words = ("the cat sat on mat love is capital of france a bird in hand worth two never put off until tomorrow "
+             "what you can do crashed and i lost all my files artificial intelligence transforming every industry "
+             "self supervised learning uses data for pre training").split()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "-"] + sorted(set(words)) + ["##s", "##ing", "##ed"]
+    vocab += [f"w{i}" for i in range(V - len(vocab))]
+    assert len(vocab) == V, len(vocab)
+    d = os.path.join(out, "hf", "lab_bert")
+    os.makedirs(d, exist_ok=True)
+    # The classic files only (vocab.txt + tokenizer_config.json, as bert-base-uncased ships them;
+    # transformers' own save would write tokenizer.json instead).
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        f.write('{"tokenizer_class": "BertTokenizer", "do_lower_case": true}\n')
+    perturb_(T.BertForMaskedLM(T.BertConfig(**{**TEXT, "max_position_embeddings": 64}, pad_token_id=0))).save_pretrained(d)
+
+    # Byte-level BPE: RoBERTa's specials, the 256 byte symbols, merges that build a few words.
+    byte_chars = [chr(c) for c in range(ord("!"), ord("~") + 1)] + [chr(c) for c in range(ord("\u00a1"), ord("\u00ac") + 1)] + \
+        [chr(c) for c in range(ord("\u00ae"), ord("\u00ff") + 1)]
+    n_extra = 0
+    for b in range(256):  # GPT-2's bytes_to_unicode
+        if chr(b) not in byte_chars:
+            byte_chars.append(chr(256 + n_extra))
+            n_extra += 1
+    bvocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"])}
+    for ch in byte_chars:
+        bvocab.setdefault(ch, len(bvocab))
+    merges = [("\u0120", "t"), ("h", "e"), ("\u0120t", "he"), ("\u0120", "c"), ("a", "t"), ("\u0120c", "at"),
+              ("\u0120", "s"), ("\u0120s", "at"), ("o", "n"), ("\u0120", "on"), ("\u0120", "l"), ("o", "v"),
+              ("\u0120l", "ov"), ("\u0120lov", "e"), ("i", "s"), ("\u0120", "is")]
+    for a, b in merges:
+        bvocab.setdefault(a + b, len(bvocab))
+    bvocab["<mask>"] = len(bvocab)
+    d = os.path.join(out, "hf", "lab_roberta")
+    os.makedirs(d, exist_ok=True)
+    T.RobertaTokenizerFast(vocab=bvocab, merges=list(merges)).save_pretrained(d)
+    with open(os.path.join(d, "tokenizer.json")) as f:
+        saved = json.load(f)
+    assert len(saved["model"]["vocab"]) == len(bvocab) and len(saved["model"]["merges"]) == len(merges), "lab_roberta"
+    rob = T.RobertaConfig(**{**TEXT, "vocab_size": len(bvocab), "max_position_embeddings": 130}, type_vocab_size=1,
+                          pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
+    perturb_(T.RobertaForMaskedLM(rob)).save_pretrained(d)
+    return 2
 
 
 if __name__ == "__main__":
