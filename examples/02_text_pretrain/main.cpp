@@ -53,7 +53,7 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   int64_t generator_depth = 0;
   std::string init;  ///< --init: a model folder of this example to continue from
   std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
-  bool split_inherited = false;  ///< the split (heldout, split_seed) comes from --init's config.json
+  std::string init_method;  ///< the method --init's model was pretrained with (read once, at parse time)
 };
 
 /// The command line of this example into `a`.
@@ -121,7 +121,7 @@ void add_options(CLI::App& app, Args& a) {
     // The held-out split of the model continued from: example 04 then tests either model on the
     // same documents, none of which either pretraining saw.
     m.heldout = ic.heldout, m.split_seed = ic.split_seed;
-    a.split_inherited = true;
+    a.init_method = ic.method;
   });
 }
 
@@ -139,7 +139,7 @@ int run(Args a) {
   const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
   std::optional<ssl::dist::LocalOnly> local;  // process 0 evaluates alone after pretraining
   auto& c = a.model;
-  if (!a.split_inherited) c.split_seed = a.seed;
+  if (a.init.empty()) c.split_seed = a.seed;  // else --init's split (held-out fraction and seed)
   else std::printf("split: --init's (held-out fraction %.2f, seed %llu)\n", c.heldout, (unsigned long long)c.split_seed);
   c.next_sentence = c.method == "bert";
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
@@ -286,7 +286,7 @@ int run(Args a) {
       // The whole recipe (encoder and MLM head) when --init was pretrained with this method, else
       // the encoder and a new head (BERT's NSP head has no RoBERTa counterpart).
       const std::filesystem::path from = a.init;
-      const bool same = ex::ModelConfig::load(from).method == c.method;
+      const bool same = a.init_method == c.method;
       if (same) ssl::io::load_into(*recipe, ssl::io::load_safetensors((from / "model.safetensors").string()), true,
                                    (from / "model.safetensors").string());
       else ssl::io::load_into(*recipe->backbone(), ssl::io::load_safetensors((from / "encoder.safetensors").string()), true,
