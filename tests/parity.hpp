@@ -19,6 +19,17 @@ inline std::string refs() {
 }
 inline Dict load(const std::string& name) { return ssl::io::load_safetensors(refs() + "/" + name); }
 
+/// The tensor `key` of the reference file `name` (each file loaded once); a missing key fails
+/// the test case by name.
+inline torch::Tensor expected_in(const std::string& name, const std::string& key) {
+  static std::map<std::string, Dict> files;
+  auto f = files.find(name);
+  if (f == files.end()) f = files.emplace(name, load(name)).first;
+  auto it = f->second.find(key);
+  REQUIRE_MESSAGE(it != f->second.end(), "no reference tensor ", key, " in ", name);
+  return it->second;
+}
+
 /// max |a - b| <= tol * max|b| + floor: the error relative to the tensor's own scale (gradients
 /// here range from 1e-6 to 1e2), with a floor far below any float32 signal (lower it for float64).
 inline void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-5,

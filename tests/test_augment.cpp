@@ -319,15 +319,7 @@ TEST_CASE("errors say what was expected and what came") {
 
 TEST_SUITE("augment_parity") {
 namespace {
-const parity::Dict& refs() {
-  static const parity::Dict d = parity::load("augment.safetensors");
-  return d;
-}
-Tensor expected(const std::string& k) {
-  auto it = refs().find(k);
-  REQUIRE_MESSAGE(it != refs().end(), "no reference tensor ", k);
-  return it->second;
-}
+Tensor expected(const std::string& k) { return parity::expected_in("augment.safetensors", k); }
 }  // namespace
 
 TEST_CASE("resized_crop == torchvision resized_crop (down, up, mixed; antialias on and off; 1 and 3 channels)") {

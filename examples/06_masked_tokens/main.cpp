@@ -4,10 +4,13 @@
 //                  blockwise-masked patches (ssl/beit.hpp); writes tokens.png.
 //   --method ibot: DINO's multi-crop self-distillation plus masked patch self-distillation with
 //                  the EMA teacher as an online tokenizer (ssl/ibot.hpp); writes attention.png.
-// Both end like the MAE example: k-NN and linear probe on frozen features, fine-tuning against
+//   --method ijepa: from one context block, predict the EMA teacher's representations of four
+//                  target blocks, in latent space, without augmentations (ssl/ijepa.hpp).
+// All end like the MAE example: k-NN and linear probe on frozen features, fine-tuning against
 // the same ViT from scratch with the same budget, the raw-pixel floors from the same run.
 #include <ssl/beit.hpp>
 #include <ssl/ibot.hpp>
+#include <ssl/ijepa.hpp>
 #include <ssl/ssl.hpp>
 
 #include "../common/dist.hpp"
@@ -25,7 +28,7 @@
 namespace {
 using ex06::Args;
 
-/// What differs between BEiT and iBOT here: the defaults of a ~9-minute run, and the recipe
+/// What differs between the methods here: the defaults of a ~9-minute run, and the recipe
 /// (`train`: builds it, then pretrains and evaluates it).
 struct Run;
 struct Method {
@@ -63,6 +66,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const auto& to_model = r.to_model;
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
+  constexpr bool has_teacher = multi_crop || std::is_same_v<R, ssl::ijepa::Recipe>;  // scored with --teacher
   const int64_t world = ssl::dist::world_size(), batch = r.batch();
   const auto device = a.on;
   recipe->to(device);
@@ -100,7 +104,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const char* what = a.features == "tokens" ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch";
   const auto [s, raw] = ex::frozen_report(a.method, what, [&](const torch::Tensor& x) {
     auto net = recipe->backbone();
-    if constexpr (multi_crop)
+    if constexpr (has_teacher)
       if (a.teacher) net = recipe->target()->backbone;
     return ssl::eval::frozen_features(net, x, kind, [](const ssl::Features& f) { return ssl::eval::cls_mean_patch(f.tokens); });
   }, data, to_model, a.probe_epochs, a.floors, device);
@@ -188,12 +192,23 @@ int ibot(Run& r) {
   return pretrain_and_evaluate(ssl::ibot::recipe(o), r);
 }
 
+/// I-JEPA: predict the EMA teacher's layer-normed tokens of four target blocks from one context
+/// block (the paper's masking; min_keep 4 on the 7 x 7 grid), no augmentations.
+int ijepa(Run& r) {
+  ssl::ijepa::Options o;
+  o.encoder = r.arch;
+  o.ema.base = r.a.momentum;
+  r.metrics.update(ssl::train::Json{{"ema_base", r.a.momentum}});
+  return pretrain_and_evaluate(ssl::ijepa::recipe(o), r);
+}
+
 /// The methods: the defaults of a ~9-minute run here, and how each trains.
 const std::map<std::string, Method>& methods() {
   static const std::map<std::string, Method> table = {
       // epochs, lr, weight decay, ViT width, patch, frozen features, teacher, learned positions, processes, train
       {"beit", {3, 1.5e-3, 0.05, 128, 4, "pooled", false, false, 1, beit}},
       {"ibot", {7, 2e-3, 0.04, 64, 7, "blocks", true, true, 2, ibot}},
+      {"ijepa", {8, 1.5e-3, 0.05, 128, 4, "pooled", true, false, 1, ijepa}},
   };
   return table;
 }
@@ -213,7 +228,7 @@ int run(Args a) {
   const auto& m = methods().at(a.method);
   if (a.dim <= 0) a.dim = m.dim;
   if (a.features.empty()) a.features = m.features;
-  TORCH_CHECK(!a.teacher || m.teacher, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT has one");
+  TORCH_CHECK(!a.teacher || m.teacher, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT and I-JEPA have one");
   if (a.patch <= 0) a.patch = m.patch;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
   TORCH_CHECK(data.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", data.image_size);
@@ -225,6 +240,6 @@ int run(Args a) {
 
 int main(int argc, char** argv) {
   return ex::methods_main<Args>(
-      argc, argv, "libssl 06: BEiT (visual tokens) and iBOT (self-distillation + masked patches) on Fashion-MNIST",
+      argc, argv, "libssl 06: BEiT (visual tokens), iBOT (self-distillation + masked patches) and I-JEPA (latent block prediction) on Fashion-MNIST",
       methods(), ex06::add_options, run);
 }

@@ -37,11 +37,13 @@
 #include <ssl/eval/loss.hpp>
 #include <ssl/gpt.hpp>
 #include <ssl/heads/dino_head.hpp>
+#include <ssl/heads/jepa.hpp>
 #include <ssl/heads/lm.hpp>
 #include <ssl/heads/mae_decoder.hpp>
 #include <ssl/heads/patch_heads.hpp>
 #include <ssl/heads/projection.hpp>
 #include <ssl/ibot.hpp>
+#include <ssl/ijepa.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/png.hpp>
 #include <ssl/io/safetensors.hpp>
@@ -54,11 +56,13 @@
 #include <ssl/loss/neg_cosine.hpp>
 #include <ssl/loss/ntxent.hpp>
 #include <ssl/loss/pairwise.hpp>
+#include <ssl/loss/smooth_l1.hpp>
 #include <ssl/loss/vicreg.hpp>
 #include <ssl/mae.hpp>
 #include <ssl/masker/bert.hpp>
 #include <ssl/masker/blockwise.hpp>
 #include <ssl/masker/generator.hpp>
+#include <ssl/masker/multi_block.hpp>
 #include <ssl/masker/none.hpp>
 #include <ssl/masker/random_patches.hpp>
 #include <ssl/mocov3.hpp>

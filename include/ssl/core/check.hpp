@@ -3,6 +3,7 @@
 /// Small helpers for boundary checks whose message says what was expected and what came.
 #include <torch/torch.h>
 
+#include <array>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -22,6 +23,17 @@ inline void check_dim(const torch::Tensor& t, int64_t dim, const char* what, con
   TORCH_CHECK(t.defined(), what, ": expected a tensor ", layout, ", got an undefined tensor");
   TORCH_CHECK(t.dim() == dim, what, ": expected ", dim, "-D tensor ", layout, ", got shape ",
               shape_str(t));
+}
+
+/// The patch grid `{rows, cols}` of an `[B,C,H,W]` batch for a masker (`who`) whose `patch` (the
+/// encoder's patch size) is required and must divide both image sides.
+inline std::array<int64_t, 2> patch_grid(const torch::Tensor& x, const std::optional<int64_t>& patch, const char* who) {
+  check_dim(x, 4, who, "[B,C,H,W]");
+  TORCH_CHECK(patch.has_value(), who, ": patch is required (the encoder's patch size)");
+  const int64_t p = *patch;
+  TORCH_CHECK(p > 0 && x.size(2) % p == 0 && x.size(3) % p == 0, who, ": image ", x.size(2), "x", x.size(3),
+              " is not divisible by the patch size ", p);
+  return {x.size(2) / p, x.size(3) / p};
 }
 
 /// A recipe's derived option: what the recipe's other parts fix (`derived`, from `from`) fills

@@ -33,12 +33,16 @@ struct Batch {
 ///  - `proposal_logits`: a masker that is itself a model (ELECTRA's generator) fills it with its
 ///                   logits `[M, vocab]` at the M hidden positions, for the loss to train it;
 ///                   undefined for every other masker.
+///  - `blocks`:      `[B, G, M]` int64, the hidden positions as G groups of M that are predicted
+///                   apart (I-JEPA's target blocks, masker/multi_block.hpp); undefined for every
+///                   other masker (all hidden positions are one group).
 struct Masked {
   Tensor input;            ///< what the backbone sees (see above)
   Tensor mask;             ///< `[B,N]` bool, `true` = hidden (undefined: nothing hidden)
   Tensor ids_keep;         ///< `[B,K]` int64, the positions encoded (undefined: all)
   Tensor ids_restore;      ///< `[B,N]` int64, the inverse permutation of `ids_keep`
   Tensor proposal_logits;  ///< `[M, vocab]`: the masking model's logits at the hidden positions
+  Tensor blocks;           ///< `[B, G, M]` int64: the hidden positions in G groups predicted apart
 };
 
 /// What an `Augmenter` gives: `global` views (seen by the student and, for teacher methods, by

@@ -25,9 +25,12 @@ inline bool same_definedness_and_shape(const Tensor& a, const Tensor& b) {
   return !a.defined() || a.sizes() == b.sizes();
 }
 /// Whether `b` can join `a`'s batch: same input shape, the same mask (defined or not, same shape),
-/// and nothing a per-view forward would need besides (no `ids_keep` / `ids_restore` / `proposal_logits`).
+/// and nothing a per-view forward would need besides (no `ids_keep` / `ids_restore` / `proposal_logits` /
+/// `blocks`).
 inline bool can_share_batch(const Masked& a, const Masked& b) {
-  const auto plain = [](const Masked& m) { return !m.ids_keep.defined() && !m.ids_restore.defined() && !m.proposal_logits.defined(); };
+  const auto plain = [](const Masked& m) {
+    return !m.ids_keep.defined() && !m.ids_restore.defined() && !m.proposal_logits.defined() && !m.blocks.defined();
+  };
   return plain(a) && plain(b) && a.input.sizes() == b.input.sizes() && same_definedness_and_shape(a.mask, b.mask);
 }
 inline Tensor cat_defined(const std::vector<Tensor>& ts) { return ts.front().defined() ? torch::cat(ts, 0) : Tensor(); }

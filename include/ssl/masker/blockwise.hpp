@@ -47,12 +47,7 @@ struct Blockwise {
 
   /// The patch grid `{rows, cols}` of an `[B,C,H,W]` batch.
   [[nodiscard]] std::array<int64_t, 2> grid_of(const torch::Tensor& x) const {
-    ssl::detail::check_dim(x, 4, "masker::Blockwise", "[B,C,H,W]");
-    TORCH_CHECK(patch.has_value(), "masker::Blockwise: patch is required (the encoder's patch size)");
-    const int64_t p = *patch;
-    TORCH_CHECK(p > 0 && x.size(2) % p == 0 && x.size(3) % p == 0, "masker::Blockwise: image ", x.size(2), "x",
-                x.size(3), " is not divisible by the patch size ", p);
-    return {x.size(2) / p, x.size(3) / p};
+    return ssl::detail::patch_grid(x, patch, "masker::Blockwise");
   }
 
   /// Masks every image of `x` (`[B,C,H,W]`): `{.input = x, .mask = [B, N] bool}`, N = rows x cols.

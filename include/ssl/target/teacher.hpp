@@ -15,6 +15,8 @@
 ///    extra outputs (iBOT's patch head: `HeadOutput`), `TeacherTokenOutputs`: also each global
 ///    view's first extra output, taken at the positions the student's masker hid in the same view
 ///    (the teacher itself sees the whole view).
+///    The head also learns the student's target blocks (`Masked::blocks`, I-JEPA: the teacher's
+///    `heads::BlockTokens` gives its tokens there).
 ///  - `CrossTeacher<B, H>` (BYOL, MoCo v3): two global views, `PairedEmbeddings{t(v1), t(v0)}`:
 ///    each student view is compared with the teacher's output of the *other* view
 ///    (loss/pairwise.hpp's convention).
@@ -89,7 +91,10 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
     std::vector<Masked> whole, for_head;
     for (size_t i = 0; i < views.global.size(); ++i) {
       whole.push_back(Masked{.input = views.global[i]});
-      for_head.push_back(Masked{.input = views.global[i], .mask = i < pred.masked.size() ? pred.masked[i].mask : Tensor()});
+      const bool masked = i < pred.masked.size();
+      for_head.push_back(Masked{.input = views.global[i],
+                                .mask = masked ? pred.masked[i].mask : Tensor(),
+                                .blocks = masked ? pred.masked[i].blocks : Tensor()});
     }
     for (auto& o : encode_views(backbone, head, whole, for_head, views.batch_same_size)) {
       auto h = head_output(std::move(o));

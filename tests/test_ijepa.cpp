@@ -1,0 +1,218 @@
+// I-JEPA (include/ssl/ijepa.hpp). Suites: `ijepa` (the masker's invariants, its refusals, the
+// recipe's plumbing: one training step, the teacher following by EMA), `ijepa_parity` (the
+// multi-block masks draw for draw, the predictor, the teacher's target and the loss with their
+// gradients, against the official code written out in tests/python/make_ijepa_references.py).
+#include <doctest/doctest.h>
+#include "parity.hpp"
+#include <ssl/ijepa.hpp>
+
+#include <set>
+#include <string>
+
+// Each test file in its own namespace: the files compile as one unit in a unity build
+// (SSL_UNITY_TESTS) without their helpers colliding.
+namespace test_ijepa {
+
+namespace {
+using torch::Tensor;
+
+ssl::vit::Options tiny_vit28() { return ssl::vit::Options{}.image(28).patch(4).channels(1).dim(32).depth(2).heads(2); }
+
+/// The patches of `[rows, cols]` row-major indices `idx` as a set.
+std::set<int64_t> as_set(const Tensor& idx) {
+  std::set<int64_t> s;
+  auto c = idx.to(torch::kCPU).contiguous();
+  for (int64_t i = 0; i < c.numel(); ++i) s.insert(c.data_ptr<int64_t>()[i]);
+  return s;
+}
+
+Tensor expected(const std::string& k) { return parity::expected_in("ijepa.safetensors", k); }
+}  // namespace
+
+TEST_SUITE("ijepa") {
+TEST_CASE("MultiBlock: each target block is a rectangle, the context avoids them, and the union is the mask") {
+  ssl::masker::MultiBlock mb{.patch = 4, .min_keep = 4};
+  torch::manual_seed(3);
+  const auto x = torch::randn({6, 1, 28, 28});
+  for (int64_t step = 0; step < 20; ++step) {
+    mb.set_step({.step = step});
+    const auto m = mb(x);
+    REQUIRE(m.blocks.dim() == 3);
+    CHECK(m.blocks.size(0) == 6);
+    CHECK(m.blocks.size(1) == 4);
+    CHECK(m.ids_keep.size(0) == 6);
+    CHECK(m.ids_keep.size(1) > 4);
+    CHECK(m.blocks.size(2) > 4);
+    CHECK(!m.ids_restore.defined());
+    for (int64_t b = 0; b < 6; ++b) {
+      std::set<int64_t> hidden;
+      for (int64_t g = 0; g < 4; ++g) {
+        auto blk = as_set(m.blocks[b][g]);
+        CHECK(blk.size() == size_t(m.blocks.size(2)));  // no patch twice
+        hidden.insert(blk.begin(), blk.end());
+        // the M first patches (row-major) of an h x w rectangle: consecutive rows, consecutive columns
+        const auto rows = as_set(m.blocks[b][g].div(7, "floor")), cols = as_set(m.blocks[b][g].remainder(7));
+        CHECK(*rows.rbegin() - *rows.begin() + 1 == int64_t(rows.size()));
+        CHECK(*cols.rbegin() - *cols.begin() + 1 == int64_t(cols.size()));
+      }
+      for (auto k : as_set(m.ids_keep[b])) CHECK_MESSAGE(!hidden.count(k), "context patch ", k, " is in a target block");
+      CHECK(as_set(m.mask[b].nonzero().flatten()) == hidden);
+    }
+  }
+}
+
+TEST_CASE("MultiBlock: the same step and seed give the same masks; the step draws the block sizes") {
+  ssl::masker::MultiBlock mb{.patch = 4, .min_keep = 4};
+  const auto x = torch::zeros({4, 1, 28, 28});
+  mb.set_step({.step = 5});
+  torch::manual_seed(1);
+  const auto a = mb(x);
+  torch::manual_seed(1);
+  const auto b = mb(x);
+  CHECK(torch::equal(a.ids_keep, b.ids_keep));
+  CHECK(torch::equal(a.blocks, b.blocks));
+  // the sizes: a function of the step alone (the same sizes under another default seed)
+  torch::manual_seed(2);
+  const auto c = mb(x);
+  const auto hw5 = ssl::masker::MultiBlock::block_size(
+      torch::rand({1}, at::make_generator<at::CPUGeneratorImpl>(5)).item<float>(), 7, 7, mb.target_scale, mb.aspect);
+  CHECK(c.blocks.size(2) <= hw5[0] * hw5[1]);
+  CHECK(a.blocks.size(2) <= hw5[0] * hw5[1]);
+}
+
+TEST_CASE("MultiBlock refuses what it cannot place, before drawing, and names it") {
+  const auto x = torch::zeros({2, 1, 28, 28});
+  auto msg = [&](ssl::masker::MultiBlock mb) {
+    try {
+      mb(x);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(msg({}).find("patch is required") != std::string::npos);
+  CHECK(msg({.patch = 5}).find("not divisible by the patch size 5") != std::string::npos);
+  // the reference's sampler would loop for ever here: a 7 x 7 grid's target blocks hold 9 patches
+  CHECK(msg({.patch = 4, .min_keep = 10}).find("not more than min_keep = 10") != std::string::npos);
+  CHECK(msg({.patch = 4, .targets = 0}).find("targets") != std::string::npos);
+  CHECK(msg({.patch = 4, .target_scale = {0.3, 0.2}}).find("target_scale") != std::string::npos);
+  CHECK(msg({.patch = 4, .aspect = {0.0, 1.0}}).find("aspect") != std::string::npos);
+  ssl::ijepa::Options o;
+  o.encoder = tiny_vit28();
+  o.masker.min_keep = 10;
+  CHECK_THROWS_WITH_AS(ssl::ijepa::recipe(o), doctest::Contains("min_keep = 10"), c10::Error);
+  o.masker = {.patch = 8};
+  CHECK_THROWS_WITH_AS(ssl::ijepa::recipe(o), doctest::Contains("Options::masker.patch is 8"), c10::Error);
+}
+
+TEST_CASE("I-JEPA recipe: predictions and targets agree in shape, one step trains the student, the teacher follows by EMA") {
+  torch::manual_seed(0);
+  ssl::ijepa::Options o;
+  o.encoder = tiny_vit28();
+  o.predictor_dim = 16;
+  o.predictor_heads = 2;
+  auto r = ssl::ijepa::recipe(o);
+  const auto x = torch::randn({4, 1, 28, 28});
+  r->before_step({.step = 0, .total_steps = 10});
+  auto views = r->augment()(x);
+  auto pred = r->predict(views);
+  REQUIRE(pred.views.size() == 1);
+  const auto& m = pred.masked.front();
+  const auto G = m.blocks.size(1), M = m.blocks.size(2);
+  CHECK(pred.views[0].sizes() == std::vector<int64_t>({G * 4, M, 32}));
+  const auto t = r->target()(views, pred);
+  CHECK(t.global[0].sizes() == pred.views[0].sizes());
+  // the target: the teacher's layer-normed tokens (mean 0, variance 1 over the features)
+  CHECK(t.global[0].mean(-1).abs().max().item<double>() < 1e-5);
+  CHECK(!t.global[0].requires_grad());
+  // the teacher starts as a copy of the student encoder
+  auto student = r->backbone()->parameters(), teacher = r->teacher_parameters();
+  REQUIRE(student.size() == teacher.size());
+  for (size_t i = 0; i < student.size(); ++i) CHECK(torch::equal(student[i], teacher[i]));
+
+  torch::optim::SGD opt(r->parameters(), torch::optim::SGDOptions(0.1));
+  auto out = r->forward(ssl::Batch{.input = x});
+  REQUIRE(std::isfinite(out.loss.item<double>()));
+  opt.zero_grad();
+  out.loss.backward();
+  // the predictor and the student encoder learn; the teacher has no gradient
+  CHECK(r->head()->embed->weight.grad().defined());
+  CHECK(r->backbone()->blocks->block(0)->attn->qkv->weight.grad().defined());
+  for (const auto& p : teacher) CHECK(!p.grad().defined());
+  // a tensor whose first SGD step is visible in float32 (the patch embedding's bias, zero at init)
+  const auto names = r->backbone()->named_parameters().keys();
+  const auto k = size_t(std::find(names.begin(), names.end(), "patch_embed.proj.bias") - names.begin());
+  REQUIRE(k < student.size());
+  const auto before = teacher[k].clone(), student_before = student[k].clone();
+  opt.step();
+  r->after_optimizer_step({.step = 0, .total_steps = 10});
+  const double mom = o.ema.momentum({.step = 0, .total_steps = 10});
+  CHECK(!torch::equal(student[k], student_before));
+  CHECK(!torch::equal(teacher[k], before));
+  CHECK(torch::allclose(teacher[k], mom * before + (1 - mom) * student[k], 1e-6, 1e-9));
+}
+}
+
+TEST_SUITE("ijepa_parity") {
+TEST_CASE("MultiBlock == the official MaskCollator, draw for draw (4 configurations, 70 batches)") {
+  struct Cfg {
+    const char* name;
+    int64_t grid, batch, steps;
+    ssl::masker::MultiBlock mb;
+  };
+  const Cfg cfgs[] = {
+      {"small", 7, 8, 25, {.patch = 4, .min_keep = 4}},
+      {"official", 16, 4, 10, {.patch = 4, .min_keep = 10}},
+      {"overlap", 7, 4, 10, {.patch = 4, .min_keep = 4, .allow_overlap = true}},
+      {"relax", 6, 8, 25, {.patch = 4, .target_scale = {0.3, 0.4}, .min_keep = 4}},
+  };
+  for (auto c : cfgs) {
+    CAPTURE(c.name);
+    const auto x = torch::zeros({c.batch, 1, 4 * c.grid, 4 * c.grid});
+    for (int64_t s = 0; s < c.steps; ++s) {
+      CAPTURE(s);
+      torch::manual_seed(uint64_t(1000 + s));
+      c.mb.set_step({.step = s});
+      const auto m = c.mb(x);
+      const std::string k = std::string("mb_") + c.name + ".s" + std::to_string(s);
+      const auto enc = expected(k + ".enc").to(torch::kLong), pred = expected(k + ".pred").to(torch::kLong);
+      REQUIRE(m.ids_keep.sizes() == enc.sizes());
+      REQUIRE(m.blocks.sizes() == pred.sizes());
+      CHECK(torch::equal(m.ids_keep, enc));
+      CHECK(torch::equal(m.blocks, pred));
+    }
+  }
+}
+
+TEST_CASE("JepaPredictor, BlockTokens and SmoothL1 == the official predictor, target and loss, with gradients") {
+  auto o = tiny_vit28();  // 7 x 7 patches, width 32
+  ssl::heads::JepaPredictor p(ssl::heads::JepaPredictorOptions(o).dim(24).depth(2).heads(4));
+  {
+    torch::NoGradGuard g;
+    for (auto& kv : p->named_parameters()) kv.value().copy_(expected("pred.w." + kv.key()));
+  }
+  parity::check_close(p->pos_embed, expected("pred.pos_embed"), "pos_embed");
+  const auto x = expected("pred.x").clone().requires_grad_(true);
+  const auto B = x.size(0);
+  const ssl::Masked m{.ids_keep = expected("pred.enc").to(torch::kLong),
+                      .blocks = expected("pred.pred_idx").to(torch::kLong)};
+  // libssl's ViT puts a CLS token first: the heads skip it
+  const auto cls = torch::full({B, 1, 32}, 7.0);
+  const auto z = p->forward(ssl::Features{.tokens = torch::cat({cls, x}, 1)}, m);
+  parity::check_close(z, expected("pred.z"), "predictions");
+  ssl::heads::BlockTokens bt;
+  const auto target = bt->forward(ssl::Features{.tokens = torch::cat({cls, expected("pred.h")}, 1)}, m);
+  parity::check_close(target, expected("pred.target"), "targets");
+  ssl::Prediction pr;
+  pr.views = {z};
+  const auto out = ssl::loss::SmoothL1{}(pr, ssl::TeacherOutputs{{target}});
+  parity::check_close(out.loss.reshape({1}), expected("pred.loss"), "loss");
+  out.loss.backward();
+  parity::check_close(x.grad(), expected("pred.grad.x"), "grad x");
+  parity::Dict grads;
+  for (auto& kv : p->named_parameters()) grads[kv.key()] = expected("pred.grad." + kv.key());
+  parity::check_grads(*p, grads, 20);
+}
+}
+
+}  // namespace test_ijepa
