@@ -64,6 +64,36 @@ std::pair<double, double> finetune_vs_scratch(ssl::vit::Encoder pretrained) {
   }
   return {pre, *base};
 }
+
+// The fortunes as examples 02 and 04 read them: documents split 90/10 by a fixed permutation,
+// a 4000-piece WordPiece trained on the training part, and both parts packed into L-token
+// sequences. Built once, shared by the text cases.
+struct FortunesText {
+  static constexpr int64_t L = 64;
+  std::vector<ssl::data::Document> train, held;
+  std::optional<ssl::text::WordPiece> tok;
+  std::vector<std::vector<int64_t>> train_ids, held_ids;
+  ssl::data::TextSpecials sp;
+  ssl::data::TextSet packed, held_packed;
+  FortunesText() {
+    auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
+    auto perm = torch::randperm(int64_t(docs.size()), at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64);
+    for (int64_t i = 0; i < perm.size(0); ++i)
+      (i < perm.size(0) / 10 ? held : train).push_back(docs[size_t(perm[i].item<int64_t>())]);
+    std::vector<std::string> texts;
+    for (const auto& d : train) texts.push_back(d.text);
+    tok.emplace(ssl::text::train_wordpiece(texts, {.vocab_size = 4000}));
+    for (const auto& d : train) train_ids.push_back(tok->encode(d.text));
+    for (const auto& d : held) held_ids.push_back(tok->encode(d.text));
+    const auto& v = tok->vocab();
+    sp = {.cls = v.cls_id(), .sep = v.sep_id(), .pad = v.pad_id()};
+    packed = ssl::data::pack(train_ids, sp, L), held_packed = ssl::data::pack(held_ids, sp, L);
+  }
+};
+const FortunesText& fortunes_text() {
+  static const FortunesText data;
+  return data;
+}
 }  // namespace
 
 TEST_SUITE("learning") {
@@ -114,24 +144,15 @@ TEST_CASE("BEiT with a k-means tokenizer beats scratch when fine-tuning on 5000 
 
 TEST_SUITE("learning_text") {
 TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretrained beats scratch on topics (reduced run)") {
+  const auto& ft = fortunes_text();  // its data path draws from no torch generator
   torch::manual_seed(0);
-  auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
-  auto perm = torch::randperm(int64_t(docs.size()), at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64);
-  std::vector<ssl::data::Document> train, held;
-  for (int64_t i = 0; i < perm.size(0); ++i) (i < perm.size(0) / 10 ? held : train).push_back(docs[size_t(perm[i].item<int64_t>())]);
-  std::vector<std::string> texts;
-  for (const auto& d : train) texts.push_back(d.text);
-  ssl::text::WordPiece tok(ssl::text::train_wordpiece(texts, {.vocab_size = 4000}));
+  const auto& tok = *ft.tok;
   const auto& vocab = tok.vocab();
-  auto encode = [&](const std::vector<ssl::data::Document>& ds) {
-    std::vector<std::vector<int64_t>> out;
-    for (const auto& d : ds) out.push_back(tok.encode(d.text));
-    return out;
-  };
-  const auto train_ids = encode(train), held_ids = encode(held);
-  const ssl::data::TextSpecials sp{.cls = vocab.cls_id(), .sep = vocab.sep_id(), .pad = vocab.pad_id()};
-  const int64_t L = 64;
-  auto packed = ssl::data::pack(train_ids, sp, L), held_packed = ssl::data::pack(held_ids, sp, L);
+  const auto &train = ft.train, &held = ft.held;
+  const auto &train_ids = ft.train_ids, &held_ids = ft.held_ids;
+  const auto& sp = ft.sp;
+  const auto &packed = ft.packed, &held_packed = ft.held_packed;
+  const int64_t L = FortunesText::L;
 
   const auto eo = ssl::text::bert_tiny(vocab.size()).max_len(L).norm_first(true).pad_id(vocab.pad_id()).sep_id(vocab.sep_id());
   auto recipe = ssl::bert::recipe(ssl::bert::roberta({.encoder = eo, .masking = ssl::masker::Bert::for_vocab(vocab)}));
@@ -182,22 +203,12 @@ TEST_CASE("ELECTRA's discriminator learns to detect replaced tokens on held-out 
   // The discriminator path alone: replacements drawn uniformly from the vocabulary (electra.md's
   // experiment 1), 120 steps of the example's BERT-tiny discriminator. At initialisation the
   // held-out ROC-AUC of its logits is chance (0.5) and its accuracy the all-original prior.
+  const auto& ft = fortunes_text();
   torch::manual_seed(0);
-  auto docs = ssl::data::read_fortunes(test_data::fortunes_dir());
-  auto perm = torch::randperm(int64_t(docs.size()), at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64);
-  std::vector<std::string> train, held;
-  for (int64_t i = 0; i < perm.size(0); ++i)
-    (i < perm.size(0) / 10 ? held : train).push_back(docs[size_t(perm[i].item<int64_t>())].text);
-  ssl::text::WordPiece tok(ssl::text::train_wordpiece(train, {.vocab_size = 4000}));
-  const auto& vocab = tok.vocab();
-  auto encode = [&](const std::vector<std::string>& ts) {
-    std::vector<std::vector<int64_t>> out;
-    for (const auto& t : ts) out.push_back(tok.encode(t));
-    return out;
-  };
-  const ssl::data::TextSpecials sp{.cls = vocab.cls_id(), .sep = vocab.sep_id(), .pad = vocab.pad_id()};
-  const int64_t L = 64;
-  auto packed = ssl::data::pack(encode(train), sp, L), held_packed = ssl::data::pack(encode(held), sp, L);
+  const auto& vocab = ft.tok->vocab();
+  const int64_t L = FortunesText::L;
+  const auto& packed = ft.packed;
+  const auto& held_packed = ft.held_packed;
   const auto eo = ssl::text::bert_tiny(vocab.size()).max_len(L).norm_first(true).embedding_dim(64).pad_id(vocab.pad_id())
                       .sep_id(vocab.sep_id());
   auto recipe = ssl::electra::recipe(
