@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 #include "parity.hpp"
 #include <ssl/ijepa.hpp>
+#include <ssl/monitor/watch.hpp>
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -150,6 +152,17 @@ TEST_CASE("I-JEPA recipe: predictions and targets agree in shape, one step train
   CHECK(!torch::equal(student[k], student_before));
   CHECK(!torch::equal(teacher[k], before));
   CHECK(torch::allclose(teacher[k], mom * before + (1 - mom) * student[k], 1e-6, 1e-9));
+
+  // the standard monitors watch the predicted tokens ([4B, M, D] -> one embedding per token)
+  auto watched = ssl::monitor::watched(r, 1);
+  const auto w = watched->forward(ssl::Batch{.input = x});
+  std::map<std::string, double> parts;
+  for (const auto& [name, v] : w.parts) parts[name] = v.item<double>();
+  REQUIRE(parts.count("mon_emb_std"));
+  REQUIRE(parts.count("mon_eff_rank"));
+  CHECK(parts["mon_emb_std"] > 0.2 / std::sqrt(32.0));  // healthy at initialisation: no collapse flagged
+  CHECK(parts["alert_collapse"] == 0.0);
+  CHECK(parts["mon_eff_rank"] > 2.0);
 }
 }
 

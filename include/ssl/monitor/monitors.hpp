@@ -46,17 +46,19 @@ struct Seen {
   const LossOutput* out = nullptr;  ///< the loss's output (after the loss ran), else null
 };
 
-/// The first student view's head output, checked to be a `[B, D]` embedding (what the
-/// embedding monitors look at).
-inline const torch::Tensor& first_embedding(const Prediction& pred, const char* who) {
-  TORCH_CHECK(!pred.views.empty() && pred.views[0].defined() && pred.views[0].dim() == 2, who,
-              ": expected the head's output of the first view as embeddings [B, D], got ",
+/// The first student view's head output as embeddings `[N, D]`: a `[B, D]` output as it is, an
+/// output of several tokens per sample (`[..., D]`, I-JEPA's predicted tokens `[G*B, M, D]`) with
+/// every token a row (what the embedding monitors look at).
+inline torch::Tensor first_embedding(const Prediction& pred, const char* who) {
+  TORCH_CHECK(!pred.views.empty() && pred.views[0].defined() && pred.views[0].dim() >= 2, who,
+              ": expected the head's output of the first view as embeddings [B, D] (or [..., D]), got ",
               pred.views.empty() ? std::string("no view") : ssl::detail::shape_str(pred.views[0]));
-  return pred.views[0];
+  const auto& z = pred.views[0];
+  return z.dim() == 2 ? z : z.reshape({-1, z.size(-1)});
 }
 
 /// The std of the l2-normalised embeddings (`std_of_l2_normalized` of the first view's head
-/// output `[B, D]`): healthy about `1/sqrt(D)`, 0 when collapsed. Below
+/// output `[B, D]`, or of its tokens, `first_embedding`): healthy about `1/sqrt(D)`, 0 when collapsed. Below
 /// `collapse_factor / sqrt(D)` (default a fifth of the healthy value) the step is flagged:
 /// part `alert_collapse` = 1 (else 0; the trainer's progress line shows `!collapse`), and the
 /// first time a line on stderr names the step and the value.
@@ -85,8 +87,9 @@ struct EmbeddingStd {
   }
 };
 
-/// The effective rank (Roy & Vetterli) of the first view's centred head output `[B, D]`: how
-/// many directions the batch spreads over, between 0 and `min(B - 1, D)`. A dimensional
+/// The effective rank (Roy & Vetterli) of the first view's centred head output `[B, D]` (or of
+/// its tokens, `first_embedding`): how many directions the batch spreads over, between 0 and
+/// `min(B - 1, D)`. A dimensional
 /// collapse shows as a rank far below `min(B - 1, D)`; a full collapse as 0 or 1.
 /// Example: `monitor::EffectiveRank{.every = 50}`.
 struct EffectiveRank {

@@ -150,8 +150,8 @@ Monitored<L, Ms...> watch(L loss, Ms... ms) {
 
 /// The standard monitors of a loss, by what it scores, each every `every` steps (0 = never):
 ///  - `PairedEmbeddings` (SimCLR, BYOL, SimSiam, Barlow Twins, VICReg, MoCo v3): `EmbeddingStd`, `EffectiveRank`;
-///  - `TeacherOutputs`, `TeacherTokenOutputs` (DINO, iBOT): those two and, when the loss has a
-///    `sharpening` overload (DINOLoss, IBOTLoss), `TeacherEntropy`;
+///  - `TeacherOutputs`, `TeacherTokenOutputs` (DINO, iBOT, I-JEPA: over its predicted tokens):
+///    those two and, when the loss has a `sharpening` overload (DINOLoss, IBOTLoss), `TeacherEntropy`;
 ///  - `TokenLabels` (BERT, RoBERTa, GPT, BEiT): `MlmAccuracy`;
 ///  - `ReplacedTokenLabels` (ELECTRA): `DiscriminatorGain`.
 /// Any other target type has none (a compile error naming it: pass the monitors to `watch`).
