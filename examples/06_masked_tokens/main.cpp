@@ -208,7 +208,7 @@ const std::map<std::string, Method>& methods() {
       // epochs, lr, weight decay, ViT width, patch, frozen features, teacher, learned positions, processes, train
       {"beit", {3, 1.5e-3, 0.05, 128, 4, "pooled", false, false, 1, beit}},
       {"ibot", {7, 2e-3, 0.04, 64, 7, "blocks", true, true, 2, ibot}},
-      {"ijepa", {8, 1.5e-3, 0.05, 128, 4, "pooled", true, false, 1, ijepa}},
+      {"ijepa", {4, 1.5e-3, 0.05, 128, 4, "pooled", true, false, 1, ijepa}},
   };
   return table;
 }

@@ -37,7 +37,7 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--tokenizer", a.tokenizer, "BEiT's tokenizer: kmeans | vqvae")->check(CLI::IsMember({"kmeans", "vqvae"}));
   ex::add_image_data_options(app, a.data);
   ex::add_run_options(app, a, {.out = "output folder (default out/<method>)",
-                               .epochs = "pretraining epochs (default: BEiT 3, iBOT 7: ~9 minutes each here)",
+                               .epochs = "pretraining epochs (default: BEiT 3, iBOT 7: ~9 minutes each here; I-JEPA 4, the MAE example's)",
                                .batch = "batch size per process (default: 256 in all, split over the processes)",
                                .lr = "peak learning rate (BEiT 1.5e-3, iBOT 2e-3)",
                                .resume = "<method>.ckpt", .device = true,
