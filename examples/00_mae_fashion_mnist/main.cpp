@@ -121,12 +121,12 @@ int hf_lab(const Args& a) {
                 want, " (", name == std::string("--channels") ? "num_channels" : "image_size", "); leave it out");
     *given = want;
   }
-  std::string normalization = "--mean / --std";
+  std::string normalization = "given by --mean / --std";
   if (opts.mean.empty()) {
     normalization = "computed from the images";
     if (auto pre = preprocessor_normalization(a.hf, vo.channels())) {
       std::tie(opts.mean, opts.std) = *pre;
-      normalization = "preprocessor_config.json";
+      normalization = "of its preprocessor_config.json";
     }
   }
   const auto d = [&] {

@@ -750,7 +750,6 @@ inline void save_pretrained(const std::string& dir, const vit::EncoderImpl& enco
   write_checkpoint(dir, tensors, config);
 }
 
-
 // ---- Out: whole image models (ViT-MAE) and ResNets (torchvision) --------------------------------
 
 namespace detail {
