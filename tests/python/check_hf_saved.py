@@ -9,10 +9,6 @@ For each case <c>, DIR/hf_saved/<c>/ is loaded with the Auto class of its archit
 config.json must name the architecture, and the model's output on the inputs of
 DIR/hf_saved/<c>.io.safetensors must equal libssl's `logits` there within 1e-5 (max abs error
 relative to the largest |logit|, as the C++ parity checks). One process for all cases.
-
-Also: whole ViT-MAEs (DIR/hf_saved/vit_mae*, ViTMAEForPreTraining: logits, mask and loss for libssl's
-noise) and ResNets libssl wrote with torchvision's names (DIR/hf_saved/resnet*: torchvision's ResNet
-built as their config.json says loads them with only fc.* missing and gives libssl's pooled features).
 """
 import argparse
 import json
@@ -80,6 +76,8 @@ def check(d, case):
 
 
 # ---- Whole ViT-MAEs and ResNets (torchvision names) --------------------------------------------
+# Also checked, after the cases above: whole ViT-MAEs (DIR/hf_saved/vit_mae*) and ResNets libssl
+# wrote with torchvision's names (DIR/hf_saved/resnet*).
 # ViTMAEForPreTraining directories: transformers' logits, mask and loss for libssl's `noise` must
 # equal libssl's (loss within 1e-5, relative).
 MAE_CASES = ["vit_mae", "vit_mae_norm_pix"]
