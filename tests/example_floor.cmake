@@ -1,7 +1,8 @@
 # Runs an image example on a reduced budget, then reads its <out>/metrics.json and fails unless
 # the frozen features' k-NN top-1 (`knn_top1`) is above the raw-pixel k-NN floor the same run
 # measured (`raw_pixels_knn_top1`: cosine k-NN, k = 20, on the 60k training images' pixels).
-#   cmake -DEXE=<example> -DOUT=<folder> "-DARGS=--method ibot ..." -P example_floor.cmake
+#   cmake -DEXE=<example> -DOUT=<folder> "-DARGS=--method ibot ..." [-DFILES=a;b] -P example_floor.cmake
+# FILES: paths under <folder> the run must have written (e.g. hf/config.json).
 foreach(v EXE OUT ARGS)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "example_floor.cmake: expected -D${v}=...")
@@ -21,3 +22,8 @@ message(STATUS "k-NN top-1 on the frozen '${features}' features: ${knn}; raw pix
 if(NOT knn GREATER raw)
   message(FATAL_ERROR "k-NN ${knn} is not above the raw-pixel floor ${raw}")
 endif()
+foreach(f IN LISTS FILES)
+  if(NOT EXISTS "${OUT}/${f}")
+    message(FATAL_ERROR "expected the run to write '${OUT}/${f}'")
+  endif()
+endforeach()

@@ -3,9 +3,9 @@
 # test cannot pass because the program crashed, succeeded, or failed for another reason;
 # EXPECT=pass passes when it exits 0, its output matches REGEX and every file of FILES exists.
 #   cmake -DEXE=<program> "-DARGS=--lr;nan" "-DREGEX=..." [-DEXPECT=pass "-DFILES=a;b"] [-DCLEAN=<folder>] -P run_example.cmake
-# CLEAN: a folder removed before the run (the example's --out).
-if(DEFINED CLEAN)  # an output folder of an earlier run: its files must not pass for this run's
-  file(REMOVE_RECURSE "${CLEAN}")
+# CLEAN: folders removed before the run (the example's --out; a list: "-DCLEAN=a;b").
+if(DEFINED CLEAN)  # output folders of an earlier run: their files must not pass for this run's
+  file(REMOVE_RECURSE ${CLEAN})
 endif()
 if(NOT DEFINED EXPECT)
   set(EXPECT fail)

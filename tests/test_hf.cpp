@@ -9,6 +9,7 @@
 #include <ssl/bert.hpp>
 #include <ssl/io/hf_checkpoint.hpp>
 #include <ssl/io/safetensors.hpp>
+#include <ssl/resnet/encoder.hpp>
 
 #include "parity.hpp"
 #include "util.hpp"
@@ -248,6 +249,120 @@ TEST_CASE("save_pretrained refuses a model that is not of the architecture asked
   check_error(
       [&] { hf::save_pretrained((tmp.path / "y").string(), hf::Arch::roberta_mlm, *bert->backbone, *bert->lm); },
       {"RobertaForMaskedLM", "padding_positions(true)"});
+}
+}
+
+// ---- Out: whole ViT-MAEs (ViTMAEForPreTraining) and ResNets (torchvision names) ----------------
+namespace {
+/// torchvision's BatchNorm state made non-trivial (running statistics, affine parameters, counter).
+void perturb_batch_norms(torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& mod : m.modules(/*include_self=*/false))
+    if (auto* bn = mod->as<ssl::nn::BatchNorm2dImpl>()) {
+      bn->weight.copy_(1.0 + 0.1 * torch::randn_like(bn->weight));
+      bn->bias.copy_(0.05 * torch::randn_like(bn->bias));
+      bn->running_mean.copy_(0.1 * torch::randn_like(bn->running_mean));
+      bn->running_var.copy_(1.0 + 0.2 * torch::rand_like(bn->running_var));
+      bn->num_batches_tracked.fill_(7);
+    }
+}
+/// A ResNet saved with torchvision's names: libssl reads it back to the same features, and
+/// check_hf_saved.py builds torchvision's ResNet from its config.json and compares the pooled features.
+void resnet_round_trip(const std::string& c, ssl::resnet::Options o, int64_t size) {
+  CAPTURE(c);
+  torch::NoGradGuard g;
+  ssl::resnet::Encoder enc(o);
+  perturb_batch_norms(*enc);
+  enc->eval();
+  const auto x = torch::randn({2, o.channels(), size, size});
+  const auto pooled = enc->forward(x).pooled;
+  hf::save_pretrained(saved(c), *enc);
+  std::ifstream in(saved(c) + "/config.json");
+  const auto cfg = nlohmann::json::parse(in);
+  const bool described = cfg["library"] == "torchvision" && cfg["depth"] == o.depth() &&
+                         cfg["small_stem"] == o.small_stem() && cfg["width"] == o.width();
+  CHECK_MESSAGE(described, cfg.dump());
+  const auto w = ssl::io::load_safetensors(saved(c) + "/model.safetensors");
+  CHECK(w.count("layer2.0.downsample.1.running_var") == 1);
+  CHECK(w.count("fc.weight") == 0);
+  const bool counter_int64 = w.at("bn1.num_batches_tracked").scalar_type() == torch::kInt64;
+  CHECK(counter_int64);
+  auto back = hf::load_resnet(saved(c));
+  check_close(back->forward(x).pooled, pooled, c + ": read back (channels-first)");
+  write_io(c, {{"pixel_values", x}, {"pooled", pooled}});
+}
+}  // namespace
+
+TEST_SUITE("hf_parity") {
+TEST_CASE("ViTMAEForPreTraining: transformers -> libssl -> transformers (logits, mask, loss); ResNets -> torchvision") {
+  torch::NoGradGuard g;
+  auto io = io_of("vit_mae");
+  const auto x = io.at("pixel_values"), noise = io.at("noise");
+  auto mae = hf::load_vit_mae(dir_of("vit_mae"));
+  CHECK_FALSE(mae->norm_pix_loss);  // transformers' default, as the reference's config.json says
+  auto out = hf::mae_forward(*mae, x, noise);
+  check_close(out.logits, io.at("logits"), "vit_mae: logits");
+  CHECK(torch::equal(out.mask.to(torch::kFloat32), io.at("mask")));
+  // The loss by hand: per-patch MSE against the raw patches, averaged over the hidden ones.
+  const auto target = ssl::vit::patchify(x, mae->backbone->options.patch());
+  const auto by_hand = ((out.logits - target).pow(2).mean(-1) * io.at("mask")).sum() / io.at("mask").sum();
+  CHECK(out.loss.item<double>() == doctest::Approx(by_hand.item<double>()).epsilon(1e-6));
+
+  // Saved whole, with norm_pix_loss as the model has it; then with the per-patch normalised target.
+  for (const bool norm_pix : {false, true}) {
+    const std::string c = norm_pix ? "vit_mae_norm_pix" : "vit_mae";
+    CAPTURE(c);
+    mae->norm_pix_loss = norm_pix;
+    const auto o = hf::mae_forward(*mae, x, noise);
+    hf::save_pretrained(saved(c), *mae);
+    auto back = hf::load_vit_mae(saved(c));
+    CHECK(back->norm_pix_loss == norm_pix);
+    CHECK(back->mask_ratio == mae->mask_ratio);
+    const auto again = hf::mae_forward(*back, x, noise);
+    CHECK(torch::equal(again.logits, o.logits));
+    CHECK(torch::equal(again.loss, o.loss));
+    if (norm_pix) CHECK(std::abs(o.loss.item<double>() - out.loss.item<double>()) > 1e-3);  // the target differs
+    write_io(c, {{"pixel_values", x}, {"noise", noise}, {"logits", o.logits}, {"mask", o.mask.to(torch::kFloat32)},
+                 {"loss", o.loss.reshape({1})}});
+  }
+
+  // A decoder that transformers cannot describe with the encoder's config is refused by name.
+  auto enc = ssl::vit::Encoder(ssl::vit::Options{}.image(16).patch(4).channels(3).dim(32).depth(1).heads(4).qkv_bias(false));
+  ssl::heads::MaeDecoder dec(ssl::heads::MaeDecoderOptions(enc->options).dim(16).depth(1).heads(2));
+  ssl_test::TempDir tmp("ssl_hf_mae_save");
+  check_error([&] { hf::save_pretrained((tmp.path / "m").string(), *enc, *dec, 0.75, false); },
+              {"ViTMAEForPreTraining", "qkv_bias"});
+  ssl::heads::MaeDecoder gray(ssl::heads::MaeDecoderOptions(ssl::vit::Options{}.image(16).patch(4).channels(1).dim(32).heads(4))
+                                  .dim(16).depth(1).heads(2));
+  check_error([&] { hf::save_pretrained((tmp.path / "m").string(), *mae->backbone, *gray, 0.75, false); },
+              {"ViTMAEForPreTraining", "another encoder", "patch_dim 16", "patch_dim 48"});
+
+  // ResNets with torchvision's names: basic blocks with the small stem, bottlenecks with torchvision's stem.
+  torch::manual_seed(0);
+  resnet_round_trip("resnet18_small_c3", ssl::resnet::resnet18().channels(3).width(16).small_stem(true), 32);
+  resnet_round_trip("resnet50_std_c1", ssl::resnet::resnet50().channels(1).width(8).small_stem(false)
+                                           .channels_last(true), 64);
+}
+}
+
+TEST_SUITE("hf_errors") {
+TEST_CASE("load_resnet: a directory that is not a torchvision ResNet of libssl's is refused by name") {
+  ssl_test::TempDir tmp("ssl_hf_resnet_errors");
+  check_error([&] { hf::load_resnet(dir_of("vit")); }, {"config.json", "\"library\": \"torchvision\""});
+  const auto d = (tmp.path / "r").string();
+  hf::save_pretrained(d, *ssl::resnet::Encoder(ssl::resnet::resnet18().channels(1).width(4)));
+  std::ifstream in(d + "/config.json");
+  auto j = nlohmann::json::parse(in);
+  in.close();
+  j["depth"] = 19;
+  std::ofstream(d + "/config.json") << j.dump();
+  check_error([&] { hf::load_resnet(d); }, {"config.json", "'depth' must be 18, 34, 50, 101 or 152, got 19"});
+  j["depth"] = 34;
+  std::ofstream(d + "/config.json") << j.dump();
+  check_error([&] { hf::load_resnet(d); }, {"config.json", "'layers' is [2,2,2,2]", "[3,4,6,3]"});
+  j.erase("layers");
+  std::ofstream(d + "/config.json") << j.dump();
+  check_error([&] { hf::load_resnet(d); }, {"model.safetensors", "layer1.2"});
 }
 }
 

@@ -18,6 +18,7 @@
 
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/hf_out.hpp"
 #include "../common/image_data.hpp"
 #include "../common/pictures.hpp"
 #include "../common/report.hpp"
@@ -111,6 +112,12 @@ int train_and_evaluate(R recipe, const Run& r) {
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
+  // The pretrained backbone (the one --teacher scores) for other tools: <out>/hf.
+  [&] {
+    if constexpr (requires { recipe->target()->backbone; })
+      if (a.teacher) return ex::write_pretrained(a.out + "/hf", recipe->target()->backbone, "teacher");
+    ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
+  }();
   if (!data.evaluable())
     return ex::ImageData::pretraining_only(a.out, {{"method", a.method}, {"backbone", a.backbone}, {"data", a.data.data},
                                                    {"epochs", epochs}, {"train_seconds", train_seconds},

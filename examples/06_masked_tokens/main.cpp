@@ -15,6 +15,7 @@
 
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/hf_out.hpp"
 #include "../common/image_data.hpp"
 #include "../common/pictures.hpp"
 #include "../common/report.hpp"
@@ -89,6 +90,13 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
+  // The pretrained ViT (iBOT --teacher: the teacher's) as a Hugging Face ViTModel: <out>/hf.
+  if constexpr (multi_crop) {
+    if (a.teacher) ex::write_pretrained(a.out + "/hf", recipe->target()->backbone, "teacher");
+    else ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
+  } else {
+    ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
+  }
   auto& j = r.metrics;
   if (!data.evaluable()) {
     j.update(ssl::train::Json{{"method", a.method}, {"data", a.data.data}, {"epochs", r.epochs}, {"train_seconds", train_seconds},

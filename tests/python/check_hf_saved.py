@@ -75,6 +75,96 @@ def check(d, case):
     return [f"{case}: {e}" for e in errors]
 
 
+# ---- Whole ViT-MAEs and ResNets (torchvision names) --------------------------------------------
+# Also checked, after the cases above: whole ViT-MAEs (DIR/hf_saved/vit_mae*) and ResNets libssl
+# wrote with torchvision's names (DIR/hf_saved/resnet*).
+# ViTMAEForPreTraining directories: transformers' logits, mask and loss for libssl's `noise` must
+# equal libssl's (loss within 1e-5, relative).
+MAE_CASES = ["vit_mae", "vit_mae_norm_pix"]
+# ResNets with torchvision's names (config.json "library": "torchvision"): torchvision's ResNet built
+# as the config says loads them with strict=False, only fc.* missing, and gives libssl's pooled features.
+TORCHVISION_CASES = ["resnet18_small_c3", "resnet50_std_c1"]
+
+
+def close(out, ref, what):
+    if out.shape != ref.shape:
+        return [f"{what}: shape {tuple(out.shape)} != libssl's {tuple(ref.shape)}"]
+    err = (out.double() - ref.double()).abs().max().item()
+    scale = max(ref.abs().max().item(), 1e-30)
+    print(f"  {what}: max abs error {err:.3g} (max |ref| {scale:.3g})")
+    return [] if err <= 1e-5 * scale + 1e-8 else [f"{what}: max abs error {err} > 1e-5 x {scale}"]
+
+
+def check_mae(d, case):
+    path = os.path.join(d, "hf_saved", case)
+    model, info = T.AutoModelForPreTraining.from_pretrained(path, output_loading_info=True)
+    errors = [f"{k}: {sorted(info[k])}" for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(k)]
+    if type(model).__name__ != "ViTMAEForPreTraining":
+        errors.append(f"loaded as {type(model).__name__}, expected ViTMAEForPreTraining")
+    io = load_file(os.path.join(d, "hf_saved", f"{case}.io.safetensors"))
+    print(f"{case}: ViTMAEForPreTraining, norm_pix_loss {model.config.norm_pix_loss}, mask_ratio {model.config.mask_ratio}")
+    with torch.no_grad():
+        o = model.eval()(pixel_values=io["pixel_values"], noise=io["noise"])
+    errors += close(o.logits, io["logits"], "logits")
+    if not torch.equal(o.mask.float(), io["mask"]):
+        errors.append("mask differs from libssl's")
+    errors += close(o.loss.reshape(1), io["loss"], "loss")
+    return [f"{case}: {e}" for e in errors]
+
+
+def torchvision_resnet(cfg):
+    """torchvision's ResNet as a libssl config.json describes it (base width, stem, channels), fc kept."""
+    from torch import nn
+    import torchvision
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+    block = {"BasicBlock": BasicBlock, "Bottleneck": Bottleneck}[cfg["block"]]
+    width = cfg["width"]
+
+    class Scaled(ResNet):  # stem `width` channels, stages width, 2w, 4w, 8w planes (torchvision: 64)
+        def __init__(self):
+            super().__init__(block, cfg["layers"])
+            self.bn1 = nn.BatchNorm2d(width)
+
+        def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+            if planes == 64:
+                self.inplanes = width
+            return super()._make_layer(block, planes * width // 64, blocks, stride, dilate)
+
+    m = getattr(torchvision.models, cfg["architecture"])() if width == 64 else Scaled()
+    c = cfg["num_channels"]
+    if cfg["small_stem"]:
+        m.conv1 = nn.Conv2d(c, width, kernel_size=3, stride=1, padding=1, bias=False)
+        m.maxpool = nn.Identity()
+    else:
+        m.conv1 = nn.Conv2d(c, width, kernel_size=7, stride=2, padding=3, bias=False)
+    return m
+
+
+def check_torchvision(d, case):
+    path = os.path.join(d, "hf_saved", case)
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    errors = []
+    if cfg.get("library") != "torchvision":
+        errors.append(f"config.json library {cfg.get('library')!r} != 'torchvision'")
+    m = torchvision_resnet(cfg)
+    res = m.load_state_dict(load_file(os.path.join(path, "model.safetensors")), strict=False)
+    print(f"{case}: torchvision {cfg['architecture']}, width {cfg['width']}, small_stem {cfg['small_stem']}, "
+          f"missing {sorted(res.missing_keys)}")
+    if sorted(res.missing_keys) != ["fc.bias", "fc.weight"]:
+        errors.append(f"missing keys {sorted(res.missing_keys)} != ['fc.bias', 'fc.weight']")
+    if res.unexpected_keys:
+        errors.append(f"unexpected keys {sorted(res.unexpected_keys)}")
+    m.fc = torch.nn.Identity()
+    io = load_file(os.path.join(d, "hf_saved", f"{case}.io.safetensors"))
+    with torch.no_grad():
+        out = m.eval()(io["pixel_values"])
+    if out.shape[1] != cfg["feature_dim"]:
+        errors.append(f"feature_dim {cfg['feature_dim']} != torchvision's {out.shape[1]}")
+    errors += close(out, io["pooled"], "pooled features")
+    return [f"{case}: {e}" for e in errors]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", required=True, help="the references directory ($SSL_REFS)")
@@ -86,9 +176,15 @@ def main():
             errors.append(f"{case}: libssl wrote no directory {os.path.join(args.dir, 'hf_saved', case)}")
             continue
         errors += check(args.dir, case)
+    for checker, cases in ((check_mae, MAE_CASES), (check_torchvision, TORCHVISION_CASES)):
+        for case in cases:
+            if not os.path.isdir(os.path.join(args.dir, "hf_saved", case)):
+                errors.append(f"{case}: libssl wrote no directory {os.path.join(args.dir, 'hf_saved', case)}")
+                continue
+            errors += checker(args.dir, case)
     for e in errors:
         print("FAIL", e)
-    print(f"{len(CASES)} checkpoints checked, {len(errors)} problems")
+    print(f"{len(CASES) + len(MAE_CASES) + len(TORCHVISION_CASES)} checkpoints checked, {len(errors)} problems")
     return 1 if errors else 0
 
 

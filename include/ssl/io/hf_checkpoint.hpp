@@ -23,6 +23,8 @@
 #include <ssl/heads/mae_decoder.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/safetensors.hpp>
+#include <ssl/resnet/encoder.hpp>
+#include <ssl/target/pixels.hpp>
 #include <ssl/text/bpe.hpp>
 #include <ssl/text/encoder.hpp>
 #include <ssl/text/wordpiece.hpp>
@@ -403,6 +405,7 @@ class MaeModelImpl : public torch::nn::Module {
   }
 
   double mask_ratio;  ///< share of patches hidden
+  bool norm_pix_loss = false;  ///< the loss's target: each patch's pixels normalised (config `norm_pix_loss`)
   vit::Encoder backbone{nullptr};  ///< the encoder (visible patches only)
   heads::MaeDecoder head{nullptr};  ///< the decoder
   torch::Tensor mask;  ///< the last forward's mask `[B,N]` (true = hidden)
@@ -499,6 +502,7 @@ inline MaeModel load_vit_mae(const std::string& dir) {
   const auto ratio = c.number("mask_ratio", 0.75);
   TORCH_CHECK(ratio >= 0 && ratio < 1, "hf: ", c.file, ": field 'mask_ratio' must be in [0, 1), got ", ratio);
   MaeModel m(vit_options(c), mae_decoder_options(c), ratio);
+  m->norm_pix_loss = c.boolean("norm_pix_loss", false);
   load_into(*m, dir);
   m->eval();
   return m;
@@ -744,6 +748,183 @@ inline void save_pretrained(const std::string& dir, const TextModelImpl& m) {
 inline void save_pretrained(const std::string& dir, const vit::EncoderImpl& encoder) {
   const auto [tensors, config] = vit_to_hf(encoder);
   write_checkpoint(dir, tensors, config);
+}
+
+// ---- Out: whole image models (ViT-MAE) and ResNets (torchvision) --------------------------------
+
+namespace detail {
+/// One pre-norm Transformer block of libssl (`ours`, e.g. "blocks.3.") -> a ViT layer of Hugging
+/// Face as transformers writes it to disk (`hf`, e.g. "decoder.decoder_encoder.layer.3."), the
+/// fused qkv split back into query, key and value.
+inline void vit_layer_to_hf(const Dict& d, const std::string& ours, const std::string& hf, bool qkv_bias, Dict& out) {
+  const char* names[] = {"query", "key", "value"};
+  const auto w = get(d, ours + "attn.qkv.weight").chunk(3, 0);
+  for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".weight"] = w[k];
+  if (qkv_bias) {
+    const auto b = get(d, ours + "attn.qkv.bias").chunk(3, 0);
+    for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".bias"] = b[k];
+  }
+  put_pair(d, ours + "attn.proj", hf + "attention.output.dense", out);
+  put_pair(d, ours + "norm1", hf + "layernorm_before", out);
+  put_pair(d, ours + "norm2", hf + "layernorm_after", out);
+  put_pair(d, ours + "mlp.fc1", hf + "intermediate.dense", out);
+  put_pair(d, ours + "mlp.fc2", hf + "output.dense", out);
+}
+}  // namespace detail
+
+/// Hugging Face's `ViTMAEForPreTraining` tensors and config of a libssl MAE: the ViT `encoder`
+/// (its position table written as is) under the prefix "vit", MAE's `decoder` under "decoder", the
+/// share of patches hidden (`mask_ratio`) and whether the loss normalises each target patch
+/// (`norm_pix_loss`, as `mae::Options::norm_pix`). transformers has one `qkv_bias`, `hidden_act` and
+/// `layer_norm_eps` for both halves: a decoder that differs from the encoder there is refused.
+inline std::pair<Dict, nlohmann::json> vit_mae_to_hf(const vit::EncoderImpl& encoder,
+                                                     const heads::MaeDecoderImpl& decoder, double mask_ratio,
+                                                     bool norm_pix_loss) {
+  const auto& o = encoder.options;
+  const auto& dopt = decoder.options;
+  TORCH_CHECK(mask_ratio >= 0 && mask_ratio < 1, "hf::save_pretrained: ViTMAEForPreTraining: expected a mask_ratio in ",
+              "[0, 1), got ", mask_ratio);
+  TORCH_CHECK(dopt.encoder_dim() == o.dim() && dopt.grid() == o.grid() &&
+                  dopt.patch_dim() == o.patch() * o.patch() * o.channels(),
+              "hf::save_pretrained: ViTMAEForPreTraining: the decoder was built for another encoder (encoder_dim ",
+              dopt.encoder_dim(), ", grid ", dopt.grid(), ", patch_dim ", dopt.patch_dim(), "; the encoder has dim ",
+              o.dim(), ", grid ", o.grid(), ", patch_dim ", o.patch() * o.patch() * o.channels(), ")");
+  TORCH_CHECK(dopt.eps() == o.eps(), "hf::save_pretrained: ViTMAEForPreTraining has one layer_norm_eps; the encoder's is ",
+              o.eps(), ", the decoder's ", dopt.eps());
+  auto dec = detail::named_tensors(decoder, "");
+  const bool decoder_bias = dec.count("blocks.0.attn.qkv.bias") > 0;
+  TORCH_CHECK(dopt.depth() == 0 || decoder_bias == o.qkv_bias(), "hf::save_pretrained: ViTMAEForPreTraining has one ",
+              "qkv_bias; the encoder's is ", o.qkv_bias() ? "true" : "false", ", the decoder's ",
+              decoder_bias ? "true" : "false");
+  auto [enc, c] = vit_to_hf(encoder);
+  Dict out;
+  for (auto& [k, v] : enc) out["vit." + k] = v;
+  using detail::get;
+  using detail::put_pair;
+  out["decoder.mask_token"] = get(dec, "mask_token");
+  out["decoder.decoder_pos_embed"] = get(dec, "pos_embed");
+  put_pair(dec, "embed", "decoder.decoder_embed", out);
+  for (int64_t i = 0; i < dopt.depth(); ++i)
+    detail::vit_layer_to_hf(dec, "blocks." + std::to_string(i) + ".",
+                            "decoder.decoder_encoder.layer." + std::to_string(i) + ".", o.qkv_bias(), out);
+  put_pair(dec, "norm", "decoder.decoder_norm", out);
+  put_pair(dec, "pred", "decoder.decoder_pred", out);
+  c["architectures"] = {architecture_name(Arch::vit_mae)};
+  c["model_type"] = model_type_name(Arch::vit_mae);
+  c.update({{"decoder_hidden_size", dopt.dim()}, {"decoder_num_hidden_layers", dopt.depth()},
+            {"decoder_num_attention_heads", dopt.heads()},
+            {"decoder_intermediate_size", dopt.mlp_hidden() > 0 ? dopt.mlp_hidden() : 4 * dopt.dim()},
+            {"mask_ratio", mask_ratio}, {"norm_pix_loss", norm_pix_loss}});
+  return {out, c};
+}
+
+/// Writes a libssl MAE (`encoder` + `decoder`, see `vit_mae_to_hf`) as a Hugging Face
+/// `ViTMAEForPreTraining` checkpoint directory `dir`: `AutoModelForPreTraining.from_pretrained(dir)`
+/// loads it. From a recipe: `save_pretrained(dir, *mae->backbone(), *mae->head(),
+/// mae->masker().ratio, mae->target().norm_pix)`.
+inline void save_pretrained(const std::string& dir, const vit::EncoderImpl& encoder, const heads::MaeDecoderImpl& decoder,
+                            double mask_ratio, bool norm_pix_loss) {
+  const auto [tensors, config] = vit_mae_to_hf(encoder, decoder, mask_ratio, norm_pix_loss);
+  write_checkpoint(dir, tensors, config);
+}
+/// Writes `m` (e.g. from `load_vit_mae`) as a `ViTMAEForPreTraining` checkpoint directory `dir`,
+/// with its mask ratio and `norm_pix_loss`.
+inline void save_pretrained(const std::string& dir, const MaeModelImpl& m) {
+  save_pretrained(dir, *m.backbone, *m.head, m.mask_ratio, m.norm_pix_loss);
+}
+
+/// What a `ViTMAEForPreTraining` does with images `[B,C,H,W]` (its input space) and `noise`
+/// `[B,N]`: the pixel predictions, the mask and transformers' `loss` (per-patch MSE on the hidden
+/// patches, the target normalised per patch with `norm_pix_loss`).
+struct MaeOutput {
+  torch::Tensor logits;  ///< `[B,N,p*p*C]`
+  torch::Tensor mask;    ///< `[B,N]` bool, true = hidden
+  torch::Tensor loss;    ///< scalar
+};
+
+/// Runs `m` as `ViTMAEForPreTraining.forward(pixel_values=images, noise=noise)` does.
+inline MaeOutput mae_forward(MaeModelImpl& m, const torch::Tensor& images, const torch::Tensor& noise) {
+  MaeOutput o;
+  o.logits = m.forward(images, noise);
+  o.mask = m.mask;
+  const auto target = target::Pixels{.patch = m.backbone->options.patch(), .norm_pix = m.norm_pix_loss}.of(images);
+  const auto hidden = o.mask.to(o.logits.dtype());  // (this process's patches only, also in a data-parallel run)
+  o.loss = ((o.logits - target).pow(2).mean(-1) * hidden).sum() / hidden.sum();
+  return o;
+}
+
+/// torchvision's `ResNet` tensors of a libssl ResNet (the names are already torchvision's; no
+/// `fc`: the encoder has no classifier) and a `config.json` describing it for torchvision
+/// (`"library": "torchvision"`: not a transformers model): `architecture` (`resnet18` ...),
+/// `block`, `layers`, `width` (torchvision: 64; the stages have width, 2w, 4w, 8w planes),
+/// `num_channels`, `small_stem` (true: `conv1` is 3x3 stride 1 padding 1 and `maxpool` the
+/// identity) and `feature_dim`. Floating-point tensors are float32, `num_batches_tracked` int64.
+inline std::pair<Dict, nlohmann::json> resnet_to_torchvision(const resnet::EncoderImpl& encoder) {
+  const auto& o = encoder.options;
+  const auto blocks = o.blocks();
+  Dict out = detail::named_tensors(encoder, "");
+  const nlohmann::json c = {{"library", "torchvision"},
+                            {"architecture", "resnet" + std::to_string(o.depth())},
+                            {"depth", o.depth()},
+                            {"block", o.bottleneck() ? "Bottleneck" : "BasicBlock"},
+                            {"layers", {blocks[0], blocks[1], blocks[2], blocks[3]}},
+                            {"width", o.width()},
+                            {"num_channels", o.channels()},
+                            {"small_stem", o.small_stem()},
+                            {"feature_dim", o.dim()},
+                            {"num_classes", 0},
+                            {"dtype", "float32"},
+                            {"written_by", "libssl resnet::Encoder (no fc: load with strict=False, fc = Identity)"}};
+  return {out, c};
+}
+
+/// Writes a ResNet encoder as `dir/model.safetensors` with torchvision's names (the state dict
+/// of `torchvision.models.resnet18()` ... without `fc`) and `dir/config.json` (see
+/// `resnet_to_torchvision`): in Python, build torchvision's ResNet as the config says,
+/// `load_state_dict(load_file(...), strict=False)` (only the `fc` tensors missing), `fc = Identity()`.
+inline void save_pretrained(const std::string& dir, const resnet::EncoderImpl& encoder) {
+  const auto [tensors, config] = resnet_to_torchvision(encoder);
+  std::filesystem::create_directories(dir);
+  TensorMap ordered;
+  for (const auto& [k, v] : tensors) {
+    auto t = v.detach().to(torch::kCPU).contiguous();
+    if (t.is_floating_point()) t = t.to(torch::kFloat32);
+    ordered.emplace_back(k, t);
+  }
+  save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), ordered, {{"format", "pt"}});
+  detail::write_json(std::filesystem::path(dir) / "config.json", config);
+}
+
+/// The ResNet encoder of a directory `save_pretrained(dir, resnet::EncoderImpl)` wrote (a
+/// `config.json` with `"library": "torchvision"`), in eval mode. Errors name the file and field.
+inline resnet::Encoder load_resnet(const std::string& dir) {
+  const auto file = (std::filesystem::path(dir) / "config.json").string();
+  Config c;
+  c.file = file;
+  c.json = detail::read_json(file, "the checkpoint's config");
+  const auto lib = c.string("library", "");
+  TORCH_CHECK(lib == "torchvision", "hf: ", file, ": expected \"library\": \"torchvision\" (a ResNet libssl wrote), got '",
+              lib, "'");
+  const auto depth = c.integer("depth");
+  TORCH_CHECK(depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152, "hf: ", file,
+              ": field 'depth' must be 18, 34, 50, 101 or 152, got ", depth);
+  const auto o = resnet::Options{}
+                     .depth(depth)
+                     .width(c.integer("width"))
+                     .channels(c.integer("num_channels"))
+                     .small_stem(c.boolean("small_stem", false));
+  const auto blocks = o.blocks();
+  const nlohmann::json layers = {blocks[0], blocks[1], blocks[2], blocks[3]};
+  TORCH_CHECK(!c.has("layers") || c.json["layers"] == layers, "hf: ", file, ": field 'layers' is ",
+              c.json["layers"].dump(), ", but depth ", depth, " has ", layers.dump());
+  const std::string block = o.bottleneck() ? "Bottleneck" : "BasicBlock";
+  TORCH_CHECK(c.string("block", block) == block, "hf: ", file, ": field 'block' is '", c.string("block", block),
+              "', but depth ", depth, " has ", block, "s");
+  resnet::Encoder m(o);
+  const auto weights = (std::filesystem::path(dir) / "model.safetensors").string();
+  io::load_into(*m, load_safetensors(weights), true, "hf: " + weights);
+  m->eval();
+  return m;
 }
 
 }  // namespace ssl::io::hf
