@@ -4,7 +4,8 @@
 //    $SSL_REFS/hf_saved/<case> with its logits, which tests/python/check_hf_saved.py loads back with
 //    transformers (entry hf_saved_read).
 //  hf_errors: an unknown model_type, an unsupported config value, a missing field or tensor, a
-//    broken shard index, and models that are not of the architecture asked to be saved.
+//    broken shard index, models that are not of the architecture asked to be saved, and an
+//    encoder of another size given to load_encoder.
 #include <doctest/doctest.h>
 #include <ssl/bert.hpp>
 #include <ssl/io/hf_checkpoint.hpp>
@@ -39,8 +40,9 @@ void write_io(const std::string& c, const ssl::io::TensorMap& t) {
 /// Encoded by libssl's WordPiece / byte-level BPE and by transformers' tokenizers from the saved files.
 constexpr const char* kTokenizerText = "W7 w9s42 w11, w99 unknown hello world<|endoftext|>";
 
-/// Loads text case `c`, checks logits and last hidden state against transformers', saves it back
-/// and writes its logits for check_hf_saved.py.
+/// Loads text case `c`, checks logits (a `BertModel`'s: its last hidden state) and last hidden
+/// state (and a pooler's output) against transformers', saves it back and writes its logits for
+/// check_hf_saved.py.
 void text_round_trip(const std::string& c, hf::Arch expected) {
   CAPTURE(c);
   torch::NoGradGuard g;
@@ -55,6 +57,11 @@ void text_round_trip(const std::string& c, hf::Arch expected) {
   // libssl reads its own directory back to the same model.
   CHECK(torch::equal(hf::load_text(saved(c))->forward(ids), logits));
   ssl::io::TensorMap out{{"input_ids", ids}, {"attention_mask", io.at("attention_mask")}, {"logits", logits}};
+  if (io.count("pooled")) {  // BertModel: its pooler's output too
+    const auto pooled = m->backbone->forward(ssl::Masked{.input = ids}).pooled;
+    check_close(pooled, io.at("pooled"), c + ": pooler output");
+    out.emplace_back("pooled", pooled);
+  }
   if (c == "bert") {  // and a WordPiece vocabulary beside it: the ids transformers' tokenizer must give
     std::vector<std::string> tokens{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     for (int i = 5; i < 100; ++i) tokens.push_back(i % 2 ? "w" + std::to_string(i) : "##s" + std::to_string(i));
@@ -129,6 +136,39 @@ TEST_CASE("BERT, RoBERTa, ELECTRA (generator, discriminator), GPT-2: transformer
   CHECK(rob->backbone->options.type_vocab() == 1);
   CHECK(hf::load_text(dir_of("electra_gen"))->backbone->options.embedding_width() == 16);
   CHECK(hf::load_text(dir_of("gpt2"))->backbone->options.gelu() == "tanh");
+}
+
+TEST_CASE("BertModel (head-less, names without bert.): the encoder and its pooler; load_encoder of any text model") {
+  text_round_trip("bert_model", hf::Arch::bert_model);
+  torch::NoGradGuard g;
+  auto m = hf::load_text(dir_of("bert_model"));
+  CHECK(!m->lm);
+  CHECK(!m->rtd);
+  CHECK(m->backbone->options.pooler());
+  CHECK(ssl::io::load_safetensors(dir_of("bert_model") + "/model.safetensors").count("embeddings.word_embeddings.weight"));
+  // load_encoder: a classifier's encoder (pooler on) from a BertModel (its pooler loaded), from a
+  // BertForMaskedLM (no pooler in it: the encoder's own kept) and from ELECTRA's discriminator.
+  auto encoder_of = [](const std::string& c) {
+    return ssl::text::Encoder(hf::text_options(hf::read_config(dir_of(c))).pooler(true));
+  };
+  auto io = io_of("bert_model");
+  auto base = encoder_of("bert_model");
+  CHECK(hf::load_encoder(*base, dir_of("bert_model")));
+  base->eval();
+  auto f = base->forward(ssl::Masked{.input = io.at("input_ids")});
+  check_close(f.tokens, io.at("hidden"), "load_encoder(bert_model): last hidden state");
+  check_close(f.pooled, io.at("pooled"), "load_encoder(bert_model): pooler output");
+  for (const char* c : {"bert", "electra_disc"}) {
+    CAPTURE(c);
+    auto enc = encoder_of(c);
+    const auto pooler = enc->pooler->weight.clone();
+    CHECK(!hf::load_encoder(*enc, dir_of(c)));
+    CHECK(torch::equal(enc->pooler->weight, pooler));
+    enc->eval();
+    auto cio = io_of(c);
+    check_close(enc->forward(ssl::Masked{.input = cio.at("input_ids")}).tokens, cio.at("hidden"),
+                std::string(c) + ": load_encoder's last hidden state");
+  }
 }
 
 TEST_CASE("a sharded checkpoint (index + >= 2 shards) and a float16 one load as float32") {
@@ -249,6 +289,17 @@ TEST_CASE("save_pretrained refuses a model that is not of the architecture asked
   check_error(
       [&] { hf::save_pretrained((tmp.path / "y").string(), hf::Arch::roberta_mlm, *bert->backbone, *bert->lm); },
       {"RobertaForMaskedLM", "padding_positions(true)"});
+  check_error([&] { hf::text_to_hf(hf::Arch::bert_model, *bert->backbone, *bert->lm); },
+              {"BertModel", "save_pretrained(dir, encoder)"});
+  ssl::text::Encoder mean(hf::text_options(hf::read_config(dir_of("bert"))).pooler(true).mean_pool(true));
+  check_error([&] { hf::save_pretrained((tmp.path / "z").string(), *mean); }, {"BertModel", "mean_pool"});
+}
+
+TEST_CASE("load_encoder: an encoder of another size, and a model that is not a text one") {
+  ssl::text::Encoder narrow(hf::text_options(hf::read_config(dir_of("bert"))).mlp_hidden(48));
+  check_error([&] { hf::load_encoder(*narrow, dir_of("bert")); },
+              {"model.safetensors", "blocks.0.mlp.fc1.weight", "has shape [64, 32]", "expects [48, 32]"});
+  check_error([&] { hf::load_encoder(*narrow, dir_of("vit")); }, {"config.json", "'vit' is not a text model"});
 }
 }
 

@@ -12,15 +12,20 @@
 // The held-out documents are then the corpus's last --heldout fraction.
 //
 // With --init, pretraining continues from a model folder this example wrote (its size, its
-// vocabulary and its weights) on the corpus given: domain-adaptive pretraining
-// (scripts/run_domain_adaptation.sh, docs/03_text.md).
+// vocabulary and its weights), or from a Hugging Face BERT directory (BertForMaskedLM /
+// BertForPreTraining / BertModel: config.json, model.safetensors or its shards, and vocab.txt or
+// tokenizer.json), on the corpus given: domain-adaptive pretraining
+// (scripts/run_domain_adaptation.sh, docs/03_text.md). The kind of folder is told by its
+// config.json (this example's `method`, or Hugging Face's `model_type`).
 //
 //   02_text_pretrain --method bert --out out/bert
 //   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
 //   02_text_pretrain --method roberta --init out/wiki --corpus legal/ --out out/legal
+//   02_text_pretrain --method roberta --init bert-base-uncased/ --max-len 128 --corpus legal/ --out out/legal
 #include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/hf_text.hpp"
 #include "../common/text_common.hpp"
 
 #include <ssl/data/corpus.hpp>
@@ -51,10 +56,64 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   double temperature = 1.0, generator_lr_scale = 1.0, disc_weight = 50.0;
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
-  std::string init;  ///< --init: a model folder of this example to continue from
+  std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT directory, to continue from
+  bool init_hf = false;  ///< --init is a Hugging Face directory (its config.json has a model_type)
   std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
   std::string init_method;  ///< the method --init's model was pretrained with (read once, at parse time)
+  std::string init_arch;  ///< --init's Hugging Face architecture (BertForMaskedLM, BertModel)
+  int64_t split_seed = -1;  ///< --split-seed (-1: --seed)
 };
+
+/// --init from a Hugging Face BERT directory: the model's size from its config.json (through
+/// hf::text_options, which refuses what libssl's encoder is not), its vocabulary from its tokenizer
+/// files; what this example's model folder cannot hold is refused by name. `max_len`: the
+/// sequence length asked for (0: the checkpoint's positions).
+void init_from_hf(Args& a, int64_t max_len) {
+  namespace hf = ssl::io::hf;
+  const std::filesystem::path from = a.init;
+  const auto hc = hf::read_config(a.init);
+  const auto arch = hf::arch_of(hc);
+  TORCH_CHECK(arch != hf::Arch::roberta_mlm, "--init '", a.init, "': a Hugging Face RobertaForMaskedLM directory is not ",
+              "supported: its byte-level BPE tokenizer does not fit this example's data path, which reads WordPiece ",
+              "vocabularies only (03_fill_mask and 04_text_finetune read RoBERTa directories)");
+  TORCH_CHECK(arch == hf::Arch::bert_mlm || arch == hf::Arch::bert_model, "--init '", a.init, "': expected a Hugging ",
+              "Face BERT directory (BertForMaskedLM, BertForPreTraining or BertModel), got ", hf::architecture_name(arch),
+              " (", hc.file, ")");
+  TORCH_CHECK(std::filesystem::exists(from / "model.safetensors") || std::filesystem::exists(from / "model.safetensors.index.json"),
+              "--init '", a.init, "': expected model.safetensors or model.safetensors.index.json in the Hugging Face ",
+              "directory, got neither");
+  const auto o = hf::text_options(hc);
+  // What this example's model (ex::encoder_options over a ModelConfig) cannot be.
+  TORCH_CHECK(!o.norm_first() && !o.causal() && o.embedding_norm() && o.gelu() == "none" && !o.padding_positions() &&
+                  o.embedding_width() == o.dim(),
+              "--init '", a.init, "': ", hc.file, " describes an encoder this example's model cannot be");
+  const auto wp = ex::hf_wordpiece(from);
+  const auto& bo = wp.basic().options();
+  TORCH_CHECK(bo.lowercase && bo.strip_accents.value_or(true) && bo.tokenize_chinese_chars, "--init '", a.init,
+              "': its tokenizer is cased or keeps accents or CJK ideographs whole (do_lower_case / strip_accents / ",
+              "tokenize_chinese_chars false); this example's model folder holds an uncased WordPiece vocabulary ",
+              "(vocab.txt) only: expected lowercase, accent stripping and CJK splitting");
+  const auto& v = wp.vocab();
+  TORCH_CHECK(v.size() == o.vocab(), "--init '", a.init, "': ", hc.file, " says vocab_size ", o.vocab(),
+              ", its tokenizer has ", v.size(), " tokens: this example sizes the embeddings by the vocabulary, ",
+              "expected the same number");
+  TORCH_CHECK(v.pad_id() == o.pad_id(), "--init '", a.init, "': ", hc.file, " says pad_token_id ", o.pad_id(),
+              ", its tokenizer's [PAD] is id ", v.pad_id(), ": expected the same id");
+  const auto positions = o.max_len();
+  if (max_len > positions)
+    throw CLI::ValidationError("--max-len", "expected at most --init's " + std::to_string(positions) +
+                                                " positions (max_position_embeddings), got " + std::to_string(max_len));
+  auto& m = a.model;
+  m.vocab_size = v.size(), m.dim = o.dim(), m.depth = o.depth(), m.heads = o.heads(), m.embedding_dim = 0,
+  m.norm_first = false;
+  m.max_len = max_len > 0 ? max_len : positions;
+  m.positions = positions, m.mlp_hidden = o.mlp_hidden(), m.type_vocab = o.type_vocab(), m.eps = o.eps(),
+  m.dropout = o.dropout(), m.attn_dropout = o.attn_dropout();
+  a.init_hf = true;
+  a.init_method = "hf";
+  a.init_arch = hf::architecture_name(arch);
+  if (hc.architecture == "BertForPreTraining") a.init_arch = hc.architecture;
+}
 
 /// The command line of this example into `a`.
 void add_options(CLI::App& app, Args& a) {
@@ -91,15 +150,21 @@ void add_options(CLI::App& app, Args& a) {
   app.add_option("--generator-lr-scale", a.generator_lr_scale, "ELECTRA: the generator's lr factor")->check(ex::positive());
   app.add_option("--disc-weight", a.disc_weight, "ELECTRA: weight of the discriminator's loss (lambda)")->check(ex::positive());
   auto* init = app.add_option("--init", a.init,
-                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa): "
-                              "its size, vocabulary and weights (domain-adaptive pretraining)")
+                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa) "
+                              "or Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel with "
+                              "vocab.txt or tokenizer.json): its size, vocabulary and weights (domain-adaptive pretraining)")
                    ->check(CLI::ExistingDirectory);
+  auto* split_seed = app.add_option("--split-seed", a.split_seed,
+                                    "seed of the held-out split of the documents (default --seed; with --init of a "
+                                    "model folder of this example: the folder's)")
+                         ->check(ex::at_least(0));
   app.add_option("--topics", a.topics,
                  "fortunes only: pretrain on the documents of these topics (fortune files), after the held-out split "
                  "of the whole corpus, so example 04 tests on documents never pretrained on");
-  for (const char* size : {"--vocab", "--max-len", "--dim", "--depth", "--heads", "--norm-first", "--embedding-dim"})
+  for (const char* size : {"--vocab", "--dim", "--depth", "--heads", "--norm-first", "--embedding-dim"})
     init->excludes(size);  // the model's size comes from --init's config.json
-  app.final_callback([&a] {
+  auto* max_len = app.get_option("--max-len");
+  app.final_callback([&a, max_len, split_seed] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
     if (!a.topics.empty() && !a.corpus.empty() && a.format != "fortunes")
       throw CLI::ValidationError("--topics", "selects fortune files: expected the fortunes (no --corpus, or --format "
@@ -110,6 +175,14 @@ void add_options(CLI::App& app, Args& a) {
     const std::filesystem::path from = a.init;
     TORCH_CHECK(std::filesystem::weakly_canonical(from) != std::filesystem::weakly_canonical(a.out), "--init '", a.init,
                 "' and --out '", a.out, "' are the same folder: write the continued model to a new one");
+    if (ex::is_hf_dir(from)) return init_from_hf(a, max_len->count() ? a.model.max_len : 0);
+    // A model folder of this example: its size and its held-out split.
+    if (max_len->count())
+      throw CLI::ValidationError("--max-len", "excludes --init of a model folder of this example (its size comes from "
+                                              "its config.json)");
+    if (split_seed->count())
+      throw CLI::ValidationError("--split-seed", "excludes --init of a model folder of this example (its held-out "
+                                                 "split is the folder's)");
     const auto ic = ex::ModelConfig::load(from);
     TORCH_CHECK(ic.method == "bert" || ic.method == "roberta", "--init '", a.init, "': expected a BERT or RoBERTa model ",
                 "folder (its config.json says method \"", ic.method, "\")");
@@ -118,6 +191,8 @@ void add_options(CLI::App& app, Args& a) {
     auto& m = a.model;
     m.vocab_size = ic.vocab_size, m.dim = ic.dim, m.depth = ic.depth, m.heads = ic.heads, m.max_len = ic.max_len,
     m.embedding_dim = ic.embedding_dim, m.norm_first = ic.norm_first;
+    m.mlp_hidden = ic.mlp_hidden, m.type_vocab = ic.type_vocab, m.positions = ic.positions, m.eps = ic.eps,
+    m.dropout = ic.dropout, m.attn_dropout = ic.attn_dropout;
     // The held-out split of the model continued from: example 04 then tests either model on the
     // same documents, none of which either pretraining saw.
     m.heldout = ic.heldout, m.split_seed = ic.split_seed;
@@ -133,14 +208,24 @@ int run(Args a) {
   ssl::train::seed_everything(a.seed);
   const auto t0 = std::chrono::steady_clock::now();
   const std::filesystem::path out = a.out;
-  // --init: the vocabulary of the model pretraining continues from (read when it is needed).
-  auto init_vocab = [&] { return ssl::text::Vocab::load(std::filesystem::path(a.init) / "vocab.txt"); };
+  // --init: the vocabulary of the model pretraining continues from (read when it is needed; a
+  // Hugging Face directory's from its tokenizer files, checked at parse time).
+  auto init_vocab = [&] {
+    return a.init_hf ? ex::hf_wordpiece(a.init).vocab() : ssl::text::Vocab::load(std::filesystem::path(a.init) / "vocab.txt");
+  };
   std::filesystem::create_directories(out);
   const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
   std::optional<ssl::dist::LocalOnly> local;  // process 0 evaluates alone after pretraining
   auto& c = a.model;
-  if (a.init.empty()) c.split_seed = a.seed;  // else --init's split (held-out fraction and seed)
-  else std::printf("split: --init's (held-out fraction %.2f, seed %llu)\n", c.heldout, (unsigned long long)c.split_seed);
+  if (a.init.empty() || a.init_hf) c.split_seed = uint64_t(a.split_seed >= 0 ? a.split_seed : int64_t(a.seed));
+  if (!a.init.empty() && !a.init_hf)  // --init's split (held-out fraction and seed)
+    std::printf("split: --init's (held-out fraction %.2f, seed %llu)\n", c.heldout, (unsigned long long)c.split_seed);
+  if (a.init_hf)
+    std::printf("model: %s from %s: %lld x %lld, %lld heads, MLP %lld, eps %g, %lld positions, sequences of %lld; "
+                "split: held-out fraction %.2f, seed %llu\n",
+                a.init_arch.c_str(), a.init.c_str(), (long long)c.depth, (long long)c.dim, (long long)c.heads,
+                (long long)*c.mlp_hidden, *c.eps, (long long)*c.positions, (long long)c.max_len, c.heldout,
+                (unsigned long long)c.split_seed);
   c.next_sentence = c.method == "bert";
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
   // Default epochs: sized for a few minutes of pretraining on a 2-core CPU at the default size
@@ -282,7 +367,35 @@ int run(Args a) {
                       {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
   auto pretrain = [&](auto recipe, std::function<double(const std::string&)> lr_scale_of = {}) {
     const auto pad = vocab.pad_id();
-    if (!a.init.empty()) {
+    if (a.init_hf) {
+      // A Hugging Face directory: its encoder, and its MLM head where it has one (BertModel has
+      // none: a new head). Masked-LM checkpoints have no pooler (and BertForMaskedLM no NSP
+      // classifier): those keep the recipe's initialisation; an NSP classifier --method roberta
+      // has no place for is not used. Every other tensor must match the recipe one to one.
+      auto w = ssl::io::hf::mapped_weights(a.init);
+      const bool has_head = std::any_of(w.tensors.begin(), w.tensors.end(), [](const auto& kv) { return kv.first.starts_with("head."); });
+      if (c.method != "bert") std::erase_if(w.tensors, [](const auto& kv) { return kv.first.starts_with("head.nsp."); });
+      std::vector<std::string> fresh;
+      for (const auto& p : recipe->named_parameters()) {
+        const auto& k = p.key();
+        const bool may_lack = k.starts_with("backbone.pooler.") || k.starts_with(has_head ? "head.nsp." : "head.");
+        if (!w.tensors.count(k) && may_lack) {
+          w.tensors[k] = p.value().detach().clone();
+          fresh.push_back(k);
+        }
+      }
+      ssl::io::load_into(*recipe, w.tensors, true, "--init: " + w.source);
+      auto fresh_any = [&](const char* prefix) {
+        return std::any_of(fresh.begin(), fresh.end(), [&](const auto& k) { return k.starts_with(prefix); });
+      };
+      std::string news;
+      for (auto [prefix, what] : {std::pair{"backbone.pooler.", "pooler"}, std::pair{"head.", has_head ? "NSP classifier" : "MLM head"}})
+        if (fresh_any(prefix)) news += std::string(news.empty() ? "" : ", ") + what;
+      std::printf("init: %s from %s (Hugging Face %s; new, as it has none: %s)\n",
+                  has_head ? "encoder and MLM head" : "encoder (new MLM head)", a.init.c_str(), a.init_arch.c_str(),
+                  news.empty() ? "nothing" : news.c_str());
+      metrics["init"] = a.init;
+    } else if (!a.init.empty()) {
       // The whole recipe (encoder and MLM head) when --init was pretrained with this method, else
       // the encoder and a new head (BERT's NSP head has no RoBERTa counterpart).
       const std::filesystem::path from = a.init;

@@ -7,6 +7,7 @@
 //   03_fill_mask --model bert-base-uncased/   (a directory saved by transformers' save_pretrained)
 #include "../common/checks.hpp"
 #include "../common/guard.hpp"
+#include "../common/hf_text.hpp"
 #include "../common/text_common.hpp"
 
 #include <ssl/io/hf_checkpoint.hpp>
@@ -28,21 +29,11 @@ struct MaskTokenizer {
   ssl::masker::Bert masking;  ///< the recipe's masker (unused by fill-mask, required by the recipe)
 };
 
-/// Whether `dir` holds a Hugging Face checkpoint (its config.json has a model_type) rather than a
-/// model folder of example 02.
-bool is_hf_dir(const std::filesystem::path& dir) {
-  std::ifstream in(dir / "config.json");
-  if (!in) return false;
-  const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() && j.contains("model_type");
-}
-
 /// The tokenizer of a Hugging Face directory: WordPiece (BERT: tokenizer.json, or vocab.txt with
 /// tokenizer_config.json's do_lower_case) or byte-level BPE (RoBERTa: tokenizer.json, or
 /// vocab.json + merges.txt, with the hub's `<mask>` that takes the space before it). `[MASK]` in
 /// a sentence is the model's mask token.
 MaskTokenizer hf_tokenizer(const std::filesystem::path& dir, ssl::io::hf::Arch arch, int64_t max_len) {
-  namespace fs = std::filesystem;
   MaskTokenizer t;
   auto fits = [max_len, dir](std::vector<int64_t> ids) {
     TORCH_CHECK(int64_t(ids.size()) <= max_len, "03_fill_mask: a sentence has ", ids.size(), " tokens, more than the ",
@@ -50,26 +41,14 @@ MaskTokenizer hf_tokenizer(const std::filesystem::path& dir, ssl::io::hf::Arch a
     return ids;
   };
   if (arch == ssl::io::hf::Arch::bert_mlm) {
-    bool lowercase = true;
-    if (std::ifstream cfg(dir / "tokenizer_config.json"); cfg) {
-      const auto j = nlohmann::json::parse(cfg, nullptr, false);
-      if (j.is_object() && j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) lowercase = j["do_lower_case"].get<bool>();
-    }
-    auto wp = std::make_shared<ssl::text::WordPiece>(
-        fs::exists(dir / "tokenizer.json")
-            ? ssl::text::WordPiece::from_tokenizer_json(dir / "tokenizer.json")
-            : ssl::text::WordPiece(ssl::text::Vocab::load(dir / "vocab.txt"), {.lowercase = lowercase}));
+    auto wp = std::make_shared<ssl::text::WordPiece>(ex::hf_wordpiece(dir));
     t.encode = [wp, fits](const std::string& s) { return fits(wp->encode_with_specials(s)); };
     t.mask_id = wp->vocab().mask_id();
     t.token = [wp](int64_t id) { return wp->vocab().token(id); };
     t.masking = ssl::masker::Bert::for_vocab(wp->vocab());
     return t;
   }
-  auto o = ssl::text::ByteLevelBPEOptions::roberta();
-  for (auto& sp : o.special_tokens) sp.lstrip = sp.content == "<mask>";
-  auto bpe = std::make_shared<ssl::text::ByteLevelBPE>(
-      fs::exists(dir / "tokenizer.json") ? ssl::text::ByteLevelBPE::from_tokenizer_json(dir / "tokenizer.json")
-                                         : ssl::text::ByteLevelBPE::from_files(dir / "vocab.json", dir / "merges.txt", o));
+  auto bpe = std::make_shared<ssl::text::ByteLevelBPE>(ex::hf_bpe(dir));
   t.encode = [bpe, fits](std::string s) {
     for (size_t at; (at = s.find("[MASK]")) != std::string::npos;) s.replace(at, 6, "<mask>");
     return fits(bpe->encode(s));
@@ -116,7 +95,7 @@ int main(int argc, char** argv) {
     std::optional<ssl::text::EncoderOptions> eo;  // the model's architecture, from its config
     MaskTokenizer tok;
     bool next_sentence = false;
-    const bool from_hf = is_hf_dir(model);
+    const bool from_hf = ex::is_hf_dir(model);
     if (from_hf) {
       const auto hc = hf::read_config(model);
       const auto arch = hf::arch_of(hc);

@@ -9,14 +9,23 @@
 // folder of one file per class); the test documents are the corpus's last --heldout fraction, as
 // in 02, and the classes every label found unless --topics names some.
 //
+// --model also takes a Hugging Face directory (BertForMaskedLM, BertModel, RobertaForMaskedLM,
+// ElectraForPreTraining / ElectraForMaskedLM: config.json, the weights and the tokenizer files):
+// the encoder from its config and weights (a head it has is not used; a pooler it lacks is new),
+// the tokenizer from its files (WordPiece, or RoBERTa's byte-level BPE); its held-out split is
+// --heldout / --split-seed (02's defaults: 0.1, seed 0).
+//
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
 //   04_text_finetune --model out/wiki --corpus reviews.jsonl --label-field stars
+//   04_text_finetune --model bert-base-uncased/ --split-seed 0
 #include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
+#include "../common/hf_text.hpp"
 #include "../common/text_common.hpp"
 
 #include <ssl/data/corpus.hpp>
+#include <ssl/io/hf_checkpoint.hpp>
 #include <ssl/ssl.hpp>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +41,8 @@ struct Args : ex::RunArgs, ex::CorpusArgs {
   bool topics_given = false;
   std::string label_field;
   int64_t per_topic = 400;
+  double heldout = 0.1;  ///< a Hugging Face --model's held-out split (02's folders carry theirs)
+  int64_t split_seed = 0;
   double weight_decay = 0.01;
   std::string pool = "mean";
   std::vector<std::string> demo = {
@@ -45,7 +56,15 @@ struct Args : ex::RunArgs, ex::CorpusArgs {
 
 /// The command line of this example into `a`.
 void add_options(CLI::App& app, Args& a) {
-  app.add_option("--model", a.model, "model folder written by 02_text_pretrain");
+  app.add_option("--model", a.model,
+                 "model folder written by 02_text_pretrain, or a Hugging Face directory (BertForMaskedLM, BertModel, "
+                 "RobertaForMaskedLM, ElectraForPreTraining / ElectraForMaskedLM, with its tokenizer files)");
+  auto* heldout = app.add_option("--heldout", a.heldout,
+                                 "Hugging Face --model: fraction of the documents held out as the test set (02's folders: theirs)")
+                      ->check(ex::in_range(0, 1, true, true));
+  auto* split_seed = app.add_option("--split-seed", a.split_seed,
+                                    "Hugging Face --model: seed of the held-out split (as 02's --split-seed; 02's folders: theirs)")
+                         ->check(ex::at_least(0));
   ex::add_run_options(app, a, {.out = "output folder for metrics.json (default <model>/finetune)", .epochs = "fine-tuning epochs"});
   auto* topics = app.add_option("--topics", a.topics,
                                 "topics to classify, at least 2 (fortune files; with --corpus: labels, default all)");
@@ -57,9 +76,14 @@ void add_options(CLI::App& app, Args& a) {
   app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
       ->check(CLI::IsMember({"cls", "mean"}));
   app.add_option("--demo", a.demo, "sentences for the inference demo");
-  app.final_callback([&a, topics] {
+  app.final_callback([&a, topics, heldout, split_seed] {
     a.topics_given = topics->count() > 0;
     if (a.out.empty()) a.out = a.model + "/finetune";
+    if (!ex::is_hf_dir(a.model))
+      for (auto* o : {heldout, split_seed})
+        if (o->count())
+          throw CLI::ValidationError(o->get_name(), "only for a Hugging Face --model; '" + a.model +
+                                                        "' is not one (02's model folders keep their own split)");
   });
 }
 
@@ -70,20 +94,47 @@ int run(Args a) {
   at::set_num_threads(a.threads);
   const auto session = ex::join(a.dist);  // data-parallel fine-tuning; process 0 reports
   const auto t0 = std::chrono::steady_clock::now();
-  auto cfg = ex::ModelConfig::load(a.model);
-  auto tok = ex::tokenizer(a.model);
-  const auto& vocab = tok.vocab();
-  const auto sp = ex::specials(cfg, vocab);
+  // The model's encoder options, tokenizer and held-out split: from a model folder of 02, or from
+  // a Hugging Face directory (config.json, tokenizer files; the split from --heldout / --split-seed).
+  namespace hf = ssl::io::hf;
+  const bool from_hf = ex::is_hf_dir(a.model);
+  ssl::text::EncoderOptions eo(1, 1, 1, 1);
+  ex::SequenceTokenizer tok;
+  std::string method;
+  double heldout = a.heldout;
+  uint64_t split_seed = uint64_t(a.split_seed);
+  int64_t max_len = 0;
+  if (from_hf) {
+    const auto hc = hf::read_config(a.model);
+    const auto arch = hf::arch_of(hc);
+    TORCH_CHECK(hf::is_text(arch) && arch != hf::Arch::gpt2_lm, "04_text_finetune: expected a Hugging Face BERT, ",
+                "RoBERTa or ELECTRA directory, got ", hf::architecture_name(arch), " in ", a.model);
+    eo = hf::text_options(hc).pooler(true);  // the classifier reads the pooler (new where the checkpoint has none)
+    tok = ex::hf_sequence_tokenizer(a.model, arch, eo.pad_id());
+    TORCH_CHECK(tok.size <= eo.vocab(), "04_text_finetune: ", a.model, ": the tokenizer has ", tok.size,
+                " ids, more than config.json's vocab_size ", eo.vocab());
+    max_len = eo.max_len() - (eo.padding_positions() ? eo.pad_id() + 1 : 0);  // RoBERTa's positions start after pad
+    method = hf::architecture_name(arch);
+  } else {
+    const auto cfg = ex::ModelConfig::load(a.model);
+    auto wp = std::make_shared<ssl::text::WordPiece>(ex::tokenizer(a.model));
+    const auto s = ex::specials(cfg, wp->vocab());
+    tok = {.encode = [wp](const std::string& t) { return wp->encode(t); }, .cls = s.cls, .sep = s.sep, .pad = s.pad,
+           .size = wp->vocab().size()};
+    eo = ex::encoder_options(cfg, wp->vocab());
+    method = cfg.method, heldout = cfg.heldout, split_seed = cfg.split_seed, max_len = cfg.max_len;
+  }
+  const ssl::data::TextSpecials sp{.cls = tok.cls, .sep = tok.sep, .pad = tok.pad};
 
   // The same split as pretraining: test documents were never seen by the pretrained model.
   ex::Split parts;
   if (a.corpus.empty()) {
-    parts = ex::split(ssl::data::read_fortunes(ex::fortunes_dir()), cfg.heldout, cfg.split_seed);
+    parts = ex::split(ssl::data::read_fortunes(ex::fortunes_dir()), heldout, split_seed);
   } else {
     // 02 holds out the corpus's last documents (its token store keeps the corpus order).
     auto docs = ssl::data::read_corpus(
         a.corpus, {.format = ssl::data::parse_corpus_format(a.format), .field = a.field, .label_field = a.label_field});
-    const auto n_train = docs.size() - size_t(double(docs.size()) * cfg.heldout);
+    const auto n_train = docs.size() - size_t(double(docs.size()) * heldout);
     parts.train.assign(docs.begin(), docs.begin() + long(n_train));
     parts.heldout.assign(docs.begin() + long(n_train), docs.end());
     if (!a.topics_given) a.topics = ssl::data::topics(docs);
@@ -105,19 +156,19 @@ int run(Args a) {
     for (const auto& [l, n] : label_of)
       TORCH_CHECK(taken[n] > 0, "04_text_finetune: no document of topic '", l, "' in ",
                   a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus);
-    return ssl::data::single(ids, labels, sp, cfg.max_len);
+    return ssl::data::single(ids, labels, sp, max_len);
   };
   auto train = pick(parts.train, a.per_topic);  // documents come in a seeded random order
   auto test = pick(parts.heldout, 0);
   std::printf("topic classification: %zu topics, %lld training and %lld test documents (test never pretrained on)\n",
               a.topics.size(), (long long)train.ids.size(0), (long long)test.ids.size(0));
 
-  const auto eo = ex::encoder_options(cfg, vocab).mean_pool(a.pool == "mean");
+  eo.mean_pool(a.pool == "mean");
   const ssl::eval::FinetuneOptions fo{.classes = int64_t(a.topics.size()), .epochs = a.epochs, .batch = a.batch,
                                       .lr = a.lr, .weight_decay = a.weight_decay, .warmup_epochs = 0.0,
                                       .clip_grad_norm = 1.0, .head_init_std = 0.02,
-                                      .group_by_length_pad = vocab.pad_id(), .seed = a.seed};
-  const auto transform = ssl::data::trim_padding(vocab.pad_id());
+                                      .group_by_length_pad = sp.pad, .seed = a.seed};
+  const auto transform = ssl::data::trim_padding(sp.pad);
   auto fresh = [&] {
     ssl::train::seed_everything(a.seed);
     ssl::text::Encoder enc(eo);
@@ -126,7 +177,14 @@ int run(Args a) {
     return enc;
   };
   auto pretrained = fresh();
-  ssl::io::load_into(*pretrained, ssl::io::load_safetensors(a.model + "/encoder.safetensors"), /*strict=*/true, a.model);
+  if (from_hf) {
+    const bool pooler = hf::load_encoder(*pretrained, a.model);
+    std::printf("encoder: %s from %s (%lld x %lld, %lld heads, MLP %lld, eps %g; pooler %s)\n", method.c_str(),
+                a.model.c_str(), (long long)eo.depth(), (long long)eo.dim(), (long long)eo.heads(),
+                (long long)eo.mlp_hidden(), eo.eps(), pooler ? "from the checkpoint" : "new: the checkpoint has none");
+  } else {
+    ssl::io::load_into(*pretrained, ssl::io::load_safetensors(a.model + "/encoder.safetensors"), /*strict=*/true, a.model);
+  }
 
   auto tp = std::chrono::steady_clock::now();
   auto o = fo;
@@ -144,7 +202,8 @@ int run(Args a) {
     auto counts = torch::bincount(test.labels);
     return counts.max().item<double>() / double(test.labels.size(0));
   }();
-  std::printf("\ntest accuracy (%s pretrained by 02 vs the same model from random init):\n", cfg.method.c_str());
+  std::printf("\ntest accuracy (%s %s vs the same model from random init):\n", method.c_str(),
+              from_hf ? "from the Hugging Face directory" : "pretrained by 02");
   std::printf("  pretrained %.4f   scratch %.4f   (majority class %.4f)\n", acc_pre, acc_scratch, majority);
 
   // Inference demo: each topic's probability for new sentences.
@@ -153,7 +212,7 @@ int run(Args a) {
   clf->eval();
   torch::NoGradGuard ng;
   for (const auto& s : a.demo) {
-    auto x = ssl::data::single({tok.encode(s)}, {}, sp, cfg.max_len).ids;
+    auto x = ssl::data::single({tok.encode(s)}, {}, sp, max_len).ids;
     auto p = torch::softmax(clf->logits(transform(x)), -1)[0];
     const auto best = p.argmax().item<int64_t>();
     std::printf("  [%s %.0f%%] %s\n   ", a.topics[size_t(best)].c_str(), 100 * p[best].item<double>(), s.c_str());
@@ -167,7 +226,8 @@ int run(Args a) {
   }
   std::filesystem::create_directories(a.out);
   ex::write_json(std::filesystem::path(a.out) / "metrics.json",
-                 {{"model", a.model}, {"method", cfg.method}, {"topics", a.topics},
+                 {{"model", a.model}, {"method", method}, {"hugging_face", from_hf},
+                  {"split", {{"heldout", heldout}, {"seed", split_seed}}}, {"topics", a.topics},
                   {"train_documents", train.ids.size(0)}, {"test_documents", test.ids.size(0)},
                   {"epochs", a.epochs}, {"lr", a.lr}, {"batch", a.batch},
                   {"accuracy_pretrained", acc_pre}, {"accuracy_scratch", acc_scratch}, {"majority_class", majority},

@@ -171,15 +171,18 @@ inline void add_corpus_options(CLI::App& app, CorpusArgs& a, const std::string& 
 
 /// The `main` of an example: an `Args` from the command line (`add_options(app, a)` declares its
 /// options; --help shows their defaults), then `run(a)`, an error ending it with one line on
-/// stderr and exit code 1 (`guarded`).
+/// stderr and exit code 1 (`guarded`; also an error a parse-time check throws, e.g. one reading
+/// the folder an option names).
 template <class Args, class AddOptions, class Run>
 int example_main(int argc, char** argv, const std::string& description, AddOptions add_options, Run run) {
   Args a;
   CLI::App app{description};
   app.option_defaults()->always_capture_default();  // --help shows every option's default
   add_options(app, a);
-  CLI11_PARSE(app, argc, argv);
-  return guarded([&] { return run(a); });
+  return guarded([&] {
+    CLI11_PARSE(app, argc, argv);
+    return run(a);
+  });
 }
 
 /// The `main` of an example with a table of methods (05, 06): `example_main` with

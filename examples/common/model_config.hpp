@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace ex {
@@ -23,13 +24,29 @@ struct ModelConfig {
   bool norm_first = true;  ///< pre-norm blocks + final norm (trains faster at small scale); BERT's: post-norm
   double heldout = 0.1;  ///< fraction of documents never seen in pretraining
   uint64_t split_seed = 0;
+  /// The encoder's options where they differ from the method's defaults (text::EncoderOptions'
+  /// and text::gpt's): set when the model came from a Hugging Face checkpoint (02 --init), whose
+  /// config may give other values; written to config.json only when set.
+  std::optional<int64_t> mlp_hidden;  ///< MLP hidden width (default 4 x dim)
+  std::optional<int64_t> type_vocab;  ///< segment vocabulary (default 2; GPT 0)
+  std::optional<int64_t> positions;   ///< learned positions (default max_len, the sequence length)
+  std::optional<double> eps;          ///< LayerNorm epsilon (default 1e-12; GPT 1e-5)
+  std::optional<double> dropout;      ///< dropout on embeddings and block outputs (default 0.1)
+  std::optional<double> attn_dropout; ///< dropout on attention probabilities (default 0.1)
 
   [[nodiscard]] nlohmann::json to_json() const {
-    return {{"method", method},         {"vocab_size", vocab_size}, {"dim", dim},
-            {"depth", depth},           {"heads", heads},           {"max_len", max_len},
-            {"embedding_dim", embedding_dim}, {"generator_scale", generator_scale},
-            {"next_sentence", next_sentence}, {"norm_first", norm_first}, {"heldout", heldout},
-            {"split_seed", split_seed}};
+    nlohmann::json j = {{"method", method},         {"vocab_size", vocab_size}, {"dim", dim},
+                        {"depth", depth},           {"heads", heads},           {"max_len", max_len},
+                        {"embedding_dim", embedding_dim}, {"generator_scale", generator_scale},
+                        {"next_sentence", next_sentence}, {"norm_first", norm_first}, {"heldout", heldout},
+                        {"split_seed", split_seed}};
+    if (mlp_hidden) j["mlp_hidden"] = *mlp_hidden;
+    if (type_vocab) j["type_vocab"] = *type_vocab;
+    if (positions) j["positions"] = *positions;
+    if (eps) j["eps"] = *eps;
+    if (dropout) j["dropout"] = *dropout;
+    if (attn_dropout) j["attn_dropout"] = *attn_dropout;
+    return j;
   }
   /// Reads `dir`/config.json. A field of the wrong JSON type is an error naming the file and the
   /// field; an integer field must hold a JSON integer that fits (a huge literal such as 1e42, which
@@ -71,6 +88,27 @@ struct ModelConfig {
     TORCH_CHECK(seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<int64_t>() >= 0), file.string(),
                 ": expected \"split_seed\" to be an integer from 0 to 2^64 - 1, got ", seed.dump());
     c.split_seed = seed.get<uint64_t>();
+    // Optional (absent in folders written before they existed): the defaults then.
+    const auto count = [&](const char* key, int64_t min) -> std::optional<int64_t> {
+      if (!j.contains(key)) return std::nullopt;
+      const auto v = integer(key);
+      TORCH_CHECK(v >= min, file.string(), ": expected \"", key, "\" to be at least ", min, ", got ", v);
+      return v;
+    };
+    const auto fraction = [&](const char* key, double lo, double hi) -> std::optional<double> {
+      if (!j.contains(key)) return std::nullopt;
+      const auto v = number(key);
+      TORCH_CHECK(v >= lo && v <= hi, file.string(), ": expected \"", key, "\" in [", lo, ", ", hi, "], got ", v);
+      return v;
+    };
+    c.mlp_hidden = count("mlp_hidden", 1);
+    c.type_vocab = count("type_vocab", 0);
+    c.positions = count("positions", 1);
+    c.eps = fraction("eps", 0.0, 1.0);
+    c.dropout = fraction("dropout", 0.0, 1.0);
+    c.attn_dropout = fraction("attn_dropout", 0.0, 1.0);
+    TORCH_CHECK(!c.positions || *c.positions >= c.max_len, file.string(), ": expected \"positions\" (", *c.positions,
+                ") to cover \"max_len\" (", c.max_len, ")");
     return c;
   }
 };

@@ -30,7 +30,8 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
 }
 
 /// The backbone's options: BERT's layout (pooler included: it is what a classifier reads), or
-/// GPT-2's for `gpt`.
+/// GPT-2's for `gpt`; then the options the config sets beyond the method's defaults (a model
+/// continued from a Hugging Face checkpoint: its MLP width, positions, eps, segments, dropouts).
 inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, const ssl::text::Vocab& v) {
   auto o = ssl::text::EncoderOptions(v.size(), c.dim, c.depth, c.heads)
                .max_len(c.max_len)
@@ -38,7 +39,13 @@ inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, const ssl
                .pad_id(v.pad_id())
                .sep_id(v.sep_id())
                .norm_first(c.norm_first);
-  if (c.method == "gpt") return ssl::text::gpt(o).pad_id(v.pad_id());
+  if (c.method == "gpt") o = ssl::text::gpt(o).pad_id(v.pad_id());
+  if (c.mlp_hidden) o.mlp_hidden(*c.mlp_hidden);
+  if (c.type_vocab) o.type_vocab(*c.type_vocab);
+  if (c.positions) o.max_len(*c.positions);
+  if (c.eps) o.eps(*c.eps);
+  if (c.dropout) o.dropout(*c.dropout);
+  if (c.attn_dropout) o.attn_dropout(*c.attn_dropout);
   return o;
 }
 

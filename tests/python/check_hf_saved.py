@@ -8,7 +8,8 @@ For each case <c>, DIR/hf_saved/<c>/ is loaded with the Auto class of its archit
 (`from_pretrained`, output_loading_info): no tensor may be missing, unexpected or of another shape,
 config.json must name the architecture, and the model's output on the inputs of
 DIR/hf_saved/<c>.io.safetensors must equal libssl's `logits` there within 1e-5 (max abs error
-relative to the largest |logit|, as the C++ parity checks). One process for all cases.
+relative to the largest |logit|, as the C++ parity checks; a BertModel's last hidden state, and its
+pooler output against `pooled`). One process for all cases.
 """
 import argparse
 import json
@@ -27,6 +28,7 @@ CASES = {
     "bert": (T.AutoModelForMaskedLM, "BertForMaskedLM", {}),
     "bert_sharded": (T.AutoModelForMaskedLM, "BertForMaskedLM", {}),
     "bert_fp16": (T.AutoModelForMaskedLM, "BertForMaskedLM", {}),
+    "bert_model": (T.AutoModel, "BertModel", {}),
     "roberta": (T.AutoModelForMaskedLM, "RobertaForMaskedLM", {}),
     "electra_gen": (T.AutoModelForMaskedLM, "ElectraForMaskedLM", {}),
     "electra_disc": (T.AutoModelForPreTraining, "ElectraForPreTraining", {}),
@@ -56,7 +58,13 @@ def check(d, case):
         if "pixel_values" in io:
             out = model(pixel_values=io["pixel_values"]).last_hidden_state
         else:
-            out = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"]).logits
+            o = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"])
+            out = o.logits if "logits" in o else o.last_hidden_state  # BertModel: its last hidden state
+            if "pooled" in io:  # and its pooler's output
+                err = (o.pooler_output - io["pooled"]).abs().max().item()
+                print(f"{case}: pooler output max abs error {err:.3g}")
+                if err > 1e-5 * io["pooled"].abs().max().item() + 1e-8:
+                    errors.append(f"pooler output max abs error {err}")
     if "token_ids" in io:  # libssl's WordPiece / BPE files: transformers' tokenizer gives libssl's ids
         tok = T.AutoTokenizer.from_pretrained(path)
         ids = tok(TOKENIZER_TEXT)["input_ids"]

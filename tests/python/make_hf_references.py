@@ -11,16 +11,20 @@ trivial init, eval mode, 1 thread, torch.manual_seed(0).
 
 Cases (hidden 32, 2 layers, 4 heads, MLP 64, vocab 100):
   bert          BertForMaskedLM, 2 rows, the second right-padded (attention_mask)
+  bert_model    BertModel (head-less, with its pooler; names without the bert. prefix), padded as
+                bert: `logits` = `hidden` = last_hidden_state, `pooled` = pooler_output; with
+                lab_bert's vocab.txt + tokenizer_config.json (example 04's input)
   roberta       RobertaForMaskedLM (pad 1, positions from pad+1, one token type), padded as bert
   electra_gen   ElectraForMaskedLM, embedding_size 16 (projected to 32)
-  electra_disc  ElectraForPreTraining, embedding_size 16
+  electra_disc  ElectraForPreTraining, embedding_size 16 (with lab_bert's vocab.txt: example 04's input)
   gpt2          GPT2LMHeadModel (tied lm_head), no padding
   vit           ViTModel without pooler (16x16x3 images, patch 4): last_hidden_state
   vit_mae       ViTMAEForPreTraining, decoder 16 wide, 1 layer, mask ratio 0.5, with the noise given
   bert_sharded  bert's model saved in shards of <= 20 KB (>= 2 files + index)
   bert_fp16     bert's model saved in float16; the references are its float16 weights in float32
   lab_bert      BertForMaskedLM with a WordPiece vocabulary of fortune words in vocab.txt +
-                tokenizer_config.json (no tokenizer.json): example 03's input (no .io file)
+                tokenizer_config.json (no tokenizer.json), layer_norm_eps 1e-7: example 03's
+                input, and examples 02 (--init) and 04's (no .io file)
   lab_roberta   RobertaForMaskedLM with a byte-level BPE (256 bytes + merges), saved with
                 RobertaTokenizerFast (tokenizer.json, vocab.json, merges.txt): example 03's input
 """
@@ -123,6 +127,16 @@ def make(out):
     save_case(out, "vit_mae", mae, {"pixel_values": x, "noise": noise, "logits": o.logits, "mask": o.mask,
                                     "ids_restore": o.ids_restore}); n += 1
     n += lab_cases(out)
+    base = perturb_(T.BertModel(T.BertConfig(**TEXT, pad_token_id=0)))
+    ids, mask = text_inputs(0)
+    with torch.no_grad():
+        o = base(input_ids=ids, attention_mask=mask)
+    d = save_case(out, "bert_model", base, {"input_ids": ids, "attention_mask": mask, "logits": o.last_hidden_state,
+                                            "hidden": o.last_hidden_state, "pooled": o.pooler_output})
+    for case in ("bert_model", "electra_disc"):  # lab_bert's WordPiece vocabulary (100 tokens, as V): example 04's
+        for f in ("vocab.txt", "tokenizer_config.json"):
+            shutil.copy(os.path.join(out, "hf", "lab_bert", f), os.path.join(out, "hf", case))
+    n += 1
     return {"cases": torch.tensor(n)}
 
 
@@ -143,7 +157,8 @@ def lab_cases(out):
         f.write("\n".join(vocab) + "\n")
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
         f.write('{"tokenizer_class": "BertTokenizer", "do_lower_case": true}\n')
-    perturb_(T.BertForMaskedLM(T.BertConfig(**{**TEXT, "max_position_embeddings": 64}, pad_token_id=0))).save_pretrained(d)
+    perturb_(T.BertForMaskedLM(T.BertConfig(**{**TEXT, "max_position_embeddings": 64}, pad_token_id=0,
+                                            layer_norm_eps=1e-7))).save_pretrained(d)
 
     # Byte-level BPE: RoBERTa's specials, the 256 byte symbols, merges that build a few words.
     byte_chars = [chr(c) for c in range(ord("!"), ord("~") + 1)] + [chr(c) for c in range(ord("\u00a1"), ord("\u00ac") + 1)] + \

@@ -6,7 +6,7 @@
 /// shard files) give a ready libssl model, every hyper-parameter read from the config (sizes,
 /// LayerNorm epsilon, activation, positions, vocabulary, token types, pad id, tied embeddings).
 /// float16 / bfloat16 / float64 weights are converted to float32. Covered: `bert`
-/// (`BertForMaskedLM`), `roberta` (`RobertaForMaskedLM`), `electra` (`ElectraForMaskedLM`: the
+/// (`BertForMaskedLM`, and the head-less `BertModel`), `roberta` (`RobertaForMaskedLM`), `electra` (`ElectraForMaskedLM`: the
 /// generator, `ElectraForPreTraining`: the discriminator), `gpt2` (`GPT2LMHeadModel`), `vit`
 /// (`ViTModel`) and `vit_mae` (`ViTMAEForPreTraining`).
 ///
@@ -165,6 +165,7 @@ inline Weights read_weights(const std::string& dir) {
 /// The Hugging Face architectures libssl builds and writes.
 enum class Arch {
   bert_mlm,               ///< `BertForMaskedLM` (model_type bert)
+  bert_model,             ///< `BertModel` (model_type bert, `architectures` ["BertModel"]): the encoder only
   roberta_mlm,            ///< `RobertaForMaskedLM` (model_type roberta)
   electra_generator,      ///< `ElectraForMaskedLM` (model_type electra)
   electra_discriminator,  ///< `ElectraForPreTraining` (model_type electra)
@@ -177,6 +178,7 @@ enum class Arch {
 inline std::string architecture_name(Arch a) {
   switch (a) {
     case Arch::bert_mlm: return "BertForMaskedLM";
+    case Arch::bert_model: return "BertModel";
     case Arch::roberta_mlm: return "RobertaForMaskedLM";
     case Arch::electra_generator: return "ElectraForMaskedLM";
     case Arch::electra_discriminator: return "ElectraForPreTraining";
@@ -189,7 +191,8 @@ inline std::string architecture_name(Arch a) {
 /// The `model_type` of `a`.
 inline std::string model_type_name(Arch a) {
   switch (a) {
-    case Arch::bert_mlm: return "bert";
+    case Arch::bert_mlm:
+    case Arch::bert_model: return "bert";
     case Arch::roberta_mlm: return "roberta";
     case Arch::electra_generator:
     case Arch::electra_discriminator: return "electra";
@@ -202,11 +205,12 @@ inline std::string model_type_name(Arch a) {
 /// Whether `a` is one of the text architectures (a `TextModel`).
 inline bool is_text(Arch a) { return a != Arch::vit && a != Arch::vit_mae; }
 
-/// The architecture a config describes: its `model_type`, and for `electra` the first of
-/// `architectures` (`ElectraForMaskedLM` = generator, `ElectraForPreTraining` = discriminator).
+/// The architecture a config describes: its `model_type`, and for `bert` and `electra` the first
+/// of `architectures` (`BertModel` = the encoder alone, else `BertForMaskedLM`;
+/// `ElectraForMaskedLM` = generator, `ElectraForPreTraining` = discriminator).
 inline Arch arch_of(const Config& c) {
   const auto& t = c.model_type;
-  if (t == "bert") return Arch::bert_mlm;
+  if (t == "bert") return c.architecture == "BertModel" ? Arch::bert_model : Arch::bert_mlm;
   if (t == "roberta") return Arch::roberta_mlm;
   if (t == "gpt2") return Arch::gpt2_lm;
   if (t == "vit") return Arch::vit;
@@ -224,7 +228,8 @@ inline Arch arch_of(const Config& c) {
 }
 
 /// The text encoder a `bert` / `roberta` / `electra` / `gpt2` config describes (dropouts as the
-/// config's; `pooler` off: the masked-LM classes have none).
+/// config's; `pooler` off: the masked-LM classes have none, `load_text` turns it on when the
+/// checkpoint has one, as `BertModel`'s).
 inline text::EncoderOptions text_options(const Config& c) {
   const auto a = arch_of(c);
   TORCH_CHECK(is_text(a), "hf: ", c.file, ": model_type '", c.model_type, "' is not a text model");
@@ -326,7 +331,8 @@ inline Dict roberta_to_ssl(const Dict& hf, int64_t depth, const std::string& bac
 inline Dict to_ssl(Arch a, const Dict& hf, int64_t depth, int64_t decoder_depth = 0,
                    const std::string& backbone = "backbone.", const std::string& head = "head.") {
   switch (a) {
-    case Arch::bert_mlm: return bert_to_ssl(hf, depth, backbone, head);
+    case Arch::bert_mlm:
+    case Arch::bert_model: return bert_to_ssl(hf, depth, backbone, head);
     case Arch::roberta_mlm: return detail::roberta_to_ssl(hf, depth, backbone, head);
     case Arch::electra_generator:
     case Arch::electra_discriminator: return electra_to_ssl(hf, depth, backbone, head);
@@ -346,7 +352,8 @@ inline Dict to_ssl(Arch a, const Dict& hf, int64_t depth, int64_t decoder_depth 
 
 /// A text model of a Hugging Face architecture: `backbone` (`text::Encoder`) and `head` (the
 /// tied `LmHead` of BERT / RoBERTa / ELECTRA's generator / GPT-2, or ELECTRA's
-/// `ReplacedTokenHead`). Parameter names `backbone.*` and `head.*`, as the recipes'.
+/// `ReplacedTokenHead`; none for `BertModel`). Parameter names `backbone.*` and `head.*`, as the
+/// recipes'.
 class TextModelImpl : public torch::nn::Module {
  public:
   /// A model of architecture `arch` (a text one) over an encoder with `options`; `next_sentence`:
@@ -354,6 +361,7 @@ class TextModelImpl : public torch::nn::Module {
   TextModelImpl(Arch arch, text::EncoderOptions options, bool next_sentence = false) : arch(arch) {
     TORCH_CHECK(is_text(arch), "hf::TextModel: ", architecture_name(arch), " is not a text architecture");
     backbone = register_module("backbone", text::Encoder(options));
+    if (arch == Arch::bert_model) return;  // the encoder alone
     if (arch == Arch::electra_discriminator) {
       rtd = register_module("head", heads::ReplacedTokenHead(options.dim()));
       return;
@@ -366,16 +374,20 @@ class TextModelImpl : public torch::nn::Module {
     lm = register_module("head", heads::LmHead(ho, backbone->embeddings->tok));
   }
   /// Logits of token ids `ids` `[B,N]`: `[B,N,vocab]` (LM heads) or `[B,N]` (ELECTRA's
-  /// discriminator). Padding (`pad_id`) is not attended to by the bidirectional encoders.
+  /// discriminator); for `BertModel` the last hidden state `[B,N,D]` (its pooler's output:
+  /// `backbone->forward(...).pooled`). Padding (`pad_id`) is not attended to by the bidirectional
+  /// encoders.
   torch::Tensor forward(const torch::Tensor& ids) {
     Masked m{.input = ids};
     auto f = backbone->forward(m);
-    return lm ? lm->forward(f, m).out : rtd->forward(f, m);
+    if (lm) return lm->forward(f, m).out;
+    if (rtd) return rtd->forward(f, m);
+    return f.tokens;
   }
 
   Arch arch;  ///< the Hugging Face architecture
   text::Encoder backbone{nullptr};  ///< the encoder
-  heads::LmHead lm{nullptr};  ///< the LM head (all but ELECTRA's discriminator)
+  heads::LmHead lm{nullptr};  ///< the LM head (all but ELECTRA's discriminator and `BertModel`)
   heads::ReplacedTokenHead rtd{nullptr};  ///< ELECTRA's discriminator head
 };
 TORCH_MODULE(TextModel);
@@ -452,27 +464,61 @@ inline int64_t depth_of(const Config& c) {
 }
 }  // namespace detail
 
+/// The weights of checkpoint `dir` renamed for the architecture its config names (see `to_ssl`:
+/// `backbone` + `head` prefixed names), with the file they came from in `source`. A tensor of the
+/// checkpoint that the architecture does not use is an error naming it; what to load them into
+/// is the caller's (e.g. a recipe's fresh pooler or NSP head kept where the checkpoint has none).
+inline Weights mapped_weights(const std::string& dir, const std::string& backbone = "backbone.",
+                              const std::string& head = "head.") {
+  const auto c = read_config(dir);
+  const auto a = arch_of(c);
+  const auto w = read_weights(dir);
+  const auto dd = a == Arch::vit_mae ? c.integer("decoder_num_hidden_layers") : 0;
+  return {detail::map_weights(a, w, detail::depth_of(c), dd, backbone, head), w.source};
+}
+
 /// Loads the checkpoint in `dir` into `m` (e.g. a recipe whose backbone and head are named
 /// `backbone` and `head`): its weights, renamed for the architecture its config names, must
 /// match `m`'s parameters one to one (`strict`), with the same shapes.
 inline void load_into(torch::nn::Module& m, const std::string& dir, bool strict = true,
                       const std::string& backbone = "backbone.", const std::string& head = "head.") {
-  const auto c = read_config(dir);
-  const auto a = arch_of(c);
-  const auto w = read_weights(dir);
-  const auto dd = a == Arch::vit_mae ? c.integer("decoder_num_hidden_layers") : 0;
-  const auto mapped = detail::map_weights(a, w, detail::depth_of(c), dd, backbone, head);
-  io::load_into(m, mapped, strict, "hf: " + w.source);
+  const auto w = mapped_weights(dir, backbone, head);
+  io::load_into(m, w.tensors, strict, "hf: " + w.source);
 }
 
-/// The text model of checkpoint `dir` (`bert`, `roberta`, `electra`, `gpt2`), in eval mode.
+/// Loads the encoder of text checkpoint `dir` (any architecture `load_text` reads; a head it has
+/// is not used) into `encoder`, built with the config's options (`text_options`, where the pooler,
+/// pooling and dropouts may differ): every other tensor must match one to one, with the same
+/// shapes. BERT's pooler: a pooler `encoder` has and the checkpoint lacks (the masked-LM
+/// classes) keeps `encoder`'s own initialisation; one the checkpoint has and `encoder` lacks is
+/// not used. Returns whether the checkpoint's pooler was loaded.
+inline bool load_encoder(text::EncoderImpl& encoder, const std::string& dir) {
+  const auto c = read_config(dir);
+  TORCH_CHECK(is_text(arch_of(c)), "hf: ", c.file, ": model_type '", c.model_type,
+              "' is not a text model (load_encoder reads bert, roberta, electra and gpt2)");
+  auto w = mapped_weights(dir, "", "head.");
+  std::erase_if(w.tensors, [](const auto& kv) { return kv.first.starts_with("head."); });
+  const bool has = w.tensors.count("pooler.weight") > 0;
+  if (!encoder.pooler) {
+    w.tensors.erase("pooler.weight");
+    w.tensors.erase("pooler.bias");
+  } else if (!has) {
+    for (const auto& p : encoder.pooler->named_parameters()) w.tensors["pooler." + p.key()] = p.value().detach().clone();
+  }
+  io::load_into(encoder, w.tensors, true, "hf: " + w.source);
+  return has && encoder.pooler;
+}
+
+/// The text model of checkpoint `dir` (`bert`, `roberta`, `electra`, `gpt2`), in eval mode. A
+/// `BertModel` directory (`architectures` ["BertModel"], its names with or without the `bert.`
+/// prefix) gives the encoder alone (with its pooler when the checkpoint has one).
 inline TextModel load_text(const std::string& dir) {
   const auto c = read_config(dir);
   const auto a = arch_of(c);
   TORCH_CHECK(is_text(a), "hf: ", c.file, ": model_type '", c.model_type, "' is not a text model (load_vit, load_vit_mae)");
   auto o = text_options(c);
   const auto w = read_weights(dir);
-  const bool bertish = a == Arch::bert_mlm || a == Arch::roberta_mlm;
+  const bool bertish = a == Arch::bert_mlm || a == Arch::bert_model || a == Arch::roberta_mlm;
   if (bertish && detail::find(w.tensors, {"bert.pooler.dense.weight", "roberta.pooler.dense.weight", "pooler.dense.weight"}))
     o.pooler(true);
   TextModel m(a, o, a == Arch::bert_mlm && w.tensors.count("cls.seq_relationship.weight"));
@@ -526,8 +572,11 @@ inline Dict named_tensors(const torch::nn::Module& m, const std::string& prefix)
   for (const auto& b : m.named_buffers()) d[prefix + b.key()] = b.value().detach();
   return d;
 }
-/// A BERT-like encoder (`backbone.*`) -> Hugging Face names under `p` ("bert.", "roberta.", "electra.").
-inline void bert_encoder_to_hf(const Dict& d, const text::EncoderOptions& o, const std::string& p, Dict& out) {
+/// A BERT-like encoder (`backbone.*`) -> Hugging Face names under `p` ("bert.", "roberta.",
+/// "electra.", or "" for `BertModel`); `pooler`: its pooler too (`BertModel` has one, the
+/// masked-LM classes have none).
+inline void bert_encoder_to_hf(const Dict& d, const text::EncoderOptions& o, const std::string& p, Dict& out,
+                               bool pooler = false) {
   const std::string e = p + "embeddings.";
   out[e + "word_embeddings.weight"] = get(d, "backbone.embeddings.tok.weight");
   out[e + "position_embeddings.weight"] = get(d, "backbone.embeddings.pos.weight");
@@ -550,6 +599,7 @@ inline void bert_encoder_to_hf(const Dict& d, const text::EncoderOptions& o, con
     put_pair(d, b + "mlp.fc2", l + "output.dense", out);
     put_pair(d, b + "norm2", l + "output.LayerNorm", out);
   }
+  if (pooler) put_pair(d, "backbone.pooler", p + "pooler.dense", out);
 }
 inline void write_json(const std::filesystem::path& p, const nlohmann::json& j) {
   std::ofstream out(p, std::ios::binary);
@@ -568,6 +618,8 @@ inline void check_text_arch(Arch a, const text::EncoderOptions& o) {
   }
   TORCH_CHECK(!o.causal() && !o.norm_first() && o.embedding_norm() && o.gelu() == "none", "hf::save_pretrained: ",
               name, " needs a bidirectional post-norm encoder with an embedding LayerNorm and exact GELU");
+  TORCH_CHECK(a != Arch::bert_model || !o.mean_pool(), "hf::save_pretrained: ", name,
+              "'s pooler reads the first token; EncoderOptions::mean_pool must be false");
   TORCH_CHECK(o.padding_positions() == (a == Arch::roberta_mlm), "hf::save_pretrained: ", name,
               a == Arch::roberta_mlm ? " needs EncoderOptions::padding_positions(true) (positions from pad_id + 1)"
                                      : " needs positions 0..N-1 (EncoderOptions::padding_positions(false))");
@@ -576,15 +628,17 @@ inline void check_text_arch(Arch a, const text::EncoderOptions& o) {
 }
 }  // namespace detail
 
-/// Hugging Face's tensors and config of a text model of architecture `arch`: `encoder`'s
-/// parameters and `head`'s (an `LmHead`, or a `ReplacedTokenHead` for ELECTRA's discriminator).
-/// BERT's pooler and NSP classifier are not part of `BertForMaskedLM` and are left out.
+namespace detail {
 inline std::pair<Dict, nlohmann::json> text_to_hf(Arch arch, const text::EncoderImpl& encoder,
-                                                  const torch::nn::Module& head) {
+                                                  const torch::nn::Module* head) {
   const auto& o = encoder.options;
   detail::check_text_arch(arch, o);
+  TORCH_CHECK((arch == Arch::bert_model) == !head, "hf::save_pretrained: ", architecture_name(arch),
+              arch == Arch::bert_model ? " is the encoder alone: write it with save_pretrained(dir, encoder)"
+                                       : " needs its head");
   auto d = detail::named_tensors(encoder, "backbone.");
-  for (auto& [k, v] : detail::named_tensors(head, "head.")) d[k] = v;
+  if (head)
+    for (auto& [k, v] : detail::named_tensors(*head, "head.")) d[k] = v;
   Dict out;
   using detail::get;
   using detail::put_pair;
@@ -618,9 +672,13 @@ inline std::pair<Dict, nlohmann::json> text_to_hf(Arch arch, const text::Encoder
               {"pad_token_id", o.pad_id() >= 0 ? nlohmann::json(o.pad_id()) : nlohmann::json(nullptr)}});
     return {out, c};
   }
-  const std::string p = arch == Arch::bert_mlm ? "bert." : arch == Arch::roberta_mlm ? "roberta." : "electra.";
-  detail::bert_encoder_to_hf(d, o, p, out);
+  const std::string p = arch == Arch::bert_mlm     ? "bert."
+                        : arch == Arch::bert_model ? ""
+                        : arch == Arch::roberta_mlm ? "roberta."
+                                                    : "electra.";
+  detail::bert_encoder_to_hf(d, o, p, out, arch == Arch::bert_model && o.pooler());
   switch (arch) {
+    case Arch::bert_model: break;  // no head
     case Arch::bert_mlm:
       put_pair(d, "head.dense", "cls.predictions.transform.dense", out);
       put_pair(d, "head.norm", "cls.predictions.transform.LayerNorm", out);
@@ -648,6 +706,20 @@ inline std::pair<Dict, nlohmann::json> text_to_hf(Arch arch, const text::Encoder
             {"pad_token_id", o.pad_id() >= 0 ? nlohmann::json(o.pad_id()) : nlohmann::json(nullptr)}});
   if (arch == Arch::electra_generator || arch == Arch::electra_discriminator) c["embedding_size"] = o.embedding_width();
   return {out, c};
+}
+}  // namespace detail
+
+/// Hugging Face's tensors and config of a text model of architecture `arch`: `encoder`'s
+/// parameters and `head`'s (an `LmHead`, or a `ReplacedTokenHead` for ELECTRA's discriminator).
+/// BERT's pooler and NSP classifier are not part of `BertForMaskedLM` and are left out.
+inline std::pair<Dict, nlohmann::json> text_to_hf(Arch arch, const text::EncoderImpl& encoder,
+                                                  const torch::nn::Module& head) {
+  return detail::text_to_hf(arch, encoder, &head);
+}
+/// Hugging Face's `BertModel` tensors and config of a BERT encoder (bidirectional, post-norm; its
+/// pooler when it has one: without, transformers loads it with `add_pooling_layer=False`).
+inline std::pair<Dict, nlohmann::json> text_to_hf(const text::EncoderImpl& encoder) {
+  return detail::text_to_hf(Arch::bert_model, encoder, nullptr);
 }
 
 /// Hugging Face's `ViTModel` tensors and config of a libssl ViT encoder (learned or fixed
@@ -736,12 +808,20 @@ inline void save_pretrained(const std::string& dir, Arch arch, const text::Encod
   const auto [tensors, config] = text_to_hf(arch, encoder, head);
   write_checkpoint(dir, tensors, config);
 }
+/// Writes a BERT encoder as a Hugging Face `BertModel` checkpoint directory `dir` (see
+/// `text_to_hf(encoder)`).
+inline void save_pretrained(const std::string& dir, const text::EncoderImpl& encoder) {
+  const auto [tensors, config] = text_to_hf(encoder);
+  write_checkpoint(dir, tensors, config);
+}
 /// Writes `m` as a Hugging Face checkpoint directory `dir` of its architecture.
 inline void save_pretrained(const std::string& dir, const TextModelImpl& m) {
   if (m.lm)
     save_pretrained(dir, m.arch, *m.backbone, *m.lm);
-  else
+  else if (m.rtd)
     save_pretrained(dir, m.arch, *m.backbone, *m.rtd);
+  else
+    save_pretrained(dir, *m.backbone);
 }
 /// Writes a ViT encoder as a Hugging Face `ViTModel` checkpoint directory `dir` (without a pooler:
 /// load it with `ViTModel.from_pretrained(dir, add_pooling_layer=False)`).
