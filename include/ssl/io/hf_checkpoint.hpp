@@ -722,6 +722,26 @@ inline std::pair<Dict, nlohmann::json> text_to_hf(const text::EncoderImpl& encod
   return detail::text_to_hf(Arch::bert_model, encoder, nullptr);
 }
 
+namespace detail {
+/// One pre-norm Transformer block of libssl (`ours`, e.g. "blocks.3.") -> a ViT layer of Hugging
+/// Face as transformers writes it to disk (`hf`, e.g. "decoder.decoder_encoder.layer.3."), the
+/// fused qkv split back into query, key and value.
+inline void vit_layer_to_hf(const Dict& d, const std::string& ours, const std::string& hf, bool qkv_bias, Dict& out) {
+  const char* names[] = {"query", "key", "value"};
+  const auto w = get(d, ours + "attn.qkv.weight").chunk(3, 0);
+  for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".weight"] = w[k];
+  if (qkv_bias) {
+    const auto b = get(d, ours + "attn.qkv.bias").chunk(3, 0);
+    for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".bias"] = b[k];
+  }
+  put_pair(d, ours + "attn.proj", hf + "attention.output.dense", out);
+  put_pair(d, ours + "norm1", hf + "layernorm_before", out);
+  put_pair(d, ours + "norm2", hf + "layernorm_after", out);
+  put_pair(d, ours + "mlp.fc1", hf + "intermediate.dense", out);
+  put_pair(d, ours + "mlp.fc2", hf + "output.dense", out);
+}
+}  // namespace detail
+
 /// Hugging Face's `ViTModel` tensors and config of a libssl ViT encoder (learned or fixed
 /// positions: either is written as `position_embeddings`); names as transformers writes them to
 /// disk (`encoder.layer.N.attention.attention.query`, read by transformers 4 and 5 alike).
@@ -734,22 +754,9 @@ inline std::pair<Dict, nlohmann::json> vit_to_hf(const vit::EncoderImpl& encoder
   out["embeddings.cls_token"] = get(d, "cls_token");
   out["embeddings.position_embeddings"] = get(d, "pos_embed");
   put_pair(d, "patch_embed.proj", "embeddings.patch_embeddings.projection", out);
-  for (int64_t i = 0; i < o.depth(); ++i) {
-    const auto b = "blocks." + std::to_string(i) + ".";
-    const auto l = "encoder.layer." + std::to_string(i) + ".";
-    const char* names[] = {"query", "key", "value"};
-    const auto qkv_w = get(d, b + "attn.qkv.weight").chunk(3, 0);
-    for (int k = 0; k < 3; ++k) out[l + "attention.attention." + names[k] + ".weight"] = qkv_w[k];
-    if (o.qkv_bias()) {
-      const auto qkv_b = get(d, b + "attn.qkv.bias").chunk(3, 0);
-      for (int k = 0; k < 3; ++k) out[l + "attention.attention." + names[k] + ".bias"] = qkv_b[k];
-    }
-    put_pair(d, b + "attn.proj", l + "attention.output.dense", out);
-    put_pair(d, b + "norm1", l + "layernorm_before", out);
-    put_pair(d, b + "norm2", l + "layernorm_after", out);
-    put_pair(d, b + "mlp.fc1", l + "intermediate.dense", out);
-    put_pair(d, b + "mlp.fc2", l + "output.dense", out);
-  }
+  for (int64_t i = 0; i < o.depth(); ++i)
+    detail::vit_layer_to_hf(d, "blocks." + std::to_string(i) + ".", "encoder.layer." + std::to_string(i) + ".",
+                            o.qkv_bias(), out);
   put_pair(d, "norm", "layernorm", out);
   nlohmann::json c = {{"architectures", {"ViTModel"}}, {"model_type", "vit"}, {"image_size", o.image()},
                       {"patch_size", o.patch()}, {"num_channels", o.channels()}, {"hidden_size", o.dim()},
@@ -832,25 +839,6 @@ inline void save_pretrained(const std::string& dir, const vit::EncoderImpl& enco
 
 // ---- Out: whole image models (ViT-MAE) and ResNets (torchvision) --------------------------------
 
-namespace detail {
-/// One pre-norm Transformer block of libssl (`ours`, e.g. "blocks.3.") -> a ViT layer of Hugging
-/// Face as transformers writes it to disk (`hf`, e.g. "decoder.decoder_encoder.layer.3."), the
-/// fused qkv split back into query, key and value.
-inline void vit_layer_to_hf(const Dict& d, const std::string& ours, const std::string& hf, bool qkv_bias, Dict& out) {
-  const char* names[] = {"query", "key", "value"};
-  const auto w = get(d, ours + "attn.qkv.weight").chunk(3, 0);
-  for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".weight"] = w[k];
-  if (qkv_bias) {
-    const auto b = get(d, ours + "attn.qkv.bias").chunk(3, 0);
-    for (int k = 0; k < 3; ++k) out[hf + "attention.attention." + names[k] + ".bias"] = b[k];
-  }
-  put_pair(d, ours + "attn.proj", hf + "attention.output.dense", out);
-  put_pair(d, ours + "norm1", hf + "layernorm_before", out);
-  put_pair(d, ours + "norm2", hf + "layernorm_after", out);
-  put_pair(d, ours + "mlp.fc1", hf + "intermediate.dense", out);
-  put_pair(d, ours + "mlp.fc2", hf + "output.dense", out);
-}
-}  // namespace detail
 
 /// Hugging Face's `ViTMAEForPreTraining` tensors and config of a libssl MAE: the ViT `encoder`
 /// (its position table written as is) under the prefix "vit", MAE's `decoder` under "decoder", the
