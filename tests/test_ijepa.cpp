@@ -1,10 +1,15 @@
 // I-JEPA (include/ssl/ijepa.hpp). Suites: `ijepa` (the masker's invariants, its refusals, the
 // recipe's plumbing: one training step, the teacher following by EMA), `ijepa_parity` (the
 // multi-block masks draw for draw, the predictor, the teacher's target and the loss with their
-// gradients, against the official code written out in tests/python/make_ijepa_references.py).
+// gradients, against the official code written out in tests/python/make_ijepa_references.py),
+// `learning_ijepa` (a reduced run learns the objective without collapse).
 #include <doctest/doctest.h>
+#include "datasets.hpp"
 #include "parity.hpp"
+#include <ssl/data/idx.hpp>
+#include <ssl/data/loader.hpp>
 #include <ssl/ijepa.hpp>
+#include <ssl/monitor/stats.hpp>
 #include <ssl/monitor/watch.hpp>
 
 #include <map>
@@ -225,6 +230,70 @@ TEST_CASE("JepaPredictor, BlockTokens and SmoothL1 == the official predictor, ta
   parity::Dict grads;
   for (auto& kv : p->named_parameters()) grads[kv.key()] = expected("pred.grad." + kv.key());
   parity::check_grads(*p, grads, 20);
+}
+}
+
+
+// A reduced run of example 06's I-JEPA (the MAE example's ViT, 128-d x 4, patch 4, on
+// Fashion-MNIST; the recipe's defaults, EMA 0.996 -> 1) over 300 steps of 128 images. It must
+// show the objective learnt from the image's context and without collapse, on held-out images:
+// - the predictor beats the best context-blind guess, each target as the mean teacher token at
+//   its position (at initialisation it is 6.6x worse; measured 0.60x after the run);
+// - the teacher's layer-normed tokens do not concentrate: their spread (lightly's std of the
+//   l2-normalised tokens) stays near its value at initialisation (measured 1.04x; 150 steps at
+//   EMA 0.99 gave 0.36x, the collapse of docs/08).
+// The same run at EMA 0.99 passes too (0.49x, 0.90x): at this budget the test does not tell the
+// two momenta apart. Frozen-feature quality is not claimed: at the example's budget I-JEPA's
+// features score below the same ViT's at initialisation (docs/08).
+TEST_SUITE("learning_ijepa") {
+namespace {
+struct JepaHealth {
+  double loss, mean_baseline, position_baseline, spread;
+};
+/// On images `x`: the predictor's smooth-L1, that of the mean target, and the spread of the
+/// teacher's layer-normed patch tokens over the whole images.
+JepaHealth jepa_health(ssl::ijepa::Recipe& r, const Tensor& x) {
+  torch::NoGradGuard g;
+  r->eval();
+  r->before_step({.step = 0, .total_steps = 1});  // the same block sizes before and after training
+  torch::manual_seed(7);                          // the same block corners
+  auto views = r->augment()(x);
+  auto pred = r->predict(views);
+  const auto t = r->target()(views, pred).global[0];
+  const auto mean = t.reshape({-1, t.size(-1)}).mean(0).expand_as(t);
+  auto tok = r->target()->backbone->forward(ssl::Masked{.input = x}).tokens;
+  tok = torch::layer_norm(tok.narrow(1, 1, tok.size(1) - 1), {tok.size(-1)});
+  // each target as the mean over the images of the teacher's token at its position
+  const auto at_position = tok.mean(0, true).expand_as(tok).contiguous();
+  const auto by_position = ssl::heads::detail::gather_blocks(at_position, pred.masked[0].blocks, "jepa_health");
+  r->train();
+  return {torch::smooth_l1_loss(pred.views[0], t).item<double>(), torch::smooth_l1_loss(mean, t).item<double>(),
+          torch::smooth_l1_loss(by_position, t).item<double>(),
+          ssl::monitor::std_of_l2_normalized(tok.reshape({-1, tok.size(-1)})).item<double>()};
+}
+}  // namespace
+
+TEST_CASE("I-JEPA learns its objective from the context without collapse, on held-out images (reduced run)") {
+  torch::manual_seed(0);
+  const auto train = ssl::data::fashion_mnist("train", test_data::fashion_mnist_dir());
+  const auto test = ssl::data::fashion_mnist("test", test_data::fashion_mnist_dir());
+  const auto norm = ssl::data::normalize(0.2860, 0.3530);
+  ssl::ijepa::Options o;
+  o.encoder = o.encoder.image(28).channels(1);
+  auto r = ssl::ijepa::recipe(o);
+  const auto held = norm(test.images.narrow(0, 0, 512));
+  const auto before = jepa_health(r, held);
+  ssl::data::Loader loader(train.images.narrow(0, 0, 300 * 128), {}, norm, {.batch_size = 128});
+  ssl::Trainer trainer(r, ssl::optim::AdamWOptions{.lr = 1.5e-3, .weight_decay = 0.05}, ssl::schedule::cosine_warmup(0.1));
+  trainer.fit(loader, {.epochs = 1, .clip_grad_norm = 3.0, .label = "I-JEPA (reduced)"});
+  const auto after = jepa_health(r, held);
+  MESSAGE("before: loss ", before.loss, ", mean target ", before.mean_baseline, ", by position ", before.position_baseline,
+          ", teacher spread ", before.spread);
+  MESSAGE("after:  loss ", after.loss, ", mean target ", after.mean_baseline, ", by position ", after.position_baseline,
+          ", teacher spread ", after.spread);
+  CHECK(before.loss > 2 * before.position_baseline);  // where the predictor starts
+  CHECK(after.loss < 0.75 * after.position_baseline);
+  CHECK(after.spread > 0.8 * before.spread);
 }
 }
 

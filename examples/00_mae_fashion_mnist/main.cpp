@@ -221,7 +221,10 @@ int run(const Args& a) {
                        ssl::schedule::cosine_warmup(std::min<double>(1.0, a.epochs / 5.0)));
   ex::resume_if(a.resume, trainer, a.out + "/mae.ckpt");
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+  // --random-init: no pretraining, the same evaluations (the random-init baseline).
+  const double final_loss = a.random_init ? std::nan("")
+                                           : d.with_loader(norm, {.batch_size = a.batch, .seed = a.seed, .device = device},
+                                                           [&](auto& loader) {
     return trainer.fit(loader, {.epochs = a.epochs, .clip_grad_norm = 1.0, .metrics_path = a.out + "/train.jsonl",
                                 .tensorboard_dir = a.out, .checkpoint_path = a.out + "/mae.ckpt", .checkpoint_every = ex::checkpoint_every,
                                 .non_finite = a.non_finite(),
@@ -230,8 +233,9 @@ int run(const Args& a) {
                                 .label = "MAE pretrain"});
   });
   const double train_seconds = ex::seconds_since(tp);
-  std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
-              train_seconds, final_loss);
+  if (a.random_init) std::printf("pretraining: none (--random-init): the MAE is evaluated as initialised\n");
+  else std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
+                   train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
   ssl::dist::LocalOnly local;
   // The pretrained MAE (encoder, decoder, mask ratio, norm_pix_loss) for transformers.
@@ -300,7 +304,8 @@ int run(const Args& a) {
       {"raw_pixels_knn_top1", knn_raw}, {"raw_pixels_linear_top1", linear_raw},
       {"num_patches", num_patches}, {"visible_patches", num_patches - masked_patches}, {"masked_patches", masked_patches},
       {"mask_ratio", a.mask_ratio}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
-      {"epochs", a.epochs}, {"finetune_labels", nl}, {"finetune_epochs", a.finetune_epochs},
+      {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init}, {"finetune_labels", nl},
+      {"finetune_epochs", a.finetune_epochs},
       {"eval_seconds", eval_seconds}, {"finetune_seconds", finetune_seconds}, {"features", a.features},
       {"threads", a.threads}, {"device", device.str()}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", d.image_size}, {"channels", d.channels}};

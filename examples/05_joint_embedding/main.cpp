@@ -104,11 +104,14 @@ int train_and_evaluate(R recipe, const Run& r) {
   const bool lars = a.optimizer == "lars";
   const double lr = a.lr > 0 ? a.lr : lars ? 0.3 * double(batch) / 256.0 : d.lr;
   const double wd = a.weight_decay >= 0 ? a.weight_decay : lars ? 1e-6 : d.weight_decay;
+  // --random-init: no pretraining, the same evaluations (the random-init baseline).
   const double final_loss =
-      lars ? train_with(ssl::optim::Lars(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}))
-           : train_with(ssl::optim::AdamW(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}));
+      a.random_init ? std::nan("")
+      : lars        ? train_with(ssl::optim::Lars(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}))
+                    : train_with(ssl::optim::AdamW(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}));
   const double train_seconds = ex::seconds_since(tp);
-  std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+  if (a.random_init) std::printf("pretraining: none (--random-init): the backbone is evaluated as initialised\n");
+  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
@@ -141,8 +144,9 @@ int train_and_evaluate(R recipe, const Run& r) {
   const ssl::train::Json m = {
       {"method", a.method}, {"backbone", a.backbone}, {"feature_dim", s.dim}, {"features", a.features},
       {"scored_network", a.teacher ? "teacher" : "student"}, {"knn_top1", s.knn}, {"linear_top1", s.linear},
-      {"raw_pixels_knn_top1", raw.knn}, {"raw_pixels_linear_top1", raw.linear}, {"epochs", epochs},
-      {"batch", batch * world}, {"processes", world}, {"device", device.str()}, {"seed", a.seed},
+      {"raw_pixels_knn_top1", raw.knn}, {"raw_pixels_linear_top1", raw.linear}, {"epochs", a.random_init ? 0 : epochs},
+      {"random_init", a.random_init}, {"batch", batch * world}, {"processes", world}, {"device", device.str()},
+      {"seed", a.seed},
       {"train_seconds", train_seconds}, {"optimizer", a.optimizer}, {"lr", lr}, {"final_loss", final_loss},
       {"eval_seconds", s.seconds}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", data.image_size}, {"channels", data.channels}};

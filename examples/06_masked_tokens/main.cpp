@@ -77,8 +77,11 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const auto ckpt = a.out + "/" + a.method + ".ckpt";
   ex::resume_if(a.resume, trainer, ckpt);
   const auto tp = std::chrono::steady_clock::now();
-  const double final_loss = data.with_loader(multi_crop ? ex::ImageData::unit() : to_model,
-                                             {.batch_size = batch, .seed = a.seed, .device = device}, [&](auto& loader) {
+  // --random-init: no pretraining, the same evaluations (the random-init baseline).
+  const double final_loss = a.random_init ? std::nan("")
+                                           : data.with_loader(multi_crop ? ex::ImageData::unit() : to_model,
+                                                              {.batch_size = batch, .seed = a.seed, .device = device},
+                                                              [&](auto& loader) {
     return trainer.fit(loader, {.epochs = r.epochs, .clip_grad_norm = 3.0, .metrics_path = a.out + "/train.jsonl",
                                 .tensorboard_dir = a.out, .checkpoint_path = ckpt, .checkpoint_every = ex::checkpoint_every,
                                 .non_finite = a.non_finite(),
@@ -86,17 +89,19 @@ int pretrain_and_evaluate(R recipe, Run& r) {
                                 .label = a.method + " pretrain"});
   });
   const double train_seconds = ex::seconds_since(tp);
-  std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)r.epochs, train_seconds, final_loss);
+  if (a.random_init) std::printf("pretraining: none (--random-init): the backbone is evaluated as initialised\n");
+  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)r.epochs, train_seconds, final_loss);
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
-  // The pretrained ViT (iBOT --teacher: the teacher's) as a Hugging Face ViTModel: <out>/hf.
-  if constexpr (multi_crop) {
-    if (a.teacher) ex::write_pretrained(a.out + "/hf", recipe->target()->backbone, "teacher");
-    else ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
-  } else {
-    ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
-  }
+  // The scored ViT: the student's, or with --teacher the EMA teacher's (iBOT, I-JEPA).
+  auto scored = [&] {
+    if constexpr (has_teacher)
+      if (a.teacher) return recipe->target()->backbone;
+    return recipe->backbone();
+  };
+  // It is written as a Hugging Face ViTModel: <out>/hf.
+  ex::write_pretrained(a.out + "/hf", scored(), a.teacher ? "teacher" : "student");
   auto& j = r.metrics;
   if (!data.evaluable()) {
     j.update(ssl::train::Json{{"method", a.method}, {"data", a.data.data}, {"epochs", r.epochs}, {"train_seconds", train_seconds},
@@ -111,15 +116,13 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const auto kind = ssl::eval::feature_kind(a.features);
   const char* what = a.features == "tokens" ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch";
   const auto [s, raw] = ex::frozen_report(a.method, what, [&](const torch::Tensor& x) {
-    auto net = recipe->backbone();
-    if constexpr (has_teacher)
-      if (a.teacher) net = recipe->target()->backbone;
+    auto net = scored();
     return ssl::eval::frozen_features(net, x, kind, [](const ssl::Features& f) { return ssl::eval::cls_mean_patch(f.tokens); });
   }, data, to_model, a.probe_epochs, a.floors, device);
   recipe->train();
 
-  // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the encoder.
-  auto enc = ssl::vit::Encoder(std::dynamic_pointer_cast<ssl::vit::EncoderImpl>(recipe->backbone()->clone()));
+  // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the scored encoder.
+  auto enc = ssl::vit::Encoder(std::dynamic_pointer_cast<ssl::vit::EncoderImpl>(scored()->clone()));
   const auto f = ssl::eval::finetune_vs_scratch(enc, r.arch, data.train, data.test, to_model,
                                                 {.labels = a.finetune_labels, .epochs = a.finetune_epochs, .lr = a.finetune_lr,
                                                  .layer_decay = a.layer_decay, .seed = a.seed, .device = device});
@@ -131,10 +134,12 @@ int pretrain_and_evaluate(R recipe, Run& r) {
     std::printf("attention.png: 8 test images, then the teacher's last-block CLS attention of each head\n");
   }
   j.update(ssl::train::Json{
-      {"scored_network", a.teacher ? "teacher" : "student"}, {"method", a.method}, {"feature_dim", s.dim},
+      {"scored_network", a.teacher ? "teacher" : "student"}, {"random_init", a.random_init}, {"method", a.method},
+      {"feature_dim", s.dim},
       {"features", a.features == "pooled" ? "cls+mean_patch" : a.features}, {"knn_top1", s.knn}, {"linear_top1", s.linear},
       {"finetune_top1", f.pretrained}, {"scratch_finetune_top1", f.scratch}, {"raw_pixels_knn_top1", raw.knn},
-      {"raw_pixels_linear_top1", raw.linear}, {"epochs", r.epochs}, {"batch", batch * world}, {"processes", world},
+      {"raw_pixels_linear_top1", raw.linear}, {"epochs", a.random_init ? 0 : r.epochs}, {"batch", batch * world},
+      {"processes", world},
       {"device", device.str()}, {"seed", a.seed}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
       {"eval_seconds", s.seconds}, {"finetune_seconds", f.seconds}, {"finetune_labels", f.labels},
       {"finetune_epochs", a.finetune_epochs}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(r.t0)}});
@@ -194,9 +199,9 @@ int ibot(Run& r) {
   o.encoder = r.arch;
   o.augment = ssl::augment::MultiCrop::dino({.global_size = data.image_size, .local_size = a.local_size, .n_local = a.local_crops,
                                              .channels = data.channels, .mean = data.mean, .std = data.std});
-  o.ema.base = a.momentum;
+  o.ema.base = a.momentum >= 0 ? a.momentum : 0.99;
   ex::set_teacher_temperature(o.loss, a.teacher_temp);
-  r.metrics.update(ssl::train::Json{{"ema_base", a.momentum}, {"teacher_temp", a.teacher_temp}});
+  r.metrics.update(ssl::train::Json{{"ema_base", o.ema.base}, {"teacher_temp", a.teacher_temp}});
   return pretrain_and_evaluate(ssl::ibot::recipe(o), r);
 }
 
@@ -205,8 +210,8 @@ int ibot(Run& r) {
 int ijepa(Run& r) {
   ssl::ijepa::Options o;
   o.encoder = r.arch;
-  o.ema.base = r.a.momentum;
-  r.metrics.update(ssl::train::Json{{"ema_base", r.a.momentum}});
+  if (r.a.momentum >= 0) o.ema.base = r.a.momentum;  // else the recipe's (the paper's 0.996)
+  r.metrics.update(ssl::train::Json{{"ema_base", o.ema.base}});
   return pretrain_and_evaluate(ssl::ijepa::recipe(o), r);
 }
 

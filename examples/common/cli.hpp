@@ -88,12 +88,17 @@ inline void add_vit_options(CLI::App& app, VitArgs& a, const std::string& dim_he
 struct ProbeArgs {
   int64_t probe_epochs = 30;
   bool floors = true;
+  bool random_init = false;  ///< --random-init: no pretraining; the backbone is evaluated as initialised
 };
 
 /// Declares the evaluation options of `a`.
 inline void add_probe_options(CLI::App& app, ProbeArgs& a) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs")->check(at_least(1));
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+  auto* random_init = app.add_flag("--random-init", a.random_init,
+                                   "no pretraining: evaluate the backbone as initialised, with the same protocol (the random-init "
+                                   "baseline; metrics.json says random_init)");
+  if (auto* resume = app.get_option_no_throw("--resume")) random_init->excludes(resume);
 }
 
 /// The fine-tuning of a pretrained ViT against the same ViT from scratch (examples 00 and 06):
