@@ -233,7 +233,6 @@ TEST_CASE("JepaPredictor, BlockTokens and SmoothL1 == the official predictor, ta
 }
 }
 
-
 // A reduced run of example 06's I-JEPA (the MAE example's ViT, 128-d x 4, patch 4, on
 // Fashion-MNIST; the recipe's defaults, EMA 0.996 -> 1) over 300 steps of 128 images. It must
 // show the objective learnt from the image's context and without collapse, on held-out images:
@@ -250,8 +249,9 @@ namespace {
 struct JepaHealth {
   double loss, mean_baseline, position_baseline, spread;
 };
-/// On images `x`: the predictor's smooth-L1, that of the mean target, and the spread of the
-/// teacher's layer-normed patch tokens over the whole images.
+/// On images `x`: the predictor's smooth-L1; that of two context-blind guesses (every target as
+/// the mean target, and each target as the mean teacher token at its position); and the spread
+/// of the teacher's layer-normed patch tokens over the whole images.
 JepaHealth jepa_health(ssl::ijepa::Recipe& r, const Tensor& x) {
   torch::NoGradGuard g;
   r->eval();
