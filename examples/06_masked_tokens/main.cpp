@@ -6,9 +6,13 @@
 //                  the EMA teacher as an online tokenizer (ssl/ibot.hpp); writes attention.png.
 //   --method ijepa: from one context block, predict the EMA teacher's representations of four
 //                  target blocks, in latent space, without augmentations (ssl/ijepa.hpp).
+//   --method data2vec2: from the patches of inverse block masks (4 per image), a conv decoder
+//                  predicts the EMA teacher's averaged block outputs at the hidden patches
+//                  (ssl/data2vec2.hpp).
 // All end like the MAE example: k-NN and linear probe on frozen features, fine-tuning against
 // the same ViT from scratch with the same budget, the raw-pixel floors from the same run.
 #include <ssl/beit.hpp>
+#include <ssl/data2vec2.hpp>
 #include <ssl/ibot.hpp>
 #include <ssl/ijepa.hpp>
 #include <ssl/ssl.hpp>
@@ -67,7 +71,8 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   const auto& to_model = r.to_model;
   // BEiT sees the normalised images; iBOT's multi-crop augments pixels in [0, 1] and normalises.
   constexpr bool multi_crop = std::is_same_v<R, ssl::ibot::Recipe>;
-  constexpr bool has_teacher = multi_crop || std::is_same_v<R, ssl::ijepa::Recipe>;  // scored with --teacher
+  constexpr bool has_teacher =  // scored with --teacher
+      multi_crop || std::is_same_v<R, ssl::ijepa::Recipe> || std::is_same_v<R, ssl::data2vec2::Recipe>;
   const int64_t world = ssl::dist::world_size(), batch = r.batch();
   const auto device = a.on;
   recipe->to(device);
@@ -94,7 +99,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
-  // The scored ViT: the student's, or with --teacher the EMA teacher's (iBOT, I-JEPA).
+  // The scored ViT: the student's, or with --teacher the EMA teacher's (iBOT, I-JEPA, data2vec 2.0).
   auto scored = [&] {
     if constexpr (has_teacher)
       if (a.teacher) return recipe->target()->backbone;
@@ -123,6 +128,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
 
   // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the scored encoder.
   auto enc = ssl::vit::Encoder(std::dynamic_pointer_cast<ssl::vit::EncoderImpl>(scored()->clone()));
+  enc->options.layer_outputs(false);  // data2vec 2.0's teacher gives its blocks' outputs; the fine-tune needs none
   const auto f = ssl::eval::finetune_vs_scratch(enc, r.arch, data.train, data.test, to_model,
                                                 {.labels = a.finetune_labels, .epochs = a.finetune_epochs, .lr = a.finetune_lr,
                                                  .layer_decay = a.layer_decay, .seed = a.seed, .device = device});
@@ -215,11 +221,23 @@ int ijepa(Run& r) {
   return pretrain_and_evaluate(ssl::ijepa::recipe(o), r);
 }
 
+/// data2vec 2.0: from inverse block masks (--masks per image, 9 of 49 patches visible), regress the EMA
+/// teacher's averaged, normalised block outputs at the hidden patches.
+int data2vec2(Run& r) {
+  ssl::data2vec2::Options o;
+  o.encoder = r.arch;
+  o.masker.clones = r.a.masks;
+  if (r.a.momentum >= 0) o.ema.base = r.a.momentum;  // else the recipe's 0.996
+  r.metrics.update(ssl::train::Json{{"ema_base", o.ema.base}, {"masks_per_image", o.masker.clones}});
+  return pretrain_and_evaluate(ssl::data2vec2::recipe(o), r);
+}
+
 /// The methods: the defaults of a ~9-minute run here, and how each trains.
 const std::map<std::string, Method>& methods() {
   static const std::map<std::string, Method> table = {
       // epochs, lr, weight decay, ViT width, patch, frozen features, teacher, learned positions, processes, train
       {"beit", {3, 1.5e-3, 0.05, 128, 4, "pooled", false, false, 1, beit}},
+      {"data2vec2", {4, 1.5e-3, 0.05, 128, 4, "tokens", true, false, 1, data2vec2}},
       {"ibot", {7, 2e-3, 0.04, 64, 7, "blocks", true, true, 2, ibot}},
       {"ijepa", {4, 1.5e-3, 0.05, 128, 4, "pooled", true, false, 1, ijepa}},
   };
@@ -241,7 +259,8 @@ int run(Args a) {
   const auto& m = methods().at(a.method);
   if (a.dim <= 0) a.dim = m.dim;
   if (a.features.empty()) a.features = m.features;
-  TORCH_CHECK(!a.teacher || m.teacher, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); iBOT and I-JEPA have one");
+  TORCH_CHECK(!a.teacher || m.teacher, "--teacher: BEiT has no teacher network to score (its targets come from a fixed tokenizer); "
+                                       "iBOT, I-JEPA and data2vec 2.0 have one");
   if (a.patch <= 0) a.patch = m.patch;
   if (a.local_size <= 0) a.local_size = 2 * a.patch;
   TORCH_CHECK(data.image_size % a.patch == 0, "--patch ", a.patch, " does not divide the image size ", data.image_size);
@@ -253,6 +272,7 @@ int run(Args a) {
 
 int main(int argc, char** argv) {
   return ex::methods_main<Args>(
-      argc, argv, "libssl 06: BEiT (visual tokens), iBOT (self-distillation + masked patches) and I-JEPA (latent block prediction) on Fashion-MNIST",
+      argc, argv, "libssl 06: BEiT (visual tokens), iBOT (self-distillation + masked patches), I-JEPA (latent block prediction) "
+                  "and data2vec 2.0 (contextualised targets) on Fashion-MNIST",
       methods(), ex06::add_options, run);
 }

@@ -22,6 +22,7 @@
 #include <ssl/data/loader.hpp>
 #include <ssl/data/text.hpp>
 #include <ssl/data/token_store.hpp>
+#include <ssl/data2vec2.hpp>
 #include <ssl/dino.hpp>
 #include <ssl/dist/c10d.hpp>
 #include <ssl/dist/collective.hpp>
@@ -36,6 +37,7 @@
 #include <ssl/eval/linear_probe.hpp>
 #include <ssl/eval/loss.hpp>
 #include <ssl/gpt.hpp>
+#include <ssl/heads/data2vec.hpp>
 #include <ssl/heads/dino_head.hpp>
 #include <ssl/heads/jepa.hpp>
 #include <ssl/heads/lm.hpp>
@@ -52,6 +54,7 @@
 #include <ssl/loss/dino.hpp>
 #include <ssl/loss/ibot.hpp>
 #include <ssl/loss/masked_mse.hpp>
+#include <ssl/loss/masked_regression.hpp>
 #include <ssl/loss/mocov3.hpp>
 #include <ssl/loss/neg_cosine.hpp>
 #include <ssl/loss/ntxent.hpp>
@@ -61,6 +64,7 @@
 #include <ssl/mae.hpp>
 #include <ssl/masker/bert.hpp>
 #include <ssl/masker/blockwise.hpp>
+#include <ssl/masker/inverse_block.hpp>
 #include <ssl/masker/generator.hpp>
 #include <ssl/masker/multi_block.hpp>
 #include <ssl/masker/none.hpp>

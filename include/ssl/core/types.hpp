@@ -69,9 +69,13 @@ struct Views {
 /// What a `Backbone` gives.
 ///  - `tokens`: `[B,T,D]` every output token (for a ViT: CLS first, then the encoded patches).
 ///  - `pooled`: `[B,D]` one vector per sample (CLS token or mean of the patch tokens).
+///  - `layers`: each Transformer block's MLP output before its residual, oldest first, `[B,T,D]`
+///    each (data2vec's targets); filled only by a backbone asked for them
+///    (`vit::Options::layer_outputs`), else empty.
 struct Features {
   Tensor tokens;  ///< `[B,T,D]` every output token
   Tensor pooled;  ///< `[B,D]` one vector per sample
+  std::vector<Tensor> layers;  ///< `[B,T,D]` each block's MLP output (when asked for), oldest first
 };
 
 /// What a head may return instead of a single tensor: its main output and, by name, the extra

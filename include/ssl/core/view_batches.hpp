@@ -99,7 +99,13 @@ auto encode_views(B& backbone, H& head, const std::vector<Masked>& views, const 
       }
     }
     auto tokens = detail::split_defined(f.tokens, parts), pooled = detail::split_defined(f.pooled, parts);
-    for (size_t k = 0; k < j - i; ++k) out.push_back(head->forward(Features{.tokens = tokens[k], .pooled = pooled[k]}, for_head[i + k]));
+    std::vector<std::vector<Tensor>> layers(static_cast<size_t>(parts));  // [view][block]
+    for (const auto& l : f.layers) {
+      auto chunks = detail::split_defined(l, parts);
+      for (size_t k = 0; k < layers.size(); ++k) layers[k].push_back(std::move(chunks[k]));
+    }
+    for (size_t k = 0; k < j - i; ++k)
+      out.push_back(head->forward(Features{.tokens = tokens[k], .pooled = pooled[k], .layers = std::move(layers[k])}, for_head[i + k]));
   }
   return out;
 }

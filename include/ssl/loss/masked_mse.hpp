@@ -11,6 +11,19 @@
 
 namespace ssl::loss {
 
+namespace detail {
+/// The mean of the per-position loss `per` `[B, N]` over the positions `mask` `[B, N]` marks
+/// (true = hidden: scored), or over all positions when `mask` is undefined; in a data-parallel
+/// run the count is the global one. `who` names the loss in the message.
+inline torch::Tensor masked_mean(const torch::Tensor& per, const torch::Tensor& mask, const char* who) {
+  if (!mask.defined()) return per.mean();
+  TORCH_CHECK(mask.sizes() == per.sizes(), who, ": expected a mask of shape ", ssl::detail::shape_str(per), ", got ",
+              ssl::detail::shape_str(mask));
+  auto m = mask.to(per.dtype());
+  return (per * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
+}
+}  // namespace detail
+
 /// MAE's masked mean squared error (see the file comment). Target: `target::Pixels`.
 struct MaskedMSE {
   /// `pred`, `target`: `[B,N,P]`; `mask`: `[B,N]` bool (true = masked) or undefined.
@@ -19,12 +32,7 @@ struct MaskedMSE {
     TORCH_CHECK(pred.sizes() == target.sizes(), "loss::MaskedMSE: prediction ",
                 ssl::detail::shape_str(pred), " and target ", ssl::detail::shape_str(target),
                 " must have the same shape");
-    auto per_patch = (pred - target).pow(2).mean(-1);
-    if (!mask.defined()) return per_patch.mean();
-    TORCH_CHECK(mask.sizes() == per_patch.sizes(), "loss::MaskedMSE: expected a mask of shape ",
-                ssl::detail::shape_str(per_patch), ", got ", ssl::detail::shape_str(mask));
-    auto m = mask.to(per_patch.dtype());
-    return (per_patch * m).sum() / dist::mean_count(m.sum());  // global count in a data-parallel run
+    return detail::masked_mean((pred - target).pow(2).mean(-1), mask, "loss::MaskedMSE");
   }
 
   /// `of` each view's prediction `[B,N,P]`, its pixels `patches.views[i]` and its mask, averaged

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ssl::nn {
@@ -139,13 +140,20 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
 
   /// `x` `[B,N,D]` through attention and MLP with residuals (pre- or post-norm); `keep`: optional
   /// `[B,N]` bool key mask as `Attention::forward`. Returns `[B,N,D]`.
-  Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {
+  Tensor forward(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) { return forward_ffn(x, keep).first; }
+
+  /// `forward`, and the MLP's output before its residual (and, post-norm, before `norm2`):
+  /// `{block output, mlp output}`, both `[B,N,D]`. The second is data2vec's target of a block
+  /// (its `ffn_targets`: "the output of the feed-forward network prior to the last residual").
+  std::pair<Tensor, Tensor> forward_ffn(const Tensor& x, const std::optional<Tensor>& keep = std::nullopt) {
     if (options.norm_first()) {
       auto h = x + drop(attn(norm1(x), keep));
-      return h + drop(mlp(norm2(h)));
+      auto f = mlp(norm2(h));
+      return {h + drop(f), f};
     }
     auto h = norm1(x + drop(attn(x, keep)));
-    return norm2(h + drop(mlp(h)));
+    auto f = mlp(h);
+    return {norm2(h + drop(f)), f};
   }
 
   BlockOptions options;  ///< what it was built from
@@ -254,6 +262,18 @@ class StackImpl : public torch::nn::Cloneable<StackImpl> {
       }
     }
     return x;
+  }
+  /// `forward` without checkpointing, and every block's MLP output before its residual
+  /// (`Block::forward_ffn`), oldest first: `{output, [depth] x [B,N,D]}` (data2vec's targets).
+  std::pair<Tensor, std::vector<Tensor>> forward_ffn(Tensor x, const std::optional<Tensor>& keep = std::nullopt) {
+    std::vector<Tensor> ffn;
+    ffn.reserve(blocks.size());
+    for (auto& b : blocks) {
+      auto [y, f] = b->forward_ffn(x, keep);
+      x = std::move(y);
+      ffn.push_back(std::move(f));
+    }
+    return {x, std::move(ffn)};
   }
   /// The i-th block (for hooks, probes and layer-wise learning-rate decay).
   Block& block(int64_t i) { return blocks.at(static_cast<size_t>(i)); }

@@ -11,6 +11,8 @@
 #include <optional>
 
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace ssl::vit {
@@ -97,6 +99,9 @@ struct Options {
   TORCH_ARG(std::optional<bool>, mask_token);
   /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
   TORCH_ARG(bool, checkpoint) = false;
+  /// `Features::layers`: every block's MLP output before its residual (data2vec's teacher sets it
+  /// on its copy; `forward` then runs without checkpointing).
+  TORCH_ARG(bool, layer_outputs) = false;
 };
 
 /// Checks that `o` describes its input: `image` and `channels` set (they have no default), the
@@ -259,10 +264,14 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
                   ssl::detail::shape_str(m.ids_keep));
       t = t.gather(1, m.ids_keep.unsqueeze(-1).expand({-1, -1, t.size(2)}));
     }
-    auto tokens = norm(blocks(with_cls(t)));
+    Tensor tokens;
+    std::vector<Tensor> layers;
+    if (options.layer_outputs()) std::tie(tokens, layers) = blocks->forward_ffn(with_cls(t));
+    else tokens = blocks(with_cls(t));
+    tokens = norm(tokens);
     auto pooled = options.mean_pool() ? tokens.narrow(1, 1, tokens.size(1) - 1).mean(1)
                                       : tokens.select(1, 0);
-    return {tokens, pooled};
+    return {tokens, pooled, std::move(layers)};
   }
   /// The features of every patch of the images `x` `[B,C,H,W]`.
   Features forward(const Tensor& x) { return forward(Masked{.input = x}); }
