@@ -59,12 +59,17 @@ struct InverseBlock {
                 " patches of a ", g, " x ", g, " grid; it must keep at least one and hide at least one");
   }
 
-  /// The masks of the `[B,C,H,W]` batch `x` (square grids), drawn here.
-  Masked operator()(const torch::Tensor& x) const {
+  /// The side g of the square patch grid of the `[B,C,H,W]` batch `x`, the options checked on it.
+  [[nodiscard]] int64_t grid_of(const torch::Tensor& x) const {
     const auto [gh, gw] = ssl::detail::patch_grid(x, patch, "masker::InverseBlock");
     TORCH_CHECK(gh == gw, "masker::InverseBlock: expected a square patch grid, got ", gh, " x ", gw);
     check(gh);
-    const int64_t R = x.size(0) * clones, L = gh * gw;
+    return gh;
+  }
+
+  /// The masks of the `[B,C,H,W]` batch `x` (square grids), drawn here.
+  Masked operator()(const torch::Tensor& x) const {
+    const int64_t g = grid_of(x), R = x.size(0) * clones, L = g * g;
     const auto centres = static_cast<int64_t>(double(L) * ((1.0 - ratio + adjust) / double(block * block)));
     const auto f = x.options().dtype(torch::kFloat32);
     return with_draws(x, dist::rand({R, centres}, f), dist::rand({R, L}, f));
@@ -75,10 +80,7 @@ struct InverseBlock {
   /// exactly `kept(L)`, the block patches with the largest draws stay, or the hidden patches
   /// with the largest draws are added.
   Masked with_draws(const torch::Tensor& x, const torch::Tensor& centres, const torch::Tensor& order) const {
-    const auto [g, gw] = ssl::detail::patch_grid(x, patch, "masker::InverseBlock");
-    TORCH_CHECK(g == gw, "masker::InverseBlock: expected a square patch grid, got ", g, " x ", gw);
-    check(g);
-    const int64_t R = x.size(0) * clones, L = g * g, K = kept(L);
+    const int64_t g = grid_of(x), R = x.size(0) * clones, L = g * g, K = kept(L);
     TORCH_CHECK(centres.dim() == 2 && centres.size(0) == R && order.dim() == 2 && order.size(0) == R && order.size(1) == L,
                 "masker::InverseBlock: expected draws [", R, ", C] and [", R, ", ", L, "], got ", ssl::detail::shape_str(centres),
                 " and ", ssl::detail::shape_str(order));
