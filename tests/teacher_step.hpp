@@ -1,4 +1,4 @@
-// Shared by the I-JEPA and data2vec 2.0 suites: one training step of a ViT recipe whose momentum
+// Shared by the I-JEPA and data2vec 2.0 suites: one training step of a recipe whose momentum
 // teacher is a copy of the student's encoder.
 #pragma once
 #include <doctest/doctest.h>
@@ -9,16 +9,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace ssl_test {
 
 /// One SGD step (lr 0.1) of recipe `r` on the batch `x`: the teacher starts as a copy of the
 /// student's encoder; the loss is finite; the student's encoder and `head_param` (a parameter of
 /// the head) get a gradient and the teacher none; after the step the teacher moved by exactly
-/// the EMA `ema` at step 0 of 10. Checked on the patch embedding's bias: zero at initialisation,
-/// so its first step shows in float32.
+/// the EMA `ema` at step 0 of 10. Checked on the encoder's parameter `probe` (a ViT's patch
+/// embedding bias, a text encoder's embedding norm bias): zero at initialisation, so its first
+/// step shows in float32.
 template <class R>
-void check_teacher_step(R& r, const torch::Tensor& x, const ssl::teacher::Ema& ema, const torch::Tensor& head_param) {
+void check_teacher_step(R& r, const torch::Tensor& x, const ssl::teacher::Ema& ema, const torch::Tensor& head_param,
+                        const std::string& probe = "patch_embed.proj.bias") {
   auto student = r->backbone()->parameters(), teacher = r->teacher_parameters();
   REQUIRE(student.size() == teacher.size());
   for (size_t i = 0; i < student.size(); ++i) CHECK(torch::equal(student[i], teacher[i]));
@@ -31,7 +34,7 @@ void check_teacher_step(R& r, const torch::Tensor& x, const ssl::teacher::Ema& e
   CHECK(r->backbone()->blocks->block(0)->attn->qkv->weight.grad().defined());
   for (const auto& p : teacher) CHECK(!p.grad().defined());
   const auto names = r->backbone()->named_parameters().keys();
-  const auto k = size_t(std::find(names.begin(), names.end(), "patch_embed.proj.bias") - names.begin());
+  const auto k = size_t(std::find(names.begin(), names.end(), probe) - names.begin());
   REQUIRE(k < student.size());
   const auto before = teacher[k].clone(), student_before = student[k].clone();
   opt.step();

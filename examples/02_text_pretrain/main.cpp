@@ -1,9 +1,10 @@
 // 02 — Pretraining a text encoder from scratch on your own corpus, offline: train a WordPiece
 // vocabulary on the corpus, then pretrain with BERT (MLM + next-sentence prediction, static
 // masks), RoBERTa-style (MLM, dynamic masks, packed full-length sequences), ELECTRA
-// (replaced-token detection) or GPT (next-token prediction). Prints and writes the held-out loss
-// and accuracy beside the unigram baseline; writes a model folder that examples 03 (fill-mask)
-// and 04 (fine-tuning) read.
+// (replaced-token detection), GPT (next-token prediction) or data2vec 2.0 (regressing a momentum
+// teacher's averaged layers at hidden tokens, from the visible ones; packed sequences). Prints
+// and writes the held-out loss and accuracy beside the unigram baseline; writes a model folder
+// that examples 03 (fill-mask; the masked language models) and 04 (fine-tuning) read.
 //
 // The corpus is the fortunes by default (held in memory). With --corpus (a text file, a folder of
 // them, or JSON Lines), the corpus is tokenized once into a memory-mapped token store in the
@@ -56,6 +57,7 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   double temperature = 1.0, generator_lr_scale = 1.0, disc_weight = 50.0;
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
+  int64_t decoder_layers = 1;  ///< data2vec 2.0: the decoder's convolution blocks
   std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT directory, to continue from
   bool init_hf = false;  ///< --init is a Hugging Face directory (its config.json has a model_type)
   std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
@@ -117,10 +119,10 @@ void init_from_hf(Args& a, int64_t max_len) {
 
 /// The command line of this example into `a`.
 void add_options(CLI::App& app, Args& a) {
-  app.add_option("--method", a.model.method, "bert | roberta | electra | gpt")
-      ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt"}));
+  app.add_option("--method", a.model.method, "bert | roberta | electra | gpt | data2vec2")
+      ->check(CLI::IsMember({"bert", "roberta", "electra", "gpt", "data2vec2"}));
   ex::add_run_options(app, a, {.out = "model folder (default out/<method>)",
-                               .epochs = "pretraining epochs (default: the method's: BERT and RoBERTa 16, ELECTRA 12, GPT 8)",
+                               .epochs = "pretraining epochs (default: the method's: BERT, RoBERTa and data2vec 2.0 16, ELECTRA 12, GPT 8)",
                                .max_steps = "stop after this many steps (default: all epochs)", .skip_non_finite = true});
   ex::add_corpus_options(app, a, "your corpus: a text file, a folder of them, or JSON Lines (default: the fortunes, " +
                                      ex::fortunes_dir().string() + ")", /*fortunes=*/true);
@@ -149,6 +151,10 @@ void add_options(CLI::App& app, Args& a) {
   app.add_flag("--uniform-generator", a.uniform_generator, "ELECTRA: replacements uniform over the vocabulary");
   app.add_option("--generator-lr-scale", a.generator_lr_scale, "ELECTRA: the generator's lr factor")->check(ex::positive());
   app.add_option("--disc-weight", a.disc_weight, "ELECTRA: weight of the discriminator's loss (lambda)")->check(ex::positive());
+  app.add_option("--decoder-layers", a.decoder_layers,
+                 "data2vec 2.0: convolution blocks of its decoder (the reference: 5 for a 12-block encoder; 1 for the "
+                 "default 2-block one keeps the decoder's cost under the encoder's)")
+      ->check(ex::at_least(1));
   auto* init = app.add_option("--init", a.init,
                               "continue pretraining from this model folder (written by this example, BERT or RoBERTa) "
                               "or Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel with "
@@ -230,7 +236,8 @@ int run(Args a) {
   if (c.method == "electra" && c.embedding_dim == 0) c.embedding_dim = c.dim / 2;
   // Default epochs: sized for a few minutes of pretraining on a 2-core CPU at the default size
   // (docs/03_text.md).
-  if (a.epochs < 0) a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}}.at(c.method);
+  if (a.epochs < 0)
+    a.epochs = std::map<std::string, int64_t>{{"bert", 16}, {"roberta", 16}, {"electra", 12}, {"gpt", 8}, {"data2vec2", 16}}.at(c.method);
 
   // 1. Corpus and vocabulary; 2. sequences in the method's layout. Either the fortunes, in memory
   // (train: a TextSet), or the user's corpus through a token store (train_pairs / train_packed).
@@ -455,11 +462,13 @@ int run(Args a) {
     // ELECTRA are post-norm in transformers: a pre-norm encoder (--norm-first true) has no such
     // class and is not written.
     namespace hf = ssl::io::hf;
-    const auto arch = c.method == "electra" ? hf::Arch::electra_discriminator
-                      : c.method == "gpt"   ? hf::Arch::gpt2_lm
-                                            : hf::Arch::bert_mlm;
+    const auto arch = c.method == "electra"     ? hf::Arch::electra_discriminator
+                      : c.method == "gpt"       ? hf::Arch::gpt2_lm
+                      : c.method == "data2vec2" ? hf::Arch::bert_model  // the encoder alone: its decoder has no HF class
+                                                : hf::Arch::bert_mlm;
     if (c.method == "gpt" || !c.norm_first) {
-      hf::save_pretrained((out / "hf").string(), arch, *recipe->backbone(), *recipe->head());
+      if (arch == hf::Arch::bert_model) hf::save_pretrained((out / "hf").string(), *recipe->backbone());
+      else hf::save_pretrained((out / "hf").string(), arch, *recipe->backbone(), *recipe->head());
       hf::save_wordpiece((out / "hf").string(), vocab);
       std::printf("wrote %s/hf: a Hugging Face %s directory\n", out.string().c_str(), hf::architecture_name(arch).c_str());
     } else {
@@ -497,6 +506,14 @@ int run(Args a) {
                           {"generator_depth", a.generator_depth}, {"disc_weight", a.disc_weight},
                           {"lr", a.lr}, {"warmup", a.warmup}, {"linear_decay", a.linear_decay}};
     if (!pretrain(recipe, ssl::electra::generator_lr_scale(a.generator_lr_scale))) return 0;
+  } else if (c.method == "data2vec2") {
+    // The text setting's defaults (data2vec2.hpp): 48 % of the tokens hidden, 4 masks per
+    // sequence, targets from all the teacher's blocks; the 1-D conv decoder (width-9 kernels, 2
+    // projections) with --decoder-layers blocks.
+    auto recipe = ssl::data2vec2::text_recipe({.encoder = eo, .decoder_layers = a.decoder_layers});
+    metrics["data2vec2"] = {{"decoder_layers", a.decoder_layers}, {"clones", recipe->masker().clones},
+                            {"mask_ratio", recipe->masker().ratio}};
+    if (!pretrain(recipe)) return 0;
   } else {
     auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = vocab.pad_id()});
     if (!pretrain(recipe)) return 0;

@@ -69,6 +69,7 @@
 #include <ssl/masker/multi_block.hpp>
 #include <ssl/masker/none.hpp>
 #include <ssl/masker/random_patches.hpp>
+#include <ssl/masker/random_tokens.hpp>
 #include <ssl/mocov3.hpp>
 #include <ssl/monitor/monitors.hpp>
 #include <ssl/monitor/stats.hpp>

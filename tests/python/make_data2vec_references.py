@@ -29,6 +29,24 @@ Nothing here imports libssl.
    every decoder parameter. Keys dec.{mask, ids_restore, x, fill, y}, dec.<cfg>.{pred, loss,
    grad.x, w.<name>, grad.<name>}, with libssl's parameter names (blocks.<i>.weight|bias: the
    reference's blocks.<i>.0.*; proj.*).
+3. Text targets and the student's visible-only encoding: a BertModel (vocabulary 50, width 32,
+   3 blocks, 2 heads, MLP 128, 16 positions, eps 1e-12, exact GELU, pad id 0), seed 2, LayerNorms,
+   biases and the position and segment embeddings randomised, saved to DIR/data2vec2_bert. On ids
+   text.ids [3, 12] (row 2 ends in 3 padding tokens, attention_mask = ids != 0): each block's
+   feed-forward output (a hook on `encoder.layer[i].output.dense`), text.ffn.<i> [3, 12, 32], and
+   text.targets.top<k> for k = 2, 3 (the text config's make_targets: instance norm of each layer,
+   the average, no final layer norm; the padding positions count in the statistics). The
+   student: on ids text.sids [3, 12] without padding and noise text.noise [3, 12], the
+   reference's `random_masking` (mask_prob 0.48: int(12 x 0.52) = 6 kept) gives text.mask,
+   text.ids_keep, text.ids_restore; the embeddings of all 12 positions gathered at ids_keep,
+   then the blocks: text.student [3, 6, 32].
+4. The text decoder: `Decoder1d` (input width 32) in two configurations, `text` (decoder_dim 32,
+   groups 1, kernel 5, 3 layers, no residual, 2 projection layers of ratio 2: the text config's
+   shape) and `res` (decoder_dim 32, groups 4, kernel 3, 2 layers, residual, 1 projection), seed
+   3; visible tokens [3, 6, 32], fill [3, 6, 32], the mask and ids_restore of part 3, targets
+   [3, 12, 32]; the prediction, the loss with loss_scale 1 (the text config's) and the
+   gradients. Keys dec1.{x, fill, y}, dec1.<cfg>.{pred, loss, grad.x, w.<name>, grad.<name>}
+   (libssl's names: proj_hidden.* and proj.* for the reference's proj.0.* and proj.2.*).
 """
 import math
 import os
@@ -46,7 +64,7 @@ _META = {"generator": f"make_data2vec_references.py torch={torch.__version__}"}
 
 
 # ---- data2vec2.py: make_targets (image config) ----
-def make_targets(y, num_layers):
+def make_targets(y, num_layers, layer_norm_targets=True):
     target_layer_results = y[-num_layers:]
     target_layer_results = [tl.transpose(1, 2) for tl in target_layer_results]  # BTC -> BCT
     target_layer_results = [F.instance_norm(tl.float()) for tl in target_layer_results]
@@ -55,7 +73,8 @@ def make_targets(y, num_layers):
     for tl in target_layer_results[1:]:
         y.add_(tl.float())
     y = y.div_(len(target_layer_results))
-    y = F.layer_norm(y, y.shape[-1:])
+    if layer_norm_targets:
+        y = F.layer_norm(y, y.shape[-1:])
     return y
 
 
@@ -120,11 +139,66 @@ class Decoder2d(nn.Module):
         return self.proj(x)
 
 
-def d2v_loss(x, y):
+# ---- modules.py: Decoder1d (SamePad(kernel) removes nothing for the odd kernels used here) ----
+class Decoder1d(nn.Module):
+    def __init__(self, decoder_dim, decoder_groups, decoder_kernel, decoder_layers, input_dim, decoder_residual,
+                 projection_layers, projection_ratio=2.0):
+        super().__init__()
+        assert decoder_kernel % 2 == 1
+        self.decoder_residual = decoder_residual
+
+        def make_block(in_dim):
+            return nn.Sequential(
+                nn.Conv1d(in_dim, decoder_dim, kernel_size=decoder_kernel, padding=decoder_kernel // 2,
+                          groups=decoder_groups),
+                TransposeLast(),
+                nn.LayerNorm(decoder_dim, elementwise_affine=False),
+                TransposeLast(),
+                nn.GELU(),
+            )
+
+        self.blocks = nn.Sequential(*[make_block(input_dim if i == 0 else decoder_dim) for i in range(decoder_layers)])
+        projs = []
+        curr_dim = decoder_dim
+        for i in range(projection_layers - 1):
+            next_dim = int(curr_dim * projection_ratio) if i == 0 else curr_dim
+            projs.append(nn.Linear(curr_dim, next_dim))
+            projs.append(nn.GELU())
+            curr_dim = next_dim
+        projs.append(nn.Linear(curr_dim, input_dim))
+        self.proj = projs[0] if len(projs) == 1 else nn.Sequential(*projs)
+
+    def forward(self, x):
+        x = x.transpose(1, 2)
+        residual = x
+        for layer in self.blocks:
+            x = layer(x)
+            if self.decoder_residual and residual.size(1) == x.size(1):
+                x = x + residual
+            residual = x
+        x = x.transpose(1, 2)
+        return self.proj(x)
+
+
+def d2v_loss(x, y, loss_scale=None):
     x = x.view(-1, x.size(-1)).float()
     y = y.view(-1, x.size(-1))
     loss = F.mse_loss(x, y, reduction="none")
-    return loss * (1 / math.sqrt(x.size(-1)))
+    scale = loss_scale if loss_scale is not None else 1 / math.sqrt(x.size(-1))
+    return loss * scale
+
+
+# ---- base.py: random_masking (the text config's mask_length 1), given its noise ----
+def random_masking(noise, mask_ratio):
+    N, L = noise.shape
+    len_keep = int(L * (1 - mask_ratio))
+    ids_shuffle = noise.argsort(dim=1)
+    ids_restore = ids_shuffle.argsort(dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    mask = torch.ones([N, L])
+    mask[:, :len_keep] = 0
+    mask = torch.gather(mask, dim=1, index=ids_restore)
+    return mask, ids_keep, ids_restore
 
 
 def targets_part(out_dir, out):
@@ -161,6 +235,38 @@ def targets_part(out_dir, out):
         out[f"targets.top{k}"] = make_targets(y, k)
 
 
+def decoder_case(out, key, dec, x0, fill, y, mask, ids_restore, loss_scale=None):
+    """One decoder configuration: its weights moved away from the default init's small biases
+    (so every term shows), base.py's decoder_input (the visible tokens, then the hidden
+    positions' input, unshuffled), the decoder, d2v_loss summed over the hidden positions and
+    divided by their number, and the gradients; recorded under `key` with libssl's parameter
+    names (blocks.<i>.*: the reference's blocks.<i>.0.*; proj_hidden.* and proj.*: proj.0.* and
+    proj.2.* of a two-layer projection)."""
+    for p in dec.parameters():
+        with torch.no_grad():
+            p.add_(torch.randn_like(p) * 0.05)
+    D = x0.shape[-1]
+    x = x0.clone().requires_grad_(True)
+    x_ = torch.cat([x, fill], dim=1)
+    inp = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, D))
+    pred = dec(inp)
+    masked_b = mask.bool()
+    loss = d2v_loss(pred[masked_b], y[masked_b], loss_scale).sum() / masked_b.sum()
+    loss.backward()
+    out[f"{key}.pred"] = pred
+    out[f"{key}.loss"] = loss.reshape(1)
+    out[f"{key}.grad.x"] = x.grad
+    for name, p in dec.named_parameters():
+        if name.startswith("blocks."):
+            ours = name.replace(".0.", ".")
+        elif isinstance(dec.proj, nn.Sequential):
+            ours = name.replace("proj.0.", "proj_hidden.").replace("proj.2.", "proj.")
+        else:
+            ours = name
+        out[f"{key}.w.{ours}"] = p
+        out[f"{key}.grad.{ours}"] = p.grad
+
+
 def decoder_part(out):
     torch.manual_seed(1)
     B, L, K, D, g = 3, 49, 9, 32, 7
@@ -174,32 +280,71 @@ def decoder_part(out):
     y = torch.randn(B, L, D)
     out.update({"dec.mask": mask.float(), "dec.ids_restore": ids_restore.float(), "dec.x": x0, "dec.fill": fill, "dec.y": y})
     for cfg, dim in (("same", 32), ("wide", 48)):
-        dec = Decoder2d(dim, 4, 3, 3, D, g, g)
-        for p in dec.parameters():  # away from the default init's small biases, so every term shows
-            with torch.no_grad():
-                p.add_(torch.randn_like(p) * 0.05)
-        x = x0.clone().requires_grad_(True)
-        # base.py decoder_input: visible tokens, then the hidden patches' input, unshuffled
-        x_ = torch.cat([x, fill], dim=1)
-        inp = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, D))
-        pred = dec(inp)
-        masked_b = mask.bool()
-        reg = d2v_loss(pred[masked_b], y[masked_b])
-        loss = reg.sum() / masked_b.sum()
-        loss.backward()
-        out[f"dec.{cfg}.pred"] = pred
-        out[f"dec.{cfg}.loss"] = loss.reshape(1)
-        out[f"dec.{cfg}.grad.x"] = x.grad
-        for name, p in dec.named_parameters():
-            ours = name.replace(".0.", ".") if name.startswith("blocks.") else name
-            out[f"dec.{cfg}.w.{ours}"] = p
-            out[f"dec.{cfg}.grad.{ours}"] = p.grad
+        decoder_case(out, f"dec.{cfg}", Decoder2d(dim, 4, 3, 3, D, g, g), x0, fill, y, mask, ids_restore)
+
+
+def text_part(out_dir, out):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(2)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=128,
+                     max_position_embeddings=16, type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="gelu",
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, pad_token_id=0)
+    model = BertModel(cfg, add_pooling_layer=False).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or name.endswith(".bias") or "position_embeddings" in name or "token_type" in name:
+                p.copy_(torch.randn_like(p) * 0.2 + (1.0 if "LayerNorm" in name and name.endswith("weight") else 0.0))
+    model.save_pretrained(os.path.join(out_dir, "data2vec2_bert"), safe_serialization=True)
+    layers = model.encoder.layer
+    B, L, D = 3, 12, 32
+    ids = torch.randint(1, 50, (B, L))
+    ids[2, -3:] = 0
+    ffn = []
+    hooks = [layer.output.dense.register_forward_hook(lambda m, i, o: ffn.append(o)) for layer in layers]
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=(ids != 0).long())
+    for h in hooks:
+        h.remove()
+    assert len(ffn) == 3
+    out["text.ids"] = ids.float()
+    for i, f in enumerate(ffn):
+        out[f"text.ffn.{i}"] = f
+    for k in (2, 3):
+        out[f"text.targets.top{k}"] = make_targets(ffn, k, layer_norm_targets=False)
+    # the student: random_masking after the embeddings, the kept positions through the blocks
+    sids = torch.randint(1, 50, (B, L))
+    noise = torch.rand(B, L)
+    mask, ids_keep, ids_restore = random_masking(noise, 0.48)
+    with torch.no_grad():
+        x = model.embeddings(input_ids=sids)
+        x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, D))
+        for layer in layers:
+            x = layer(x)
+            x = x[0] if isinstance(x, tuple) else x
+    out.update({"text.sids": sids.float(), "text.noise": noise, "text.mask": mask, "text.ids_keep": ids_keep.float(),
+                "text.ids_restore": ids_restore.float(), "text.student": x})
+    return mask, ids_restore
+
+
+def decoder1d_part(out, mask, ids_restore):
+    torch.manual_seed(3)
+    B, L, D = mask.shape[0], mask.shape[1], 32
+    K = L - int(mask[0].sum())
+    x0 = torch.randn(B, K, D)
+    fill = torch.randn(B, L - K, D) * 0.01
+    y = torch.randn(B, L, D)
+    out.update({"dec1.x": x0, "dec1.fill": fill, "dec1.y": y})
+    for cfg, args in (("text", (32, 1, 5, 3, D, False, 2)), ("res", (32, 4, 3, 2, D, True, 1))):
+        decoder_case(out, f"dec1.{cfg}", Decoder1d(*args), x0, fill, y, mask, ids_restore, loss_scale=1.0)
 
 
 def make(out_dir):
     out = {}
     targets_part(out_dir, out)
     decoder_part(out)
+    mask, ids_restore = text_part(out_dir, out)
+    decoder1d_part(out, mask, ids_restore)
     return refs_file.save(out, out_dir, "data2vec2.safetensors", _META, torch.float32)
 
 

@@ -8,7 +8,23 @@
 
 #include <torch/torch.h>
 
+#include <tuple>
+
 namespace ssl::masker {
+
+namespace detail {
+/// MAE's `random_masking` on a `[R, N]` noise: each row keeps the `keep` positions of lowest
+/// noise. Returns `{mask [R,N] bool (true = hidden), ids_keep [R,keep] (in the noise's order),
+/// ids_restore [R,N]}` (the inverse of `[kept..., hidden...]`). Shared by RandomPatches and RandomTokens.
+inline std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> keep_lowest(const torch::Tensor& noise, int64_t keep) {
+  auto ids_shuffle = noise.argsort(int64_t{1}, /*descending=*/false);
+  auto ids_restore = ids_shuffle.argsort(int64_t{1}, /*descending=*/false);
+  // mask in shuffled order is [0]*keep + [1]*(n-keep); unshuffle it.
+  auto shuffled = torch::ones(noise.sizes(), noise.options().dtype(torch::kBool));
+  shuffled.narrow(1, 0, keep).fill_(false);
+  return {shuffled.gather(1, ids_restore), ids_shuffle.narrow(1, 0, keep), ids_restore};
+}
+}  // namespace detail
 
 /// Example: `masker::RandomPatches({.patch = 4, .ratio = 0.75})`.
 struct RandomPatches {
@@ -41,13 +57,7 @@ struct RandomPatches {
                 "], got ", ssl::detail::shape_str(noise));
     const auto keep = static_cast<int64_t>(double(n) * (1.0 - ratio));
     TORCH_CHECK(keep >= 1, "masker::RandomPatches: ratio ", ratio, " keeps no patch out of ", n);
-    auto ids_shuffle = noise.argsort(int64_t{1}, /*descending=*/false);
-    auto ids_restore = ids_shuffle.argsort(int64_t{1}, /*descending=*/false);
-    auto ids_keep = ids_shuffle.narrow(1, 0, keep);
-    // mask in shuffled order is [0]*keep + [1]*(n-keep); unshuffle it.
-    auto shuffled = torch::ones({x.size(0), n}, x.options().dtype(torch::kBool));
-    shuffled.narrow(1, 0, keep).fill_(false);
-    auto mask = shuffled.gather(1, ids_restore);
+    auto [mask, ids_keep, ids_restore] = detail::keep_lowest(noise, keep);
     return {x, mask, ids_keep, ids_restore};
   }
 };

@@ -77,6 +77,7 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
 
   /// The teacher's output of one view: `[B, D]` (the head applied to the backbone's features).
   torch::Tensor encode(const torch::Tensor& x) {
+    ModeGuard mode(*this);
     Masked m{.input = x};
     return head_output(head->forward(backbone->forward(m), m)).out;
   }
@@ -85,6 +86,7 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
   /// global view's first extra output (see the file comment).
   TeacherTokenOutputs outputs(const Views& views, const Prediction& pred = {}) {
     torch::NoGradGuard g;
+    ModeGuard mode(*this);
     TORCH_CHECK(!views.global.empty(), "target::Teacher: expected at least one global view, got none");
     TeacherTokenOutputs out;
     out.global.reserve(views.global.size());
@@ -140,10 +142,34 @@ class TeacherImpl : public torch::nn::Cloneable<TeacherImpl<B, H>> {
 
   B backbone{nullptr};  ///< the teacher's backbone: a copy of the student's
   H head{nullptr};      ///< the teacher's head: a copy of the student's head part
+  /// Encode in evaluation mode (no dropout; BatchNorm's running statistics) whatever the
+  /// module's mode, as data2vec's teacher does (`tm.eval()`); off (the default): the teacher
+  /// follows the module's mode, as BYOL's, MoCo v3's, DINO's and iBOT's do.
+  bool eval_mode = false;
 
  private:
   B student_backbone_;
   H student_head_;
+
+  /// Puts the teacher in evaluation mode for one call when `eval_mode` asks, then back.
+  struct ModeGuard {
+    explicit ModeGuard(TeacherImpl& t) : t(t), backbone(t.backbone->is_training()), head(t.head->is_training()) {
+      if (t.eval_mode) {
+        t.backbone->eval();
+        t.head->eval();
+      }
+    }
+    ~ModeGuard() {
+      if (t.eval_mode) {
+        t.backbone->train(backbone);
+        t.head->train(head);
+      }
+    }
+    ModeGuard(const ModeGuard&) = delete;
+    ModeGuard& operator=(const ModeGuard&) = delete;
+    TeacherImpl& t;
+    bool backbone, head;  // the modes to restore
+  };
 
   static HeadOutput head_output(torch::Tensor t) { return {.out = std::move(t)}; }
   static HeadOutput head_output(HeadOutput o) { return o; }

@@ -14,6 +14,8 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace ssl::text {
 
@@ -63,6 +65,9 @@ struct EncoderOptions {
   TORCH_ARG(bool, mean_pool) = false;
   /// Activation checkpointing of the blocks in training (`nn::StackOptions::checkpoint`).
   TORCH_ARG(bool, checkpoint) = false;
+  /// `Features::layers`: every block's MLP output before its residual (data2vec 2.0's teacher
+  /// sets it: its targets; `nn::Block::forward_ffn`, run without activation checkpointing). Off: none kept.
+  TORCH_ARG(bool, layer_outputs) = false;
 
  public:
   /// Width of the embeddings: `embedding_dim`, or `dim` when 0.
@@ -142,7 +147,10 @@ inline Tensor segments_from_sep(const Tensor& ids, int64_t sep_id, int64_t pad_i
 }
 
 /// The text backbone. `forward(Masked)` reads token ids `m.input` (`[B,N]` int64, `N <=
-/// max_len`) and gives `tokens` `[B,N,D]` and `pooled` `[B,D]`.
+/// max_len`) and gives `tokens` `[B,N,D]` and `pooled` `[B,D]`. With `m.ids_keep` `[B,K]`
+/// (data2vec 2.0's masking, masker::RandomTokens) it encodes only those positions, each with
+/// its own position embedding, and gives `tokens` `[B,K,D]` in `ids_keep`'s order (MAE's
+/// visible-only encoding, on text); padding among them is not attended to.
 class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
  public:
   /// An encoder with its own embeddings.
@@ -209,10 +217,21 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
       segments = segments_from_sep(ids, options.sep_id(), options.pad_id());
     auto x = embeddings(ids, segments);
     if (proj) x = proj(x);
+    auto not_pad = ids != options.pad_id();
+    if (m.ids_keep.defined()) {
+      TORCH_CHECK(!options.causal(), "text::Encoder: a causal encoder cannot encode a subset of positions (ids_keep)");
+      TORCH_CHECK(m.ids_keep.dim() == 2 && m.ids_keep.size(0) == ids.size(0) && m.ids_keep.size(1) <= ids.size(1) &&
+                      m.ids_keep.scalar_type() == torch::kInt64,
+                  "text::Encoder: expected ids_keep as int64 [", ids.size(0), ", K <= ", ids.size(1), "], got ",
+                  ssl::detail::shape_str(m.ids_keep), " ", m.ids_keep.scalar_type());
+      x = x.gather(1, m.ids_keep.unsqueeze(-1).expand({-1, -1, x.size(2)}));
+      not_pad = not_pad.gather(1, m.ids_keep);
+    }
     std::optional<Tensor> keep;
-    const auto not_pad = ids != options.pad_id();
     if (!options.causal() && options.pad_id() >= 0) keep = not_pad;
-    x = blocks(x, keep);
+    std::vector<Tensor> layers;
+    if (options.layer_outputs()) std::tie(x, layers) = blocks->forward_ffn(x, keep);
+    else x = blocks(x, keep);
     if (norm) x = norm(x);
     Tensor pooled;
     if (options.mean_pool()) {
@@ -225,7 +244,7 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
       pooled = x.select(1, 0);
     }
     if (pooler) pooled = torch::tanh(pooler(pooled));
-    return {x, pooled};
+    return {x, pooled, std::move(layers)};
   }
 
   /// Width D of the features.
