@@ -162,7 +162,7 @@ TEST_CASE("RoBERTa-style MLM on fortunes: held-out accuracy above unigram, pretr
   ssl::data::Loader loader(packed.ids, {}, ssl::data::trim_padding(vocab.pad_id()), {.batch_size = 32});
   ssl::Trainer trainer(recipe, ssl::optim::AdamWOptions{.lr = 2e-3, .weight_decay = 0.01, .beta2 = 0.98},
                        ssl::schedule::cosine_warmup(1.0));
-  trainer.fit(loader, {.epochs = 4, .clip_grad_norm = 1.0, .label = "RoBERTa-style MLM (reduced)"});
+  trainer.fit(loader, {.epochs = 3, .clip_grad_norm = 1.0, .label = "RoBERTa-style MLM (reduced)"});
   auto h = ssl::eval::loss_on(recipe, held_packed.ids, {}, ssl::data::trim_padding(vocab.pad_id()));
   auto u = ssl::eval::unigram_baseline(train_ids, held_ids, vocab.size(), vocab.special_ids());
   MESSAGE("held-out MLM accuracy ", h.at("mlm_acc"), " (loss ", h.at("mlm"), ") vs unigram ", u.accuracy, " (",
