@@ -35,7 +35,8 @@ namespace ssl::heads {
 class LayerAverageImpl : public torch::nn::Cloneable<LayerAverageImpl> {
  public:
   /// `top_k`: the last blocks averaged (0 = all, the reference's image setting: all 10 of its
-  /// main blocks); `prefix_tokens`: leading tokens that are not patches (vit::Encoder's CLS: 1).
+  /// main blocks); `prefix_tokens`: leading tokens that are not patches (vit::Encoder's CLS: 1; text: 0);
+  /// `instance_norm_layers`, `layer_norm_targets`: the reference's two switches (text: true, false).
   explicit LayerAverageImpl(int64_t top_k = 0, int64_t prefix_tokens = 1, bool instance_norm_layers = true,
                             bool layer_norm_targets = true)
       : top_k(top_k), prefix_tokens(prefix_tokens), instance_norm_layers(instance_norm_layers),
