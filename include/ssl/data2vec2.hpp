@@ -50,6 +50,21 @@ using Recipe = RecipeOf<vit::Encoder, masker::InverseBlock>;
 /// On text: a text encoder, random token masking.
 using TextRecipe = RecipeOf<text::Encoder, masker::RandomTokens>;
 
+namespace detail {
+/// Both settings' composition from their parts: the teacher is a copy of `backbone` that also
+/// gives its blocks' outputs (`Features::layers`, the teacher's copy only), averaged by
+/// `average`, and encodes in evaluation mode (the reference's `tm.eval()`).
+template <class B, class M>
+RecipeOf<B, M> compose(B backbone, M masker, heads::LayerAverage average, loss::MaskedRegression loss, teacher::Ema ema,
+                       heads::ConvDecoder decoder) {
+  auto target = target::Teacher<B, heads::LayerAverage>(backbone, std::move(average));
+  target->backbone->options.layer_outputs(true);
+  target->eval_mode = true;
+  return RecipeOf<B, M>(
+      {.backbone = backbone, .masker = masker, .target = target, .loss = loss, .teacher_update = ema, .head = decoder});
+}
+}  // namespace detail
+
 /// `encoder` has the default architecture (patch 4, 128-d, 4 blocks of 4 heads) but no image size
 /// or channel count: set them for your data (the recipe refuses them unset). Example (28 x 28
 /// grayscale images): `data2vec2::recipe({.encoder = vit::Options{}.image(28).patch(4).channels(1).dim(128).depth(4).heads(4)})`.
@@ -84,17 +99,9 @@ inline Recipe recipe(Options o) {
                                         .kernel(o.decoder_kernel)
                                         .groups(o.decoder_groups)
                                         .noise_std(0.01));
-  auto target = target::Teacher<vit::Encoder, heads::LayerAverage>(backbone, heads::LayerAverage(o.top_k));
   TORCH_CHECK(o.top_k <= o.encoder.depth(), "data2vec2::recipe: top_k ", o.top_k, " is more than the encoder's ",
               o.encoder.depth(), " blocks");
-  target->backbone->options.layer_outputs(true);  // the teacher's copy only: its blocks' outputs are the targets
-  target->eval_mode = true;
-  return Recipe({.backbone = backbone,
-                 .masker = o.masker,
-                 .target = target,
-                 .loss = o.loss,
-                 .teacher_update = o.ema,
-                 .head = decoder});
+  return detail::compose(backbone, o.masker, heads::LayerAverage(o.top_k), o.loss, o.ema, decoder);
 }
 
 /// The text setting. `encoder`: e.g. `text::bert_tiny(V).max_len(64).pad_id(0)` (its `pad_id`
@@ -141,16 +148,9 @@ inline TextRecipe text_recipe(TextOptions o) {
                                         .input_dropout(0.1)
                                         .noise_std(0.01)
                                         .prefix_tokens(0));
-  auto target = target::Teacher<text::Encoder, heads::LayerAverage>(
-      backbone, heads::LayerAverage(o.top_k, /*prefix_tokens=*/0, /*instance_norm_layers=*/true, /*layer_norm_targets=*/false));
-  target->backbone->options.layer_outputs(true);
-  target->eval_mode = true;
-  return TextRecipe({.backbone = backbone,
-                     .masker = o.masker,
-                     .target = target,
-                     .loss = o.loss,
-                     .teacher_update = o.ema,
-                     .head = decoder});
+  return detail::compose(backbone, o.masker,
+                         heads::LayerAverage(o.top_k, /*prefix_tokens=*/0, /*instance_norm_layers=*/true, /*layer_norm_targets=*/false),
+                         o.loss, o.ema, decoder);
 }
 
 }  // namespace ssl::data2vec2
