@@ -6,7 +6,16 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # Only what the tests run is built here (README command 1 builds every example and benchmark),
 # and the test files as two unity translation units (SSL_UNITY_TESTS: tests/CMakeLists.txt).
-./scripts/build.sh -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON --target ssl_test_programs
+# Optimisation: a tree not configured yet (a clean clone, as CI runs it) is compiled at -O1: the
+# compute is LibTorch's (its own optimised libraries), so the tests run as fast as at -O3, and the
+# build takes about a third less (issue 21; docs/00_quickstart.md "Tests"). A tree already
+# configured (README command 1 ran: -O3) keeps its flags, so the two commands never rebuild each
+# other's objects.
+if [ -f build/CMakeCache.txt ]; then
+  opt=$(sed -n 's/^CMAKE_CXX_FLAGS_RELEASE:[A-Z]*=//p' build/CMakeCache.txt)
+fi
+[ -n "${opt:-}" ] || opt="-O1 -DNDEBUG"
+./scripts/build.sh -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELEASE=$opt" --target ssl_test_programs
 cd build
 # -j2: the long learning entries run on 1 thread each, two side by side (tests/CMakeLists.txt).
 ctest --output-on-failure --timeout 1500 -j2 "$@"
