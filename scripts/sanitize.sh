@@ -67,6 +67,7 @@ export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:print_stack
 # packaging, not code that runs) and api_docs (doxygen).
 entries="unit|io|train|data|text_store|image|image_parity|cuda|parity|losses|text|tokenizer_parity|text_models|text_parity"
 entries+="|augment|augment_parity|vision_parity|joint|monitor|mim|mim_parity|dist|scale|optim_parity"
+entries+="|bpe|bpe_parity|hf_parity|hf_errors|ijepa|ijepa_parity|data2vec|data2vec_parity|fuzz|tensorboard|tensorboard_read"
 entries+="|empty_filter_fails|empty_filter_message|empty_filter_query|example_01_custom_loss"
 entries+="|sanitizer_canary_address|sanitizer_canary_leak|sanitizer_canary_undefined"
 if (($#)); then ctest_args=("$@"); else ctest_args=(-R "^($entries)\$"); fi
