@@ -158,6 +158,7 @@ TEST_CASE("every bad file throws a c10::Error naming it and saying what was expe
   spit(d / "half.png", png.substr(0, png.size() / 2));
   spit(d / "half.jpg", jpg.substr(0, jpg.size() / 2));
   spit(d / "header_only.jpg", jpg.substr(0, 200));
+  spit(d / "cut.jpg", jpg.substr(0, jpg.size() / 2) + "\xFF\xD9");  // the data cut, the EOI marker kept
   auto corrupt = png;
   corrupt[png.size() / 2] = char(corrupt[png.size() / 2] ^ 0x5A);  // inside IDAT: CRC mismatch
   spit(d / "corrupt.png", corrupt);
@@ -192,6 +193,13 @@ TEST_CASE("every bad file throws a c10::Error naming it and saying what was expe
       c10::Error);
   CHECK_THROWS_WITH_AS(read("half.jpg", 1), doctest::Contains("Premature end of JPEG file"), c10::Error);
   CHECK_THROWS_WITH_AS(read("header_only.jpg"), doctest::Contains("header_only.jpg': expected a complete JPEG"),
+                       c10::Error);
+  // the scan ends at a marker before its last row (found by fuzzing: it used to decode, zero-filled)
+  CHECK_THROWS_WITH_AS(read("cut.jpg"),
+                       doctest::Contains("cut.jpg': expected a complete JPEG, got a corrupt or truncated one (libjpeg: "
+                                         "Corrupt JPEG data: premature end of data segment)"),
+                       c10::Error);
+  CHECK_THROWS_WITH_AS(ssl::io::read_image(d / "cut.jpg", 1, 1), doctest::Contains("premature end of data segment"),
                        c10::Error);
   CHECK_THROWS_WITH_AS(read("huge.png"),
                        doctest::Contains("huge.png': expected a PNG of at most 65536 pixels a side and 268435456 "

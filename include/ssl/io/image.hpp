@@ -117,12 +117,16 @@ extern "C" inline void ssl_jpeg_error_exit(j_common_ptr cinfo) {
 }
 
 /// Warnings (level -1) that mean missing or corrupt image data are fatal: a truncated file
-/// would otherwise decode with its missing rows filled in gray. Other warnings (extraneous bytes
-/// between markers, unknown APPn data) are ignored, as Pillow does.
+/// would otherwise decode with its missing rows filled in gray. That includes a data segment cut
+/// short by a marker (JWRN_HIT_MARKER: a truncated file that still ends with its EOI marker),
+/// which libjpeg would fill with zero bits up to the declared size, i.e. up to 2^28 pixels decoded
+/// from a few hundred bytes. Other warnings (extraneous bytes between markers, unknown APPn data)
+/// are ignored, as Pillow does.
 extern "C" inline void ssl_jpeg_emit_message(j_common_ptr cinfo, int level) {
   if (level != -1) return;
   const int code = cinfo->err->msg_code;
-  if (code == JWRN_JPEG_EOF || code == JWRN_HUFF_BAD_CODE || code == JWRN_MUST_RESYNC) ssl_jpeg_error_exit(cinfo);
+  if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_HUFF_BAD_CODE || code == JWRN_MUST_RESYNC)
+    ssl_jpeg_error_exit(cinfo);
 }
 
 /// What a JPEG decode gives back; filled by `jpeg_decode`, which only holds trivially
