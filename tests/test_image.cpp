@@ -158,7 +158,12 @@ TEST_CASE("every bad file throws a c10::Error naming it and saying what was expe
   spit(d / "half.png", png.substr(0, png.size() / 2));
   spit(d / "half.jpg", jpg.substr(0, jpg.size() / 2));
   spit(d / "header_only.jpg", jpg.substr(0, 200));
-  spit(d / "cut.jpg", jpg.substr(0, jpg.size() / 2) + "\xFF\xD9");  // the data cut, the EOI marker kept
+  // the scan's entropy-coded data cut in half, the EOI marker kept: SOS (FF DA), its length, then the data
+  const auto sos = jpg.find("\xFF\xDA");
+  REQUIRE(sos != std::string::npos);
+  const size_t scan = sos + 2 + ((size_t(uint8_t(jpg[sos + 2])) << 8) | uint8_t(jpg[sos + 3]));
+  REQUIRE(scan + 64 < jpg.size());
+  spit(d / "cut.jpg", jpg.substr(0, (scan + jpg.size() - 2) / 2) + "\xFF\xD9");
   auto corrupt = png;
   corrupt[png.size() / 2] = char(corrupt[png.size() / 2] ^ 0x5A);  // inside IDAT: CRC mismatch
   spit(d / "corrupt.png", corrupt);
