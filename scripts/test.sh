@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 # and the test files as two unity translation units (SSL_UNITY_TESTS: tests/CMakeLists.txt).
 # Optimisation: a tree not configured yet (a clean clone, as CI runs it) is compiled at -O1: the
 # tests' compute is LibTorch's own optimised libraries (the learning entries' times moved by -13 %
-# to +11 % against an -O3 run on the same host), and the build takes about a third less (issue 21; docs/00_quickstart.md,
-# "Time"). A tree already configured keeps its flags: after README command 1 (-O3) the tests reuse
-# its objects instead of rebuilding them.
+# to +11 % against an -O3 run on the same host), and the build takes about a third less (issue 21;
+# docs/00_quickstart.md, "Time"). A tree already configured keeps its flags: after README command 1
+# (-O3) the tests reuse its objects instead of rebuilding them.
 if [ -f build/CMakeCache.txt ]; then
   opt=$(sed -n 's/^CMAKE_CXX_FLAGS_RELEASE:[A-Z]*=//p' build/CMakeCache.txt)
 fi
