@@ -72,7 +72,7 @@ std::string unhex(std::string_view h) {
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "missing reference file ", p.string(), " (made by the CTest fixture python_bpe_references)");
+  REQUIRE_MESSAGE(in.good(), "missing reference file ", p.string(), " (made by the CTest fixture python_references: make_bpe_references.py)");
   return nlohmann::json::parse(in);
 }
 

@@ -68,7 +68,7 @@ std::string refs_dir() {
 Strings read_lines(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   REQUIRE_MESSAGE(in.good(), "missing reference file ", p.string(),
-                  " (made by the CTest fixtures text_vocab and python_tokenizer_references)");
+                  " (made by the CTest fixtures text_vocab and python_references: make_tokenizer_references.py)");
   Strings lines;
   std::string line;
   while (std::getline(in, line)) lines.push_back(line);

@@ -92,11 +92,11 @@ INVALID = [b"abc\xff def", b"\xc3\x28 bad", b"\xe2\x82 truncated", b"\xed\xa0\x8
            b"end\xf0\x9f\x98"]
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--vocab-size", type=int, default=3000)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = pathlib.Path(args.out)
     bpe_dir = out / "bpe"
     bpe_dir.mkdir(parents=True, exist_ok=True)

@@ -189,5 +189,9 @@ def lab_cases(out):
     return 2
 
 
+def main(argv=None) -> int:
+    return refs_file.main(make, "hf/", __doc__, f"transformers {T.__version__}, torch {torch.__version__}", argv)
+
+
 if __name__ == "__main__":
-    sys.exit(refs_file.main(make, "hf/", __doc__, f"transformers {T.__version__}, torch {torch.__version__}"))
+    sys.exit(main())

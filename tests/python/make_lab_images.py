@@ -22,11 +22,11 @@ NAMES = ["astronaut", "coffee", "chelsea", "rocket", "retina", "hubble_deep_fiel
          "colorwheel"]
 
 
-def main():
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--size", type=int, default=64)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     d = os.path.join(args.out, "lab_images")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)

@@ -115,10 +115,10 @@ def unicode_cases():
     return cases
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", required=True)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = pathlib.Path(args.out)
     try:
         import transformers  # noqa: F401
