@@ -12,6 +12,8 @@
 
 #include <cstdio>  // before jpeglib.h
 #include <jpeglib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -97,6 +99,34 @@ std::string png_with_size(std::string png, uint32_t w, uint32_t h) {
   const uint32_t crc = uint32_t(crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17));
   for (int i = 0; i < 4; ++i) png[size_t(29 + i)] = char(crc >> (24 - 8 * i));
   return png;
+}
+/// An Adam7-interlaced 8-bit RGB PNG of `img` (uint8 `[3,H,W]`), every scanline unfiltered:
+/// libssl's writer and Pillow's write non-interlaced files only.
+std::string interlaced_png(const torch::Tensor& img) {
+  const auto hwc = img.permute({1, 2, 0}).contiguous();
+  const int64_t H = hwc.size(0), W = hwc.size(1);
+  const uint8_t* px = hwc.data_ptr<uint8_t>();
+  std::string raw;  // the passes' scanlines, each a filter byte (0) and its pixels
+  const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1}, dx[7] = {8, 8, 4, 4, 2, 2, 1},
+            dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  for (int p = 0; p < 7; ++p) {
+    if (W <= x0[p] || H <= y0[p]) continue;  // an empty pass has no scanlines at all
+    for (int64_t y = y0[p]; y < H; y += dy[p]) {
+      raw.push_back('\0');
+      for (int64_t x = x0[p]; x < W; x += dx[p]) raw.append(reinterpret_cast<const char*>(px + (y * W + x) * 3), 3);
+    }
+  }
+  uLongf zlen = compressBound(uLong(raw.size()));
+  std::string z(zlen, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()), uLong(raw.size())) == Z_OK);
+  z.resize(zlen);
+  const auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  const auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string td = type + data;
+    return be32(uint32_t(data.size())) + td + be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
+  };
+  const std::string ihdr = be32(uint32_t(W)) + be32(uint32_t(H)) + std::string{8, 2, 0, 0, 1};  // 8-bit RGB, Adam7
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) + chunk("IEND", "");
 }
 /// doctest::Contains of a std::string.
 doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
@@ -222,6 +252,66 @@ TEST_CASE("every bad file throws a c10::Error naming it and saying what was expe
   // truncated in the entropy data with a 1/8 DCT scale too: never a gray-filled image
   CHECK_THROWS_WITH_AS(ssl::io::read_image(d / "half.jpg", 3, 1), doctest::Contains("Premature end of JPEG file"),
                        c10::Error);
+}
+
+// Interlaced PNGs decode row pass by row pass (libspng's progressive decoding): every pixel lands
+// where it belongs, for sizes whose last passes are empty, partial or whole.
+TEST_CASE("an Adam7-interlaced PNG decodes to the same pixels as the image it holds") {
+  const auto d = tmpdir("interlaced");
+  for (const auto& [h, w] : {std::pair<int64_t, int64_t>{11, 13}, {1, 1}, {1, 7}, {5, 2}, {16, 24}, {33, 65}}) {
+    CAPTURE(h);
+    CAPTURE(w);
+    const auto img = torch::randint(0, 256, {3, h, w}, at::make_generator<at::CPUGeneratorImpl>(uint64_t(h * 100 + w)),
+                                    torch::kUInt8);
+    spit(d / "i.png", interlaced_png(img));
+    const auto got = ssl::io::read_image(d / "i.png", 3);
+    CHECK(torch::equal(got, img));
+  }
+  const auto whole = interlaced_png(smooth(3, 40, 48));
+  spit(d / "cut.png", whole.substr(0, whole.size() / 2));
+  CHECK_THROWS_WITH_AS(ssl::io::read_image(d / "cut.png", 3), doctest::Contains("got a corrupt or truncated one"), c10::Error);
+}
+
+// A small file that declares the largest image accepted (2^28 pixels) and breaks in its first rows
+// is refused for its data, without first allocating the pixels it declares (1 GiB as RGBA for a
+// PNG): the decoders' buffers grow with the rows decoded. Run in a child process whose address
+// space is capped 384 MiB above the parent's, where the whole buffer cannot be allocated.
+TEST_CASE("a small file declaring a huge image fails on its data before its pixel buffer is allocated") {
+  const auto d = tmpdir("declared");
+  ssl::io::write_png((d / "ok.png").string(), smooth(3, 20, 30));
+  const auto png = png_with_size(slurp(d / "ok.png"), 16384, 16384);
+  auto jpg = encode_jpeg(smooth(3, 64, 48));
+  const auto sof = jpg.find("\xFF\xC0");
+  REQUIRE(sof != std::string::npos);
+  jpg[sof + 5] = jpg[sof + 7] = char(0x40);  // 16384 x 16384 (SOF0: length, precision, height, width)
+  jpg[sof + 6] = jpg[sof + 8] = char(0x00);
+  for (const auto& [name, bytes] : {std::pair<std::string, std::string>{"declared.png", png}, {"declared.jpg", jpg}}) {
+    CAPTURE(name);
+    spit(d / name, bytes);
+    CHECK(bytes.size() < 4096);
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    REQUIRE(pages > 0);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // the child: 0 refused for its data, 1 another error (an allocation), 2 decoded
+      const rlim_t cap = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + (rlim_t(384) << 20);
+      const rlimit lim{cap, cap};
+      if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+      try {
+        (void)ssl::io::read_image(d / name, 3);
+        _exit(2);
+      } catch (const c10::Error& e) {
+        _exit(std::string(e.what()).find("got a corrupt or truncated one") != std::string::npos ? 0 : 1);
+      } catch (...) {
+        _exit(1);
+      }
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
 }
 
 TEST_CASE("randomly damaged JPEGs and PNGs decode or throw c10::Error, never crash or exit") {

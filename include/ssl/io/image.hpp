@@ -179,15 +179,21 @@ inline bool jpeg_decode(JpegJob& job) {
   job.width = int(cinfo.output_width);
   job.height = int(cinfo.output_height);
   job.comps = cinfo.output_components;
-  const size_t stride = size_t(job.width) * size_t(job.comps);
-  try {
-    job.pixels.resize(stride * size_t(job.height));
-  } catch (...) {
-    jpeg_destroy_decompress(&cinfo);
-    throw;
-  }
+  const size_t stride = size_t(job.width) * size_t(job.comps), rows = size_t(job.height);
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = job.pixels.data() + size_t(cinfo.output_scanline) * stride;
+    const size_t r = cinfo.output_scanline;
+    if ((r + 1) * stride > job.pixels.size()) {
+      // The buffer grows with the rows decoded (to 64 rows, then doubling), not to the declared
+      // size up front: a small file that declares a large image and fails in its first rows
+      // costs what it decoded, not up to 768 MiB of zeroed pixels.
+      try {
+        job.pixels.resize(std::min(rows, std::max<size_t>(64, 2 * r)) * stride);
+      } catch (...) {
+        jpeg_destroy_decompress(&cinfo);
+        throw;
+      }
+    }
+    JSAMPROW row = job.pixels.data() + r * stride;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
@@ -223,8 +229,24 @@ inline torch::Tensor decode_png(const uint8_t* data, size_t size, const std::str
   check_dims(name, "PNG", ihdr.width, ihdr.height);
   size_t len = 0;
   fail(spng_decoded_image_size(ctx.get(), SPNG_FMT_RGBA8, &len), "size");
-  std::vector<uint8_t> px(len);
-  fail(spng_decode_image(ctx.get(), px.data(), len, SPNG_FMT_RGBA8, 0), "pixels");
+  // Row by row (libspng's progressive decoding, what spng_decode_image does inside), the buffer
+  // growing with the rows decoded (to 64 rows, then doubling) rather than allocated at the
+  // declared size first: a small file that declares a large image and fails in its first rows
+  // costs what it decoded, not up to 1 GiB of zeroed pixels. Interlaced images visit every row
+  // in their first pass, so they take the whole buffer at once.
+  fail(spng_decode_image(ctx.get(), nullptr, 0, SPNG_FMT_RGBA8, SPNG_DECODE_PROGRESSIVE), "pixels");
+  const size_t stride = len / ihdr.height;
+  std::vector<uint8_t> px(ihdr.interlace_method == SPNG_INTERLACE_NONE ? 0 : len);
+  int rc = 0;
+  spng_row_info row{};
+  while ((rc = spng_get_row_info(ctx.get(), &row)) == 0) {
+    const size_t need = (size_t(row.row_num) + 1) * stride;
+    if (need > px.size()) px.resize(std::min(len, std::max({need, 2 * px.size(), 64 * stride})));
+    if ((rc = spng_decode_row(ctx.get(), px.data() + size_t(row.row_num) * stride, stride)) != 0) break;
+  }
+  if (rc != SPNG_EOI) fail(rc, "pixels");
+  TORCH_CHECK(px.size() == len, "decode_image: '", name, "': libspng ended the image after ", px.size() / stride,
+              " of its ", ihdr.height, " rows");
   const bool gray = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE || ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
   return to_chw(px.data(), ihdr.height, ihdr.width, 4, gray, channels);
 }
