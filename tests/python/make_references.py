@@ -2,14 +2,13 @@
 """Run several reference generators in one Python process (torch, transformers, lightly and
 torchvision are imported once instead of once per generator).
 
-Usage: python3 make_references.py --out DIR [--stamp FILE] make_vit_references make_loss_references ...
+Usage: python3 make_references.py --out DIR make_vit_references make_loss_references ...
 
 Each name is a generator script of this folder (without `.py`); its `main(["--out", DIR])` runs
 as `python3 <name>.py --out DIR` would: before each, the random states (torch's default
 generator, NumPy's, Python's) are put back to what a fresh process starts with, and torch's
 default dtype, grad mode and thread count are restored. Every generator runs even when one fails;
-the exit status is 1 if any failed (each failure is named). --stamp: written last, only when all
-succeeded (the build's record that the references are up to date).
+the exit status is 1 if any failed (each failure is named).
 """
 import argparse
 import importlib
@@ -28,7 +27,6 @@ torch.set_num_threads(1)
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="output directory (created if missing)")
-    ap.add_argument("--stamp", help="file written when every generator succeeded")
     ap.add_argument("names", nargs="+", help="generator scripts of this folder, without .py")
     args = ap.parse_args(argv)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -63,9 +61,6 @@ def main(argv=None) -> int:
     if failed:
         print(f"make_references: {len(failed)} of {len(args.names)} generators failed: {', '.join(failed)}")
         return 1
-    if args.stamp:
-        with open(args.stamp, "w") as f:
-            f.write(" ".join(args.names) + "\n")
     return 0
 
 

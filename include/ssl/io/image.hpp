@@ -129,6 +129,15 @@ extern "C" inline void ssl_jpeg_emit_message(j_common_ptr cinfo, int level) {
     ssl_jpeg_error_exit(cinfo);
 }
 
+/// Makes `px` hold row `r` of an image of `rows` rows of `stride` bytes. The buffer grows with
+/// the rows decoded (to 64 rows, then doubling, at most the whole image), not to the declared size
+/// up front: a small file that declares a large image and breaks in its first rows costs what it
+/// decoded, not up to 1 GiB of zeroed pixels.
+inline void grow_to_row(std::vector<uint8_t>& px, size_t r, size_t stride, size_t rows) {
+  if ((r + 1) * stride <= px.size()) return;
+  px.resize(std::min(rows, std::max({r + 1, 2 * (px.size() / stride), size_t(64)})) * stride);
+}
+
 /// What a JPEG decode gives back; filled by `jpeg_decode`, which only holds trivially
 /// destructible locals so that the longjmp out of libjpeg skips no destructor.
 struct JpegJob {
@@ -182,16 +191,11 @@ inline bool jpeg_decode(JpegJob& job) {
   const size_t stride = size_t(job.width) * size_t(job.comps), rows = size_t(job.height);
   while (cinfo.output_scanline < cinfo.output_height) {
     const size_t r = cinfo.output_scanline;
-    if ((r + 1) * stride > job.pixels.size()) {
-      // The buffer grows with the rows decoded (to 64 rows, then doubling), not to the declared
-      // size up front: a small file that declares a large image and fails in its first rows
-      // costs what it decoded, not up to 768 MiB of zeroed pixels.
-      try {
-        job.pixels.resize(std::min(rows, std::max<size_t>(64, 2 * r)) * stride);
-      } catch (...) {
-        jpeg_destroy_decompress(&cinfo);
-        throw;
-      }
+    try {
+      grow_to_row(job.pixels, r, stride, rows);
+    } catch (...) {
+      jpeg_destroy_decompress(&cinfo);
+      throw;
     }
     JSAMPROW row = job.pixels.data() + r * stride;
     jpeg_read_scanlines(&cinfo, &row, 1);
@@ -230,18 +234,15 @@ inline torch::Tensor decode_png(const uint8_t* data, size_t size, const std::str
   size_t len = 0;
   fail(spng_decoded_image_size(ctx.get(), SPNG_FMT_RGBA8, &len), "size");
   // Row by row (libspng's progressive decoding, what spng_decode_image does inside), the buffer
-  // growing with the rows decoded (to 64 rows, then doubling) rather than allocated at the
-  // declared size first: a small file that declares a large image and fails in its first rows
-  // costs what it decoded, not up to 1 GiB of zeroed pixels. Interlaced images visit every row
-  // in their first pass, so they take the whole buffer at once.
+  // growing with the rows decoded (grow_to_row). Interlaced images visit every row in their first
+  // pass, so they take the whole buffer at once.
   fail(spng_decode_image(ctx.get(), nullptr, 0, SPNG_FMT_RGBA8, SPNG_DECODE_PROGRESSIVE), "pixels");
   const size_t stride = len / ihdr.height;
   std::vector<uint8_t> px(ihdr.interlace_method == SPNG_INTERLACE_NONE ? 0 : len);
   int rc = 0;
   spng_row_info row{};
   while ((rc = spng_get_row_info(ctx.get(), &row)) == 0) {
-    const size_t need = (size_t(row.row_num) + 1) * stride;
-    if (need > px.size()) px.resize(std::min(len, std::max({need, 2 * px.size(), 64 * stride})));
+    grow_to_row(px, row.row_num, stride, ihdr.height);
     if ((rc = spng_decode_row(ctx.get(), px.data() + size_t(row.row_num) * stride, stride)) != 0) break;
   }
   if (rc != SPNG_EOI) fail(rc, "pixels");
