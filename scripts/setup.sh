@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(build-essential cmake ccache zlib1g-dev
               librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
               libgloo-dev dataset-fashion-mnist fortunes
-              libjpeg62-turbo-dev libspng-dev pkg-config doxygen)
+              libjpeg62-turbo-dev libspng-dev pkg-config doxygen
+              libsndfile1-dev espeak-ng sox)
 BASE=${PYTHON:-python3}
 if ! command -v "$BASE" >/dev/null; then
   APT_PACKAGES+=(python3 python3-venv)

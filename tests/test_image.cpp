@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "parity.hpp"
+#include "util.hpp"
 
 #include <cstdio>  // before jpeglib.h
 #include <jpeglib.h>
@@ -38,14 +39,8 @@ fs::path tmpdir(const std::string& sub) {
   fs::create_directories(d);
   return d;
 }
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void spit(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
-}
+using ssl_test::slurp;
+using ssl_test::spit;
 /// A smooth uint8 [C,H,W] image (JPEG-friendly): gradients plus a square.
 torch::Tensor smooth(int64_t c, int64_t h, int64_t w, int64_t seed = 0) {
   auto y = torch::linspace(0, 1, h).view({1, h, 1}), x = torch::linspace(0, 1, w).view({1, 1, w});

@@ -1,10 +1,12 @@
 // Shared by the test files: a scratch folder of this process (removed when it goes out of scope),
-// and token ids as one line of text for messages.
+// whole files read and written, and token ids as one line of text for messages.
 #pragma once
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -26,6 +28,17 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+/// The bytes of file `p` ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+/// Writes `bytes` as file `p`, replacing it; its folders are made as needed.
+inline void spit(const std::filesystem::path& p, const std::string& bytes) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+}
 
 /// `ids` separated by single spaces ("5 17 2"), for a test's message.
 inline std::string join(const std::vector<int64_t>& ids) {

@@ -2,6 +2,7 @@
 /// \file ssl.hpp
 /// Everything in libssl: the concepts, every part and every recipe, the trainer, data, evaluation
 /// and I/O. A program that needs one method can include that recipe alone (e.g. `<ssl/mae.hpp>`).
+#include <ssl/audio/encoder.hpp>
 #include <ssl/augment/identity.hpp>
 #include <ssl/augment/ops.hpp>
 #include <ssl/augment/random.hpp>
@@ -17,6 +18,7 @@
 #include <ssl/core/view_batches.hpp>
 #include <ssl/data/corpus.hpp>
 #include <ssl/data/dataset.hpp>
+#include <ssl/data/files.hpp>
 #include <ssl/data/fortunes.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
@@ -44,12 +46,14 @@
 #include <ssl/heads/mae_decoder.hpp>
 #include <ssl/heads/patch_heads.hpp>
 #include <ssl/heads/projection.hpp>
+#include <ssl/heads/quantizer.hpp>
 #include <ssl/ibot.hpp>
 #include <ssl/ijepa.hpp>
 #include <ssl/io/hf.hpp>
 #include <ssl/io/png.hpp>
 #include <ssl/io/safetensors.hpp>
 #include <ssl/loss/barlow_twins.hpp>
+#include <ssl/loss/code_contrastive.hpp>
 #include <ssl/loss/cross_entropy.hpp>
 #include <ssl/loss/dino.hpp>
 #include <ssl/loss/ibot.hpp>
@@ -70,6 +74,7 @@
 #include <ssl/masker/none.hpp>
 #include <ssl/masker/random_patches.hpp>
 #include <ssl/masker/random_tokens.hpp>
+#include <ssl/masker/spans.hpp>
 #include <ssl/mocov3.hpp>
 #include <ssl/monitor/monitors.hpp>
 #include <ssl/monitor/stats.hpp>
@@ -79,6 +84,7 @@
 #include <ssl/resnet/encoder.hpp>
 #include <ssl/simclr.hpp>
 #include <ssl/simsiam.hpp>
+#include <ssl/target/distractors.hpp>
 #include <ssl/target/pixels.hpp>
 #include <ssl/target/teacher.hpp>
 #include <ssl/target/tokens.hpp>
@@ -103,7 +109,12 @@
 #include <ssl/train/trainer.hpp>
 #include <ssl/vicreg.hpp>
 #include <ssl/vit/encoder.hpp>
+#include <ssl/wav2vec2.hpp>
 #if defined(SSL_WITH_IMAGES)  // the optional images component (CMake: SSL_WITH_IMAGES)
 #include <ssl/data/image_folder.hpp>
 #include <ssl/io/image.hpp>
+#endif
+#if defined(SSL_WITH_AUDIO)  // the optional audio component (CMake: SSL_WITH_AUDIO)
+#include <ssl/data/audio_folder.hpp>
+#include <ssl/io/audio.hpp>
 #endif

@@ -72,10 +72,14 @@ struct Views {
 ///  - `layers`: each Transformer block's MLP output before its residual, oldest first, `[B,T,D]`
 ///    each (data2vec's targets); filled only by a backbone asked for them
 ///    (`vit::Options::layer_outputs`), else empty.
+///  - `local`: `[B,T,C]` the local features the context network starts from, before any masking
+///    (wav2vec 2.0's layer-normed convolutional features, its quantiser's input); undefined for
+///    backbones without such a stage.
 struct Features {
   Tensor tokens;  ///< `[B,T,D]` every output token
   Tensor pooled;  ///< `[B,D]` one vector per sample
   std::vector<Tensor> layers;  ///< `[B,T,D]` each block's MLP output (when asked for), oldest first
+  Tensor local;   ///< `[B,T,C]` the unmasked local features before the context network, or undefined
 };
 
 /// What a head may return instead of a single tensor: its main output and, by name, the extra
@@ -91,6 +95,12 @@ struct HeadOutput {
   /// `[B, D]` the projector's output before the predictor (BYOL, SimSiam, MoCo v3:
   /// `heads::ProjectPredict`), the embedding the other view's target is built from.
   Tensor projection;
+  /// `[B, N, P]` the quantised local features at every position, projected: what the main output
+  /// must identify among distractors (wav2vec 2.0: `heads::QuantizedContext`).
+  Tensor codes;
+  /// Scalar: the quantiser's codebook-diversity penalty, 1 - perplexity / entries over the hidden
+  /// positions (wav2vec 2.0's diversity loss per position: `heads::QuantizedContext`).
+  Tensor diversity;
 };
 
 /// The student's side of one step: one prediction per student view (same order as
@@ -153,6 +163,16 @@ struct ReplacedTokenLabels {
   Tensor generator;  ///< `[B, N]` int64 the generator's MLM labels, -100 where not masked
   Tensor replaced;   ///< `[B, N]` float, 1 where the discriminator's input token was replaced
   Tensor valid;      ///< `[B, N]` bool, the positions that count (not padding)
+};
+/// Contrastive candidates at the M hidden positions of a view: each hidden position's true code is
+/// the code at that position, its K distractors the codes at K other hidden positions of the same
+/// sample (wav2vec 2.0: `target::Distractors`). Positions are flat indices into `[B * N]`,
+/// the hidden ones in row-major order of the view's `[B, N]` mask.
+struct CodeCandidates {
+  Tensor codes;      ///< `[B, N, P]` the code of every position (`HeadOutput::codes`)
+  Tensor positions;  ///< `[M]` int64 the hidden positions
+  Tensor negatives;  ///< `[M, K]` int64 the distractors' positions, in the same sample as their row's
+  Tensor diversity;  ///< scalar: the head's codebook-diversity penalty (`HeadOutput::diversity`), or undefined
 };
 /// @}
 

@@ -3,20 +3,17 @@
 /// Images on disk as a `SampleDataset`: JPEG and PNG files, decoded in the loader's workers
 /// (io/image.hpp), resized and center-cropped to one square size, uint8 `[C,S,S]`.
 #include <ssl/data/dataset.hpp>
+#include <ssl/data/files.hpp>
 #include <ssl/io/image.hpp>
 
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace ssl::data {
@@ -50,37 +47,26 @@ struct ImageFolderOptions {
 /// 1/8 scale in the DCT domain when its shorter side stays >= `resize`), resize the shorter side
 /// to `resize` (bilinear, antialiased), center-crop. `get` is safe from several threads; copies
 /// share the record of bad files.
-class ImageFolder {
+class ImageFolder : public FileSet {
  public:
   /// Scans `source` (a folder or a list file, see above); throws, naming the path, on a missing
   /// source, a missing listed file, an empty set, a folder mixing images and class folders, an
   /// empty class folder, or bad options.
   ImageFolder(const std::filesystem::path& source, ImageFolderOptions options)
-      : root_(source), opt_(checked(options)) {
-    namespace fs = std::filesystem;
-    TORCH_CHECK(fs::exists(source), "ImageFolder: expected a folder of images or a list file at '", source.string(),
-                "', got nothing there");
-    if (fs::is_directory(source))
-      scan_folder(source);
-    else
-      read_list(source);
-    TORCH_CHECK(!files_.empty(), "ImageFolder: expected at least one image in '", source.string(),
-                "', got none (images end .jpg, .jpeg or .png)");
+      : FileSet(image_files()), opt_(checked(options)) {
+    scan(source);
   }
 
   /// Unlabelled set of the given image files, in the given order.
   ImageFolder(std::vector<std::filesystem::path> files, ImageFolderOptions options)
-      : opt_(checked(options)), files_(std::move(files)) {
-    TORCH_CHECK(!files_.empty(), "ImageFolder: expected at least one image file, got an empty list");
+      : FileSet(image_files()), opt_(checked(options)) {
+    assign(std::move(files));
   }
-
-  /// Number of images.
-  int64_t size() const { return int64_t(files_.size()); }
 
   /// Image `i` as uint8 `[channels, image_size, image_size]` with its class (-1 if unlabelled).
   /// A bad file throws naming it, or with `skip_bad` is replaced by the next good file.
   Sample get(int64_t i) const {
-    TORCH_CHECK(i >= 0 && i < size(), "ImageFolder::get: expected an index in [0, ", size(), "), got ", i);
+    check_index(i, "get");
     if (!opt_.skip_bad) return load(i);
     for (int64_t k = 0; k < size(); ++k) {
       const int64_t j = (i + k) % size();
@@ -99,24 +85,10 @@ class ImageFolder {
         }
       }
     }
-    TORCH_CHECK(false, "ImageFolder: all ", size(), " images of '", root_.string(), "' failed to decode");
+    TORCH_CHECK(false, "ImageFolder: all ", size(), " images of '", source().string(), "' failed to decode");
     return {};
   }
 
-  /// Path of image `i`.
-  const std::filesystem::path& path(int64_t i) const {
-    TORCH_CHECK(i >= 0 && i < size(), "ImageFolder::path: expected an index in [0, ", size(), "), got ", i);
-    return files_[size_t(i)];
-  }
-  /// Class names (sorted; label k is `classes()[k]`); empty when unlabelled.
-  const std::vector<std::string>& classes() const { return classes_; }
-  /// Whether samples carry class labels (the class-folder layout).
-  bool labelled() const { return !classes_.empty(); }
-  /// Label of image `i` (-1 when unlabelled).
-  int64_t target(int64_t i) const {
-    path(i);  // checks i
-    return labels_.empty() ? -1 : labels_[size_t(i)];
-  }
   /// Number of distinct files found bad so far (with `skip_bad`).
   int64_t skipped() const {
     std::lock_guard<std::mutex> lock(bad_->mutex);
@@ -131,6 +103,8 @@ class ImageFolder {
     std::set<int64_t> files;
   };
 
+  static FileKind image_files() { return {"ImageFolder", "image", "images", "image file", {".jpg", ".jpeg", ".png"}}; }
+
   static ImageFolderOptions checked(ImageFolderOptions o) {
     TORCH_CHECK(o.image_size > 0, "ImageFolderOptions: expected image_size > 0 (the output side), got ", o.image_size);
     if (o.resize == 0) o.resize = o.image_size;
@@ -140,92 +114,13 @@ class ImageFolder {
     return o;
   }
 
-  static bool is_image(const std::filesystem::path& p) {
-    std::string ext = p.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-  }
-  static bool hidden(const std::filesystem::path& p) { return p.filename().string().starts_with('.'); }
-
-  /// Images under `dir`, recursively, sorted by (folder, name) like torchvision's sorted os.walk.
-  static std::vector<std::filesystem::path> images_under(const std::filesystem::path& dir) {
-    namespace fs = std::filesystem;
-    std::vector<fs::path> out;
-    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
-         it != fs::recursive_directory_iterator(); ++it) {
-      if (hidden(it->path())) {
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      if (!it->is_directory() && is_image(it->path())) out.push_back(it->path());
-    }
-    std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
-      return std::pair(a.parent_path().string(), a.filename().string()) <
-             std::pair(b.parent_path().string(), b.filename().string());
-    });
-    return out;
-  }
-
-  void scan_folder(const std::filesystem::path& root) {
-    namespace fs = std::filesystem;
-    std::vector<fs::path> dirs, images;
-    for (const auto& e : fs::directory_iterator(root)) {
-      if (hidden(e.path())) continue;
-      if (e.is_directory())
-        dirs.push_back(e.path());
-      else if (is_image(e.path()))
-        images.push_back(e.path());
-    }
-    std::sort(dirs.begin(), dirs.end());
-    std::sort(images.begin(), images.end());
-    TORCH_CHECK(dirs.empty() || images.empty(), "ImageFolder: expected '", root.string(),
-                "' to hold either class folders or images, got both (e.g. folder '", dirs.front().filename().string(),
-                "' and image '", images.front().filename().string(), "')");
-    if (dirs.empty()) {
-      files_ = std::move(images);
-      return;
-    }
-    for (const auto& d : dirs) {
-      auto found = images_under(d);
-      TORCH_CHECK(!found.empty(), "ImageFolder: expected images (.jpg, .jpeg, .png) in class folder '", d.string(),
-                  "', got none");
-      for (auto& f : found) {
-        files_.push_back(std::move(f));
-        labels_.push_back(int64_t(classes_.size()));
-      }
-      classes_.push_back(d.filename().string());
-    }
-  }
-
-  void read_list(const std::filesystem::path& list) {
-    namespace fs = std::filesystem;
-    std::ifstream in(list);
-    TORCH_CHECK(in.good(), "ImageFolder: cannot open list file '", list.string(), "'");
-    const fs::path base = list.parent_path();
-    std::string line;
-    for (int64_t n = 1; std::getline(in, line); ++n) {
-      const auto b = line.find_first_not_of(" \t\r");
-      if (b == std::string::npos) continue;
-      const auto e = line.find_last_not_of(" \t\r");
-      fs::path p = line.substr(b, e - b + 1);
-      if (p.is_relative()) p = base / p;
-      TORCH_CHECK(fs::is_regular_file(p), "ImageFolder: '", list.string(), "' line ", n,
-                  ": expected an existing image file, got '", p.string(), "'");
-      files_.push_back(std::move(p));
-    }
-  }
-
   Sample load(int64_t i) const {
-    auto img = io::read_image(files_[size_t(i)], opt_.channels, opt_.resize);
+    auto img = io::read_image(path(i), opt_.channels, opt_.resize);
     img = io::center_crop(io::resize_shorter(img, opt_.resize), opt_.image_size, opt_.image_size);
-    return {img.contiguous(), labels_.empty() ? -1 : labels_[size_t(i)]};
+    return {img.contiguous(), target(i)};
   }
 
-  std::filesystem::path root_;
   ImageFolderOptions opt_;
-  std::vector<std::filesystem::path> files_;
-  std::vector<int64_t> labels_;
-  std::vector<std::string> classes_;
   std::shared_ptr<BadFiles> bad_ = std::make_shared<BadFiles>();
 };
 

@@ -129,6 +129,42 @@ class TensorDataset {
   torch::Tensor inputs_, targets_;
 };
 
+/// The samples `idx` (`[n]` int64, on the CPU) of `data` as one batch: a `BatchDataset`'s own
+/// `batch`, or a `SampleDataset`'s samples stacked (they must share one shape, and be labelled all
+/// or none: each breach is refused naming the sample).
+template <Dataset D>
+[[nodiscard]] Batch gather(const D& data, const torch::Tensor& idx) {
+  if constexpr (BatchDataset<D>) {
+    return data.batch(idx);
+  } else {
+    const auto n = idx.size(0);
+    const auto* ids = idx.template data_ptr<int64_t>();
+    std::vector<torch::Tensor> inputs;
+    inputs.reserve(size_t(n));
+    std::vector<int64_t> targets;
+    targets.reserve(size_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+      Sample s = data.get(ids[i]);
+      TORCH_CHECK(inputs.empty() || s.input.sizes() == inputs.front().sizes(), "data::Loader: sample ", ids[i],
+                  " has shape ", s.input.sizes(), ", the batch's first sample ", inputs.front().sizes(),
+                  " (every sample of a dataset must have the same shape)");
+      TORCH_CHECK(targets.empty() || (s.target >= 0) == (targets.front() >= 0), "data::Loader: sample ", ids[i],
+                  (s.target >= 0 ? " has a label and" : " has no label and"),
+                  " the batch's first sample does not (a dataset is labelled in all its samples or in none)");
+      inputs.push_back(std::move(s.input));
+      targets.push_back(s.target);
+    }
+    return {torch::stack(inputs), targets.front() >= 0 ? torch::tensor(targets, torch::kInt64) : torch::Tensor{}};
+  }
+}
+
+/// Every sample of `data`, in order, as one batch in memory (`gather` of them all): for a small
+/// dataset that is read many times (a labelled evaluation split, a short corpus).
+template <Dataset D>
+[[nodiscard]] Batch gather_all(const D& data) {
+  return gather(data, torch::arange(data.size(), torch::kInt64));
+}
+
 /// Batches of a dataset; what `Trainer::fit` iterates (it models `ssl::DataSource`).
 /// Examples:
 ///     ssl::data::Loader images(train.images, {}, ssl::data::normalize(0.286, 0.353), {.batch_size = 256});
@@ -294,30 +330,7 @@ class Loader {
   }
 
  private:
-  [[nodiscard]] Batch gather(const torch::Tensor& idx) const {
-    if constexpr (BatchDataset<D>) {
-      return data_.batch(idx);
-    } else {
-      const auto n = idx.size(0);
-      const auto* ids = idx.template data_ptr<int64_t>();
-      std::vector<torch::Tensor> inputs;
-      inputs.reserve(size_t(n));
-      std::vector<int64_t> targets;
-      targets.reserve(size_t(n));
-      for (int64_t i = 0; i < n; ++i) {
-        Sample s = data_.get(ids[i]);
-        TORCH_CHECK(inputs.empty() || s.input.sizes() == inputs.front().sizes(), "data::Loader: sample ", ids[i],
-                    " has shape ", s.input.sizes(), ", the batch's first sample ", inputs.front().sizes(),
-                    " (every sample of a dataset must have the same shape)");
-        TORCH_CHECK(targets.empty() || (s.target >= 0) == (targets.front() >= 0), "data::Loader: sample ", ids[i],
-                    (s.target >= 0 ? " has a label and" : " has no label and"),
-                    " the batch's first sample does not (a dataset is labelled in all its samples or in none)");
-        inputs.push_back(std::move(s.input));
-        targets.push_back(s.target);
-      }
-      return {torch::stack(inputs), targets.front() >= 0 ? torch::tensor(targets, torch::kInt64) : torch::Tensor{}};
-    }
-  }
+  [[nodiscard]] Batch gather(const torch::Tensor& idx) const { return data::gather(data_, idx); }
 
   D data_;
   Transform transform_;
