@@ -58,14 +58,17 @@ void add_options(CLI::App& app, Args& a) {
   app.add_option("--mask-p", a.mask_p, "probability that a frame starts a masked span (the paper: 0.065)")
       ->check(ex::in_range(0, 1, true, true));
   app.add_option("--span", a.span, "frames per masked span (the paper: 10)")->check(ex::at_least(1));
-  app.add_option("--finetune-labels", a.finetune_labels, "labelled clips per digit for the probes and fine-tuning")
+  app.add_option("--finetune-labels", a.finetune_labels,
+                 "labelled clips per digit for the probes and fine-tuning: the first of each digit's folder in file "
+                 "order (the corpus script's names sort by voice: up to 4, the repetitions of one voice)")
       ->check(ex::at_least(1));
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)")->check(ex::at_least(1));
   app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate")->check(ex::positive());
   ex::add_probe_options(app, a);
 }
 
-/// The first `per_class` clips of each class of `labels` (the labelled budget), in order.
+/// The first `per_class` clips of each class of `labels` (the labelled budget), in file order: with
+/// the corpus script's names (`<voice>-r<k>.wav`), up to 4 per class are one voice's repetitions.
 torch::Tensor first_per_class(const torch::Tensor& labels, int64_t per_class) {
   std::vector<int64_t> keep, seen(size_t(labels.max().item<int64_t>() + 1), 0);
   for (int64_t i = 0; i < labels.size(0); ++i) {

@@ -65,7 +65,7 @@ struct Options {
   }
 };
 
-/// A CPU-sized wav2vec 2.0 (~1.2 M parameters): the paper's seven convolutions with 128 channels,
+/// A CPU-sized wav2vec 2.0 (~1.1 M parameters): the paper's seven convolutions with 128 channels,
 /// a 4-block Transformer of width 128 (4 heads, MLP 512), relative positions over 32 frames in 8
 /// groups. One second at 16 kHz gives 49 frames.
 inline Options small() {
