@@ -193,6 +193,33 @@ TEST_CASE("heads::QuantizedContext: the Gumbel temperature max(2 x 0.999995^step
                        doctest::Contains("groups dividing dim"), c10::Error);
 }
 
+TEST_CASE("encode_views: views encoded as one batch hand each view its part of Features::local") {
+  torch::manual_seed(0);
+  ssl::audio::Encoder enc(ssl::audio::small()
+                              .conv_dim(std::vector<int64_t>(7, 16))
+                              .dim(32)
+                              .depth(1)
+                              .heads(2)
+                              .mlp_hidden(64)
+                              .dropout(0)
+                              .attn_dropout(0)
+                              .input_dropout(0));
+  ssl::heads::QuantizedContext head(
+      ssl::heads::QuantizedContextOptions(32, 16).entries(8).code_dim(8).proj_dim(8).feature_dropout(0));
+  enc->eval();
+  head->eval();
+  torch::NoGradGuard g;
+  const std::vector<ssl::Masked> views{{.input = torch::randn({2, 4000})}, {.input = torch::randn({2, 4000})}};
+  const auto together = ssl::encode_views(enc, head, views, views, true);
+  const auto apart = ssl::encode_views(enc, head, views, views, false);
+  REQUIRE(together.size() == 2);
+  REQUIRE(apart.size() == 2);
+  for (size_t k = 0; k < 2; ++k) {
+    CHECK(torch::allclose(together[k].out, apart[k].out, 1e-5, 1e-6));
+    CHECK(torch::allclose(together[k].codes, apart[k].codes, 1e-5, 1e-6));
+  }
+}
+
 TEST_CASE("wav2vec2::recipe: one step trains every part; the masker's frames are the encoder's") {
   torch::manual_seed(0);
   ssl::wav2vec2::Options o;

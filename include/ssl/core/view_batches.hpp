@@ -98,14 +98,16 @@ auto encode_views(B& backbone, H& head, const std::vector<Masked>& views, const 
         continue;
       }
     }
-    auto tokens = detail::split_defined(f.tokens, parts), pooled = detail::split_defined(f.pooled, parts);
+    auto tokens = detail::split_defined(f.tokens, parts), pooled = detail::split_defined(f.pooled, parts),
+         local = detail::split_defined(f.local, parts);
     std::vector<std::vector<Tensor>> layers(static_cast<size_t>(parts));  // [view][block]
     for (const auto& l : f.layers) {
       auto chunks = detail::split_defined(l, parts);
       for (size_t k = 0; k < layers.size(); ++k) layers[k].push_back(std::move(chunks[k]));
     }
     for (size_t k = 0; k < j - i; ++k)
-      out.push_back(head->forward(Features{.tokens = tokens[k], .pooled = pooled[k], .layers = std::move(layers[k])}, for_head[i + k]));
+      out.push_back(head->forward(
+          Features{.tokens = tokens[k], .pooled = pooled[k], .layers = std::move(layers[k]), .local = local[k]}, for_head[i + k]));
   }
   return out;
 }
