@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 #include "parity.hpp"
 #include <ssl/data/loader.hpp>
-#include <ssl/eval/knn.hpp>
+#include <ssl/eval/frozen.hpp>
 #include <ssl/train/trainer.hpp>
 #include <ssl/wav2vec2.hpp>
 #if defined(SSL_WITH_AUDIO)
@@ -51,6 +51,52 @@ ssl::wav2vec2::Options reference_options() {
   o.feature_dropout = 0;
   o.distractors.negatives = 5;
   return o;
+}
+
+/// The reference model: `reference_options()` with the reference's weights (all 50 parameters).
+ssl::wav2vec2::Recipe reference_recipe() {
+  auto r = ssl::wav2vec2::recipe(reference_options());
+  torch::NoGradGuard g;
+  size_t n = 0;
+  for (auto& kv : r->named_parameters()) {
+    kv.value().copy_(expected("w." + kv.key()));
+    ++n;
+  }
+  CHECK(n == 50);
+  return r;
+}
+
+/// The reference gradients `<prefix><name>` of every parameter of `r`.
+parity::Dict reference_grads(ssl::wav2vec2::Recipe& r, const std::string& prefix) {
+  parity::Dict grads;
+  for (const auto& kv : r->named_parameters()) grads[kv.key()] = expected(prefix + kv.key());
+  return grads;
+}
+
+/// One step of `r` on the reference clips, with the reference's span mask and the distractors
+/// Hugging Face drew at the hidden frames: the features, the head's output, the loss, and the
+/// number M of hidden frames (Hugging Face sums over them: its loss is ours x M).
+struct ReferenceStep {
+  ssl::Features features;
+  ssl::HeadOutput head;
+  ssl::LossOutput out;
+  double hidden = 0;
+};
+ReferenceStep reference_step(ssl::wav2vec2::Recipe& r) {
+  const auto mask = expected("mask").to(torch::kBool);
+  const ssl::Masked m{.input = expected("x"), .mask = mask};
+  ReferenceStep s;
+  s.features = r->backbone()->forward(m);
+  s.head = r->head()->forward(s.features, m);
+  const auto negs = expected("negatives").to(torch::kLong).reshape({-1, 5});
+  auto c = ssl::target::Distractors::candidates(s.head.codes, mask, negs.index_select(0, mask.flatten().nonzero().squeeze(1)));
+  c.diversity = s.head.diversity;
+  ssl::Prediction p;
+  p.views = {s.head.out};
+  p.masked = {m};
+  s.out = r->loss()(p, c);
+  s.hidden = mask.sum().item<double>();
+  return s;
 }
 
 /// Lengths of the runs of `true` in a `[N]` bool row.
@@ -243,43 +289,20 @@ TEST_CASE("wav2vec2::recipe: one step trains every part; the masker's frames are
 
 TEST_SUITE("wav2vec2_parity") {
 TEST_CASE("encoder, quantiser, head and loss == Wav2Vec2ForPreTraining (evaluation mode), with every gradient") {
-  auto r = ssl::wav2vec2::recipe(reference_options());
+  auto r = reference_recipe();
   r->eval();
-  parity::Dict grads;
-  {
-    torch::NoGradGuard g;
-    size_t n = 0;
-    for (auto& kv : r->named_parameters()) {
-      kv.value().copy_(expected("w." + kv.key()));
-      grads[kv.key()] = expected("grad." + kv.key());
-      ++n;
-    }
-    CHECK(n == 50);
-  }
-  const auto x = expected("x");
-  const auto mask = expected("mask").to(torch::kBool);
-  const ssl::Masked m{.input = x, .mask = mask};
-  const auto f = r->backbone()->forward(m);
-  parity::check_close(f.local, expected("extract_features"), "local features");
-  const auto h = r->head()->forward(f, m);
-  parity::check_close(h.out, expected("projected_states"), "projected context");
-  parity::check_close(h.codes, expected("projected_quantized_states"), "projected codes");
+  const auto grads = reference_grads(r, "grad.");
+  const auto s = reference_step(r);
+  parity::check_close(s.features.local, expected("extract_features"), "local features");
+  parity::check_close(s.head.out, expected("projected_states"), "projected context");
+  parity::check_close(s.head.codes, expected("projected_quantized_states"), "projected codes");
   const double entries = 16.0;
-  parity::check_close((entries * (1 - h.diversity)).reshape({1}), expected("perplexity").reshape({1}), "perplexity");
-  // the distractors Hugging Face drew, at the hidden frames
-  const auto negs = expected("negatives").to(torch::kLong).reshape({-1, 5});
-  const auto hidden = negs.index_select(0, mask.flatten().nonzero().squeeze(1));
-  auto c = ssl::target::Distractors::candidates(h.codes, mask, hidden);
-  c.diversity = h.diversity;
-  ssl::Prediction p;
-  p.views = {h.out};
-  p.masked = {m};
-  const auto out = r->loss()(p, c);
-  const double M = mask.sum().item<double>();
-  parity::check_close((out.loss * M).reshape({1}), expected("loss").reshape({1}), "loss (x M: Hugging Face sums)");
-  parity::check_close((out.parts[0].second * M).reshape({1}), expected("contrastive_loss").reshape({1}), "contrastive");
-  parity::check_close((out.parts[1].second * M).reshape({1}), expected("diversity_loss").reshape({1}), "diversity");
-  (out.loss * M).backward();
+  parity::check_close((entries * (1 - s.head.diversity)).reshape({1}), expected("perplexity").reshape({1}), "perplexity");
+  const double M = s.hidden;
+  parity::check_close((s.out.loss * M).reshape({1}), expected("loss").reshape({1}), "loss (x M: Hugging Face sums)");
+  parity::check_close((s.out.parts[0].second * M).reshape({1}), expected("contrastive_loss").reshape({1}), "contrastive");
+  parity::check_close((s.out.parts[1].second * M).reshape({1}), expected("diversity_loss").reshape({1}), "diversity");
+  (s.out.loss * M).backward();
   size_t n = 0;
   for (const auto& kv : r->named_parameters()) {
     if (kv.key().starts_with("head.quantizer.logits")) {  // the argmax: no gradient on either side
@@ -295,38 +318,17 @@ TEST_CASE("encoder, quantiser, head and loss == Wav2Vec2ForPreTraining (evaluati
 }
 
 TEST_CASE("the whole recipe in training mode == Wav2Vec2ForPreTraining.train() (the same Gumbel noise), with every gradient") {
-  auto r = ssl::wav2vec2::recipe(reference_options());
-  parity::Dict grads;
-  {
-    torch::NoGradGuard g;
-    for (auto& kv : r->named_parameters()) {
-      kv.value().copy_(expected("w." + kv.key()));
-      grads[kv.key()] = expected("train.grad." + kv.key());
-    }
-  }
+  auto r = reference_recipe();
   r->train();
-  const auto mask = expected("mask").to(torch::kBool);
-  const ssl::Masked m{.input = expected("x"), .mask = mask};
   torch::manual_seed(7);
-  const auto h = r->head()->forward(r->backbone()->forward(m), m);
-  const auto negs = expected("negatives").to(torch::kLong).reshape({-1, 5});
-  auto c = ssl::target::Distractors::candidates(h.codes, mask, negs.index_select(0, mask.flatten().nonzero().squeeze(1)));
-  c.diversity = h.diversity;
-  ssl::Prediction p;
-  p.views = {h.out};
-  const auto out = r->loss()(p, c);
-  const double M = mask.sum().item<double>();
-  parity::check_close((out.loss * M).reshape({1}), expected("train.loss").reshape({1}), "loss (x M)");
-  (out.loss * M).backward();
-  parity::check_grads(*r, grads, 49);  // the quantiser's logits included (straight-through)
+  const auto s = reference_step(r);
+  parity::check_close((s.out.loss * s.hidden).reshape({1}), expected("train.loss").reshape({1}), "loss (x M)");
+  (s.out.loss * s.hidden).backward();
+  parity::check_grads(*r, reference_grads(r, "train.grad."), 49);  // the quantiser's logits included (straight-through)
 }
 
 TEST_CASE("GumbelQuantizer in training mode == Hugging Face's (the same seed, the same Gumbel noise)") {
-  auto r = ssl::wav2vec2::recipe(reference_options());
-  {
-    torch::NoGradGuard g;
-    for (auto& kv : r->named_parameters()) kv.value().copy_(expected("w." + kv.key()));
-  }
+  auto r = reference_recipe();
   auto q = r->head()->quantizer;
   q->train();
   torch::NoGradGuard g;
@@ -407,10 +409,9 @@ TEST_CASE("wav2vec 2.0 learns its objective and features that tell unseen speake
   const auto ev = ssl::wav2vec2::evaluate(r, test_x, 7), ev0 = ssl::wav2vec2::evaluate(r0, test_x, 7);
   auto knn = [&](ssl::wav2vec2::Recipe& m) {
     m->eval();
-    auto f = [&](const Tensor& x) {
-      return ssl::eval::extract([&](const Tensor& b) { return m->backbone()->forward({.input = b}).pooled; }, x, nullptr, 128);
-    };
-    const double acc = ssl::eval::knn_top1(f(train_x), train_y, f(test_x), test_y);
+    const double acc = ssl::eval::frozen_eval([&](const Tensor& b) { return m->backbone()->forward({.input = b}).pooled; },
+                                              train_x, train_y, test_x, test_y, nullptr, {.batch = 128})
+                           .knn;
     m->train();
     return acc;
   };

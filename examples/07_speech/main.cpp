@@ -7,8 +7,7 @@
 //   <data>/digits/test/<class>/  the test clips (the corpus script's: voices heard nowhere else)
 #include <ssl/data/audio_folder.hpp>
 #include <ssl/eval/classifier.hpp>
-#include <ssl/eval/knn.hpp>
-#include <ssl/eval/linear_probe.hpp>
+#include <ssl/eval/frozen.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/train/trainer.hpp>
 #include <ssl/wav2vec2.hpp>
@@ -150,13 +149,13 @@ int run(const Args& a) {
   // ---- 3. Frozen features: k-NN and linear probe, pretrained and at initialisation -----------
   auto frozen = [&](ssl::audio::Encoder enc) {
     enc->eval();
-    auto f = [&](const torch::Tensor& x) {
-      return ssl::eval::extract([&](const torch::Tensor& b) { return enc->forward({.input = b}).pooled; }, x, nullptr, 128);
-    };
-    const auto tr = f(few_x), te = f(test_x);
+    const auto r = ssl::eval::frozen_eval(
+        [&](const torch::Tensor& b) { return enc->forward({.input = b}).pooled; }, few_x, few_y, test_x, test_y, nullptr,
+        {.knn = {.k = std::min<int64_t>(20, a.finetune_labels)},
+         .probe = {.epochs = a.probe_epochs * 10, .batch = 64, .seed = a.seed},
+         .batch = 128});
     enc->train();
-    return std::pair{ssl::eval::knn_top1(tr, few_y, te, test_y, {.k = std::min<int64_t>(20, a.finetune_labels)}),
-                     ssl::eval::linear_probe(tr, few_y, te, test_y, {.epochs = a.probe_epochs * 10, .batch = 64, .seed = a.seed})};
+    return std::pair{r.knn, r.linear};
   };
   const auto [knn, linear] = frozen(w2v->backbone());
   const auto [knn0, linear0] = frozen(w2v0->backbone());

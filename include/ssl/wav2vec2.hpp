@@ -104,19 +104,15 @@ inline Evaluation evaluate(Recipe& r, const torch::Tensor& clips, uint64_t seed 
   int64_t batches = 0;
   const double entries = double(r->head()->options.groups() * r->head()->options.entries());
   for (int64_t s = 0; s < clips.size(0); s += batch, ++batches) {
-    const auto x = clips.narrow(0, s, std::min(batch, clips.size(0) - s)).to(device);
-    const auto m = r->masker()(x);
-    auto h = r->head()->forward(r->backbone()->forward(m), m);
-    Prediction p;
-    p.views = {h.out};
-    p.masked = {m};
-    p.extra = {h};
-    const auto c = r->target()(Views{}, p);
-    const auto z = r->loss().logits(h.out, c);
+    Views views;
+    views.global = {clips.narrow(0, s, std::min(batch, clips.size(0) - s)).to(device)};
+    const auto p = r->predict(views);  // the training step's masking, encoding and head
+    const auto c = r->target()(views, p);
+    const auto z = r->loss().logits(p.views[0], c);
     correct += (z.argmax(1) == 0).sum().item<double>();
     frames += double(z.size(0));
-    perplexity += entries * (1.0 - h.diversity.item<double>());
-    loss += r->loss()(p, c).loss.item<double>();
+    perplexity += entries * (1.0 - p.extra[0].diversity.item<double>());
+    loss += r->loss().score(z, c).loss.item<double>();
   }
   r->train(training);
   return {.accuracy = correct / frames, .chance = 1.0 / double(r->target().negatives + 1),

@@ -1,9 +1,9 @@
 #pragma once
 /// \file eval/frozen.hpp
-/// Frozen-feature evaluation of an image model on a labelled train / test split: which features
-/// of a backbone are scored (its pooled vector, its whole output map, or the token maps of a
-/// ViT's last blocks), and the weighted k-NN and the linear probe of those features, with the
-/// raw-pixel floors measured by the same protocol.
+/// Frozen-feature evaluation of a model on a labelled train / test split (images, or any inputs
+/// as tensors): which features of a backbone are scored (its pooled vector, its whole output
+/// map, or the token maps of a ViT's last blocks), and the weighted k-NN and the linear probe of
+/// those features, with the raw-pixel floors measured by the same protocol.
 #include <ssl/core/types.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
@@ -114,19 +114,28 @@ struct FrozenScores {
 };
 
 /// The k-NN and the linear probe of `encode` (a model-input batch on `o.device` -> `[B, D]`)
-/// applied to `transform(images)` of both splits: trained on `train`, scored on `test`.
+/// applied to `transform(inputs)` of both splits (any inputs: images, clips, ...): trained on
+/// `train_x` with `train_y`, scored on `test_x` with `test_y`.
+inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
+                                const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
+                                const torch::Tensor& test_y, const data::Transform& transform,
+                                const FrozenEvalOptions& o = {}) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ftr = extract(encode, train_x, transform, o.batch, o.device);
+  auto fte = extract(encode, test_x, transform, o.batch, o.device);
+  FrozenScores s;
+  s.dim = ftr.size(1);
+  s.knn = knn_top1(ftr, train_y, fte, test_y, o.knn);
+  s.linear = linear_probe(ftr, train_y, fte, test_y, o.probe);
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
+
+/// `frozen_eval` of two image splits: trained on `train`, scored on `test`.
 inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
                                 const data::ImageSet& train, const data::ImageSet& test,
                                 const data::Transform& transform, const FrozenEvalOptions& o = {}) {
-  const auto t0 = std::chrono::steady_clock::now();
-  auto ftr = extract(encode, train.images, transform, o.batch, o.device);
-  auto fte = extract(encode, test.images, transform, o.batch, o.device);
-  FrozenScores s;
-  s.dim = ftr.size(1);
-  s.knn = knn_top1(ftr, train.labels, fte, test.labels, o.knn);
-  s.linear = linear_probe(ftr, train.labels, fte, test.labels, o.probe);
-  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return s;
+  return frozen_eval(encode, train.images, train.labels, test.images, test.labels, transform, o);
 }
 
 /// The raw-pixel floors: `frozen_eval` of the pixels in [0, 1] themselves (uint8 images / 255,

@@ -64,21 +64,31 @@ struct CodeContrastive {
 
   /// The cross-entropy of `logits` averaged over the M hidden frames: `pred` `[B, N, P]`.
   [[nodiscard]] torch::Tensor contrastive(const torch::Tensor& pred, const CodeCandidates& c) const {
-    auto z = logits(pred, c);
-    return torch::nn::functional::cross_entropy(z, torch::zeros({z.size(0)}, z.options().dtype(torch::kInt64)));
+    return cross_entropy(logits(pred, c));
   }
 
-  /// The loss of the one view's predictions. Logged parts: `contrastive`, `diversity` (the
-  /// penalty, before its weight).
-  LossOutput operator()(const Prediction& pred, const CodeCandidates& c) const {
-    TORCH_CHECK(pred.views.size() == 1, "loss::CodeContrastive: expected one view, got ", pred.views.size());
-    auto contr = contrastive(pred.views[0], c);
+  /// The loss of the `[M, K + 1]` logits `z` (as `logits` gives them) and the candidates' diversity
+  /// penalty. Logged parts: `contrastive`, `diversity` (the penalty, before its weight).
+  [[nodiscard]] LossOutput score(const torch::Tensor& z, const CodeCandidates& c) const {
+    auto contr = cross_entropy(z);
     TORCH_CHECK(c.diversity.defined() || diversity_weight == 0,
                 "loss::CodeContrastive: expected the head's diversity penalty (HeadOutput::diversity), got none");
     auto total = diversity_weight == 0 ? contr : contr + diversity_weight * c.diversity;
     LossOutput out{total, {{"contrastive", contr.detach()}}};
     if (c.diversity.defined()) out.parts.emplace_back("diversity", c.diversity.detach());
     return out;
+  }
+
+  /// The loss of the one view's predictions (`score` of their `logits`).
+  LossOutput operator()(const Prediction& pred, const CodeCandidates& c) const {
+    TORCH_CHECK(pred.views.size() == 1, "loss::CodeContrastive: expected one view, got ", pred.views.size());
+    return score(logits(pred.views[0], c), c);
+  }
+
+ private:
+  /// Cross-entropy of `[M, K + 1]` logits whose true class is 0, averaged over the rows.
+  static torch::Tensor cross_entropy(const torch::Tensor& z) {
+    return torch::nn::functional::cross_entropy(z, torch::zeros({z.size(0)}, z.options().dtype(torch::kInt64)));
   }
 };
 
