@@ -32,6 +32,7 @@ struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::FinetuneArgs, ex::Dis
   // data2vec 2.0 0.996 too).
   double momentum = -1;
   int64_t masks = 4;     // data2vec 2.0: masks per image (the reference's clone_batch)
+  int64_t predictor_depth = -1;  // I-JEPA: the predictor's blocks; -1: 4 (the recipe's default: 2)
   bool teacher = false;  // iBOT, I-JEPA, data2vec 2.0: score the EMA teacher's backbone (the iBOT/DINO evaluation default)
 };
 
@@ -43,7 +44,7 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   ex::add_run_options(app, a, {.out = "output folder (default out/<method>)",
                                .epochs = "pretraining epochs (default: BEiT 3, iBOT 7: ~9 minutes each here; I-JEPA and data2vec 2.0 4, the MAE example's)",
                                .batch = "batch size per process (default: 256 in all, split over the processes)",
-                               .lr = "peak learning rate (BEiT 1.5e-3, iBOT 2e-3)",
+                               .lr = "peak learning rate (BEiT and data2vec 2.0 1.5e-3, iBOT 2e-3, I-JEPA 5e-4)",
                                .resume = "<method>.ckpt", .device = true,
                                .procs = "default: 2 for iBOT on the CPU (its ViT's small steps do not go faster on a second thread), 1 otherwise",
                                .skip_non_finite = true});
@@ -53,6 +54,8 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--momentum", a.momentum, "iBOT, I-JEPA and data2vec 2.0: the teacher's base EMA momentum (cosine schedule to 1; default: iBOT 0.99, I-JEPA and data2vec 2.0 0.996)")
       ->check(ex::in_range(0, 1));
   app.add_option("--masks", a.masks, "data2vec 2.0: masks per image, sharing one teacher pass (the reference: 16)")
+      ->check(ex::at_least(1));
+  app.add_option("--predictor-depth", a.predictor_depth, "I-JEPA: the predictor's Transformer blocks (default 4; the recipe's default: 2)")
       ->check(ex::at_least(1));
   ex::add_distillation_options(app, a, "iBOT", "side of the local crops (a multiple of the patch; default 2 patches)");
   ex::add_finetune_options(app, a);
