@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <exception>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -47,6 +48,15 @@ void derive(std::optional<T>& opt, const U& derived, const char* who, const char
   } else {
     opt = static_cast<T>(derived);
   }
+}
+
+/// The text of a caught error, to quote as the cause in a new error's message: a `c10::Error`'s
+/// message alone (`msg()`: without the C++ backtrace and source location that its `what()` adds,
+/// which would land, frame by frame, inside the new message), any other exception's `what()`.
+/// Also cheap: `what()` symbolises the backtrace (a `dladdr` per frame).
+inline std::string cause(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->msg();
+  return e.what();
 }
 
 }  // namespace ssl::detail

@@ -16,6 +16,7 @@
 /// Needs a LibTorch built with c10d (every PyPI wheel) and Gloo's headers (Debian's
 /// `libgloo-dev`; LibTorch's wheel does not ship them): `SSL_HAS_GLOO` is 1 then. NCCL also
 /// needs `nccl.h` (the `nvidia-nccl` wheel) and a CUDA LibTorch: `SSL_HAS_NCCL`.
+#include <ssl/core/check.hpp>
 #include <ssl/dist/collective.hpp>
 
 #include <torch/torch.h>
@@ -182,7 +183,7 @@ class C10dBackend : public Backend {
     } catch (const std::exception& e) {
       TORCH_CHECK(false, "ssl::dist: ", what, " on rank ", rank_, " of ", world_,
                   " failed: a peer died or did not answer within ", timeout_.count() / 1000.0,
-                  " s (InitOptions::timeout / SSL_DIST_TIMEOUT). Cause: ", e.what());
+                  " s (InitOptions::timeout / SSL_DIST_TIMEOUT). Cause: ", ssl::detail::cause(e));
     }
   }
 
@@ -229,7 +230,7 @@ class Session {
     } catch (const std::exception& e) {
       TORCH_CHECK(false, "ssl::dist: rank ", o.rank, " of ", o.world_size, " could not meet its peers at ", where,
                   " within ", o.timeout.count() / 1000.0, " s: is every one of the ", o.world_size,
-                  " processes started with the same MASTER_ADDR / MASTER_PORT? Cause: ", e.what());
+                  " processes started with the same MASTER_ADDR / MASTER_PORT? Cause: ", ssl::detail::cause(e));
     }
 #if !SSL_HAS_NCCL
     TORCH_CHECK(backend == "gloo", "ssl::dist: this build has no NCCL (a CUDA LibTorch and nccl.h are needed); use gloo");
@@ -256,7 +257,7 @@ class Session {
       }
     } catch (const std::exception& e) {
       TORCH_CHECK(false, "ssl::dist: rank ", o.rank, " of ", o.world_size, " could not connect its ", backend,
-                  " process group via ", where, " within ", o.timeout.count() / 1000.0, " s. Cause: ", e.what());
+                  " process group via ", where, " within ", o.timeout.count() / 1000.0, " s. Cause: ", ssl::detail::cause(e));
     }
     backend_ = std::make_shared<C10dBackend>(pg, o, comm);
     set_backend(backend_);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <ssl/core/check.hpp>
+
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
@@ -22,6 +24,8 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -185,11 +189,17 @@ inline void atomic_save(const std::string& path,
 }
 
 namespace detail {
-/// The first length-prefixed opcode (string, bytes, long) of the pickle `p` (`n` bytes) that claims
-/// more bytes than follow it, described for an error; empty when there is none. LibTorch's
-/// unpickler reserves a claimed length before reading it (a 3 KB file claiming 4 GiB costs 4 GiB,
-/// found by fuzzing: docs/fuzzing.md). The scan follows the opcodes LibTorch writes and stops at
-/// any other (LibTorch's reader then decides).
+/// The first opcode of the pickle `p` (`n` bytes) that claims more than the record can hold,
+/// described for an error; empty when there is none:
+/// - a length-prefixed opcode (string, bytes, long) claiming more bytes than follow it: LibTorch's
+///   unpickler reserves a claimed length before reading it (a 3 KB file claiming 4 GiB costs 4 GiB);
+/// - a LONG_BINPUT storing memo entry `m >= n`: the unpickler grows its memo table to `m + 1`
+///   entries of 16 bytes (a 6 KB file storing entry 1.9e9 asks for 30 GB), while a pickler numbers
+///   its entries 0, 1, 2, ..., one per PUT of at least 2 bytes, so that a record of `n` bytes never
+///   stores an entry as high as `n`.
+///
+/// Both found by fuzzing (docs/fuzzing.md). The scan follows the opcodes LibTorch writes and stops
+/// at any other (LibTorch's reader then decides).
 inline std::string oversized_pickle_length(const uint8_t* p, size_t n) {
   size_t i = 0;
   while (i < n) {
@@ -205,7 +215,16 @@ inline std::string oversized_pickle_length(const uint8_t* p, size_t n) {
         break;
       case 'K': case 'h': case 'q': case 0x80: case 0x82: skip = 1; break;
       case 'M': case 0x83: skip = 2; break;
-      case 'J': case 'j': case 'r': case 0x84: skip = 4; break;
+      case 'J': case 'j': case 0x84: skip = 4; break;
+      case 'r':  // LONG_BINPUT: a 4-byte memo index
+        if (n - i >= 4) {
+          const uint64_t m = uint64_t(p[i]) | uint64_t(p[i + 1]) << 8 | uint64_t(p[i + 2]) << 16 | uint64_t(p[i + 3]) << 24;
+          if (m >= n)
+            return "an opcode at byte " + std::to_string(at) + " stores memo entry " + std::to_string(m) +
+                   ", more entries than its " + std::to_string(n) + " bytes can number";
+        }
+        skip = 4;
+        break;
       case 'G': case 0x95: skip = 8; break;  // BINFLOAT; FRAME (its size, then opcodes)
       case 'U': case 'C': case 0x8c: case 0x8a: prefix = 1; break;
       case 'T': case 'X': case 'B': case 0x8b: prefix = 4; break;
@@ -234,11 +253,43 @@ inline std::string oversized_pickle_length(const uint8_t* p, size_t n) {
 }
 
 /// `oversized_pickle_length` over every pickle record (`*.pkl`, `*.debug_pkl`) of a LibTorch
-/// archive, naming the record; empty when all are fine.
-inline std::string oversized_archive_length(caffe2::serialize::PyTorchStreamReader& reader) {
-  for (const auto& name : reader.getAllRecords()) {
+/// archive, naming the record; empty when all are fine. An archive whose records cannot be listed
+/// (one outside the archive's folder) is refused too: LibTorch's import reads its records by name
+/// without listing them, so none of them could be scanned first (a fuzzed file whose last record
+/// had a mangled folder name made LibTorch reserve the 1.9 GB a string of data.pkl claimed). A
+/// record that cannot be read is skipped: LibTorch fails on it the same way, if it reads it.
+/// Before any record is read, each record's size (as the zip's directory states it) must fit in
+/// the archive's `archive_bytes`, even deflated (DEFLATE's ratio is at most 1032:1; LibTorch
+/// itself stores records uncompressed): LibTorch allocates a record's stated size before reading
+/// it (a fuzzed 3 KB archive stated 2.8 GB).
+inline std::string oversized_archive_length(caffe2::serialize::PyTorchStreamReader& reader, uint64_t archive_bytes) {
+  std::vector<std::string> names;
+  try {
+    names = reader.getAllRecords();
+  } catch (const std::exception& e) {
+    return "its records are not all in the archive's folder (" + ssl::detail::cause(e) + ")";
+  }
+  constexpr uint64_t kMaxDeflateRatio = 1032;
+  for (const auto& name : names) {
+    uint64_t stated = 0;
+    try {
+      stated = reader.getRecordSize(name);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (stated / kMaxDeflateRatio > archive_bytes)
+      return "its record " + name + " states " + std::to_string(stated) + " bytes, more than its " +
+             std::to_string(archive_bytes) + "-byte archive can hold even compressed";
+  }
+  for (const auto& name : names) {
     if (!name.ends_with(".pkl") && !name.ends_with(".debug_pkl")) continue;
-    auto [data, size] = reader.getRecord(name);
+    std::tuple<at::DataPtr, size_t> record;
+    try {
+      record = reader.getRecord(name);
+    } catch (const std::exception&) {
+      continue;
+    }
+    auto& [data, size] = record;
     auto bad = oversized_pickle_length(static_cast<const uint8_t*>(data.get()), size);
     if (!bad.empty()) return "its record " + name + " is corrupt: " + bad;
   }
@@ -262,23 +313,101 @@ struct MemoryArchive : caffe2::serialize::ReadAdapterInterface {
   }
 };
 
-/// Refuses (naming `path`) an archive whose pickles claim more bytes than they hold, before
-/// LibTorch reads it; an archive that is not a readable zip is left to LibTorch's reader.
+/// Refuses (naming `path`) an archive whose records state more bytes than it can hold, whose
+/// pickles claim more than they hold, or whose records cannot all be listed, before LibTorch reads
+/// it (`oversized_archive_length`); an archive that is not a readable zip is left to LibTorch's
+/// reader.
 template <class Source>
 void check_archive_lengths(const Source& source, const std::string& path) {
   std::string bad;
   try {
     caffe2::serialize::PyTorchStreamReader reader(source);
-    bad = oversized_archive_length(reader);
+    uint64_t bytes = 0;
+    if constexpr (std::is_convertible_v<const Source&, std::string>) {
+      bytes = std::filesystem::file_size(source);
+    } else {
+      bytes = source->size();
+    }
+    bad = oversized_archive_length(reader, bytes);
   } catch (const std::exception&) {
     return;  // not an archive: load_from says so, naming the file
   }
   TORCH_CHECK(bad.empty(), "checkpoint: '", path, "' is damaged: ", bad);
 }
+
+/// Why reading `t` would leave its storage, described for an error: its view reaches past the
+/// storage's bytes, or the storage has bytes but no data behind them; empty when neither (or `t`
+/// has no storage of its own: undefined, sparse). LibTorch's unpickler rebuilds a tensor from the
+/// sizes, strides and storage offset the pickle gives without checking them against the storage,
+/// and a corrupt archive can leave a storage's data unset: the first read of such a tensor is out
+/// of bounds (a fuzzed checkpoint payload's 24-byte tensor read through a null pointer:
+/// docs/fuzzing.md).
+inline std::string unreadable_tensor(const torch::Tensor& t) {
+  if (!t.defined() || t.is_sparse() || !t.has_storage()) return {};
+  const auto where = [&] {
+    std::ostringstream os;
+    os << "sizes " << t.sizes() << ", strides " << t.strides() << ", storage offset " << t.storage_offset();
+    return os.str();
+  };
+  if (t.storage_offset() < 0) return "a negative storage offset (" + where() + ")";
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) == 0) return {};  // no element: nothing is read
+    if (t.stride(d) < 0) return "a negative stride (" + where() + ")";
+  }
+  // The bytes up to the last element, counted in 128 bits and stopped once past the storage:
+  // every term is below 2^126 and is added to a sum still within the storage's bytes (< 2^63).
+  const __int128 have = __int128(t.storage().nbytes()), item = __int128(t.element_size());
+  __int128 last = t.storage_offset();
+  bool past = (last + 1) * item > have;
+  for (int64_t d = 0; d < t.dim() && !past; ++d) {
+    last += __int128(t.size(d) - 1) * __int128(t.stride(d));
+    past = (last + 1) * item > have;
+  }
+  if (past)
+    return "its view (" + where() + ") reaches past its storage of " + std::to_string(t.storage().nbytes()) + " bytes";
+  if (!t.is_meta() && t.storage().data() == nullptr)
+    return "no data behind its storage of " + std::to_string(t.storage().nbytes()) + " bytes (" + where() + ")";
+  return {};
+}
+
+/// `unreadable_tensor` of the first tensor in `v` that has one, searched through lists, dicts,
+/// tuples and objects (nested archives) down to `depth` levels (a pickle can make an object hold
+/// itself); empty when none.
+inline std::string unreadable_tensor_in(const c10::IValue& v, int depth = 32) {
+  std::string bad;
+  v.visit([&](const c10::IValue& x) {
+    if (!bad.empty()) return true;
+    if (x.isTensor()) {
+      bad = unreadable_tensor(x.toTensor());
+      return true;
+    }
+    if (x.isObject()) {  // its attributes, here: IValue::visit does not descend into objects
+      for (const auto& slot : x.toObjectRef().slots()) {
+        if (depth > 0 && bad.empty()) bad = unreadable_tensor_in(slot, depth - 1);
+      }
+      return true;
+    }
+    return false;  // descend into a list, dict or tuple
+  });
+  return bad;
+}
+
+/// Refuses (naming `path` and the key) an archive holding, anywhere in it, a tensor whose view
+/// reaches past its storage or whose storage has no data (`unreadable_tensor`).
+inline void check_tensors_in_storage(torch::serialize::InputArchive& ar, const std::string& path) {
+  for (const auto& key : ar.keys()) {
+    c10::IValue v;
+    if (!ar.try_read(key, v)) continue;
+    const auto bad = unreadable_tensor_in(v);
+    TORCH_CHECK(bad.empty(), "checkpoint: '", path, "' is damaged: a tensor under '", key, "' has ", bad);
+  }
+}
 }  // namespace detail
 
 /// Reads an archive `atomic_save` wrote (or a plain LibTorch archive), with an error that names
-/// the file: missing, not an archive, truncated, or changed since it was written (CRC-32).
+/// the file: missing, not an archive, truncated, changed since it was written (CRC-32), or
+/// damaged in a way LibTorch would act on (a pickle claiming more than it holds, a tensor whose
+/// view reaches past its storage).
 inline void load_archive(const std::string& path, torch::serialize::InputArchive& ar) {
   TORCH_CHECK(std::filesystem::exists(path), "checkpoint: file not found: '", path, "'");
   detail::check_archive_lengths(path, path);
@@ -287,19 +416,23 @@ inline void load_archive(const std::string& path, torch::serialize::InputArchive
     outer.load_from(path);
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "checkpoint: '", path, "' is not a readable checkpoint (truncated or not written by ",
-                "ssl::train::atomic_save): ", e.what());
+                "ssl::train::atomic_save): ", ssl::detail::cause(e));
   }
+  detail::check_tensors_in_storage(outer, path);
   torch::Tensor payload, crc;
   bool wrapped = false;
   try {
     wrapped = outer.try_read("payload", payload) && outer.try_read("payload_crc32", crc);
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "checkpoint: '", path, "' is damaged: its payload cannot be read: ", e.what());
+    TORCH_CHECK(false, "checkpoint: '", path, "' is damaged: its payload cannot be read: ", ssl::detail::cause(e));
   }
   if (!wrapped) {  // a plain archive (checkpoints written before the checksum)
     ar = std::move(outer);
     return;
   }
+  TORCH_CHECK(payload.scalar_type() == torch::kUInt8 && crc.numel() == 1, "checkpoint: '", path,
+              "' is damaged: expected a uint8 payload and one CRC-32, got a ", payload.scalar_type(), " payload and ",
+              crc.numel(), " CRC values");
   payload = payload.contiguous();
   const auto* data = static_cast<const char*>(payload.data_ptr());
   const auto n = static_cast<size_t>(payload.numel());
@@ -311,8 +444,9 @@ inline void load_archive(const std::string& path, torch::serialize::InputArchive
   try {
     ar.load_from(data, n);
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "checkpoint: '", path, "' is not a readable checkpoint: ", e.what());
+    TORCH_CHECK(false, "checkpoint: '", path, "' is not a readable checkpoint: ", ssl::detail::cause(e));
   }
+  detail::check_tensors_in_storage(ar, path);
 }
 
 /// Saves / restores the default generators (CPU and every CUDA device).
