@@ -304,9 +304,11 @@ struct MemoryArchive : caffe2::serialize::ReadAdapterInterface {
   MemoryArchive(const char* data, size_t n) : data(data), n(n) {}
   /// The archive's size.
   size_t size() const override { return n; }
-  /// Copies up to `k` bytes from `pos`; the count copied.
+  /// Copies up to `k` bytes from `pos`; the count copied. LibTorch's zip reader asks for 0 bytes
+  /// into a null buffer for an empty record (found by fuzzing: a null `memcpy` destination is
+  /// undefined behaviour even for 0 bytes), so nothing is copied then.
   size_t read(uint64_t pos, void* buf, size_t k, const char* = "") const override {
-    if (pos >= n) return 0;
+    if (pos >= n || k == 0 || buf == nullptr) return 0;
     k = std::min<size_t>(k, n - size_t(pos));
     std::memcpy(buf, data + pos, k);
     return k;
