@@ -82,7 +82,8 @@ while read -r target max_len; do
   ooms=""
   if fork=$(grep -E '^#[0-9]+: .*oom/timeout/crash: ' "$log" | tail -1) && [ -n "$fork" ]; then
     execs=$(sed -E 's/^#([0-9]+):.*/\1/' <<< "$fork")
-    rate=$(sed -E 's/.*exec\/s:? ([0-9]+).*/\1/' <<< "$fork")
+    # The status line's exec/s is the last job's; the run's average is executions / seconds.
+    rate=$(( execs / (secs > 0 ? secs : 1) ))
     ooms=$(sed -E 's/.*oom\/timeout\/crash: ([0-9]+)\/.*/\1/' <<< "$fork")
   fi
   [ "$rc" -eq 0 ] || { failed=1; [ "$crashes" -gt 0 ] || crashes="rc $rc"; }
