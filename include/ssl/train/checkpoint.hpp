@@ -354,6 +354,8 @@ inline std::string unreadable_tensor(const torch::Tensor& t) {
   if (t.storage_offset() < 0) return "a negative storage offset (" + where() + ")";
   for (int64_t d = 0; d < t.dim(); ++d) {
     if (t.size(d) == 0) return {};  // no element: nothing is read
+    // (LibTorch's set_sizes_and_strides, which the unpickler calls, turns a negative stride into
+    // the contiguous one; a negative stride from any other path would let the sum below shrink.)
     if (t.stride(d) < 0) return "a negative stride (" + where() + ")";
   }
   // The bytes up to the last element, counted in 128 bits and stopped once past the storage:
