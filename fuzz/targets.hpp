@@ -163,13 +163,8 @@ inline int fuzz_checkpoint(const uint8_t* data, size_t size) {
 /// CRC-32), so that every input reaches LibTorch's zip reader and unpickler through `load_archive`.
 inline int fuzz_checkpoint_payload(const uint8_t* data, size_t size) {
   return guarded([&] {
-    torch::serialize::OutputArchive outer;
-    outer.write("ssl_checkpoint_format", torch::tensor(int64_t{2}));
-    outer.write("payload", size == 0 ? torch::empty({0}, torch::kUInt8)
-                                     : torch::from_blob(const_cast<uint8_t*>(data), {int64_t(size)}, torch::kUInt8));
-    outer.write("payload_crc32", torch::tensor(ssl::train::detail::crc32_of(reinterpret_cast<const char*>(data), size)));
     const auto path = (scratch_dir() / "wrapped.pt").string();
-    outer.save_to(path);
+    ssl::train::detail::wrap_payload(reinterpret_cast<const char*>(data), size).save_to(path);
     torch::serialize::InputArchive ar;
     ssl::train::load_archive(path, ar);
     read_archive(ar, path, 0);

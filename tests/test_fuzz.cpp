@@ -184,12 +184,8 @@ TEST_CASE("fuzz: damaged archives found by the checkpoint targets are refused by
     const auto bytes = ssl_fuzz::slurp(input);
     auto path = input;
     if (c.payload) {  // wrapped as atomic_save wraps a payload: the CRC-32 is valid
-      torch::serialize::OutputArchive outer;
-      outer.write("ssl_checkpoint_format", torch::tensor(int64_t{2}));
-      outer.write("payload", torch::from_blob(const_cast<char*>(bytes.data()), {int64_t(bytes.size())}, torch::kUInt8));
-      outer.write("payload_crc32", torch::tensor(ssl::train::detail::crc32_of(bytes.data(), bytes.size())));
       path = (scratch / "wrapped.pt").string();
-      outer.save_to(path);
+      ssl::train::detail::wrap_payload(bytes.data(), bytes.size()).save_to(path);
     }
     torch::serialize::InputArchive ar;
     try {

@@ -125,17 +125,19 @@ int pretrain_and_evaluate(R recipe, Run& r) {
     auto net = scored();
     return ssl::eval::frozen_features(net, x, kind, [](const ssl::Features& f) { return ssl::eval::cls_mean_patch(f.tokens); });
   }, data, to_model, a.probe_epochs, a.floors, device);
-  // The effective rank of the scored encoder's patch tokens over 256 test images (every token a
-  // row): a dimensional collapse of the encoder itself, which the monitors (on the head's output)
-  // do not see, shows here (docs/08: I-JEPA's student).
+  // The effective rank of the scored encoder's patch tokens over (at most) 256 test images, every
+  // token a row: a dimensional collapse of the encoder itself, which the monitors (on the head's
+  // output) do not see, shows here (docs/08: I-JEPA's student).
+  const int64_t rank_images = std::min<int64_t>(256, data.test.size());
   const double token_rank = [&] {
     torch::NoGradGuard no_grad;
     auto net = scored();
-    const auto x = to_model(data.test.images.narrow(0, 0, std::min<int64_t>(256, data.test.size()))).to(device);
+    const auto x = to_model(data.test.images.narrow(0, 0, rank_images)).to(device);
     const auto t = net->forward(x).tokens;
     return ssl::monitor::effective_rank(t.narrow(1, 1, t.size(1) - 1).reshape({-1, t.size(2)})).template item<double>();
   }();
-  std::printf("encoder tokens of 256 test images: effective rank %.1f (of %lld dimensions)\n", token_rank, (long long)a.dim);
+  std::printf("encoder tokens of %lld test images: effective rank %.1f (of %lld dimensions)\n", (long long)rank_images,
+              token_rank, (long long)a.dim);
   recipe->train();
 
   // Fine-tune vs scratch with the same budget (the MAE example's protocol), on a copy of the scored encoder.

@@ -125,6 +125,18 @@ inline std::vector<std::pair<std::string, std::string>> parse_config(const std::
   }
   return c;
 }
+
+/// The archive `atomic_save` writes around a checkpoint's serialised bytes: `data` (`n` bytes) as
+/// a uint8 `payload` with its CRC-32 and the format's version. The archive refers to `data`
+/// without copying it: save it while `data` lives.
+inline torch::serialize::OutputArchive wrap_payload(const char* data, size_t n) {
+  torch::serialize::OutputArchive ar;
+  ar.write("ssl_checkpoint_format", torch::tensor(int64_t{2}));
+  ar.write("payload", n == 0 ? torch::empty({0}, torch::kUInt8)
+                             : torch::from_blob(const_cast<char*>(data), {int64_t(n)}, torch::kUInt8));
+  ar.write("payload_crc32", torch::tensor(crc32_of(data, n)));
+  return ar;
+}
 }  // namespace detail
 
 /// The name of the copy of the previous checkpoint that `atomic_save` keeps beside `path`.
@@ -154,10 +166,7 @@ inline void atomic_save(const std::string& path,
     std::ostringstream bytes;
     inner.save_to(bytes);
     const std::string payload = bytes.str();
-    torch::serialize::OutputArchive ar;
-    ar.write("ssl_checkpoint_format", torch::tensor(int64_t{2}));
-    ar.write("payload", torch::from_blob(const_cast<char*>(payload.data()), {int64_t(payload.size())}, torch::kUInt8));
-    ar.write("payload_crc32", torch::tensor(detail::crc32_of(payload.data(), payload.size())));
+    auto ar = detail::wrap_payload(payload.data(), payload.size());
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       TORCH_CHECK(out.good(), "checkpoint: cannot write '", tmp, "'");
