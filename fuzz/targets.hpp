@@ -360,6 +360,19 @@ inline void write_seed_corpus(const fs::path& root) {
     spit(d / "ok_gpt.json", j.dump());
     spit(d / "bad_missing.json", R"({"method": "bert", "vocab_size": 10})");
     spit(d / "bad_types.json", R"({"method": 3, "vocab_size": "x", "dim": [], "depth": null})");
+    // A RoBERTa continued by 02 --init (byte-level BPE, positions from pad_id + 1), and its two
+    // fields of the wrong kind.
+    ex::ModelConfig rob;
+    rob.method = "roberta", rob.norm_first = false, rob.vocab_size = 277, rob.dim = 32, rob.heads = 4, rob.max_len = 128;
+    rob.positions = 130, rob.type_vocab = 1, rob.mlp_hidden = 64, rob.eps = 1e-5;
+    rob.padding_positions = true, rob.tokenizer = "bpe";
+    spit(d / "ok_roberta_bpe.json", rob.to_json().dump(1));
+    auto bad = rob.to_json();
+    bad["padding_positions"] = 1;
+    spit(d / "bad_padding_positions.json", bad.dump());
+    bad = rob.to_json();
+    bad["tokenizer"] = "sentencepiece";
+    spit(d / "bad_tokenizer.json", bad.dump());
   }
   // JSON Lines corpus
   {

@@ -127,6 +127,31 @@ TEST_CASE("fuzz: every target's seeds and regression inputs replay without a cra
   }
 }
 
+TEST_CASE("fuzz: a text model folder's config.json: the RoBERTa fields read back; a wrong kind of either is refused by name") {
+  // The seeds of the `config` target that 02 --init of a Hugging Face RoBERTa writes
+  // (write_seed_corpus): padding positions and a byte-level BPE.
+  const auto dir = fs::temp_directory_path() / "ssl_test_fuzz_config";
+  auto load = [&](const char* seed) {
+    fs::create_directories(dir);
+    fs::copy_file(fuzz_dir() / "corpus" / "config" / seed, dir / "config.json", fs::copy_options::overwrite_existing);
+    return ex::ModelConfig::load(dir);
+  };
+  const auto c = load("ok_roberta_bpe.json");
+  CHECK(c.tokenizer == "bpe");
+  CHECK(c.padding_positions == std::optional<bool>(true));
+  CHECK(c.to_json() == ex::ModelConfig::load(dir).to_json());
+  CHECK_THROWS_WITH_AS(load("bad_padding_positions.json"),
+                       doctest::Contains("config.json: expected \"padding_positions\" to be true or false, got 1"), c10::Error);
+  CHECK_THROWS_WITH_AS(load("bad_tokenizer.json"),
+                       doctest::Contains("config.json: expected \"tokenizer\" to be \"wordpiece\" or \"bpe\", got \"sentencepiece\""),
+                       c10::Error);
+  // A folder written before the fields existed reads as WordPiece without padding positions.
+  const auto old = load("ok_config.json");
+  CHECK(old.tokenizer == "wordpiece");
+  CHECK(!old.padding_positions.has_value());
+  fs::remove_all(dir);
+}
+
 TEST_CASE("fuzz: a checkpoint whose pickle claims a 4 GiB string is refused by name before LibTorch reserves it") {
   // Found by the checkpoint targets: LibTorch's unpickler reserved the claimed 4 GiB (4.5 GB
   // resident, ~30 s) before finding the record 445 bytes long. load_archive now scans the

@@ -15,14 +15,17 @@
 // With --init, pretraining continues from a model folder this example wrote (its size, its
 // vocabulary and its weights), or from a Hugging Face BERT directory (BertForMaskedLM /
 // BertForPreTraining / BertModel: config.json, model.safetensors or its shards, and vocab.txt or
-// tokenizer.json), on the corpus given: domain-adaptive pretraining
+// tokenizer.json) or RoBERTa directory (RobertaForMaskedLM with its byte-level BPE: tokenizer.json,
+// or vocab.json + merges.txt; --method roberta), on the corpus given: domain-adaptive pretraining
 // (scripts/run_domain_adaptation.sh, docs/03_text.md). The kind of folder is told by its
-// config.json (this example's `method`, or Hugging Face's `model_type`).
+// config.json (this example's `method`, or Hugging Face's `model_type`). A model continued from a
+// RoBERTa keeps its BPE (the folder's vocab.json + merges.txt) and goes out as a RobertaForMaskedLM.
 //
 //   02_text_pretrain --method bert --out out/bert
 //   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
 //   02_text_pretrain --method roberta --init out/wiki --corpus legal/ --out out/legal
 //   02_text_pretrain --method roberta --init bert-base-uncased/ --max-len 128 --corpus legal/ --out out/legal
+//   02_text_pretrain --method roberta --init roberta-base/ --max-len 128 --corpus legal/ --out out/legal
 #include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
@@ -58,57 +61,72 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
   int64_t decoder_layers = 1;  ///< data2vec 2.0: the decoder's convolution blocks
-  std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT directory, to continue from
+  std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT or RoBERTa directory, to continue from
   bool init_hf = false;  ///< --init is a Hugging Face directory (its config.json has a model_type)
+  bool init_bpe = false;  ///< --init's model reads RoBERTa's byte-level BPE (a Hugging Face RoBERTa, or a folder 02 continued from one)
   std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
   std::string init_method;  ///< the method --init's model was pretrained with (read once, at parse time)
-  std::string init_arch;  ///< --init's Hugging Face architecture (BertForMaskedLM, BertModel)
+  std::string init_arch;  ///< --init's Hugging Face architecture (BertForMaskedLM, BertModel, RobertaForMaskedLM)
   int64_t split_seed = -1;  ///< --split-seed (-1: --seed)
 };
 
-/// --init from a Hugging Face BERT directory: the model's size from its config.json (through
-/// hf::text_options, which refuses what libssl's encoder is not), its vocabulary from its tokenizer
-/// files; what this example's model folder cannot hold is refused by name. `max_len`: the
-/// sequence length asked for (0: the checkpoint's positions).
+/// --init from a Hugging Face BERT or RoBERTa directory: the model's size from its config.json
+/// (through hf::text_options, which refuses what libssl's encoder is not), its vocabulary from its
+/// tokenizer files; what this example's model folder cannot hold is refused by name. `max_len`:
+/// the sequence length asked for (0: the longest the checkpoint's positions allow).
 void init_from_hf(Args& a, int64_t max_len) {
   namespace hf = ssl::io::hf;
   const std::filesystem::path from = a.init;
   const auto hc = hf::read_config(a.init);
   const auto arch = hf::arch_of(hc);
-  TORCH_CHECK(arch != hf::Arch::roberta_mlm, "--init '", a.init, "': a Hugging Face RobertaForMaskedLM directory is not ",
-              "supported: its byte-level BPE tokenizer does not fit this example's data path, which reads WordPiece ",
-              "vocabularies only (03_fill_mask and 04_text_finetune read RoBERTa directories)");
-  TORCH_CHECK(arch == hf::Arch::bert_mlm || arch == hf::Arch::bert_model, "--init '", a.init, "': expected a Hugging ",
-              "Face BERT directory (BertForMaskedLM, BertForPreTraining or BertModel), got ", hf::architecture_name(arch),
-              " (", hc.file, ")");
+  const bool bpe = arch == hf::Arch::roberta_mlm;
+  TORCH_CHECK(arch == hf::Arch::bert_mlm || arch == hf::Arch::bert_model || bpe, "--init '", a.init, "': expected a ",
+              "Hugging Face BERT or RoBERTa directory (BertForMaskedLM, BertForPreTraining, BertModel or ",
+              "RobertaForMaskedLM), got ", hf::architecture_name(arch), " (", hc.file, ")");
+  if (bpe && a.model.method != "roberta")
+    throw CLI::ValidationError("--method", "a Hugging Face RobertaForMaskedLM directory (--init '" + a.init +
+                                               "') continues with --method roberta (MLM without next-sentence "
+                                               "prediction), got --method " + a.model.method);
   TORCH_CHECK(std::filesystem::exists(from / "model.safetensors") || std::filesystem::exists(from / "model.safetensors.index.json"),
               "--init '", a.init, "': expected model.safetensors or model.safetensors.index.json in the Hugging Face ",
               "directory, got neither");
   const auto o = hf::text_options(hc);
   // What this example's model (ex::encoder_options over a ModelConfig) cannot be.
-  TORCH_CHECK(!o.norm_first() && !o.causal() && o.embedding_norm() && o.gelu() == "none" && !o.padding_positions() &&
+  TORCH_CHECK(!o.norm_first() && !o.causal() && o.embedding_norm() && o.gelu() == "none" && o.padding_positions() == bpe &&
                   o.embedding_width() == o.dim(),
               "--init '", a.init, "': ", hc.file, " describes an encoder this example's model cannot be");
-  const auto wp = ex::hf_wordpiece(from);
-  const auto& bo = wp.basic().options();
-  TORCH_CHECK(bo.lowercase && bo.strip_accents.value_or(true) && bo.tokenize_chinese_chars, "--init '", a.init,
-              "': its tokenizer is cased or keeps accents or CJK ideographs whole (do_lower_case / strip_accents / ",
-              "tokenize_chinese_chars false); this example's model folder holds an uncased WordPiece vocabulary ",
-              "(vocab.txt) only: expected lowercase, accent stripping and CJK splitting");
-  const auto& v = wp.vocab();
-  TORCH_CHECK(v.size() == o.vocab(), "--init '", a.init, "': ", hc.file, " says vocab_size ", o.vocab(),
-              ", its tokenizer has ", v.size(), " tokens: this example sizes the embeddings by the vocabulary, ",
+  int64_t n_tokens = 0, pad = -1;
+  if (bpe) {  // RoBERTa's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
+    const auto t = ex::sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from)), a.init);
+    n_tokens = t.size, pad = t.pad;
+  } else {
+    const auto wp = ex::hf_wordpiece(from);
+    const auto& bo = wp.basic().options();
+    TORCH_CHECK(bo.lowercase && bo.strip_accents.value_or(true) && bo.tokenize_chinese_chars, "--init '", a.init,
+                "': its tokenizer is cased or keeps accents or CJK ideographs whole (do_lower_case / strip_accents / ",
+                "tokenize_chinese_chars false); this example's model folder holds an uncased WordPiece vocabulary ",
+                "(vocab.txt) only: expected lowercase, accent stripping and CJK splitting");
+    n_tokens = wp.vocab().size(), pad = wp.vocab().pad_id();
+  }
+  TORCH_CHECK(n_tokens == o.vocab(), "--init '", a.init, "': ", hc.file, " says vocab_size ", o.vocab(),
+              ", its tokenizer has ", n_tokens, " tokens: this example sizes the embeddings by the vocabulary, ",
               "expected the same number");
-  TORCH_CHECK(v.pad_id() == o.pad_id(), "--init '", a.init, "': ", hc.file, " says pad_token_id ", o.pad_id(),
-              ", its tokenizer's [PAD] is id ", v.pad_id(), ": expected the same id");
+  TORCH_CHECK(pad == o.pad_id(), "--init '", a.init, "': ", hc.file, " says pad_token_id ", o.pad_id(),
+              ", its tokenizer's ", bpe ? "<pad>" : "[PAD]", " is id ", pad, ": expected the same id");
   const auto positions = o.max_len();
-  if (max_len > positions)
-    throw CLI::ValidationError("--max-len", "expected at most --init's " + std::to_string(positions) +
-                                                " positions (max_position_embeddings), got " + std::to_string(max_len));
+  // RoBERTa's positions start after pad_token_id: max_position_embeddings - pad_token_id - 1 tokens.
+  const auto longest = positions - (bpe ? o.pad_id() + 1 : 0);
+  if (max_len > longest)
+    throw CLI::ValidationError("--max-len", "expected at most --init's " + std::to_string(longest) +
+                                                " tokens (max_position_embeddings " + std::to_string(positions) +
+                                                (bpe ? ", less RoBERTa's pad_token_id + 1" : "") + "), got " +
+                                                std::to_string(max_len));
   auto& m = a.model;
-  m.vocab_size = v.size(), m.dim = o.dim(), m.depth = o.depth(), m.heads = o.heads(), m.embedding_dim = 0,
+  m.vocab_size = n_tokens, m.dim = o.dim(), m.depth = o.depth(), m.heads = o.heads(), m.embedding_dim = 0,
   m.norm_first = false;
-  m.max_len = max_len > 0 ? max_len : positions;
+  m.max_len = max_len > 0 ? max_len : longest;
+  if (bpe) m.padding_positions = true, m.tokenizer = "bpe";
+  a.init_bpe = bpe;
   m.positions = positions, m.mlp_hidden = o.mlp_hidden(), m.type_vocab = o.type_vocab(), m.eps = o.eps(),
   m.dropout = o.dropout(), m.attn_dropout = o.attn_dropout();
   a.init_hf = true;
@@ -156,9 +174,11 @@ void add_options(CLI::App& app, Args& a) {
                  "default 2-block one keeps the decoder's cost under the encoder's)")
       ->check(ex::at_least(1));
   auto* init = app.add_option("--init", a.init,
-                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa) "
-                              "or Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel with "
-                              "vocab.txt or tokenizer.json): its size, vocabulary and weights (domain-adaptive pretraining)")
+                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa), "
+                              "Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel with "
+                              "vocab.txt or tokenizer.json) or RoBERTa directory (RobertaForMaskedLM with tokenizer.json "
+                              "or vocab.json + merges.txt; --method roberta): its size, vocabulary and weights "
+                              "(domain-adaptive pretraining)")
                    ->check(CLI::ExistingDirectory);
   auto* split_seed = app.add_option("--split-seed", a.split_seed,
                                     "seed of the held-out split of the documents (default --seed; with --init of a "
@@ -192,13 +212,20 @@ void add_options(CLI::App& app, Args& a) {
     const auto ic = ex::ModelConfig::load(from);
     TORCH_CHECK(ic.method == "bert" || ic.method == "roberta", "--init '", a.init, "': expected a BERT or RoBERTa model ",
                 "folder (its config.json says method \"", ic.method, "\")");
-    for (const char* f : {"vocab.txt", "encoder.safetensors", ic.method == a.model.method ? "model.safetensors" : ""})
+    const bool bpe = ic.tokenizer == "bpe";  // a model this example continued from a Hugging Face RoBERTa
+    if (bpe && a.model.method != "roberta")
+      throw CLI::ValidationError("--method", "--init '" + a.init + "' holds a model continued from a Hugging Face "
+                                 "RoBERTa (byte-level BPE): expected --method roberta, got --method " + a.model.method);
+    for (const char* f : {bpe ? "vocab.json" : "vocab.txt", bpe ? "merges.txt" : "", "encoder.safetensors",
+                          ic.method == a.model.method ? "model.safetensors" : ""})
       TORCH_CHECK(!*f || std::filesystem::exists(from / f), "--init '", a.init, "': expected ", f, " in the folder, got none");
     auto& m = a.model;
     m.vocab_size = ic.vocab_size, m.dim = ic.dim, m.depth = ic.depth, m.heads = ic.heads, m.max_len = ic.max_len,
     m.embedding_dim = ic.embedding_dim, m.norm_first = ic.norm_first;
     m.mlp_hidden = ic.mlp_hidden, m.type_vocab = ic.type_vocab, m.positions = ic.positions, m.eps = ic.eps,
-    m.dropout = ic.dropout, m.attn_dropout = ic.attn_dropout;
+    m.dropout = ic.dropout, m.attn_dropout = ic.attn_dropout, m.padding_positions = ic.padding_positions,
+    m.tokenizer = ic.tokenizer;
+    a.init_bpe = bpe;
     // The held-out split of the model continued from: example 04 then tests either model on the
     // same documents, none of which either pretraining saw.
     m.heldout = ic.heldout, m.split_seed = ic.split_seed;
@@ -215,10 +242,14 @@ int run(Args a) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::filesystem::path out = a.out;
   // --init: the vocabulary of the model pretraining continues from (read when it is needed; a
-  // Hugging Face directory's from its tokenizer files, checked at parse time).
+  // Hugging Face directory's from its tokenizer files, checked at parse time). A RoBERTa's
+  // byte-level BPE (a Hugging Face directory's, or a folder's this example continued from one).
   auto init_vocab = [&] {
     return a.init_hf ? ex::hf_wordpiece(a.init).vocab() : ssl::text::Vocab::load(std::filesystem::path(a.init) / "vocab.txt");
   };
+  std::shared_ptr<const ssl::text::ByteLevelBPE> bpe;
+  if (a.init_bpe) bpe = std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(a.init));
+
   std::filesystem::create_directories(out);
   const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
   std::optional<ssl::dist::LocalOnly> local;  // process 0 evaluates alone after pretraining
@@ -241,14 +272,35 @@ int run(Args a) {
 
   // 1. Corpus and vocabulary; 2. sequences in the method's layout. Either the fortunes, in memory
   // (train: a TextSet), or the user's corpus through a token store (train_pairs / train_packed).
+  // The tokenizer `st`: the WordPiece vocabulary (trained here, or --init's), or --init's BPE.
   const bool from_store = !a.corpus.empty() && a.format != "fortunes";
   std::optional<ssl::text::Vocab> vocab_opt;
+  std::shared_ptr<const ssl::text::WordPiece> wp;  // BERT's sentence pairs and GPT's demo read it
+  ex::SequenceTokenizer st;
+  auto use_vocab = [&](ssl::text::Vocab v) {
+    vocab_opt = std::move(v);
+    wp = std::make_shared<const ssl::text::WordPiece>(*vocab_opt);
+    st = ex::sequence_tokenizer(wp);
+  };
+  if (bpe) st = ex::sequence_tokenizer(bpe, a.init);
+  auto save_tokenizer = [&] {  // the model folder's tokenizer files
+    if (bpe) ssl::io::hf::save_bpe(out.string(), *bpe, "RobertaTokenizer");
+    else vocab_opt->save(out / "vocab.txt");
+  };
   std::optional<ssl::data::SentencePairs> train_pairs;
   std::optional<ssl::data::PackedSequences> train_packed;
   ssl::data::TextSet train, held;
   std::vector<std::vector<int64_t>> train_ids, held_ids;  // for the unigram baseline
   size_t n_tokens = 0, n_docs = 0;
   int64_t n_train_sequences = 0;
+  // Sequence layout of the method's data (GPT's sequences have no first token).
+  auto specials = [&] { return ssl::data::TextSpecials{.cls = c.method == "gpt" ? -1 : st.cls, .sep = st.sep, .pad = st.pad}; };
+  auto encode_docs = [&](const std::vector<ssl::data::Document>& docs) {
+    std::vector<std::vector<int64_t>> ids;
+    ids.reserve(docs.size());
+    for (const auto& d : docs) ids.push_back(st.encode(d.text));
+    return ids;
+  };
   if (!from_store) {
     auto docs = ssl::data::read_fortunes(a.corpus.empty() ? ex::fortunes_dir() : std::filesystem::path(a.corpus));
     auto parts = ex::split(docs, c.heldout, c.split_seed);
@@ -268,23 +320,22 @@ int run(Args a) {
     std::vector<std::string> texts;
     for (const auto& d : parts.train) texts.push_back(d.text);
     auto tv = std::chrono::steady_clock::now();
-    vocab_opt = a.init.empty() ? ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size}) : init_vocab();
-    const auto& vocab = *vocab_opt;
-    vocab.save(out / "vocab.txt");
-    c.vocab_size = vocab.size();
-    ssl::text::WordPiece tok(vocab);
-    std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; vocabulary of %lld %s in %.1f s\n",
+    if (!bpe) use_vocab(a.init.empty() ? ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size}) : init_vocab());
+    save_tokenizer();
+    c.vocab_size = st.size;
+    std::printf("corpus: %zu documents (%zu for pretraining, %zu held out), %zu topics; %s of %lld %s in %.1f s\n",
                 docs.size(), parts.train.size(), parts.heldout.size(), ssl::data::topics(docs).size(),
-                (long long)vocab.size(), a.init.empty() ? "trained" : "read from --init", ex::seconds_since(tv));
+                bpe ? "byte-level BPE" : "vocabulary", (long long)st.size, a.init.empty() ? "trained" : "read from --init",
+                ex::seconds_since(tv));
     n_docs = docs.size();
 
-    const auto sp = ex::specials(c, vocab);
-    train_ids = ex::encode(tok, parts.train);
-    held_ids = ex::encode(tok, parts.heldout);
+    const auto sp = specials();
+    train_ids = encode_docs(parts.train);
+    held_ids = encode_docs(parts.heldout);
     for (const auto& d : train_ids) n_tokens += d.size();
     if (c.method == "bert") {
-      train = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.train), sp, c.max_len, a.seed);
-      held = ssl::data::sentence_pairs(ex::encode_sentences(tok, parts.heldout), sp, c.max_len, a.seed + 1);
+      train = ssl::data::sentence_pairs(ex::encode_sentences(*wp, parts.train), sp, c.max_len, a.seed);
+      held = ssl::data::sentence_pairs(ex::encode_sentences(*wp, parts.heldout), sp, c.max_len, a.seed + 1);
     } else {
       train = ssl::data::pack(train_ids, sp, c.max_len);
       held = ssl::data::pack(held_ids, sp, c.max_len);
@@ -298,42 +349,50 @@ int run(Args a) {
     const auto store_path = out / "corpus.tokens";
     const auto base_key = ssl::data::hash_bytes(std::to_string(c.vocab_size) + "/" + std::to_string(a.vocab_documents),
                                                 ssl::data::corpus_fingerprint(files, co));
-    auto key_for = [&](const std::filesystem::path& vocab_file) {
-      std::ifstream in(vocab_file, std::ios::binary);
-      return ssl::data::hash_bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), base_key);
+    // The key: the corpus's and the bytes of the folder's tokenizer files.
+    auto tokenizer_key = [&] {
+      auto key = base_key;
+      for (const char* f : bpe ? std::vector<const char*>{"vocab.json", "merges.txt"} : std::vector<const char*>{"vocab.txt"}) {
+        std::ifstream in(out / f, std::ios::binary);
+        key = ssl::data::hash_bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), key);
+      }
+      return key;
     };
     auto tv = std::chrono::steady_clock::now();
-    if (!a.init.empty()) init_vocab().save(out / "vocab.txt");  // the store's key then holds --init's vocabulary
+    if (bpe) save_tokenizer();  // the store's key then holds --init's tokenizer
+    else if (!a.init.empty()) init_vocab().save(out / "vocab.txt");
     std::optional<ssl::data::TokenStore> store;
-    if (std::filesystem::exists(out / "vocab.txt") && ssl::data::TokenStore::matches(store_path, key_for(out / "vocab.txt"))) {
-      vocab_opt = ssl::text::Vocab::load(out / "vocab.txt");
+    const bool have_tokenizer = bpe || std::filesystem::exists(out / "vocab.txt");
+    if (have_tokenizer && ssl::data::TokenStore::matches(store_path, tokenizer_key())) {
+      if (!bpe) use_vocab(ssl::text::Vocab::load(out / "vocab.txt"));
       store.emplace(store_path);
-      std::printf("corpus: reusing %s (%lld documents, %lld tokens) and its vocabulary of %lld\n", store_path.c_str(),
-                  (long long)store->documents(), (long long)store->tokens(), (long long)vocab_opt->size());
+      std::printf("corpus: reusing %s (%lld documents, %lld tokens) and its %s of %lld\n", store_path.c_str(),
+                  (long long)store->documents(), (long long)store->tokens(), bpe ? "byte-level BPE" : "vocabulary",
+                  (long long)st.size);
     } else {
-      if (a.init.empty()) {
+      if (bpe) {
+        std::printf("corpus: %zu files; byte-level BPE of %lld read from --init\n", files.size(), (long long)st.size);
+      } else if (a.init.empty()) {
         std::vector<std::string> texts;
         for (auto& d : ssl::data::read_corpus(a.corpus, co, a.vocab_documents)) texts.push_back(std::move(d.text));
-        vocab_opt = ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size});
-        vocab_opt->save(out / "vocab.txt");
+        use_vocab(ssl::text::train_wordpiece(texts, {.vocab_size = c.vocab_size}));
+        save_tokenizer();
         std::printf("corpus: %zu files; vocabulary of %lld trained on the first %zu documents in %.1f s\n", files.size(),
-                    (long long)vocab_opt->size(), texts.size(), ex::seconds_since(tv));
+                    (long long)st.size, texts.size(), ex::seconds_since(tv));
       } else {
-        vocab_opt = ssl::text::Vocab::load(out / "vocab.txt");
-        std::printf("corpus: %zu files; vocabulary of %lld read from --init\n", files.size(), (long long)vocab_opt->size());
+        use_vocab(ssl::text::Vocab::load(out / "vocab.txt"));
+        std::printf("corpus: %zu files; vocabulary of %lld read from --init\n", files.size(), (long long)st.size);
       }
       tv = std::chrono::steady_clock::now();
-      ssl::text::WordPiece tok(*vocab_opt);
-      store.emplace(ssl::data::build_token_store(a.corpus, co, [&](std::string_view s) { return tok.encode(s); }, store_path,
-                                                 {.vocab_size = vocab_opt->size(), .threads = a.threads,
-                                                  .key = key_for(out / "vocab.txt")}));
+      store.emplace(ssl::data::build_token_store(a.corpus, co, [&](std::string_view s) { return st.encode(std::string(s)); },
+                                                 store_path,
+                                                 {.vocab_size = st.size, .threads = a.threads, .key = tokenizer_key()}));
       std::printf("token store: %s, %lld documents, %lld sentences, %lld tokens, built in %.1f s\n", store_path.c_str(),
                   (long long)store->documents(), (long long)store->sentences(), (long long)store->tokens(),
                   ex::seconds_since(tv));
     }
-    const auto& vocab = *vocab_opt;
-    c.vocab_size = vocab.size();
-    const auto sp = ex::specials(c, vocab);
+    c.vocab_size = st.size;
+    const auto sp = specials();
     // Held out: the corpus's last documents (a contiguous range keeps the datasets' memory constant).
     const int64_t n = store->documents(), n_held = int64_t(double(n) * c.heldout);
     TORCH_CHECK(n - n_held >= 2 && n_held >= 2, "02_text_pretrain: expected at least 2 pretraining and 2 held-out ",
@@ -361,8 +420,6 @@ int run(Args a) {
       taken += int64_t(held_ids.back().size());
     }
   }
-  const auto& vocab = *vocab_opt;
-  ssl::text::WordPiece tok(vocab);
   std::printf("data: %zu training tokens -> %lld sequences of <= %lld tokens (%s); %lld held-out sequences\n", n_tokens,
               (long long)n_train_sequences, (long long)c.max_len,
               c.method == "bert" ? "sentence pairs, 50 % random next" : "packed documents",
@@ -371,9 +428,9 @@ int run(Args a) {
   // 3. Pretraining: one generic loop for every recipe.
   ex::json metrics = {{"method", c.method}, {"corpus", a.corpus.empty() ? ex::fortunes_dir().string() : a.corpus},
                       {"documents", n_docs}, {"training_tokens", n_tokens},
-                      {"vocab_size", vocab.size()}, {"epochs", a.epochs}, {"threads", a.threads}};
+                      {"vocab_size", st.size}, {"epochs", a.epochs}, {"threads", a.threads}};
   auto pretrain = [&](auto recipe, std::function<double(const std::string&)> lr_scale_of = {}) {
-    const auto pad = vocab.pad_id();
+    const auto pad = st.pad;
     if (a.init_hf) {
       // A Hugging Face directory: its encoder, and its MLM head where it has one (BertModel has
       // none: a new head). Masked-LM checkpoints have no pooler (and BertForMaskedLM no NSP
@@ -445,7 +502,7 @@ int run(Args a) {
     if (!ssl::dist::is_main()) return false;
     local.emplace();
     auto h = ssl::eval::loss_on(recipe, held.ids, held.labels, ssl::data::trim_padding(pad));
-    auto u = ssl::eval::unigram_baseline(train_ids, held_ids, vocab.size(), vocab.special_ids());
+    auto u = ssl::eval::unigram_baseline(train_ids, held_ids, st.size, bpe ? st.special_ids : vocab_opt->special_ids());
     metrics["pretrain_seconds"] = train_s;
     metrics["steps"] = trainer.step();
     metrics["heldout"] = h;
@@ -457,7 +514,8 @@ int run(Args a) {
     ssl::io::save_module((out / "model.safetensors").string(), *recipe);
     ssl::io::save_module((out / "encoder.safetensors").string(), *recipe->backbone());
     // The same model as a Hugging Face checkpoint directory with its vocabulary: out/hf loads with
-    // AutoModelForMaskedLM (bert, roberta: positions from 0, so BertForMaskedLM),
+    // AutoModelForMaskedLM (bert, roberta: positions from 0, so BertForMaskedLM; a model continued
+    // from a Hugging Face RoBERTa: RobertaForMaskedLM with its byte-level BPE),
     // AutoModelForPreTraining (electra's discriminator) or AutoModelForCausalLM (gpt). BERT and
     // ELECTRA are post-norm in transformers: a pre-norm encoder (--norm-first true) has no such
     // class and is not written.
@@ -465,11 +523,13 @@ int run(Args a) {
     const auto arch = c.method == "electra"     ? hf::Arch::electra_discriminator
                       : c.method == "gpt"       ? hf::Arch::gpt2_lm
                       : c.method == "data2vec2" ? hf::Arch::bert_model  // the encoder alone: its decoder has no HF class
+                      : bpe                     ? hf::Arch::roberta_mlm
                                                 : hf::Arch::bert_mlm;
     if (c.method == "gpt" || !c.norm_first) {
       if (arch == hf::Arch::bert_model) hf::save_pretrained((out / "hf").string(), *recipe->backbone());
       else hf::save_pretrained((out / "hf").string(), arch, *recipe->backbone(), *recipe->head());
-      hf::save_wordpiece((out / "hf").string(), vocab);
+      if (bpe) hf::save_bpe((out / "hf").string(), *bpe, "RobertaTokenizer");
+      else hf::save_wordpiece((out / "hf").string(), *vocab_opt);
       std::printf("wrote %s/hf: a Hugging Face %s directory\n", out.string().c_str(), hf::architecture_name(arch).c_str());
     } else {
       std::printf("no Hugging Face directory: transformers' %s is post-norm (--norm-first false)\n",
@@ -479,19 +539,21 @@ int run(Args a) {
     return true;
   };
 
-  const auto eo = ex::encoder_options(c, vocab);
-  const auto masking = ssl::masker::Bert::for_vocab(vocab, /*dynamic=*/c.method != "bert");
+  const auto eo = ex::encoder_options(c, st.size, st.pad, st.sep);
+  // BERT's corruption over the tokenizer's ids (its special ids never selected nor drawn).
+  const ssl::masker::Bert masking{.vocab_size = st.size, .mask_id = st.mask, .special_ids = st.special_ids,
+                                  .dynamic = c.method != "bert"};
   if (c.method == "bert" || c.method == "roberta") {
     auto o = ssl::bert::Options{.encoder = eo, .masking = masking, .next_sentence = c.next_sentence};
     auto recipe = ssl::bert::recipe(c.method == "roberta" ? ssl::bert::roberta(o) : o);
     if (!pretrain(recipe)) return 0;
     // A taste of fill-mask (example 03 does more), where the sentence fits in --max-len.
-    const std::string sentence = "a bird in the hand is worth two in the [MASK].";
-    auto ids = tok.encode_with_specials(sentence);
+    const std::string sentence = "a bird in the hand is worth two in the " + st.mask_token + ".";
+    auto ids = st.encode_with_specials(sentence);
     if (int64_t(ids.size()) <= c.max_len) {
-      auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), vocab.mask_id(), 5);
+      auto top = ssl::bert::fill_mask(recipe, torch::tensor(ids, torch::kInt64), st.mask, 5);
       std::printf("\nfill-mask: %s\n", sentence.c_str());
-      for (const auto& [id, p] : top.at(0)) std::printf("  %-12s %.3f\n", vocab.token(id).c_str(), p);
+      for (const auto& [id, p] : top.at(0)) std::printf("  %-12s %.3f\n", st.token(id).c_str(), p);
     } else {
       std::printf("\nfill-mask demo skipped: its sentence has %zu tokens, more than --max-len %lld\n", ids.size(),
                   (long long)c.max_len);
@@ -515,18 +577,18 @@ int run(Args a) {
                             {"mask_ratio", recipe->masker().ratio}};
     if (!pretrain(recipe)) return 0;
   } else {
-    auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = vocab.pad_id()});
+    auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = st.pad});
     if (!pretrain(recipe)) return 0;
-    auto prompt = tok.encode("the computer");
-    auto gen = ssl::gpt::generate(recipe, prompt, 24, /*top_k=*/1, 1.0, vocab.sep_id());
-    const auto text = tok.decode(gen);
+    auto prompt = wp->encode("the computer");
+    auto gen = ssl::gpt::generate(recipe, prompt, 24, /*top_k=*/1, 1.0, st.sep);
+    const auto text = wp->decode(gen);
     std::printf("\ngreedy continuation of \"the computer\": %s\n", text.c_str());
     metrics["generated"] = text;
   }
   metrics["total_seconds"] = ex::seconds_since(t0);
   ex::write_json(out / "metrics.json", metrics);
-  std::printf("wrote %s/{metrics.json,config.json,vocab.txt,model.safetensors,encoder.safetensors[,hf/]} (%.0f s in all)\n",
-              out.c_str(), ex::seconds_since(t0));
+  std::printf("wrote %s/{metrics.json,config.json,%s,model.safetensors,encoder.safetensors[,hf/]} (%.0f s in all)\n",
+              out.c_str(), bpe ? "vocab.json,merges.txt" : "vocab.txt", ex::seconds_since(t0));
   return 0;
 }
 

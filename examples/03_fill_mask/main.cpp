@@ -103,19 +103,25 @@ int main(int argc, char** argv) {
                   "BertForMaskedLM or RobertaForMaskedLM directory, got ", hf::architecture_name(arch), " in ", model);
       method = hf::model_type_name(arch);
       eo = hf::text_options(hc);
-      tok = hf_tokenizer(model, arch, eo->max_len());
+      tok = hf_tokenizer(model, arch, eo->max_len() - (eo->padding_positions() ? eo->pad_id() + 1 : 0));
     } else {
       auto cfg = ex::ModelConfig::load(model);
       TORCH_CHECK(cfg.method == "bert" || cfg.method == "roberta", "03_fill_mask: expected a masked language model ",
                   "(method bert or roberta), got a '", cfg.method, "' model in ", model);
       method = cfg.method;
       next_sentence = cfg.next_sentence;
-      auto wp = std::make_shared<ssl::text::WordPiece>(ex::tokenizer(model));
-      eo = ex::encoder_options(cfg, wp->vocab());
-      tok = {.encode = [wp, n = cfg.max_len](const std::string& s) { return wp->encode_with_specials(s, n); },
-             .mask_id = wp->vocab().mask_id(),
-             .token = [wp](int64_t id) { return wp->vocab().token(id); },
-             .masking = ssl::masker::Bert::for_vocab(wp->vocab())};
+      if (cfg.tokenizer == "bpe") {  // continued from a Hugging Face RoBERTa by 02: its byte-level BPE
+        const auto t = ex::folder_tokenizer(model, cfg);
+        eo = ex::encoder_options(cfg, t.size, t.pad, t.sep);
+        tok = hf_tokenizer(model, hf::Arch::roberta_mlm, cfg.max_len);
+      } else {
+        auto wp = std::make_shared<ssl::text::WordPiece>(ex::tokenizer(model));
+        eo = ex::encoder_options(cfg, wp->vocab());
+        tok = {.encode = [wp, n = cfg.max_len](const std::string& s) { return wp->encode_with_specials(s, n); },
+               .mask_id = wp->vocab().mask_id(),
+               .token = [wp](int64_t id) { return wp->vocab().token(id); },
+               .masking = ssl::masker::Bert::for_vocab(wp->vocab())};
+      }
     }
     auto recipe = ssl::bert::recipe({.encoder = *eo, .masking = tok.masking, .next_sentence = next_sentence});
     if (from_hf) hf::load_into(*recipe, model);

@@ -117,11 +117,8 @@ int run(Args a) {
     method = hf::architecture_name(arch);
   } else {
     const auto cfg = ex::ModelConfig::load(a.model);
-    auto wp = std::make_shared<ssl::text::WordPiece>(ex::tokenizer(a.model));
-    const auto s = ex::specials(cfg, wp->vocab());
-    tok = {.encode = [wp](const std::string& t) { return wp->encode(t); }, .cls = s.cls, .sep = s.sep, .pad = s.pad,
-           .size = wp->vocab().size()};
-    eo = ex::encoder_options(cfg, wp->vocab());
+    tok = ex::folder_tokenizer(a.model, cfg);  // its vocab.txt, or the BPE of a RoBERTa 02 continued
+    eo = ex::encoder_options(cfg, tok.size, tok.pad, tok.sep);
     method = cfg.method, heldout = cfg.heldout, split_seed = cfg.split_seed, max_len = cfg.max_len;
   }
   const ssl::data::TextSpecials sp{.cls = tok.cls, .sep = tok.sep, .pad = tok.pad};

@@ -2,13 +2,15 @@
 // directory (config.json with a model_type, the weights, the tokenizer files) told apart from a
 // model folder of example 02, and its tokenizer: BERT's WordPiece (tokenizer.json, or vocab.txt
 // with tokenizer_config.json's do_lower_case) or RoBERTa's byte-level BPE (tokenizer.json, or
-// vocab.json + merges.txt).
+// vocab.json + merges.txt), as the one SequenceTokenizer the examples' data paths read.
 #pragma once
 #include <ssl/io/hf_checkpoint.hpp>
 #include <ssl/text/bpe.hpp>
 #include <ssl/text/wordpiece.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include "text_common.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -58,13 +60,44 @@ inline ssl::text::ByteLevelBPE hf_bpe(const std::filesystem::path& dir) {
   return ssl::text::ByteLevelBPE::from_files(dir / "vocab.json", dir / "merges.txt", o);
 }
 
-/// What classification needs of a tokenizer: a text's ids without special tokens, and the ids
-/// `data::single` wraps them in (`[CLS] ... [SEP]` / `<s> ... </s>`) and pads with.
+/// What the text examples need of a tokenizer, WordPiece or byte-level BPE: a text's ids without
+/// special tokens, the ids `data::single` / `data::pack` wrap them in (`[CLS] ... [SEP]` /
+/// `<s> ... </s>`) and pad with, and for pretraining (02) the mask, the special ids masking skips
+/// and a token's text.
 struct SequenceTokenizer {
   std::function<std::vector<int64_t>(const std::string&)> encode;  ///< ids of a text, no special tokens
   int64_t cls = -1, sep = -1, pad = -1;  ///< first, last and padding ids
   int64_t size = 0;  ///< number of ids (one more than the largest)
+  int64_t mask = -1;  ///< the mask id (`[MASK]`, `<mask>`)
+  std::vector<int64_t> special_ids;  ///< never masked, never a random replacement
+  std::string mask_token;  ///< the mask as written in a text
+  std::function<std::vector<int64_t>(const std::string&)> encode_with_specials;  ///< ids with the first/last ids
+  std::function<std::string(int64_t)> token;  ///< the text of one id (BPE: decoded from its bytes)
 };
+
+/// A WordPiece vocabulary as a SequenceTokenizer (`[CLS] ... [SEP]`; masking skips `[PAD] [UNK]
+/// [CLS] [SEP] [MASK]`, as `masker::Bert::for_vocab`).
+inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::WordPiece> wp) {
+  const auto& v = wp->vocab();
+  return {.encode = [wp](const std::string& s) { return wp->encode(s); },
+          .cls = v.cls_id(), .sep = v.sep_id(), .pad = v.pad_id(), .size = v.size(), .mask = v.mask_id(),
+          .special_ids = {v.pad_id(), v.unk_id(), v.cls_id(), v.sep_id(), v.mask_id()},
+          .mask_token = "[MASK]",
+          .encode_with_specials = [wp](const std::string& s) { return wp->encode_with_specials(s); },
+          .token = [wp](int64_t id) { return wp->vocab().token(id); }};
+}
+
+/// RoBERTa's byte-level BPE as a SequenceTokenizer (`<s> ... </s>`; masking skips its special
+/// tokens). `dir`: where it was read, for the errors.
+inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::ByteLevelBPE> bpe, const std::string& dir) {
+  for (const char* s : {"<s>", "</s>", "<pad>", "<mask>"})
+    TORCH_CHECK(bpe->find(s), dir, ": expected RoBERTa's special token '", s, "' in the tokenizer, got none");
+  return {.encode = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/false); },
+          .cls = bpe->id("<s>"), .sep = bpe->id("</s>"), .pad = bpe->id("<pad>"), .size = bpe->size(),
+          .mask = bpe->id("<mask>"), .special_ids = bpe->special_ids(), .mask_token = "<mask>",
+          .encode_with_specials = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/true); },
+          .token = [bpe](int64_t id) { return bpe->decode({id}); }};
+}
 
 /// The tokenizer of Hugging Face text directory `dir` of architecture `arch`: WordPiece for BERT
 /// and ELECTRA, byte-level BPE for RoBERTa; GPT-2 is refused (its sequences have no first token
@@ -74,22 +107,26 @@ inline SequenceTokenizer hf_sequence_tokenizer(const std::filesystem::path& dir,
   SequenceTokenizer t;
   std::string pad_token;
   if (arch == hf::Arch::roberta_mlm) {
-    auto bpe = std::make_shared<ssl::text::ByteLevelBPE>(hf_bpe(dir));
-    for (const char* s : {"<s>", "</s>", "<pad>"})
-      TORCH_CHECK(bpe->find(s), dir.string(), ": expected RoBERTa's special token '", s, "' in the tokenizer, got none");
-    t.encode = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/false); };
-    t.cls = bpe->id("<s>"), t.sep = bpe->id("</s>"), t.pad = bpe->id("<pad>"), t.size = bpe->size();
+    t = sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir)), dir.string());
     pad_token = "<pad>";
   } else {
     TORCH_CHECK(arch != hf::Arch::gpt2_lm, dir.string(), ": a GPT2LMHeadModel directory: expected a BERT, RoBERTa ",
                 "or ELECTRA encoder (GPT-2's byte-level BPE has no first token nor padding id for classification)");
-    auto wp = std::make_shared<ssl::text::WordPiece>(hf_wordpiece(dir));
-    t.encode = [wp](const std::string& s) { return wp->encode(s); };
-    t.cls = wp->vocab().cls_id(), t.sep = wp->vocab().sep_id(), t.pad = wp->vocab().pad_id(), t.size = wp->vocab().size();
+    t = sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(hf_wordpiece(dir)));
     pad_token = "[PAD]";
   }
   TORCH_CHECK(t.pad == pad_id, dir.string(), ": config.json's pad_token_id is ", pad_id, " but the tokenizer's ",
               pad_token, " is id ", t.pad, ": expected the same id");
+  return t;
+}
+
+/// The tokenizer of a model folder of example 02: its vocab.txt (WordPiece), or its vocab.json +
+/// merges.txt (config.json's "tokenizer": "bpe", a model 02 continued from a Hugging Face RoBERTa).
+/// GPT's sequences have no first token.
+inline SequenceTokenizer folder_tokenizer(const std::filesystem::path& dir, const ModelConfig& c) {
+  if (c.tokenizer == "bpe") return sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir)), dir.string());
+  auto t = sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(tokenizer(dir)));
+  if (c.method == "gpt") t.cls = -1;
   return t;
 }
 

@@ -33,6 +33,10 @@ struct ModelConfig {
   std::optional<double> eps;          ///< LayerNorm epsilon (default 1e-12; GPT 1e-5)
   std::optional<double> dropout;      ///< dropout on embeddings and block outputs (default 0.1)
   std::optional<double> attn_dropout; ///< dropout on attention probabilities (default 0.1)
+  std::optional<bool> padding_positions;  ///< RoBERTa's positions, counted from pad_id + 1 (default false)
+  /// "wordpiece" (the folder's vocab.txt) or "bpe" (RoBERTa's byte-level BPE: the folder's
+  /// vocab.json + merges.txt; a model continued from a Hugging Face RoBERTa by 02 --init).
+  std::string tokenizer = "wordpiece";
 
   [[nodiscard]] nlohmann::json to_json() const {
     nlohmann::json j = {{"method", method},         {"vocab_size", vocab_size}, {"dim", dim},
@@ -46,6 +50,8 @@ struct ModelConfig {
     if (eps) j["eps"] = *eps;
     if (dropout) j["dropout"] = *dropout;
     if (attn_dropout) j["attn_dropout"] = *attn_dropout;
+    if (padding_positions) j["padding_positions"] = *padding_positions;
+    if (tokenizer != "wordpiece") j["tokenizer"] = tokenizer;
     return j;
   }
   /// Reads `dir`/config.json. A field of the wrong JSON type is an error naming the file and the
@@ -107,6 +113,17 @@ struct ModelConfig {
     c.eps = fraction("eps", 0.0, 1.0);
     c.dropout = fraction("dropout", 0.0, 1.0);
     c.attn_dropout = fraction("attn_dropout", 0.0, 1.0);
+    if (j.contains("padding_positions")) {
+      const auto& v = j.at("padding_positions");
+      TORCH_CHECK(v.is_boolean(), file.string(), ": expected \"padding_positions\" to be true or false, got ", v.dump());
+      c.padding_positions = v.get<bool>();
+    }
+    if (j.contains("tokenizer")) {
+      const auto& v = j.at("tokenizer");
+      TORCH_CHECK(v.is_string() && (v.get<std::string>() == "wordpiece" || v.get<std::string>() == "bpe"), file.string(),
+                  ": expected \"tokenizer\" to be \"wordpiece\" or \"bpe\", got ", v.dump());
+      c.tokenizer = v.get<std::string>();
+    }
     TORCH_CHECK(!c.positions || *c.positions >= c.max_len, file.string(), ": expected \"positions\" (", *c.positions,
                 ") to cover \"max_len\" (", c.max_len, ")");
     return c;

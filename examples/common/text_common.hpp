@@ -31,27 +31,29 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
 
 /// The backbone's options: BERT's layout (pooler included: it is what a classifier reads), or
 /// GPT-2's for `gpt`; then the options the config sets beyond the method's defaults (a model
-/// continued from a Hugging Face checkpoint: its MLP width, positions, eps, segments, dropouts).
-inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, const ssl::text::Vocab& v) {
-  auto o = ssl::text::EncoderOptions(v.size(), c.dim, c.depth, c.heads)
+/// continued from a Hugging Face checkpoint: its MLP width, positions, eps, segments, dropouts,
+/// RoBERTa's padding positions). `vocab`, `pad`, `sep`: the tokenizer's size and ids. Without a
+/// second segment (RoBERTa's one-row segment table) no segment is read from `sep`.
+inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, int64_t vocab, int64_t pad, int64_t sep) {
+  auto o = ssl::text::EncoderOptions(vocab, c.dim, c.depth, c.heads)
                .max_len(c.max_len)
                .embedding_dim(c.embedding_dim)
-               .pad_id(v.pad_id())
-               .sep_id(v.sep_id())
+               .pad_id(pad)
+               .sep_id(sep)
                .norm_first(c.norm_first);
-  if (c.method == "gpt") o = ssl::text::gpt(o).pad_id(v.pad_id());
+  if (c.method == "gpt") o = ssl::text::gpt(o).pad_id(pad);
   if (c.mlp_hidden) o.mlp_hidden(*c.mlp_hidden);
   if (c.type_vocab) o.type_vocab(*c.type_vocab);
   if (c.positions) o.max_len(*c.positions);
   if (c.eps) o.eps(*c.eps);
   if (c.dropout) o.dropout(*c.dropout);
   if (c.attn_dropout) o.attn_dropout(*c.attn_dropout);
+  if (c.padding_positions) o.padding_positions(*c.padding_positions);
+  if (o.type_vocab() < 2) o.sep_id(-1);
   return o;
 }
-
-/// Sequence layout of a method's data.
-inline ssl::data::TextSpecials specials(const ModelConfig& c, const ssl::text::Vocab& v) {
-  return {.cls = c.method == "gpt" ? -1 : v.cls_id(), .sep = v.sep_id(), .pad = v.pad_id()};
+inline ssl::text::EncoderOptions encoder_options(const ModelConfig& c, const ssl::text::Vocab& v) {
+  return encoder_options(c, v.size(), v.pad_id(), v.sep_id());
 }
 
 /// The documents split into pretraining and held-out ones (a seeded permutation; the held-out
@@ -71,12 +73,6 @@ inline Split split(const std::vector<ssl::data::Document>& docs, double heldout,
   return s;
 }
 
-inline std::vector<std::vector<int64_t>> encode(const ssl::text::WordPiece& tok, const std::vector<ssl::data::Document>& docs) {
-  std::vector<std::vector<int64_t>> out;
-  out.reserve(docs.size());
-  for (const auto& d : docs) out.push_back(tok.encode(d.text));
-  return out;
-}
 inline std::vector<std::vector<std::vector<int64_t>>> encode_sentences(const ssl::text::WordPiece& tok,
                                                                       const std::vector<ssl::data::Document>& docs) {
   std::vector<std::vector<std::vector<int64_t>>> out;

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Checks what example 02 wrote after `--init <Hugging Face BERT directory> --max-steps 0`: the model
-it continued from, unchanged, in both of its outputs.
+"""Checks what example 02 wrote after `--init <Hugging Face BERT or RoBERTa directory> --max-steps 0`: the
+model it continued from, unchanged, in both of its outputs.
 
 Usage: python3 check_init_hf.py --checkpoint DIR --out OUT
 
 OUT/hf (the Hugging Face directory 02 writes) is loaded with AutoModelForMaskedLM, no tensor missing,
 unexpected or of another shape, and must give the logits of DIR's model (transformers, the same
 random ids with a padded row) within 1e-5 of the largest |logit|; its config.json must hold DIR's
-sizes, eps, positions, token types and pad id, and its vocab.txt DIR's. OUT/config.json (02's model
-folder, which examples 03 and 04 read) must say the same sizes, eps and positions.
+sizes, eps, positions, token types and pad id, and its vocab.txt DIR's (a RoBERTa: OUT/hf's and OUT's
+vocab.json + merges.txt, read by transformers, must give the ids DIR's tokenizer gives on a set of texts).
+OUT/config.json (02's model folder, which examples 03 and 04 read) must say the same sizes, eps and
+positions (a RoBERTa: its padding positions and its byte-level BPE too).
 """
 import argparse
 import json
@@ -60,10 +62,25 @@ def main():
         want = cref.get(theirs, getattr(ref.config, theirs, DEFAULTS.get(theirs)))
         if folder.get(ours) != want:
             errors.append(f"{args.out}/config.json: {ours} is {folder.get(ours)!r}, the checkpoint's {theirs} {want!r}")
-    for d in (written, args.out):
-        with open(os.path.join(args.checkpoint, "vocab.txt")) as f, open(os.path.join(d, "vocab.txt")) as g:
-            if f.read().split("\n") != g.read().split("\n"):
-                errors.append(f"{d}/vocab.txt differs from the checkpoint's")
+    if cref.get("model_type") == "roberta":
+        for k, v in (("padding_positions", True), ("tokenizer", "bpe")):
+            if folder.get(k) != v:
+                errors.append(f"{args.out}/config.json: {k} is {folder.get(k)!r}, expected {v!r}")
+        tref = T.AutoTokenizer.from_pretrained(args.checkpoint)
+        # Both folders have vocab.json + merges.txt and a tokenizer_config.json naming RobertaTokenizer.
+        toks = {d: T.AutoTokenizer.from_pretrained(d) for d in (written, args.out)}
+        texts = ["A bird in the hand is worth two in the <mask>.", "  leading spaces,\ttabs\nand newlines ",
+                 "Numbers 12345 and punctuation!?", "caf\u00e9 na\u00efve \u4e2d\u6587 \U0001F600", "<s>x</s><pad>"]
+        for d, t in toks.items():
+            for text in texts:
+                if t(text)["input_ids"] != tref(text)["input_ids"]:
+                    errors.append(f"{d}: the tokenizer gives {t(text)['input_ids']} for {text!r}, the checkpoint's "
+                                  f"{tref(text)['input_ids']}")
+    else:
+        for d in (written, args.out):
+            with open(os.path.join(args.checkpoint, "vocab.txt")) as f, open(os.path.join(d, "vocab.txt")) as g:
+                if f.read().split("\n") != g.read().split("\n"):
+                    errors.append(f"{d}/vocab.txt differs from the checkpoint's")
     torch.manual_seed(0)
     ids = torch.randint(5, ref.config.vocab_size, (2, 16))
     mask = torch.ones_like(ids)
