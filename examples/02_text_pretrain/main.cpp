@@ -98,6 +98,8 @@ void init_from_hf(Args& a, int64_t max_len) {
   int64_t n_tokens = 0, pad = -1;
   if (bpe) {  // RoBERTa's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
     const auto t = ex::sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from)), a.init);
+    TORCH_CHECK(t.mask >= 0, "--init '", a.init, "': expected RoBERTa's special token '<mask>' in the tokenizer (masked ",
+                "language modelling writes it), got none");
     n_tokens = t.size, pad = t.pad;
   } else {
     const auto wp = ex::hf_wordpiece(from);

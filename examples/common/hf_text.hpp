@@ -68,7 +68,7 @@ struct SequenceTokenizer {
   std::function<std::vector<int64_t>(const std::string&)> encode;  ///< ids of a text, no special tokens
   int64_t cls = -1, sep = -1, pad = -1;  ///< first, last and padding ids
   int64_t size = 0;  ///< number of ids (one more than the largest)
-  int64_t mask = -1;  ///< the mask id (`[MASK]`, `<mask>`)
+  int64_t mask = -1;  ///< the mask id (`[MASK]`, `<mask>`; -1 when the tokenizer has none)
   std::vector<int64_t> special_ids;  ///< never masked, never a random replacement
   std::string mask_token;  ///< the mask as written in a text
   std::function<std::vector<int64_t>(const std::string&)> encode_with_specials;  ///< ids with the first/last ids
@@ -88,13 +88,14 @@ inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::Wor
 }
 
 /// RoBERTa's byte-level BPE as a SequenceTokenizer (`<s> ... </s>`; masking skips its special
-/// tokens). `dir`: where it was read, for the errors.
+/// tokens; `<mask>`, which only pretraining needs, may be missing). `dir`: where it was read, for
+/// the errors.
 inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::ByteLevelBPE> bpe, const std::string& dir) {
-  for (const char* s : {"<s>", "</s>", "<pad>", "<mask>"})
+  for (const char* s : {"<s>", "</s>", "<pad>"})
     TORCH_CHECK(bpe->find(s), dir, ": expected RoBERTa's special token '", s, "' in the tokenizer, got none");
   return {.encode = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/false); },
           .cls = bpe->id("<s>"), .sep = bpe->id("</s>"), .pad = bpe->id("<pad>"), .size = bpe->size(),
-          .mask = bpe->id("<mask>"), .special_ids = bpe->special_ids(), .mask_token = "<mask>",
+          .mask = bpe->find("<mask>").value_or(-1), .special_ids = bpe->special_ids(), .mask_token = "<mask>",
           .encode_with_specials = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/true); },
           .token = [bpe](int64_t id) { return bpe->decode({id}); }};
 }
