@@ -295,8 +295,6 @@ int run(Args a) {
   std::vector<std::vector<int64_t>> train_ids, held_ids;  // for the unigram baseline
   size_t n_tokens = 0, n_docs = 0;
   int64_t n_train_sequences = 0;
-  // Sequence layout of the method's data (GPT's sequences have no first token).
-  auto specials = [&] { return ssl::data::TextSpecials{.cls = c.method == "gpt" ? -1 : st.cls, .sep = st.sep, .pad = st.pad}; };
   auto encode_docs = [&](const std::vector<ssl::data::Document>& docs) {
     std::vector<std::vector<int64_t>> ids;
     ids.reserve(docs.size());
@@ -331,7 +329,7 @@ int run(Args a) {
                 ex::seconds_since(tv));
     n_docs = docs.size();
 
-    const auto sp = specials();
+    const auto sp = ex::specials(c.method, st);
     train_ids = encode_docs(parts.train);
     held_ids = encode_docs(parts.heldout);
     for (const auto& d : train_ids) n_tokens += d.size();
@@ -394,7 +392,7 @@ int run(Args a) {
                   ex::seconds_since(tv));
     }
     c.vocab_size = st.size;
-    const auto sp = specials();
+    const auto sp = ex::specials(c.method, st);
     // Held out: the corpus's last documents (a contiguous range keeps the datasets' memory constant).
     const int64_t n = store->documents(), n_held = int64_t(double(n) * c.heldout);
     TORCH_CHECK(n - n_held >= 2 && n_held >= 2, "02_text_pretrain: expected at least 2 pretraining and 2 held-out ",

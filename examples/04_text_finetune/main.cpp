@@ -121,7 +121,7 @@ int run(Args a) {
     eo = ex::encoder_options(cfg, tok.size, tok.pad, tok.sep);
     method = cfg.method, heldout = cfg.heldout, split_seed = cfg.split_seed, max_len = cfg.max_len;
   }
-  const ssl::data::TextSpecials sp{.cls = tok.cls, .sep = tok.sep, .pad = tok.pad};
+  const auto sp = ex::specials(method, tok);  // a folder's method, or a Hugging Face architecture name
 
   // The same split as pretraining: test documents were never seen by the pretrained model.
   ex::Split parts;

@@ -123,12 +123,14 @@ inline SequenceTokenizer hf_sequence_tokenizer(const std::filesystem::path& dir,
 
 /// The tokenizer of a model folder of example 02: its vocab.txt (WordPiece), or its vocab.json +
 /// merges.txt (config.json's "tokenizer": "bpe", a model 02 continued from a Hugging Face RoBERTa).
-/// GPT's sequences have no first token.
 inline SequenceTokenizer folder_tokenizer(const std::filesystem::path& dir, const ModelConfig& c) {
   if (c.tokenizer == "bpe") return sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir)), dir.string());
-  auto t = sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(tokenizer(dir)));
-  if (c.method == "gpt") t.cls = -1;
-  return t;
+  return sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(tokenizer(dir)));
+}
+
+/// Sequence layout of a method's data with tokenizer `t` (GPT's sequences have no first token).
+inline ssl::data::TextSpecials specials(const std::string& method, const SequenceTokenizer& t) {
+  return {.cls = method == "gpt" ? -1 : t.cls, .sep = t.sep, .pad = t.pad};
 }
 
 }  // namespace ex
