@@ -247,17 +247,32 @@ TEST_SUITE("text_store") {
     }
     auto store = ssl::data::build_token_store([&](auto&& emit) { for (const auto& t : texts) emit(t); }, f.tokenize(),
                                               dir.path / "p.tokens", f.options());
+    // Without a padding id (GPT-2, pad -1) both drop the last, partial sequence: the padded
+    // layout's rows but its last where that one holds padding (most cases here; one divides evenly).
+    int64_t dropped = 0;
     for (bool framed : {true, false})
-      for (int64_t max_len : {16, 61}) {
+      for (int64_t max_len : {16, 61})
+        for (bool padless : {false, true}) {
         for (ssl::data::DocumentRange r : {ssl::data::DocumentRange{}, ssl::data::DocumentRange{33, 1201}}) {
           const int64_t end = r.end < 0 ? store.documents() : r.end;
           std::vector<Ids> docs;
           for (int64_t d = r.begin; d < end; ++d) docs.push_back(store.document(d).to_vector());
-          const auto sp = f.specials(framed);
+          auto sp = f.specials(framed);
+          const auto padded = ssl::data::pack(docs, sp, max_len).ids;
+          if (padless) sp.pad = -1;
           const auto expected = ssl::data::pack(docs, sp, max_len).ids;
           ssl::data::PackedSequences packed(store, sp, max_len, r);
           CAPTURE(framed);
           CAPTURE(max_len);
+          CAPTURE(padless);
+          if (padless) {
+            const bool partial = (padded[-1] == f.specials(framed).pad).any().item<bool>();
+            REQUIRE(expected.size(0) == padded.size(0) - (partial ? 1 : 0));
+            CHECK(torch::equal(expected, padded.narrow(0, 0, expected.size(0))));
+            dropped += partial;
+          } else {
+            CHECK(torch::equal(expected, padded));
+          }
           REQUIRE(packed.size() == expected.size(0));
           bool all = true;
           for (int64_t i = 0; i < packed.size(); ++i) {
@@ -267,7 +282,8 @@ TEST_SUITE("text_store") {
           CHECK(all);
           CHECK(torch::equal(packed.lengths(), (expected != sp.pad).sum(1)));
         }
-      }
+        }
+    CHECK(dropped >= 6);  // of the 8 padless cases
     // Direct tokenization of the same fortunes, packed, also matches.
     std::vector<Ids> direct;
     for (size_t i = 0; i < 300; ++i) direct.push_back(f.tok.encode(f.docs[i].text));
@@ -283,6 +299,16 @@ TEST_SUITE("text_store") {
                          doctest::Contains("hold no token"), c10::Error);
     CHECK_THROWS_WITH_AS(ssl::data::PackedSequences(s300, sp, 64, {.begin = 10, .end = 301}),
                          doctest::Contains("expected a document range within [0, 300], got [10, 301)"), c10::Error);
+    // No padding id: fewer tokens than one sequence is refused, and so is a short row where
+    // padding would be needed.
+    auto nopad = f.specials(false);
+    nopad.pad = -1;
+    CHECK_THROWS_WITH_AS(ssl::data::PackedSequences(s300, nopad, 4096, {.begin = 10, .end = 12}),
+                         doctest::Contains("fewer than one sequence of 4096"), c10::Error);
+    CHECK_THROWS_WITH_AS(ssl::data::pack({direct[0]}, nopad, 4096), doctest::Contains("or fewer than max_len"), c10::Error);
+    CHECK_THROWS_WITH_AS(ssl::data::single({direct[0]}, {}, nopad, 4096),
+                         doctest::Contains("data::single: a sequence of"), c10::Error);
+    CHECK_THROWS_WITH_AS(ssl::data::SingleDocuments(s300, nopad, 64), doctest::Contains("[PAD] ids are required"), c10::Error);
   }
 
   TEST_CASE("sentence pairs: layout, continuation, label ratio, determinism") {

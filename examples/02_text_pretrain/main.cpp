@@ -16,16 +16,20 @@
 // vocabulary and its weights), or from a Hugging Face BERT directory (BertForMaskedLM /
 // BertForPreTraining / BertModel: config.json, model.safetensors or its shards, and vocab.txt or
 // tokenizer.json) or RoBERTa directory (RobertaForMaskedLM with its byte-level BPE: tokenizer.json,
-// or vocab.json + merges.txt; --method roberta), on the corpus given: domain-adaptive pretraining
-// (scripts/run_domain_adaptation.sh, docs/03_text.md). The kind of folder is told by its
-// config.json (this example's `method`, or Hugging Face's `model_type`). A model continued from a
-// RoBERTa keeps its BPE (the folder's vocab.json + merges.txt) and goes out as a RobertaForMaskedLM.
+// or vocab.json + merges.txt; --method roberta) or GPT-2 directory (GPT2LMHeadModel with its
+// byte-level BPE; --method gpt: next-token prediction on the documents packed into full sequences
+// with <|endoftext|> after each, the last partial one dropped, as transformers' run_clm), on the
+// corpus given: domain-adaptive pretraining (examples/08_domain_adaptation/run.sh, docs/03_text.md).
+// The kind of folder is told by its config.json (this example's `method`, or Hugging Face's
+// `model_type`). A model continued from a RoBERTa or GPT-2 keeps its BPE (the folder's vocab.json
+// + merges.txt) and goes out as a RobertaForMaskedLM or GPT2LMHeadModel.
 //
 //   02_text_pretrain --method bert --out out/bert
 //   02_text_pretrain --method roberta --corpus wiki.jsonl --field text --out out/wiki
 //   02_text_pretrain --method roberta --init out/wiki --corpus legal/ --out out/legal
 //   02_text_pretrain --method roberta --init bert-base-uncased/ --max-len 128 --corpus legal/ --out out/legal
 //   02_text_pretrain --method roberta --init roberta-base/ --max-len 128 --corpus legal/ --out out/legal
+//   02_text_pretrain --method gpt --init gpt2/ --max-len 256 --corpus legal/ --out out/legal-gpt
 #include "../common/cli.hpp"
 #include "../common/dist.hpp"
 #include "../common/guard.hpp"
@@ -61,42 +65,60 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
   int64_t decoder_layers = 1;  ///< data2vec 2.0: the decoder's convolution blocks
-  std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT or RoBERTa directory, to continue from
+  std::string init;  ///< --init: a model folder of this example, or a Hugging Face BERT, RoBERTa or GPT-2 directory, to continue from
   bool init_hf = false;  ///< --init is a Hugging Face directory (its config.json has a model_type)
-  bool init_bpe = false;  ///< --init's model reads RoBERTa's byte-level BPE (a Hugging Face RoBERTa, or a folder 02 continued from one)
+  bool init_bpe = false;  ///< --init's model reads a byte-level BPE (a Hugging Face RoBERTa or GPT-2, or a folder 02 continued from one)
   std::vector<std::string> topics;  ///< --topics: pretrain on these fortune topics only
   std::string init_method;  ///< the method --init's model was pretrained with (read once, at parse time)
-  std::string init_arch;  ///< --init's Hugging Face architecture (BertForMaskedLM, BertModel, RobertaForMaskedLM)
+  std::string init_arch;  ///< --init's Hugging Face architecture (BertForMaskedLM, BertModel, RobertaForMaskedLM, GPT2LMHeadModel)
   int64_t split_seed = -1;  ///< --split-seed (-1: --seed)
 };
 
-/// --init from a Hugging Face BERT or RoBERTa directory: the model's size from its config.json
-/// (through hf::text_options, which refuses what libssl's encoder is not), its vocabulary from its
-/// tokenizer files; what this example's model folder cannot hold is refused by name. `max_len`:
-/// the sequence length asked for (0: the longest the checkpoint's positions allow).
+/// --init from a Hugging Face BERT, RoBERTa or GPT-2 directory: the model's size from its
+/// config.json (through hf::text_options, which refuses what libssl's encoder is not), its
+/// vocabulary from its tokenizer files; what this example's model folder cannot hold is refused by
+/// name. `max_len`: the sequence length asked for (0: the longest the checkpoint's positions allow).
 void init_from_hf(Args& a, int64_t max_len) {
   namespace hf = ssl::io::hf;
   const std::filesystem::path from = a.init;
   const auto hc = hf::read_config(a.init);
   const auto arch = hf::arch_of(hc);
-  const bool bpe = arch == hf::Arch::roberta_mlm;
+  const bool gpt2 = arch == hf::Arch::gpt2_lm;
+  const bool bpe = arch == hf::Arch::roberta_mlm || gpt2;
   TORCH_CHECK(arch == hf::Arch::bert_mlm || arch == hf::Arch::bert_model || bpe, "--init '", a.init, "': expected a ",
-              "Hugging Face BERT or RoBERTa directory (BertForMaskedLM, BertForPreTraining, BertModel or ",
-              "RobertaForMaskedLM), got ", hf::architecture_name(arch), " (", hc.file, ")");
-  if (bpe && a.model.method != "roberta")
+              "Hugging Face BERT, RoBERTa or GPT-2 directory (BertForMaskedLM, BertForPreTraining, BertModel, ",
+              "RobertaForMaskedLM or GPT2LMHeadModel), got ", hf::architecture_name(arch), " (", hc.file, ")");
+  if (bpe && !gpt2 && a.model.method != "roberta")
     throw CLI::ValidationError("--method", "a Hugging Face RobertaForMaskedLM directory (--init '" + a.init +
                                                "') continues with --method roberta (MLM without next-sentence "
                                                "prediction), got --method " + a.model.method);
+  if (gpt2 != (a.model.method == "gpt"))
+    throw CLI::ValidationError("--method", gpt2 ? "a Hugging Face GPT2LMHeadModel directory (--init '" + a.init +
+                                                      "') continues with --method gpt (next-token prediction), got "
+                                                      "--method " + a.model.method
+                                                : "--method gpt continues a Hugging Face GPT2LMHeadModel directory, got "
+                                                  "--init '" + a.init + "', a " + hf::architecture_name(arch));
   TORCH_CHECK(std::filesystem::exists(from / "model.safetensors") || std::filesystem::exists(from / "model.safetensors.index.json"),
               "--init '", a.init, "': expected model.safetensors or model.safetensors.index.json in the Hugging Face ",
               "directory, got neither");
   const auto o = hf::text_options(hc);
   // What this example's model (ex::encoder_options over a ModelConfig) cannot be.
-  TORCH_CHECK(!o.norm_first() && !o.causal() && o.embedding_norm() && o.gelu() == "none" && o.padding_positions() == bpe &&
-                  o.embedding_width() == o.dim(),
-              "--init '", a.init, "': ", hc.file, " describes an encoder this example's model cannot be");
+  if (gpt2) {
+    const auto g = ssl::text::gpt(ssl::text::EncoderOptions(o.vocab(), o.dim(), o.depth(), o.heads()));
+    TORCH_CHECK(o.gelu() == g.gelu(), "--init '", a.init, "': ", hc.file, " says activation_function 'gelu' (exact); ",
+                "this example's GPT uses GPT-2's tanh GELU: expected 'gelu_new' or 'gelu_pytorch_tanh'");
+    TORCH_CHECK(o.pad_id() < 0, "--init '", a.init, "': ", hc.file, " sets pad_token_id ", o.pad_id(), "; this ",
+                "example packs GPT-2's sequences full, without padding (as transformers' run_clm): expected none");
+  } else {
+    TORCH_CHECK(!o.norm_first() && !o.causal() && o.embedding_norm() && o.gelu() == "none" &&
+                    o.padding_positions() == bpe && o.embedding_width() == o.dim(),
+                "--init '", a.init, "': ", hc.file, " describes an encoder this example's model cannot be");
+  }
   int64_t n_tokens = 0, pad = -1;
-  if (bpe) {  // RoBERTa's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
+  if (gpt2) {  // GPT-2's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt); no padding id
+    n_tokens = ex::gpt2_sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from, true)),
+                                           a.init).size;
+  } else if (bpe) {  // RoBERTa's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
     const auto t = ex::sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from)), a.init);
     TORCH_CHECK(t.mask >= 0, "--init '", a.init, "': expected RoBERTa's special token '<mask>' in the tokenizer (masked ",
                 "language modelling writes it), got none");
@@ -113,21 +135,23 @@ void init_from_hf(Args& a, int64_t max_len) {
   TORCH_CHECK(n_tokens == o.vocab(), "--init '", a.init, "': ", hc.file, " says vocab_size ", o.vocab(),
               ", its tokenizer has ", n_tokens, " tokens: this example sizes the embeddings by the vocabulary, ",
               "expected the same number");
-  TORCH_CHECK(pad == o.pad_id(), "--init '", a.init, "': ", hc.file, " says pad_token_id ", o.pad_id(),
+  TORCH_CHECK(gpt2 || pad == o.pad_id(), "--init '", a.init, "': ", hc.file, " says pad_token_id ", o.pad_id(),
               ", its tokenizer's ", bpe ? "<pad>" : "[PAD]", " is id ", pad, ": expected the same id");
   const auto positions = o.max_len();
   // RoBERTa's positions start after pad_token_id: max_position_embeddings - pad_token_id - 1 tokens.
-  const auto longest = positions - (bpe ? o.pad_id() + 1 : 0);
+  const auto longest = positions - (o.padding_positions() ? o.pad_id() + 1 : 0);
   if (max_len > longest)
-    throw CLI::ValidationError("--max-len", "expected at most --init's " + std::to_string(longest) +
-                                                " tokens (max_position_embeddings " + std::to_string(positions) +
-                                                (bpe ? ", less RoBERTa's pad_token_id + 1" : "") + "), got " +
-                                                std::to_string(max_len));
+    throw CLI::ValidationError("--max-len", "expected at most --init's " + std::to_string(longest) + " tokens (" +
+                                                (gpt2 ? "n_positions " : "max_position_embeddings ") +
+                                                std::to_string(positions) +
+                                                (o.padding_positions() ? ", less RoBERTa's pad_token_id + 1" : "") +
+                                                "), got " + std::to_string(max_len));
   auto& m = a.model;
   m.vocab_size = n_tokens, m.dim = o.dim(), m.depth = o.depth(), m.heads = o.heads(), m.embedding_dim = 0,
-  m.norm_first = false;
+  m.norm_first = gpt2;
   m.max_len = max_len > 0 ? max_len : longest;
-  if (bpe) m.padding_positions = true, m.tokenizer = "bpe";
+  if (bpe) m.tokenizer = "bpe";
+  if (bpe && !gpt2) m.padding_positions = true;
   a.init_bpe = bpe;
   m.positions = positions, m.mlp_hidden = o.mlp_hidden(), m.type_vocab = o.type_vocab(), m.eps = o.eps(),
   m.dropout = o.dropout(), m.attn_dropout = o.attn_dropout();
@@ -176,10 +200,11 @@ void add_options(CLI::App& app, Args& a) {
                  "default 2-block one keeps the decoder's cost under the encoder's)")
       ->check(ex::at_least(1));
   auto* init = app.add_option("--init", a.init,
-                              "continue pretraining from this model folder (written by this example, BERT or RoBERTa), "
-                              "Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel with "
-                              "vocab.txt or tokenizer.json) or RoBERTa directory (RobertaForMaskedLM with tokenizer.json "
-                              "or vocab.json + merges.txt; --method roberta): its size, vocabulary and weights "
+                              "continue pretraining from this model folder (written by this example, BERT, RoBERTa "
+                              "or GPT), Hugging Face BERT directory (BertForMaskedLM / BertForPreTraining / BertModel "
+                              "with vocab.txt or tokenizer.json), RoBERTa directory (RobertaForMaskedLM with "
+                              "tokenizer.json or vocab.json + merges.txt; --method roberta) or GPT-2 directory "
+                              "(GPT2LMHeadModel, the same files; --method gpt): its size, vocabulary and weights "
                               "(domain-adaptive pretraining)")
                    ->check(CLI::ExistingDirectory);
   auto* split_seed = app.add_option("--split-seed", a.split_seed,
@@ -198,8 +223,9 @@ void add_options(CLI::App& app, Args& a) {
       throw CLI::ValidationError("--topics", "selects fortune files: expected the fortunes (no --corpus, or --format "
                                              "fortunes), got --corpus " + a.corpus + " read as " + a.format);
     if (a.init.empty()) return;
-    if (a.model.method != "bert" && a.model.method != "roberta")
-      throw CLI::ValidationError("--init", "continues MLM pretraining: expected --method bert or roberta, got " + a.model.method);
+    if (a.model.method != "bert" && a.model.method != "roberta" && a.model.method != "gpt")
+      throw CLI::ValidationError("--init", "continues masked or causal language-model pretraining: expected --method "
+                                           "bert, roberta or gpt, got " + a.model.method);
     const std::filesystem::path from = a.init;
     TORCH_CHECK(std::filesystem::weakly_canonical(from) != std::filesystem::weakly_canonical(a.out), "--init '", a.init,
                 "' and --out '", a.out, "' are the same folder: write the continued model to a new one");
@@ -212,12 +238,18 @@ void add_options(CLI::App& app, Args& a) {
       throw CLI::ValidationError("--split-seed", "excludes --init of a model folder of this example (its held-out "
                                                  "split is the folder's)");
     const auto ic = ex::ModelConfig::load(from);
-    TORCH_CHECK(ic.method == "bert" || ic.method == "roberta", "--init '", a.init, "': expected a BERT or RoBERTa model ",
-                "folder (its config.json says method \"", ic.method, "\")");
-    const bool bpe = ic.tokenizer == "bpe";  // a model this example continued from a Hugging Face RoBERTa
-    if (bpe && a.model.method != "roberta")
-      throw CLI::ValidationError("--method", "--init '" + a.init + "' holds a model continued from a Hugging Face "
-                                 "RoBERTa (byte-level BPE): expected --method roberta, got --method " + a.model.method);
+    if (a.model.method == "gpt") {
+      TORCH_CHECK(ic.method == "gpt", "--init '", a.init, "': --method gpt continues a GPT model folder, got one whose ",
+                  "config.json says method \"", ic.method, "\"");
+    } else {
+      TORCH_CHECK(ic.method == "bert" || ic.method == "roberta", "--init '", a.init, "': expected a BERT or RoBERTa ",
+                  "model folder (its config.json says method \"", ic.method, "\")");
+    }
+    const bool bpe = ic.tokenizer == "bpe";  // a model this example continued from a Hugging Face RoBERTa or GPT-2
+    if (bpe && a.model.method != ic.method)
+      throw CLI::ValidationError("--method", "--init '" + a.init + "' holds a model continued from a Hugging Face " +
+                                 (ic.method == "gpt" ? "GPT-2" : "RoBERTa") + " (byte-level BPE): expected --method " +
+                                 ic.method + ", got --method " + a.model.method);
     for (const char* f : {bpe ? "vocab.json" : "vocab.txt", bpe ? "merges.txt" : "", "encoder.safetensors",
                           ic.method == a.model.method ? "model.safetensors" : ""})
       TORCH_CHECK(!*f || std::filesystem::exists(from / f), "--init '", a.init, "': expected ", f, " in the folder, got none");
@@ -250,7 +282,8 @@ int run(Args a) {
     return a.init_hf ? ex::hf_wordpiece(a.init).vocab() : ssl::text::Vocab::load(std::filesystem::path(a.init) / "vocab.txt");
   };
   std::shared_ptr<const ssl::text::ByteLevelBPE> bpe;
-  if (a.init_bpe) bpe = std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(a.init));
+  const bool gpt2 = a.init_bpe && a.model.method == "gpt";  // GPT-2's byte-level BPE (else RoBERTa's)
+  if (a.init_bpe) bpe = std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(a.init, gpt2));
 
   std::filesystem::create_directories(out);
   const auto session = ex::join(a.dist);  // same seed everywhere (above): the same corpus split and vocabulary
@@ -284,9 +317,10 @@ int run(Args a) {
     wp = std::make_shared<const ssl::text::WordPiece>(*vocab_opt);
     st = ex::sequence_tokenizer(wp);
   };
-  if (bpe) st = ex::sequence_tokenizer(bpe, a.init);
+  if (bpe) st = gpt2 ? ex::gpt2_sequence_tokenizer(bpe, a.init) : ex::sequence_tokenizer(bpe, a.init);
+  const char* bpe_class = gpt2 ? "GPT2Tokenizer" : "RobertaTokenizer";
   auto save_tokenizer = [&] {  // the model folder's tokenizer files
-    if (bpe) ssl::io::hf::save_bpe(out.string(), *bpe, "RobertaTokenizer");
+    if (bpe) ssl::io::hf::save_bpe(out.string(), *bpe, bpe_class);
     else vocab_opt->save(out / "vocab.txt");
   };
   std::optional<ssl::data::SentencePairs> train_pairs;
@@ -438,9 +472,12 @@ int run(Args a) {
       // has no place for is not used. Every other tensor must match the recipe one to one.
       auto w = ssl::io::hf::mapped_weights(a.init);
       const bool has_head = std::any_of(w.tensors.begin(), w.tensors.end(), [](const auto& kv) { return kv.first.starts_with("head."); });
+      const auto params = recipe->named_parameters();
+      // GPT's LM head has no parameters of its own: its decoder is the token embedding.
+      const bool tied_only = std::none_of(params.begin(), params.end(), [](const auto& p) { return p.key().starts_with("head."); });
       if (c.method != "bert") std::erase_if(w.tensors, [](const auto& kv) { return kv.first.starts_with("head.nsp."); });
       std::vector<std::string> fresh;
-      for (const auto& p : recipe->named_parameters()) {
+      for (const auto& p : params) {
         const auto& k = p.key();
         const bool may_lack = k.starts_with("backbone.pooler.") || k.starts_with(has_head ? "head.nsp." : "head.");
         if (!w.tensors.count(k) && may_lack) {
@@ -456,8 +493,10 @@ int run(Args a) {
       for (auto [prefix, what] : {std::pair{"backbone.pooler.", "pooler"}, std::pair{"head.", has_head ? "NSP classifier" : "MLM head"}})
         if (fresh_any(prefix)) news += std::string(news.empty() ? "" : ", ") + what;
       std::printf("init: %s from %s (Hugging Face %s; new, as it has none: %s)\n",
-                  has_head ? "encoder and MLM head" : "encoder (new MLM head)", a.init.c_str(), a.init_arch.c_str(),
-                  news.empty() ? "nothing" : news.c_str());
+                  has_head    ? "encoder and MLM head"
+                  : tied_only ? "decoder (its LM head: the tied token embedding)"
+                              : "encoder (new MLM head)",
+                  a.init.c_str(), a.init_arch.c_str(), news.empty() ? "nothing" : news.c_str());
       metrics["init"] = a.init;
     } else if (!a.init.empty()) {
       // The whole recipe (encoder and MLM head) when --init was pretrained with this method, else
@@ -468,7 +507,9 @@ int run(Args a) {
                                    (from / "model.safetensors").string());
       else ssl::io::load_into(*recipe->backbone(), ssl::io::load_safetensors((from / "encoder.safetensors").string()), true,
                               (from / "encoder.safetensors").string());
-      std::printf("init: %s from %s\n", same ? "encoder and MLM head" : "encoder (new MLM head)", a.init.c_str());
+      std::printf("init: %s from %s\n",
+                  !same ? "encoder (new MLM head)" : c.method == "gpt" ? "decoder and its tied LM head" : "encoder and MLM head",
+                  a.init.c_str());
       metrics["init"] = a.init;
     }
     // The loss watched by its standard monitors (--monitor-every; GPT's "MLM" accuracy is its
@@ -516,7 +557,8 @@ int run(Args a) {
     // The same model as a Hugging Face checkpoint directory with its vocabulary: out/hf loads with
     // AutoModelForMaskedLM (bert, roberta: positions from 0, so BertForMaskedLM; a model continued
     // from a Hugging Face RoBERTa: RobertaForMaskedLM with its byte-level BPE),
-    // AutoModelForPreTraining (electra's discriminator) or AutoModelForCausalLM (gpt). BERT and
+    // AutoModelForPreTraining (electra's discriminator) or AutoModelForCausalLM (gpt; continued
+    // from a Hugging Face GPT-2: with its byte-level BPE, <|endoftext|> as bos and eos). BERT and
     // ELECTRA are post-norm in transformers: a pre-norm encoder (--norm-first true) has no such
     // class and is not written.
     namespace hf = ssl::io::hf;
@@ -528,8 +570,14 @@ int run(Args a) {
     if (c.method == "gpt" || !c.norm_first) {
       if (arch == hf::Arch::bert_model) hf::save_pretrained((out / "hf").string(), *recipe->backbone());
       else hf::save_pretrained((out / "hf").string(), arch, *recipe->backbone(), *recipe->head());
-      if (bpe) hf::save_bpe((out / "hf").string(), *bpe, "RobertaTokenizer");
+      if (bpe) hf::save_bpe((out / "hf").string(), *bpe, bpe_class);
       else hf::save_wordpiece((out / "hf").string(), *vocab_opt);
+      if (gpt2) {  // GPT-2's <|endoftext|> begins and ends texts in transformers (generate stops at it)
+        std::ifstream in(out / "hf" / "config.json");
+        auto j = ex::json::parse(in);
+        j["bos_token_id"] = j["eos_token_id"] = st.sep;
+        ex::write_json(out / "hf" / "config.json", j);
+      }
       std::printf("wrote %s/hf: a Hugging Face %s directory\n", out.string().c_str(), hf::architecture_name(arch).c_str());
     } else {
       std::printf("no Hugging Face directory: transformers' %s is post-norm (--norm-first false)\n",
@@ -579,9 +627,9 @@ int run(Args a) {
   } else {
     auto recipe = ssl::gpt::recipe({.encoder = eo, .pad_id = st.pad});
     if (!pretrain(recipe)) return 0;
-    auto prompt = wp->encode("the computer");
+    auto prompt = st.encode("the computer");
     auto gen = ssl::gpt::generate(recipe, prompt, 24, /*top_k=*/1, 1.0, st.sep);
-    const auto text = wp->decode(gen);
+    const auto text = st.decode(gen);
     std::printf("\ngreedy continuation of \"the computer\": %s\n", text.c_str());
     metrics["generated"] = text;
   }

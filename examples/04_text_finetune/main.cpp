@@ -10,10 +10,15 @@
 // in 02, and the classes every label found unless --topics names some.
 //
 // --model also takes a Hugging Face directory (BertForMaskedLM, BertModel, RobertaForMaskedLM,
-// ElectraForPreTraining / ElectraForMaskedLM: config.json, the weights and the tokenizer files):
-// the encoder from its config and weights (a head it has is not used; a pooler it lacks is new),
-// the tokenizer from its files (WordPiece, or RoBERTa's byte-level BPE); its held-out split is
-// --heldout / --split-seed (02's defaults: 0.1, seed 0).
+// ElectraForPreTraining / ElectraForMaskedLM, GPT2LMHeadModel: config.json, the weights and the
+// tokenizer files): the encoder from its config and weights (a head it has is not used; a pooler
+// it lacks is new), the tokenizer from its files (WordPiece, or RoBERTa's or GPT-2's byte-level
+// BPE); its held-out split is --heldout / --split-seed (02's defaults: 0.1, seed 0).
+//
+// A GPT reads each document left to right and the classifier reads its last token's state, as
+// transformers' GPT2ForSequenceClassification. GPT-2's tokenizer has no padding id: documents are
+// padded with <|endoftext|> (the usual `pad_token = eos_token`), which the last-token pooling
+// and the attention skip.
 //
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
 //   04_text_finetune --model out/wiki --corpus reviews.jsonl --label-field stars
@@ -107,9 +112,11 @@ int run(Args a) {
   if (from_hf) {
     const auto hc = hf::read_config(a.model);
     const auto arch = hf::arch_of(hc);
-    TORCH_CHECK(hf::is_text(arch) && arch != hf::Arch::gpt2_lm, "04_text_finetune: expected a Hugging Face BERT, ",
-                "RoBERTa or ELECTRA directory, got ", hf::architecture_name(arch), " in ", a.model);
-    eo = hf::text_options(hc).pooler(true);  // the classifier reads the pooler (new where the checkpoint has none)
+    TORCH_CHECK(hf::is_text(arch), "04_text_finetune: expected a Hugging Face BERT, RoBERTa, ELECTRA or GPT-2 ",
+                "directory, got ", hf::architecture_name(arch), " in ", a.model);
+    // A bidirectional encoder's classifier reads the pooler (new where the checkpoint has none);
+    // GPT-2's, the last token.
+    eo = hf::text_options(hc).pooler(arch != hf::Arch::gpt2_lm);
     tok = ex::hf_sequence_tokenizer(a.model, arch, eo.pad_id());
     TORCH_CHECK(tok.size <= eo.vocab(), "04_text_finetune: ", a.model, ": the tokenizer has ", tok.size,
                 " ids, more than config.json's vocab_size ", eo.vocab());
@@ -117,9 +124,13 @@ int run(Args a) {
     method = hf::architecture_name(arch);
   } else {
     const auto cfg = ex::ModelConfig::load(a.model);
-    tok = ex::folder_tokenizer(a.model, cfg);  // its vocab.txt, or the BPE of a RoBERTa 02 continued
+    tok = ex::folder_tokenizer(a.model, cfg);  // its vocab.txt, or the BPE of a RoBERTa / GPT-2 02 continued
     eo = ex::encoder_options(cfg, tok.size, tok.pad, tok.sep);
     method = cfg.method, heldout = cfg.heldout, split_seed = cfg.split_seed, max_len = cfg.max_len;
+  }
+  if (tok.pad < 0) {  // GPT-2's BPE: padded with <|endoftext|>, which pooling and attention then skip
+    tok.pad = tok.sep;
+    eo.pad_id(tok.sep);
   }
   const auto sp = ex::specials(method, tok);  // a folder's method, or a Hugging Face architecture name
 
@@ -176,9 +187,12 @@ int run(Args a) {
   auto pretrained = fresh();
   if (from_hf) {
     const bool pooler = hf::load_encoder(*pretrained, a.model);
-    std::printf("encoder: %s from %s (%lld x %lld, %lld heads, MLP %lld, eps %g; pooler %s)\n", method.c_str(),
+    std::printf("encoder: %s from %s (%lld x %lld, %lld heads, MLP %lld, eps %g; %s)\n", method.c_str(),
                 a.model.c_str(), (long long)eo.depth(), (long long)eo.dim(), (long long)eo.heads(),
-                (long long)eo.mlp_hidden(), eo.eps(), pooler ? "from the checkpoint" : "new: the checkpoint has none");
+                (long long)eo.mlp_hidden(), eo.eps(),
+                !eo.pooler() ? "the classifier reads the last token"
+                : pooler     ? "pooler from the checkpoint"
+                             : "pooler new: the checkpoint has none");
   } else {
     ssl::io::load_into(*pretrained, ssl::io::load_safetensors(a.model + "/encoder.safetensors"), /*strict=*/true, a.model);
   }

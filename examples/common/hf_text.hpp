@@ -46,33 +46,35 @@ inline ssl::text::WordPiece hf_wordpiece(const std::filesystem::path& dir) {
   return ssl::text::WordPiece(ssl::text::Vocab::load(dir / "vocab.txt"), {.lowercase = lowercase});
 }
 
-/// The byte-level BPE of a Hugging Face RoBERTa directory: tokenizer.json (its options read from
-/// it), else vocab.json + merges.txt with RobertaTokenizerFast's options (`<s> ... </s>`, the hub's
-/// `<mask>` that takes the space before it).
-inline ssl::text::ByteLevelBPE hf_bpe(const std::filesystem::path& dir) {
+/// The byte-level BPE of a Hugging Face RoBERTa or GPT-2 directory (`gpt2`): tokenizer.json (its
+/// options read from it), else vocab.json + merges.txt with RobertaTokenizerFast's options (`<s>
+/// ... </s>`, the hub's `<mask>` that takes the space before it) or GPT2TokenizerFast's
+/// (`<|endoftext|>`, nothing added).
+inline ssl::text::ByteLevelBPE hf_bpe(const std::filesystem::path& dir, bool gpt2 = false) {
   namespace fs = std::filesystem;
   if (fs::exists(dir / "tokenizer.json")) return ssl::text::ByteLevelBPE::from_tokenizer_json(dir / "tokenizer.json");
   TORCH_CHECK(fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt"), dir.string(),
               ": expected a byte-level BPE tokenizer (tokenizer.json, or vocab.json and merges.txt) in the Hugging Face ",
               "directory, got neither");
-  auto o = ssl::text::ByteLevelBPEOptions::roberta();
+  auto o = gpt2 ? ssl::text::ByteLevelBPEOptions::gpt2() : ssl::text::ByteLevelBPEOptions::roberta();
   for (auto& sp : o.special_tokens) sp.lstrip = sp.content == "<mask>";
   return ssl::text::ByteLevelBPE::from_files(dir / "vocab.json", dir / "merges.txt", o);
 }
 
 /// What the text examples need of a tokenizer, WordPiece or byte-level BPE: a text's ids without
 /// special tokens, the ids `data::single` / `data::pack` wrap them in (`[CLS] ... [SEP]` /
-/// `<s> ... </s>`) and pad with, and for pretraining (02) the mask, the special ids masking skips
-/// and a token's text.
+/// `<s> ... </s>`; GPT-2: none first, `<|endoftext|>` after each document) and pad with (GPT-2:
+/// none), and for pretraining (02) the mask, the special ids masking skips and a token's text.
 struct SequenceTokenizer {
   std::function<std::vector<int64_t>(const std::string&)> encode;  ///< ids of a text, no special tokens
-  int64_t cls = -1, sep = -1, pad = -1;  ///< first, last and padding ids
+  int64_t cls = -1, sep = -1, pad = -1;  ///< first, last and padding ids (-1: none)
   int64_t size = 0;  ///< number of ids (one more than the largest)
   int64_t mask = -1;  ///< the mask id (`[MASK]`, `<mask>`; -1 when the tokenizer has none)
   std::vector<int64_t> special_ids;  ///< never masked, never a random replacement
   std::string mask_token;  ///< the mask as written in a text
   std::function<std::vector<int64_t>(const std::string&)> encode_with_specials;  ///< ids with the first/last ids
   std::function<std::string(int64_t)> token;  ///< the text of one id (BPE: decoded from its bytes)
+  std::function<std::string(const std::vector<int64_t>&)> decode;  ///< the text of ids
 };
 
 /// A WordPiece vocabulary as a SequenceTokenizer (`[CLS] ... [SEP]`; masking skips `[PAD] [UNK]
@@ -84,7 +86,8 @@ inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::Wor
           .special_ids = {v.pad_id(), v.unk_id(), v.cls_id(), v.sep_id(), v.mask_id()},
           .mask_token = "[MASK]",
           .encode_with_specials = [wp](const std::string& s) { return wp->encode_with_specials(s); },
-          .token = [wp](int64_t id) { return wp->vocab().token(id); }};
+          .token = [wp](int64_t id) { return wp->vocab().token(id); },
+          .decode = [wp](const std::vector<int64_t>& ids) { return wp->decode(ids); }};
 }
 
 /// RoBERTa's byte-level BPE as a SequenceTokenizer (`<s> ... </s>`; masking skips its special
@@ -97,22 +100,35 @@ inline SequenceTokenizer sequence_tokenizer(std::shared_ptr<const ssl::text::Byt
           .cls = bpe->id("<s>"), .sep = bpe->id("</s>"), .pad = bpe->id("<pad>"), .size = bpe->size(),
           .mask = bpe->find("<mask>").value_or(-1), .special_ids = bpe->special_ids(), .mask_token = "<mask>",
           .encode_with_specials = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/true); },
-          .token = [bpe](int64_t id) { return bpe->decode({id}); }};
+          .token = [bpe](int64_t id) { return bpe->decode({id}); },
+          .decode = [bpe](const std::vector<int64_t>& ids) { return bpe->decode(ids); }};
+}
+
+/// GPT-2's byte-level BPE as a SequenceTokenizer: no first token, `<|endoftext|>` after each
+/// document, no padding id (sequences are packed full, `data::pack`), no mask; nothing added to a
+/// text (GPT2TokenizerFast's). `dir`: where it was read, for the errors.
+inline SequenceTokenizer gpt2_sequence_tokenizer(std::shared_ptr<const ssl::text::ByteLevelBPE> bpe, const std::string& dir) {
+  TORCH_CHECK(bpe->find("<|endoftext|>"), dir, ": expected GPT-2's special token '<|endoftext|>' in the tokenizer, got none");
+  auto encode = [bpe](const std::string& s) { return bpe->encode(s, /*add_special_tokens=*/false); };
+  return {.encode = encode, .cls = -1, .sep = bpe->id("<|endoftext|>"), .pad = -1, .size = bpe->size(),
+          .special_ids = bpe->special_ids(), .encode_with_specials = encode,
+          .token = [bpe](int64_t id) { return bpe->decode({id}); },
+          .decode = [bpe](const std::vector<int64_t>& ids) { return bpe->decode(ids); }};
 }
 
 /// The tokenizer of Hugging Face text directory `dir` of architecture `arch`: WordPiece for BERT
-/// and ELECTRA, byte-level BPE for RoBERTa; GPT-2 is refused (its sequences have no first token
-/// and usually no padding id). `pad_id`: the config's `pad_token_id`, which must be the tokenizer's.
+/// and ELECTRA, byte-level BPE for RoBERTa and GPT-2. `pad_id`: the config's `pad_token_id`, which
+/// must be the tokenizer's (GPT-2's tokenizer has none: `pad` -1, whatever the config says).
 inline SequenceTokenizer hf_sequence_tokenizer(const std::filesystem::path& dir, ssl::io::hf::Arch arch, int64_t pad_id) {
   namespace hf = ssl::io::hf;
   SequenceTokenizer t;
   std::string pad_token;
+  if (arch == hf::Arch::gpt2_lm)
+    return gpt2_sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir, true)), dir.string());
   if (arch == hf::Arch::roberta_mlm) {
     t = sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir)), dir.string());
     pad_token = "<pad>";
   } else {
-    TORCH_CHECK(arch != hf::Arch::gpt2_lm, dir.string(), ": a GPT2LMHeadModel directory: expected a BERT, RoBERTa ",
-                "or ELECTRA encoder (GPT-2's byte-level BPE has no first token nor padding id for classification)");
     t = sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(hf_wordpiece(dir)));
     pad_token = "[PAD]";
   }
@@ -122,13 +138,19 @@ inline SequenceTokenizer hf_sequence_tokenizer(const std::filesystem::path& dir,
 }
 
 /// The tokenizer of a model folder of example 02: its vocab.txt (WordPiece), or its vocab.json +
-/// merges.txt (config.json's "tokenizer": "bpe", a model 02 continued from a Hugging Face RoBERTa).
+/// merges.txt (config.json's "tokenizer": "bpe", a model 02 continued from a Hugging Face RoBERTa,
+/// or GPT-2: method "gpt").
 inline SequenceTokenizer folder_tokenizer(const std::filesystem::path& dir, const ModelConfig& c) {
-  if (c.tokenizer == "bpe") return sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir)), dir.string());
+  if (c.tokenizer == "bpe") {
+    const bool gpt2 = c.method == "gpt";
+    auto bpe = std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir, gpt2));
+    return gpt2 ? gpt2_sequence_tokenizer(bpe, dir.string()) : sequence_tokenizer(bpe, dir.string());
+  }
   return sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(tokenizer(dir)));
 }
 
-/// Sequence layout of a method's data with tokenizer `t` (GPT's sequences have no first token).
+/// Sequence layout of a method's data with tokenizer `t` (GPT's sequences have no first token;
+/// GPT-2's BPE has no padding id).
 inline ssl::data::TextSpecials specials(const std::string& method, const SequenceTokenizer& t) {
   return {.cls = method == "gpt" ? -1 : t.cls, .sep = t.sep, .pad = t.pad};
 }

@@ -26,9 +26,11 @@ using Recipe = Compose<text::Encoder, masker::None, augment::Identity, target::N
                        teacher::None, heads::LmHead>;
 
 /// Example: `gpt::recipe({.encoder = text::EncoderOptions(V, 256, 4, 4).max_len(128), .pad_id = 0})`.
-/// `encoder` is turned into GPT-2's architecture by `text::gpt`.
+/// `encoder` is turned into GPT-2's architecture by `text::gpt`, unless it is causal already (made
+/// by `text::gpt` or read from a GPT-2 config by `hf::text_options`): then it is taken as it is.
 struct Options {
-  /// The encoder's size and vocabulary (width, depth, heads, `max_len`); the rest is GPT-2's.
+  /// The encoder's size and vocabulary (width, depth, heads, `max_len`); the rest is GPT-2's
+  /// (a causal `encoder` keeps its own eps, activation and dropouts).
   text::EncoderOptions encoder;
   /// Targets equal to this id are not scored (right padding); -1 = none.
   int64_t pad_id = -1;
@@ -39,7 +41,8 @@ struct Options {
 /// GPT: the encoder in GPT-2's architecture, an LM head without transform or bias whose decoder
 /// is the token embedding; GPT-2's initialisation. The loss logs `lm`.
 inline Recipe recipe(const Options& o) {
-  const auto eo = text::gpt(o.encoder).pad_id(o.pad_id);
+  auto eo = o.encoder.causal() ? o.encoder : text::gpt(o.encoder);
+  eo.pad_id(o.pad_id);
   text::Encoder encoder(eo);
   heads::LmHead head(heads::LmHeadOptions(eo.dim(), eo.vocab()).transform(false).bias(false).eps(eo.eps()),
                      encoder->embeddings->tok);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Checks what example 02 wrote after `--init <Hugging Face BERT or RoBERTa directory> --max-steps 0`: the
-model it continued from, unchanged, in both of its outputs.
+"""Checks what example 02 wrote after `--init <Hugging Face BERT, RoBERTa or GPT-2 directory> --max-steps 0`:
+the model it continued from, unchanged, in both of its outputs.
 
 Usage: python3 check_init_hf.py --checkpoint DIR --out OUT
 
@@ -11,6 +11,8 @@ sizes, eps, positions, token types and pad id, and its vocab.txt DIR's (a RoBERT
 vocab.json + merges.txt, read by transformers, must give the ids DIR's tokenizer gives on a set of texts).
 OUT/config.json (02's model folder, which examples 03 and 04 read) must say the same sizes, eps and
 positions (a RoBERTa: its padding positions and its byte-level BPE too).
+A GPT-2 (GPT2LMHeadModel) the same way, with AutoModelForCausalLM on unpadded ids and GPT-2's config
+fields (bos and eos ids too); its folder must say method gpt, pre-norm and the byte-level BPE.
 """
 import argparse
 import json
@@ -32,6 +34,10 @@ FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads
 FOLDER = {"vocab_size": "vocab_size", "dim": "hidden_size", "depth": "num_hidden_layers",
           "heads": "num_attention_heads", "mlp_hidden": "intermediate_size", "positions": "max_position_embeddings",
           "type_vocab": "type_vocab_size", "eps": "layer_norm_eps"}
+GPT2_FIELDS = ("vocab_size", "n_embd", "n_layer", "n_head", "n_inner", "n_positions", "layer_norm_epsilon",
+               "activation_function", "bos_token_id", "eos_token_id", "pad_token_id", "tie_word_embeddings")
+GPT2_FOLDER = {"vocab_size": "vocab_size", "dim": "n_embd", "depth": "n_layer", "heads": "n_head",
+               "mlp_hidden": "n_inner", "positions": "n_positions", "eps": "layer_norm_epsilon"}
 
 
 def main():
@@ -42,8 +48,11 @@ def main():
     T.logging.set_verbosity_error()
     errors = []
     written = os.path.join(args.out, "hf")
-    ref = T.AutoModelForMaskedLM.from_pretrained(args.checkpoint).eval()
-    got, info = T.AutoModelForMaskedLM.from_pretrained(written, output_loading_info=True)
+    with open(os.path.join(args.checkpoint, "config.json")) as f:
+        gpt2 = json.load(f).get("model_type") == "gpt2"
+    auto = T.AutoModelForCausalLM if gpt2 else T.AutoModelForMaskedLM
+    ref = auto.from_pretrained(args.checkpoint).eval()
+    got, info = auto.from_pretrained(written, output_loading_info=True)
     got.eval()
     for k in ("missing_keys", "unexpected_keys", "mismatched_keys"):
         if info.get(k):
@@ -52,25 +61,29 @@ def main():
         cref = json.load(f)
     with open(os.path.join(written, "config.json")) as f:
         cgot = json.load(f)
-    for k in FIELDS:
+    for k in GPT2_FIELDS if gpt2 else FIELDS:
         a, b = cref.get(k, getattr(ref.config, k, DEFAULTS.get(k))), cgot.get(k)
         if a != b:
             errors.append(f"{written}/config.json: {k} is {b!r}, the checkpoint's {a!r}")
     with open(os.path.join(args.out, "config.json")) as f:
         folder = json.load(f)
-    for ours, theirs in FOLDER.items():
+    for ours, theirs in (GPT2_FOLDER if gpt2 else FOLDER).items():
         want = cref.get(theirs, getattr(ref.config, theirs, DEFAULTS.get(theirs)))
         if folder.get(ours) != want:
             errors.append(f"{args.out}/config.json: {ours} is {folder.get(ours)!r}, the checkpoint's {theirs} {want!r}")
-    if cref.get("model_type") == "roberta":
-        for k, v in (("padding_positions", True), ("tokenizer", "bpe")):
+    if cref.get("model_type") in ("roberta", "gpt2"):
+        want = (("method", "gpt"), ("norm_first", True), ("tokenizer", "bpe")) if gpt2 else \
+            (("padding_positions", True), ("tokenizer", "bpe"))
+        for k, v in want:
             if folder.get(k) != v:
                 errors.append(f"{args.out}/config.json: {k} is {folder.get(k)!r}, expected {v!r}")
         tref = T.AutoTokenizer.from_pretrained(args.checkpoint)
-        # Both folders have vocab.json + merges.txt and a tokenizer_config.json naming RobertaTokenizer.
+        # Both folders have vocab.json + merges.txt and a tokenizer_config.json naming RobertaTokenizer
+        # (GPT2Tokenizer).
         toks = {d: T.AutoTokenizer.from_pretrained(d) for d in (written, args.out)}
         texts = ["A bird in the hand is worth two in the <mask>.", "  leading spaces,\ttabs\nand newlines ",
-                 "Numbers 12345 and punctuation!?", "caf\u00e9 na\u00efve \u4e2d\u6587 \U0001F600", "<s>x</s><pad>"]
+                 "Numbers 12345 and punctuation!?", "caf\u00e9 na\u00efve \u4e2d\u6587 \U0001F600", "<s>x</s><pad>",
+                 "one<|endoftext|>two"]
         for d, t in toks.items():
             for text in texts:
                 if t(text)["input_ids"] != tref(text)["input_ids"]:
@@ -84,8 +97,9 @@ def main():
     torch.manual_seed(0)
     ids = torch.randint(5, ref.config.vocab_size, (2, 16))
     mask = torch.ones_like(ids)
-    ids[1, 12:] = ref.config.pad_token_id
-    mask[1, 12:] = 0
+    if not gpt2:  # GPT-2 has no padding id
+        ids[1, 12:] = ref.config.pad_token_id
+        mask[1, 12:] = 0
     with torch.no_grad():
         a = ref(input_ids=ids, attention_mask=mask).logits
         b = got(input_ids=ids, attention_mask=mask).logits

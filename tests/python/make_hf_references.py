@@ -27,6 +27,9 @@ Cases (hidden 32, 2 layers, 4 heads, MLP 64, vocab 100):
                 input, and examples 02 (--init) and 04's (no .io file)
   lab_roberta   RobertaForMaskedLM with a byte-level BPE (256 bytes + merges), saved with
                 RobertaTokenizerFast (tokenizer.json, vocab.json, merges.txt): example 03's input
+  lab_gpt2      GPT2LMHeadModel with a byte-level BPE (256 bytes + merges, <|endoftext|> as bos, eos
+                and separator, no pad), saved with GPT2TokenizerFast, 48 positions, layer_norm_epsilon
+                1e-6: example 02's input (--method gpt --init)
 """
 import os
 import shutil
@@ -177,16 +180,32 @@ def lab_cases(out):
     for a, b in merges:
         bvocab.setdefault(a + b, len(bvocab))
     bvocab["<mask>"] = len(bvocab)
-    d = os.path.join(out, "hf", "lab_roberta")
-    os.makedirs(d, exist_ok=True)
-    T.RobertaTokenizerFast(vocab=bvocab, merges=list(merges)).save_pretrained(d)
-    with open(os.path.join(d, "tokenizer.json")) as f:
-        saved = json.load(f)
-    assert len(saved["model"]["vocab"]) == len(bvocab) and len(saved["model"]["merges"]) == len(merges), "lab_roberta"
+
+    def bpe_dir(name, cls, vocab):
+        """DIR/hf/<name> with tokenizer class `cls` over `vocab` and the merges, saved whole."""
+        d = os.path.join(out, "hf", name)
+        os.makedirs(d, exist_ok=True)
+        cls(vocab=vocab, merges=list(merges)).save_pretrained(d)
+        with open(os.path.join(d, "tokenizer.json")) as f:
+            saved = json.load(f)
+        assert len(saved["model"]["vocab"]) == len(vocab) and len(saved["model"]["merges"]) == len(merges), name
+        return d
+
+    d = bpe_dir("lab_roberta", T.RobertaTokenizerFast, bvocab)
     rob = T.RobertaConfig(**{**TEXT, "vocab_size": len(bvocab), "max_position_embeddings": 130}, type_vocab_size=1,
                           pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
     perturb_(T.RobertaForMaskedLM(rob)).save_pretrained(d)
-    return 2
+
+    # GPT-2's layout of the same bytes and merges: only <|endoftext|>, after them (as GPT-2's 50256).
+    gvocab = {ch: i for i, ch in enumerate(byte_chars)}
+    for a, b in merges:
+        gvocab.setdefault(a + b, len(gvocab))
+    gvocab["<|endoftext|>"] = eot = len(gvocab)
+    d = bpe_dir("lab_gpt2", T.GPT2TokenizerFast, gvocab)
+    g = T.GPT2Config(vocab_size=len(gvocab), n_embd=D, n_layer=L, n_head=H, n_inner=F, n_positions=48,
+                     bos_token_id=eot, eos_token_id=eot, layer_norm_epsilon=1e-6)
+    perturb_(T.GPT2LMHeadModel(g)).save_pretrained(d)
+    return 3
 
 
 def main(argv=None) -> int:

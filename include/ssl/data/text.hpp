@@ -28,7 +28,10 @@ namespace ssl::data {
 struct TextSpecials {
   int64_t cls = -1;  ///< first token of each sequence (-1: none, GPT)
   int64_t sep = -1;  ///< after each segment / document
-  int64_t pad = 0;  ///< padding after the sequence's end
+  /// Padding after the sequence's end; -1: none (GPT-2's tokenizer has no padding id): then every
+  /// sequence must be full, and `pack` / `PackedSequences` drop the last, partial one, as
+  /// transformers' `run_clm` drops the remainder of its concatenated blocks.
+  int64_t pad = 0;
 };
 
 /// Sequences and, when the layout has them, one label per sequence.
@@ -71,7 +74,12 @@ inline void check_len(int64_t max_len, int64_t room, const char* what) {
   TORCH_CHECK(max_len > room, what, ": max_len must leave room for content beyond the ", room,
               " special tokens, got max_len ", max_len);
 }
-inline torch::Tensor to_tensor(const std::vector<std::vector<int64_t>>& rows, int64_t max_len, int64_t pad) {
+inline torch::Tensor to_tensor(const std::vector<std::vector<int64_t>>& rows, int64_t max_len, int64_t pad,
+                               const char* what) {
+  if (pad < 0)
+    for (const auto& r : rows)
+      TORCH_CHECK(int64_t(r.size()) == max_len, what, ": a sequence of ", r.size(), " tokens, shorter than max_len ",
+                  max_len, ", needs a padding id: expected TextSpecials::pad >= 0, got ", pad);
   auto t = torch::full({static_cast<int64_t>(rows.size()), max_len}, pad, torch::kInt64);
   auto* p = t.data_ptr<int64_t>();
   for (size_t r = 0; r < rows.size(); ++r) std::copy(rows[r].begin(), rows[r].end(), p + int64_t(r) * max_len);
@@ -138,12 +146,12 @@ inline TextSet sentence_pairs(const std::vector<std::vector<std::vector<int64_t>
     }
   }
   TORCH_CHECK(!rows.empty(), "data::sentence_pairs: no document gave a pair");
-  return {detail::to_tensor(rows, max_len, sp.pad), torch::tensor(labels, torch::kInt64)};
+  return {detail::to_tensor(rows, max_len, sp.pad, "data::sentence_pairs"), torch::tensor(labels, torch::kInt64)};
 }
 
 /// Documents one after another, `[SEP]` after each, cut into sequences of `max_len` tokens
 /// (`[CLS]` first and `[SEP]` last in each when `sp.cls >= 0`, else a plain stream: GPT). The
-/// last, partial sequence is padded.
+/// last, partial sequence is padded, or dropped when there is no padding id (`sp.pad < 0`: GPT-2).
 inline TextSet pack(const std::vector<std::vector<int64_t>>& docs, const TextSpecials& sp, int64_t max_len) {
   const bool framed = sp.cls >= 0;
   detail::check_len(max_len, framed ? 2 : 0, "data::pack");
@@ -166,9 +174,10 @@ inline TextSet pack(const std::vector<std::vector<int64_t>>& docs, const TextSpe
       if (cur.size() == room) emit();
     }
   }
-  if (!cur.empty()) emit();
-  TORCH_CHECK(!rows.empty(), "data::pack: the documents hold no token");
-  return {detail::to_tensor(rows, max_len, sp.pad), {}};
+  if (!cur.empty() && sp.pad >= 0) emit();
+  TORCH_CHECK(!rows.empty(), "data::pack: the documents hold no token",
+              sp.pad < 0 ? " or fewer than max_len (without a padding id the last, partial sequence is dropped)" : "");
+  return {detail::to_tensor(rows, max_len, sp.pad, "data::pack"), {}};
 }
 
 /// One document per sequence: `[CLS] doc [SEP]` cut to `max_len` (GPT: `doc [SEP]`), with the
@@ -188,7 +197,7 @@ inline TextSet single(const std::vector<std::vector<int64_t>>& docs, const std::
     row.push_back(sp.sep);
     rows.push_back(std::move(row));
   }
-  return {detail::to_tensor(rows, max_len, sp.pad),
+  return {detail::to_tensor(rows, max_len, sp.pad, "data::single"),
           labels.empty() ? torch::Tensor() : torch::tensor(labels, torch::kInt64)};
 }
 

@@ -530,11 +530,13 @@ inline uint64_t pair_seed(uint64_t seed, uint64_t i) {
 /// data::pack by random access on a store: the documents of `docs` one after another, `[SEP]`
 /// after each (documents without tokens skipped), cut into sequences of `max_len` tokens, with
 /// `[CLS]` first and `[SEP]` last in each when `sp.cls >= 0` (RoBERTa's FULL-SENTENCES), else a
-/// plain stream (GPT); the last sequence is right-padded. Sample i is row i of data::pack on the
+/// plain stream (GPT); the last sequence is right-padded (dropped without a padding id, `sp.pad <
+/// 0`, unless it is full). Sample i is row i of data::pack on the
 /// same documents, found by a binary search over the document offsets; target -1.
 class PackedSequences {
  public:
-  /// Throws when max_len leaves no room or the documents hold no token.
+  /// Throws when max_len leaves no room or the documents hold no token (no full sequence when
+  /// `sp.pad < 0`).
   PackedSequences(TokenStore store, TextSpecials sp, int64_t max_len, DocumentRange docs = {})
       : s_(std::move(store)), sp_(sp), max_len_(max_len) {
     const bool framed = sp.cls >= 0;
@@ -545,9 +547,12 @@ class PackedSequences {
     length_ = stream_at(e_);
     TORCH_CHECK(length_ > 0, "data::PackedSequences: documents [", b_, ", ", e_, ") of '", s_.path().string(),
                 "' hold no token");
+    TORCH_CHECK(size() > 0, "data::PackedSequences: documents [", b_, ", ", e_, ") of '", s_.path().string(),
+                "' hold ", length_, " tokens with their separators, fewer than one sequence of ", room_,
+                " (without a padding id the last, partial sequence is dropped)");
   }
-  /// Number of sequences.
-  [[nodiscard]] int64_t size() const { return (length_ + room_ - 1) / room_; }
+  /// Number of sequences (the last, partial one dropped when there is no padding id, `pad < 0`).
+  [[nodiscard]] int64_t size() const { return sp_.pad < 0 ? length_ / room_ : (length_ + room_ - 1) / room_; }
   /// Sequence i: `[max_len]` int64.
   [[nodiscard]] Sample get(int64_t i) const {
     TORCH_CHECK(i >= 0 && i < size(), "data::PackedSequences: sample ", i, " outside [0, ", size(), ")");
@@ -584,7 +589,7 @@ class PackedSequences {
   /// Non-padding tokens of each sequence, `[size()]` int64 (for LoaderOptions::lengths).
   [[nodiscard]] torch::Tensor lengths() const {
     auto l = torch::full({size()}, max_len_, torch::kInt64);
-    const int64_t last = length_ - (size() - 1) * room_;
+    const int64_t last = std::min(length_ - (size() - 1) * room_, room_);
     l[size() - 1] = last + (max_len_ - room_);
     return l;
   }
@@ -619,7 +624,7 @@ class SentencePairs {
                 int64_t pairs_per_doc = 1, DocumentRange docs = {})
       : s_(std::move(store)), sp_(sp), max_len_(max_len), seed_(seed), random_next_(random_next), reps_(pairs_per_doc) {
     detail::check_len(max_len, 4, "data::SentencePairs");
-    TORCH_CHECK(sp.cls >= 0 && sp.sep >= 0, "data::SentencePairs: [CLS] and [SEP] ids are required");
+    TORCH_CHECK(sp.cls >= 0 && sp.sep >= 0 && sp.pad >= 0, "data::SentencePairs: [CLS], [SEP] and [PAD] ids are required");
     TORCH_CHECK(pairs_per_doc >= 1, "data::SentencePairs: expected pairs_per_doc >= 1, got ", pairs_per_doc);
     TORCH_CHECK(random_next >= 0 && random_next <= 1, "data::SentencePairs: expected random_next in [0, 1], got ",
                 random_next);
@@ -727,7 +732,7 @@ class SingleDocuments {
                   DocumentRange docs = {})
       : s_(std::move(store)), sp_(sp), max_len_(max_len), labels_(std::move(labels)) {
     detail::check_len(max_len, sp.cls >= 0 ? 2 : 1, "data::SingleDocuments");
-    TORCH_CHECK(sp.sep >= 0, "data::SingleDocuments: a [SEP] id is required");
+    TORCH_CHECK(sp.sep >= 0 && sp.pad >= 0, "data::SingleDocuments: [SEP] and [PAD] ids are required");
     std::tie(b_, e_) = detail::store_range(s_, docs, "data::SingleDocuments");
     TORCH_CHECK(e_ > b_, "data::SingleDocuments: expected documents, got the empty range [", b_, ", ", e_, ")");
     TORCH_CHECK(labels_.empty() || int64_t(labels_.size()) == e_ - b_, "data::SingleDocuments: ", e_ - b_,
