@@ -50,6 +50,7 @@ struct Args : ex::RunArgs, ex::CorpusArgs {
   int64_t split_seed = 0;
   double weight_decay = 0.01;
   std::string pool = "mean";
+  bool probe = false;  ///< --probe: also a linear probe and k-NN of the frozen encoders' features
   std::vector<std::string> demo = {
       "My program compiles, but the computer crashes whenever I run it on the new disk.",
       "The senator promised lower taxes to win the votes of the people before the election.",
@@ -78,6 +79,9 @@ void add_options(CLI::App& app, Args& a) {
   app.add_option("--label-field", a.label_field,
                  "JSON Lines field holding each document's label (default: the document's file is its label)");
   app.add_option("--per-topic", a.per_topic, "training documents per topic")->check(ex::at_least(1));
+  app.add_flag("--probe", a.probe,
+               "also read the frozen encoders' sentence features (the --pool choice, or GPT's last token; no pooler), "
+               "pretrained and random-init, with a linear probe and a 20-NN vote: features apart from fine-tuning");
   app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
       ->check(CLI::IsMember({"cls", "mean"}));
   app.add_option("--demo", a.demo, "sentences for the inference demo");
@@ -197,6 +201,32 @@ int run(Args a) {
     ssl::io::load_into(*pretrained, ssl::io::load_safetensors(a.model + "/encoder.safetensors"), /*strict=*/true, a.model);
   }
 
+  // --probe: the frozen encoders' sentence features, without the pooler (new for most checkpoints):
+  // the mean of the non-padding tokens' states (--pool mean), the first token's (cls) or, for a
+  // GPT, the last non-padding token's. The pretrained encoder's are taken before it is fine-tuned
+  // (no random numbers drawn); the probes run after both fine-tunings, so that --probe leaves
+  // their results as they are without it.
+  auto features = [&](ssl::text::Encoder& enc, const torch::Tensor& ids) {
+    const bool was_training = enc->is_training();
+    enc->eval();
+    auto f = ssl::eval::extract(
+        [&](const torch::Tensor& x) {
+          const auto h = enc->forward(ssl::Masked{.input = x}).tokens;
+          const auto keep = (x != eo.pad_id()).to(h.scalar_type()).unsqueeze(-1);
+          if (eo.causal()) {
+            const auto last = (keep.sum(1).to(torch::kInt64) - 1).clamp_min(0);  // [B,1]
+            return h.gather(1, last.unsqueeze(-1).expand({-1, 1, h.size(2)})).squeeze(1);
+          }
+          if (a.pool == "cls") return h.select(1, 0);
+          return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0);
+        },
+        ids, transform, 256);
+    enc->train(was_training);
+    return f;
+  };
+  torch::Tensor pre_train_f, pre_test_f;
+  if (a.probe) pre_train_f = features(pretrained, train.ids), pre_test_f = features(pretrained, test.ids);
+
   auto tp = std::chrono::steady_clock::now();
   auto o = fo;
   o.label = "fine-tune pretrained";
@@ -216,6 +246,23 @@ int run(Args a) {
   std::printf("\ntest accuracy (%s %s vs the same model from random init):\n", method.c_str(),
               from_hf ? "from the Hugging Face directory" : "pretrained by 02");
   std::printf("  pretrained %.4f   scratch %.4f   (majority class %.4f)\n", acc_pre, acc_scratch, majority);
+  ex::json probe;
+  if (a.probe) {
+    auto random_init = fresh();
+    const auto rnd_train_f = features(random_init, train.ids), rnd_test_f = features(random_init, test.ids);
+    auto read = [&](const torch::Tensor& tr, const torch::Tensor& te) {
+      return std::pair{ssl::eval::linear_probe(tr, train.labels, te, test.labels, {.seed = a.seed}),
+                       ssl::eval::knn_top1(tr, train.labels, te, test.labels,
+                                           {.k = std::min<int64_t>(20, tr.size(0)), .standardize = true})};
+    };
+    const auto [pre_lin, pre_knn] = read(pre_train_f, pre_test_f);
+    const auto [rnd_lin, rnd_knn] = read(rnd_train_f, rnd_test_f);
+    std::printf("frozen features (%s; linear probe / 20-NN): pretrained %.4f / %.4f   random init %.4f / %.4f\n",
+                eo.causal() ? "last token" : a.pool == "cls" ? "first token" : "mean of the tokens", pre_lin, pre_knn,
+                rnd_lin, rnd_knn);
+    probe = {{"linear_pretrained", pre_lin}, {"knn_pretrained", pre_knn}, {"linear_random_init", rnd_lin},
+             {"knn_random_init", rnd_knn}};
+  }
 
   // Inference demo: each topic's probability for new sentences.
   std::printf("\ninference demo (pretrained + fine-tuned):\n");
@@ -242,7 +289,7 @@ int run(Args a) {
                   {"train_documents", train.ids.size(0)}, {"test_documents", test.ids.size(0)},
                   {"epochs", a.epochs}, {"lr", a.lr}, {"batch", a.batch},
                   {"accuracy_pretrained", acc_pre}, {"accuracy_scratch", acc_scratch}, {"majority_class", majority},
-                  {"seconds_pretrained", pre_s}, {"seconds_scratch", scratch_s},
+                  {"seconds_pretrained", pre_s}, {"seconds_scratch", scratch_s}, {"probe", probe},
                   {"total_seconds", ex::seconds_since(t0)}, {"demo", demo}});
   std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(t0));
   return 0;
