@@ -253,35 +253,35 @@ TEST_SUITE("text_store") {
     for (bool framed : {true, false})
       for (int64_t max_len : {16, 61})
         for (bool padless : {false, true}) {
-        for (ssl::data::DocumentRange r : {ssl::data::DocumentRange{}, ssl::data::DocumentRange{33, 1201}}) {
-          const int64_t end = r.end < 0 ? store.documents() : r.end;
-          std::vector<Ids> docs;
-          for (int64_t d = r.begin; d < end; ++d) docs.push_back(store.document(d).to_vector());
-          auto sp = f.specials(framed);
-          const auto padded = ssl::data::pack(docs, sp, max_len).ids;
-          if (padless) sp.pad = -1;
-          const auto expected = ssl::data::pack(docs, sp, max_len).ids;
-          ssl::data::PackedSequences packed(store, sp, max_len, r);
-          CAPTURE(framed);
-          CAPTURE(max_len);
-          CAPTURE(padless);
-          if (padless) {
-            const bool partial = (padded[-1] == f.specials(framed).pad).any().item<bool>();
-            REQUIRE(expected.size(0) == padded.size(0) - (partial ? 1 : 0));
-            CHECK(torch::equal(expected, padded.narrow(0, 0, expected.size(0))));
-            dropped += partial;
-          } else {
-            CHECK(torch::equal(expected, padded));
+          for (ssl::data::DocumentRange r : {ssl::data::DocumentRange{}, ssl::data::DocumentRange{33, 1201}}) {
+            const int64_t end = r.end < 0 ? store.documents() : r.end;
+            std::vector<Ids> docs;
+            for (int64_t d = r.begin; d < end; ++d) docs.push_back(store.document(d).to_vector());
+            auto sp = f.specials(framed);
+            const auto padded = ssl::data::pack(docs, sp, max_len).ids;
+            if (padless) sp.pad = -1;
+            const auto expected = ssl::data::pack(docs, sp, max_len).ids;
+            ssl::data::PackedSequences packed(store, sp, max_len, r);
+            CAPTURE(framed);
+            CAPTURE(max_len);
+            CAPTURE(padless);
+            if (padless) {
+              const bool partial = (padded[-1] == f.specials(framed).pad).any().item<bool>();
+              REQUIRE(expected.size(0) == padded.size(0) - (partial ? 1 : 0));
+              CHECK(torch::equal(expected, padded.narrow(0, 0, expected.size(0))));
+              dropped += partial;
+            } else {
+              CHECK(torch::equal(expected, padded));
+            }
+            REQUIRE(packed.size() == expected.size(0));
+            bool all = true;
+            for (int64_t i = 0; i < packed.size(); ++i) {
+              const auto s = packed.get(i);
+              all = all && s.target == -1 && torch::equal(s.input, expected[i]);
+            }
+            CHECK(all);
+            CHECK(torch::equal(packed.lengths(), (expected != sp.pad).sum(1)));
           }
-          REQUIRE(packed.size() == expected.size(0));
-          bool all = true;
-          for (int64_t i = 0; i < packed.size(); ++i) {
-            const auto s = packed.get(i);
-            all = all && s.target == -1 && torch::equal(s.input, expected[i]);
-          }
-          CHECK(all);
-          CHECK(torch::equal(packed.lengths(), (expected != sp.pad).sum(1)));
-        }
         }
     CHECK(dropped >= 6);  // of the 8 padless cases
     // Direct tokenization of the same fortunes, packed, also matches.
