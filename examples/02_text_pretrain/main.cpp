@@ -62,6 +62,7 @@ struct Args : ex::RunArgs, ex::CorpusArgs, ex::MonitorArgs {
   bool linear_decay = false;  ///< linear decay after the warmup instead of the cosine
   // ELECTRA's knobs (electra::Options; the reference's names)
   double temperature = 1.0, generator_lr_scale = 1.0, disc_weight = 50.0;
+  double mask_prob = 0.8, random_prob = 0.1;  ///< of the selected tokens: -> [MASK], -> a random token (BERT's)
   bool disallow_correct = false, uniform_generator = false;
   int64_t generator_depth = 0;
   int64_t decoder_layers = 1;  ///< data2vec 2.0: the decoder's convolution blocks
@@ -195,6 +196,13 @@ void add_options(CLI::App& app, Args& a) {
   app.add_flag("--uniform-generator", a.uniform_generator, "ELECTRA: replacements uniform over the vocabulary");
   app.add_option("--generator-lr-scale", a.generator_lr_scale, "ELECTRA: the generator's lr factor")->check(ex::positive());
   app.add_option("--disc-weight", a.disc_weight, "ELECTRA: weight of the discriminator's loss (lambda)")->check(ex::positive());
+  app.add_option("--mask-prob", a.mask_prob,
+                 "masking: share of the selected tokens written as the mask (BERT 0.8; ELECTRA's reference 0.85)")
+      ->check(ex::in_range(0, 1));
+  app.add_option("--random-prob", a.random_prob,
+                 "masking: share of the selected tokens replaced by a random one (BERT 0.1; ELECTRA's reference 0); "
+                 "the rest stay as they are")
+      ->check(ex::in_range(0, 1));
   app.add_option("--decoder-layers", a.decoder_layers,
                  "data2vec 2.0: convolution blocks of its decoder (the reference: 5 for a 12-block encoder; 1 for the "
                  "default 2-block one keeps the decoder's cost under the encoder's)")
@@ -219,6 +227,9 @@ void add_options(CLI::App& app, Args& a) {
   auto* max_len = app.get_option("--max-len");
   app.final_callback([&a, max_len, split_seed] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
+    if (a.mask_prob + a.random_prob > 1.0)
+      throw CLI::ValidationError("--mask-prob", "with --random-prob: expected shares that sum to at most 1, got " +
+                                                    std::to_string(a.mask_prob) + " + " + std::to_string(a.random_prob));
     if (!a.topics.empty() && !a.corpus.empty() && a.format != "fortunes")
       throw CLI::ValidationError("--topics", "selects fortune files: expected the fortunes (no --corpus, or --format "
                                              "fortunes), got --corpus " + a.corpus + " read as " + a.format);
@@ -590,6 +601,7 @@ int run(Args a) {
   const auto eo = ex::encoder_options(c, st.size, st.pad, st.sep);
   // BERT's corruption over the tokenizer's ids (its special ids never selected nor drawn).
   const ssl::masker::Bert masking{.vocab_size = st.size, .mask_id = st.mask, .special_ids = st.special_ids,
+                                  .mask_prob = a.mask_prob, .random_prob = a.random_prob,
                                   .dynamic = c.method != "bert"};
   if (c.method == "bert" || c.method == "roberta") {
     auto o = ssl::bert::Options{.encoder = eo, .masking = masking, .next_sentence = c.next_sentence};
@@ -614,6 +626,7 @@ int run(Args a) {
     metrics["electra"] = {{"temperature", a.temperature}, {"disallow_correct", a.disallow_correct},
                           {"uniform_generator", a.uniform_generator}, {"generator_lr_scale", a.generator_lr_scale},
                           {"generator_depth", a.generator_depth}, {"disc_weight", a.disc_weight},
+                          {"mask_prob", a.mask_prob}, {"random_prob", a.random_prob},
                           {"lr", a.lr}, {"warmup", a.warmup}, {"linear_decay", a.linear_decay}};
     if (!pretrain(recipe, ssl::electra::generator_lr_scale(a.generator_lr_scale))) return 0;
   } else if (c.method == "data2vec2") {
