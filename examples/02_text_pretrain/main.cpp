@@ -116,13 +116,11 @@ void init_from_hf(Args& a, int64_t max_len) {
                 "--init '", a.init, "': ", hc.file, " describes an encoder this example's model cannot be");
   }
   int64_t n_tokens = 0, pad = -1;
-  if (gpt2) {  // GPT-2's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt); no padding id
-    n_tokens = ex::gpt2_sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from, true)),
-                                           a.init).size;
-  } else if (bpe) {  // RoBERTa's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
-    const auto t = ex::sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from)), a.init);
-    TORCH_CHECK(t.mask >= 0, "--init '", a.init, "': expected RoBERTa's special token '<mask>' in the tokenizer (masked ",
-                "language modelling writes it), got none");
+  if (bpe) {  // RoBERTa's or GPT-2's byte-level BPE, kept as it is (the folder's vocab.json + merges.txt)
+    const auto t =
+        ex::bpe_sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(ex::hf_bpe(from, gpt2)), a.init, gpt2);
+    TORCH_CHECK(gpt2 || t.mask >= 0, "--init '", a.init, "': expected RoBERTa's special token '<mask>' in the tokenizer ",
+                "(masked language modelling writes it), got none");
     n_tokens = t.size, pad = t.pad;
   } else {
     const auto wp = ex::hf_wordpiece(from);
@@ -334,7 +332,7 @@ int run(Args a) {
     wp = std::make_shared<const ssl::text::WordPiece>(*vocab_opt);
     st = ex::sequence_tokenizer(wp);
   };
-  if (bpe) st = gpt2 ? ex::gpt2_sequence_tokenizer(bpe, a.init) : ex::sequence_tokenizer(bpe, a.init);
+  if (bpe) st = ex::bpe_sequence_tokenizer(bpe, a.init, gpt2);
   const char* bpe_class = gpt2 ? "GPT2Tokenizer" : "RobertaTokenizer";
   auto save_tokenizer = [&] {  // the model folder's tokenizer files
     if (bpe) ssl::io::hf::save_bpe(out.string(), *bpe, bpe_class);

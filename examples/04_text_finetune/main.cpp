@@ -15,10 +15,10 @@
 // it lacks is new), the tokenizer from its files (WordPiece, or RoBERTa's or GPT-2's byte-level
 // BPE); its held-out split is --heldout / --split-seed (02's defaults: 0.1, seed 0).
 //
-// A GPT reads each document left to right and the classifier reads its last token's state, as
-// transformers' GPT2ForSequenceClassification. GPT-2's tokenizer has no padding id: documents are
-// padded with <|endoftext|> (the usual `pad_token = eos_token`), which the last-token pooling
-// and the attention skip.
+// A GPT reads each document left to right; its classifier reads the mean of the token states
+// (--pool mean, the default) or, with --pool cls, the last token's state, as transformers'
+// GPT2ForSequenceClassification. GPT-2's tokenizer has no padding id: documents are padded with
+// <|endoftext|> (the usual `pad_token = eos_token`), which both poolings skip.
 //
 //   02_text_pretrain --method bert --out out/bert && 04_text_finetune --model out/bert
 //   04_text_finetune --model out/wiki --corpus reviews.jsonl --label-field stars
@@ -80,9 +80,10 @@ void add_options(CLI::App& app, Args& a) {
                  "JSON Lines field holding each document's label (default: the document's file is its label)");
   app.add_option("--per-topic", a.per_topic, "training documents per topic")->check(ex::at_least(1));
   app.add_flag("--probe", a.probe,
-               "also read the frozen encoders' sentence features (the --pool choice, or GPT's last token; no pooler), "
+               "also read the frozen encoders' sentence features (what the classifier pools, without the pooler), "
                "pretrained and random-init, with a linear probe and a 20-NN vote: features apart from fine-tuning");
-  app.add_option("--pool", a.pool, "sentence feature: cls (first token, + pooler) | mean (of the tokens, + pooler)")
+  app.add_option("--pool", a.pool,
+                 "sentence feature: cls (first token, + pooler; a GPT: its last token) | mean (of the tokens, + pooler)")
       ->check(CLI::IsMember({"cls", "mean"}));
   app.add_option("--demo", a.demo, "sentences for the inference demo");
   app.final_callback([&a, topics, heldout, split_seed] {
@@ -119,7 +120,7 @@ int run(Args a) {
     TORCH_CHECK(hf::is_text(arch), "04_text_finetune: expected a Hugging Face BERT, RoBERTa, ELECTRA or GPT-2 ",
                 "directory, got ", hf::architecture_name(arch), " in ", a.model);
     // A bidirectional encoder's classifier reads the pooler (new where the checkpoint has none);
-    // GPT-2's, the last token.
+    // GPT-2 has none (the mean of its tokens, or its last token with --pool cls).
     eo = hf::text_options(hc).pooler(arch != hf::Arch::gpt2_lm);
     tok = ex::hf_sequence_tokenizer(a.model, arch, eo.pad_id());
     TORCH_CHECK(tok.size <= eo.vocab(), "04_text_finetune: ", a.model, ": the tokenizer has ", tok.size,
@@ -176,6 +177,10 @@ int run(Args a) {
               a.topics.size(), (long long)train.ids.size(0), (long long)test.ids.size(0));
 
   eo.mean_pool(a.pool == "mean");
+  // The token the classifier (and --probe) reads, by text::Encoder's pool_tokens rule.
+  const std::string pooled_from = eo.mean_pool()                   ? "the mean of the tokens"
+                                  : eo.causal() && !eo.pooler() ? "the last token"
+                                                                : "the first token";
   const ssl::eval::FinetuneOptions fo{.classes = int64_t(a.topics.size()), .epochs = a.epochs, .batch = a.batch,
                                       .lr = a.lr, .weight_decay = a.weight_decay, .warmup_epochs = 0.0,
                                       .clip_grad_norm = 1.0, .head_init_std = 0.02,
@@ -194,7 +199,7 @@ int run(Args a) {
     std::printf("encoder: %s from %s (%lld x %lld, %lld heads, MLP %lld, eps %g; %s)\n", method.c_str(),
                 a.model.c_str(), (long long)eo.depth(), (long long)eo.dim(), (long long)eo.heads(),
                 (long long)eo.mlp_hidden(), eo.eps(),
-                !eo.pooler() ? "the classifier reads the last token"
+                !eo.pooler() ? ("no pooler: the classifier reads " + pooled_from).c_str()
                 : pooler     ? "pooler from the checkpoint"
                              : "pooler new: the checkpoint has none");
   } else {
@@ -202,8 +207,9 @@ int run(Args a) {
   }
 
   // --probe: the frozen encoders' sentence features, without the pooler (new for most checkpoints):
-  // the mean of the non-padding tokens' states (--pool mean), the first token's (cls) or, for a
-  // GPT, the last non-padding token's. The pretrained encoder's are taken before it is fine-tuned
+  // the feature the classifier pools (`pool_tokens`: the mean of the non-padding tokens' states,
+  // the first token's or, for a GPT with --pool cls, the last non-padding token's). The
+  // pretrained encoder's are taken before it is fine-tuned
   // (no random numbers drawn); the probes run after both fine-tunings, so that --probe leaves
   // their results as they are without it.
   auto features = [&](ssl::text::Encoder& enc, const torch::Tensor& ids) {
@@ -211,14 +217,7 @@ int run(Args a) {
     enc->eval();
     auto f = ssl::eval::extract(
         [&](const torch::Tensor& x) {
-          const auto h = enc->forward(ssl::Masked{.input = x}).tokens;
-          const auto keep = (x != eo.pad_id()).to(h.scalar_type()).unsqueeze(-1);
-          if (eo.causal()) {
-            const auto last = (keep.sum(1).to(torch::kInt64) - 1).clamp_min(0);  // [B,1]
-            return h.gather(1, last.unsqueeze(-1).expand({-1, 1, h.size(2)})).squeeze(1);
-          }
-          if (a.pool == "cls") return h.select(1, 0);
-          return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0);
+          return enc->pool_tokens(enc->forward(ssl::Masked{.input = x}).tokens, x != eo.pad_id());
         },
         ids, transform, 256);
     enc->train(was_training);
@@ -258,7 +257,7 @@ int run(Args a) {
     const auto [pre_lin, pre_knn] = read(pre_train_f, pre_test_f);
     const auto [rnd_lin, rnd_knn] = read(rnd_train_f, rnd_test_f);
     std::printf("frozen features (%s; linear probe / 20-NN): pretrained %.4f / %.4f   random init %.4f / %.4f\n",
-                eo.causal() ? "last token" : a.pool == "cls" ? "first token" : "mean of the tokens", pre_lin, pre_knn,
+                pooled_from.c_str(), pre_lin, pre_knn,
                 rnd_lin, rnd_knn);
     probe = {{"linear_pretrained", pre_lin}, {"knn_pretrained", pre_knn}, {"linear_random_init", rnd_lin},
              {"knn_random_init", rnd_knn}};

@@ -116,6 +116,12 @@ inline SequenceTokenizer gpt2_sequence_tokenizer(std::shared_ptr<const ssl::text
           .decode = [bpe](const std::vector<int64_t>& ids) { return bpe->decode(ids); }};
 }
 
+/// A RoBERTa's (`gpt2` false) or GPT-2's byte-level BPE as a SequenceTokenizer.
+inline SequenceTokenizer bpe_sequence_tokenizer(std::shared_ptr<const ssl::text::ByteLevelBPE> bpe, const std::string& dir,
+                                                bool gpt2) {
+  return gpt2 ? gpt2_sequence_tokenizer(std::move(bpe), dir) : sequence_tokenizer(std::move(bpe), dir);
+}
+
 /// The tokenizer of Hugging Face text directory `dir` of architecture `arch`: WordPiece for BERT
 /// and ELECTRA, byte-level BPE for RoBERTa and GPT-2. `pad_id`: the config's `pad_token_id`, which
 /// must be the tokenizer's (GPT-2's tokenizer has none: `pad` -1, whatever the config says).
@@ -143,8 +149,7 @@ inline SequenceTokenizer hf_sequence_tokenizer(const std::filesystem::path& dir,
 inline SequenceTokenizer folder_tokenizer(const std::filesystem::path& dir, const ModelConfig& c) {
   if (c.tokenizer == "bpe") {
     const bool gpt2 = c.method == "gpt";
-    auto bpe = std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir, gpt2));
-    return gpt2 ? gpt2_sequence_tokenizer(bpe, dir.string()) : sequence_tokenizer(bpe, dir.string());
+    return bpe_sequence_tokenizer(std::make_shared<const ssl::text::ByteLevelBPE>(hf_bpe(dir, gpt2)), dir.string(), gpt2);
   }
   return sequence_tokenizer(std::make_shared<const ssl::text::WordPiece>(tokenizer(dir)));
 }

@@ -233,18 +233,24 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     if (options.layer_outputs()) std::tie(x, layers) = blocks->forward_ffn(x, keep);
     else x = blocks(x, keep);
     if (norm) x = norm(x);
-    Tensor pooled;
-    if (options.mean_pool()) {
-      auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
-      pooled = (x * w).sum(1) / w.sum(1).clamp_min(1.0);
-    } else if (options.causal() && !pooler) {  // last non-padding token (right padding)
-      auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
-      pooled = x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
-    } else {
-      pooled = x.select(1, 0);
-    }
+    auto pooled = pool_tokens(x, not_pad);
     if (pooler) pooled = torch::tanh(pooler(pooled));
     return {x, pooled, std::move(layers)};
+  }
+
+  /// The sentence feature `[B,D]` of token states `x` `[B,N,D]` before the pooler: the mean of
+  /// the tokens where `not_pad` (`[B,N]` bool) holds (`mean_pool`), else the last non-padding
+  /// token's state (causal without a pooler; right padding), else the first token's.
+  Tensor pool_tokens(const Tensor& x, const Tensor& not_pad) const {
+    if (options.mean_pool()) {
+      auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
+      return (x * w).sum(1) / w.sum(1).clamp_min(1.0);
+    }
+    if (options.causal() && !pooler) {  // last non-padding token (right padding)
+      auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
+      return x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
+    }
+    return x.select(1, 0);
   }
 
   /// Width D of the features.
