@@ -11,11 +11,22 @@ cd "$(dirname "$0")/.."
 # to +11 % against an -O3 run on the same host), and the build takes about a third less (issue 21;
 # docs/00_quickstart.md, "Time"). A tree already configured keeps its flags: after README command 1
 # (-O3) the tests reuse its objects instead of rebuilding them.
+# Compiler: a tree not configured yet is compiled with clang++ (14 or later) where there is one and
+# CXX does not name another: clang's precompiled header holds the template instantiations of
+# torch/torch.h and libssl (CMake's PCH_INSTANTIATE_TEMPLATES), which GCC redoes in every
+# translation unit, so the build takes about half as long on 2 cores (docs/00_quickstart.md,
+# "Time"). GCC stays the compiler of README command 1 and of the `consumer` entry's project.
+compiler=()
 if [ -f build/CMakeCache.txt ]; then
   opt=$(sed -n 's/^CMAKE_CXX_FLAGS_RELEASE:[A-Z]*=//p' build/CMakeCache.txt)
+elif [ -z "${CXX:-}" ] && command -v clang++ > /dev/null &&
+     [ "$(clang++ -dumpversion | cut -d. -f1)" -ge 14 ] 2> /dev/null; then
+  compiler=(-DCMAKE_CXX_COMPILER=clang++)
 fi
 [ -n "${opt:-}" ] || opt="-O1 -DNDEBUG"
-./scripts/build.sh -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELEASE=$opt" --target ssl_test_programs
+./scripts/build.sh "${compiler[@]}" -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELEASE=$opt" \
+  --target ssl_test_programs
+sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=/test build: /p' build/CMakeCache.txt
 cd build
 # -j2: the long learning entries run on 1 thread each, two side by side (tests/CMakeLists.txt).
 ctest --output-on-failure --timeout 1500 -j2 "$@"

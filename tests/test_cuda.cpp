@@ -184,7 +184,8 @@ TEST_CASE("joint-embedding on CUDA: augmentation ops = CPU, the batched pipeline
       {"gaussian_blur", [&](const auto& im, auto d) { return A::gaussian_blur(im, 5, sig.to(d)); }},
       {"solarize", [&](const auto& im, auto d) { return A::solarize(im, 0.5, sol.to(d)); }},
   };
-  for (const auto& [name, op] : ops) {
+  for (const auto& [name_, op] : ops) {
+    const auto& name = name_;  // a structured binding is not capturable before clang 16 (the macros' lambdas)
     const auto c = op(x, cpu), g = op(x.to(gpu), gpu);
     CHECK_MESSAGE(g.device().is_cuda(), name);
     CHECK_MESSAGE((c - g.cpu()).abs().max().item<double>() <= 1e-5, name);

@@ -246,7 +246,8 @@ TEST_CASE("LayerAverage on a Hugging Face ViT == transformers' ViTModel with dat
 TEST_CASE("ConvDecoder and MaskedRegression == the reference's Decoder2d, decoder_input and d2v_loss, with gradients") {
   const auto mask = expected("dec.mask").to(torch::kBool);
   const auto ids_restore = expected("dec.ids_restore").to(torch::kLong);
-  for (const auto& [cfg, dim] : {std::pair<std::string, int64_t>{"same", 32}, {"wide", 48}}) {
+  for (const auto& [cfg_, dim] : {std::pair<std::string, int64_t>{"same", 32}, {"wide", 48}}) {
+    const auto& cfg = cfg_;  // a structured binding is not capturable before clang 16 (CAPTURE's lambda)
     CAPTURE(cfg);
     ssl::heads::ConvDecoder dec(ssl::heads::ConvDecoderOptions(32, 7).dim(dim).layers(3).groups(4).kernel(3));
     parity::Dict grads;
@@ -299,7 +300,8 @@ TEST_CASE("1-D ConvDecoder and MaskedRegression (scale 1) == the reference's Dec
   const auto ids_restore = expected("text.ids_restore").to(torch::kLong);
   const auto text = ssl::heads::ConvDecoderOptions(32, 0).layers(3).groups(1).kernel(5).residual(false).projections(2).prefix_tokens(0);
   const auto res = ssl::heads::ConvDecoderOptions(32, 0).layers(2).groups(4).kernel(3).prefix_tokens(0);
-  for (const auto& [cfg, o] : {std::pair<std::string, ssl::heads::ConvDecoderOptions>{"text", text}, {"res", res}}) {
+  for (const auto& [cfg_, o] : {std::pair<std::string, ssl::heads::ConvDecoderOptions>{"text", text}, {"res", res}}) {
+    const auto& cfg = cfg_;  // capturable (CAPTURE's lambda)
     CAPTURE(cfg);
     ssl::heads::ConvDecoder dec(o);
     parity::Dict grads;

@@ -182,8 +182,9 @@ TEST_CASE("a sharded checkpoint (index + >= 2 shards) and a float16 one load as 
       ssl::io::load_safetensors(dir_of("bert_fp16") + "/model.safetensors").begin()->second.scalar_type() == torch::kHalf;
   CHECK(stored_half);
   const auto w = hf::read_weights(dir_of("bert_fp16"));
-  for (const auto& [k, t] : w.tensors) {
+  for (const auto& [k_, t] : w.tensors) {
     const bool f32 = t.scalar_type() == torch::kFloat32;
+    const auto& k = k_;  // capturable (CHECK_MESSAGE's lambda, clang < 16)
     CHECK_MESSAGE(f32, k);
   }
   text_round_trip("bert_fp16", hf::Arch::bert_mlm);

@@ -253,7 +253,8 @@ TEST_CASE("every bad file throws a c10::Error naming it and saying what was expe
 // where it belongs, for sizes whose last passes are empty, partial or whole.
 TEST_CASE("an Adam7-interlaced PNG decodes to the same pixels as the image it holds") {
   const auto d = tmpdir("interlaced");
-  for (const auto& [h, w] : {std::pair<int64_t, int64_t>{11, 13}, {1, 1}, {1, 7}, {5, 2}, {16, 24}, {33, 65}}) {
+  for (const auto& hw : {std::pair<int64_t, int64_t>{11, 13}, {1, 1}, {1, 7}, {5, 2}, {16, 24}, {33, 65}}) {
+    const int64_t h = hw.first, w = hw.second;  // not a structured binding: CAPTURE's lambda takes them (clang < 16)
     CAPTURE(h);
     CAPTURE(w);
     const auto img = torch::randint(0, 256, {3, h, w}, at::make_generator<at::CPUGeneratorImpl>(uint64_t(h * 100 + w)),
@@ -280,7 +281,8 @@ TEST_CASE("a small file declaring a huge image fails on its data before its pixe
   REQUIRE(sof != std::string::npos);
   jpg[sof + 5] = jpg[sof + 7] = char(0x40);  // 16384 x 16384 (SOF0: length, precision, height, width)
   jpg[sof + 6] = jpg[sof + 8] = char(0x00);
-  for (const auto& [name, bytes] : {std::pair<std::string, std::string>{"declared.png", png}, {"declared.jpg", jpg}}) {
+  for (const auto& [name_, bytes] : {std::pair<std::string, std::string>{"declared.png", png}, {"declared.jpg", jpg}}) {
+    const auto& name = name_;  // capturable (CAPTURE's lambda)
     CAPTURE(name);
     spit(d / name, bytes);
     CHECK(bytes.size() < 4096);

@@ -369,7 +369,7 @@ TEST_CASE("SimCLR's token map beats the raw-pixel k-NN floor after one epoch (re
   torch::manual_seed(0);
   const auto& [train, test, norm] = fashion_mnist();
   const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
-  const auto knn = [&](const std::function<torch::Tensor(const torch::Tensor&)>& features) {
+  const auto knn = [&, &train = train, &test = test](const std::function<torch::Tensor(const torch::Tensor&)>& features) {
     const auto ftr = eval::extract(features, train.images, unit), fte = eval::extract(features, test.images, unit);
     return eval::knn_top1(ftr, train.labels, fte, test.labels);
   };

@@ -76,7 +76,9 @@ TEST_CASE("collectives are the identity on one process") {
 }
 
 TEST_CASE("NT-Xent == lightly NTXentLoss (temperatures 0.5, 0.1): value and gradients") {
-  for (auto [c, t] : {std::pair{"ntxent_t05", 0.5}, std::pair{"ntxent_t01", 0.1}}) {
+  for (auto [c_, t_] : {std::pair{"ntxent_t05", 0.5}, std::pair{"ntxent_t01", 0.1}}) {
+    const auto c = c_;  // not structured bindings: the lambdas capture them (clang < 16)
+    const auto t = t_;
     CAPTURE(c);
     parity(c, {"z0", "z1"}, [&](auto& x) {
       // SimCLR's convention: targets are the other view's projections.

@@ -407,7 +407,7 @@ TEST_CASE("wav2vec 2.0 learns its objective and features that tell unseen speake
   trainer.fit(loader, {.epochs = 4, .max_steps = 200, .clip_grad_norm = 10.0, .label = "wav2vec 2.0 (learning)", .progress = 0});
   REQUIRE(trainer.step() == 200);
   const auto ev = ssl::wav2vec2::evaluate(r, test_x, 7), ev0 = ssl::wav2vec2::evaluate(r0, test_x, 7);
-  auto knn = [&](ssl::wav2vec2::Recipe& m) {
+  auto knn = [&, &train_x = train_x, &train_y = train_y, &test_x = test_x, &test_y = test_y](ssl::wav2vec2::Recipe& m) {
     m->eval();
     const double acc = ssl::eval::frozen_eval([&](const Tensor& b) { return m->backbone()->forward({.input = b}).pooled; },
                                               train_x, train_y, test_x, test_y, nullptr, {.batch = 128})

@@ -147,7 +147,7 @@ int run(const Args& a) {
               (long long)(wo.groups * wo.entries), 100 * ev0.accuracy, ev0.perplexity);
 
   // ---- 3. Frozen features: k-NN and linear probe, pretrained and at initialisation -----------
-  auto frozen = [&](ssl::audio::Encoder enc) {
+  auto frozen = [&, &test_x = test_x, &test_y = test_y](ssl::audio::Encoder enc) {
     enc->eval();
     const auto r = ssl::eval::frozen_eval(
         [&](const torch::Tensor& b) { return enc->forward({.input = b}).pooled; }, few_x, few_y, test_x, test_y, nullptr,

@@ -38,6 +38,21 @@ concept module_holder = requires(M m) {
   { m.ptr() };
 };
 
+/// `p(a...)` for a part `P`, probed so that a call that does not fit is `false` on every
+/// compiler: a module holder's `operator()` computes its return type from `forward` outside the
+/// immediate context, where clang makes a failed probe a hard error, so a holder is probed
+/// through `p->forward(a...)`, anything else through `p(a...)`.
+template <class P, class... A>
+concept holder_call = module_holder<P> && requires(P p, A&&... a) { p->forward(static_cast<A&&>(a)...); };
+template <class P, class... A>
+concept value_call = !module_holder<P> && std::invocable<P&, A...>;
+template <class P, class... A>
+concept part_callable = value_call<P, A...> || holder_call<P, A...>;
+/// What `p(a...)` returns (a holder's `operator()` returns what its `forward` does).
+template <class P, class... A>
+  requires part_callable<P, A...>
+using part_result_t = std::invoke_result_t<P&, A...>;
+
 template <class B>
 concept encodes_masked = requires(B b, const Masked& m) {
   { b->forward(m) } -> std::same_as<Features>;
@@ -47,18 +62,12 @@ concept reports_dim = requires(B b) {
   { b->dim() } -> std::convertible_to<int64_t>;
 };
 template <class M>
-concept masks_batch = requires(M m, const torch::Tensor& x) {
-  { m(x) } -> std::same_as<Masked>;
-};
+concept masks_batch = part_callable<M, const torch::Tensor&> && std::same_as<part_result_t<M, const torch::Tensor&>, Masked>;
 template <class A>
-concept makes_views = requires(A a, const torch::Tensor& x) {
-  { a(x) } -> std::same_as<Views>;
-};
+concept makes_views = part_callable<A, const torch::Tensor&> && std::same_as<part_result_t<A, const torch::Tensor&>, Views>;
 template <class T>
-concept targets_views = requires(T t, const Views& v, const Prediction& p) {
-  { t(v, p) };
-  requires !std::is_void_v<decltype(t(v, p))>;
-};
+concept targets_views = part_callable<T, const Views&, const Prediction&> &&
+                        !std::is_void_v<part_result_t<T, const Views&, const Prediction&>>;
 
 /// The parameter types of a (member) function: the second one is what a Loss scores.
 template <class F>
@@ -96,14 +105,13 @@ struct loss_target<L> { using type = typename second_parameter<decltype(&L::Cont
 template <class L>
 concept names_its_target = requires { typename loss_target<L>::type; };
 template <class L, class X>
-concept scores_prediction = requires(L l, const Prediction& p, const X& t) {
-  { l(p, t) } -> std::same_as<LossOutput>;
-};
+concept scores_prediction = part_callable<L, const Prediction&, const X&> &&
+                            std::same_as<part_result_t<L, const Prediction&, const X&>, LossOutput>;
 template <class U>
-concept updates_teacher = requires(U u, const std::vector<torch::Tensor>& s,
-                                   const std::vector<torch::Tensor>& t, const StepInfo& i) {
-  { u(s, t, i) } -> std::same_as<void>;
-};
+concept updates_teacher =
+    part_callable<U, const std::vector<torch::Tensor>&, const std::vector<torch::Tensor>&, const StepInfo&> &&
+    std::same_as<part_result_t<U, const std::vector<torch::Tensor>&, const std::vector<torch::Tensor>&, const StepInfo&>,
+                 void>;
 /// The callback a data source calls once per batch: `false` stops the epoch early.
 using BatchCallback = bool (*)(const Batch&, int64_t);
 template <class S>

@@ -220,7 +220,7 @@ class Trainer {
         LossOutput out = forward(batch, o.bf16);
         for (const auto& [k, v] : out.parts) {
           if (!k.starts_with("alert_")) continue;
-          auto it = std::find_if(alerts.begin(), alerts.end(), [&](const auto& a) { return a.first == k; });
+          auto it = std::find_if(alerts.begin(), alerts.end(), [&k = k](const auto& a) { return a.first == k; });
           if (it == alerts.end()) alerts.emplace_back(k, v.detach());
           else it->second = v.detach();
         }
@@ -434,7 +434,7 @@ class Trainer {
   /// The resumed checkpoint's run configuration against this run's: the first field that differs.
   void check_resumed_config() const {
     for (const auto& [k, v] : resumed_config_) {
-      auto it = std::find_if(run_config_.begin(), run_config_.end(), [&](const auto& kv) { return kv.first == k; });
+      auto it = std::find_if(run_config_.begin(), run_config_.end(), [&k = k](const auto& kv) { return kv.first == k; });
       TORCH_CHECK(it != run_config_.end(), "Trainer: resuming '", resumed_from_, "': the checkpoint's run sets ", k,
                   " = ", v, " and this run does not set ", k, " (FitOptions::config)");
       TORCH_CHECK(it->second == v, "Trainer: resuming '", resumed_from_, "': ", k, " is ", v, " in the checkpoint but ",
