@@ -1,5 +1,8 @@
 #include <ssl/mae.hpp>
 #include <ssl/io/png.hpp>
+// And the front door: every header of the library, compiled by the compiler this project is
+// configured with (the system's default, GCC here: the test tree may be built with clang).
+#include <ssl/ssl.hpp>
 #if defined(SSL_WITH_IMAGES)
 #include <ssl/data/image_folder.hpp>
 #endif
