@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake ccache zlib1g-dev
+# clang: scripts/test.sh compiles a fresh test tree with it (docs/00_quickstart.md, "Time").
+APT_PACKAGES=(build-essential clang cmake ccache zlib1g-dev
               librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
               libgloo-dev dataset-fashion-mnist fortunes
               libjpeg62-turbo-dev libspng-dev pkg-config doxygen
