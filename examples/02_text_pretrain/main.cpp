@@ -45,6 +45,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -223,14 +224,14 @@ void add_options(CLI::App& app, Args& a) {
   for (const char* size : {"--vocab", "--dim", "--depth", "--heads", "--norm-first", "--embedding-dim"})
     init->excludes(size);  // the model's size comes from --init's config.json
   auto* max_len = app.get_option("--max-len");
-  const std::map<std::string, CLI::Option*> mask_opts{{"--mask-prob", app.get_option("--mask-prob")},
-                                                      {"--random-prob", app.get_option("--random-prob")}};
+  const std::array<std::pair<const char*, CLI::Option*>, 2> mask_opts{
+      {{"--mask-prob", app.get_option("--mask-prob")}, {"--random-prob", app.get_option("--random-prob")}}};
   app.final_callback([&a, max_len, split_seed, mask_opts] {
     if (a.out.empty()) a.out = "out/" + a.model.method;
-    for (const char* o : {"--mask-prob", "--random-prob"})
-      if (mask_opts.at(o)->count() && (a.model.method == "gpt" || a.model.method == "data2vec2"))
-        throw CLI::ValidationError(o, "sets BERT-style masking (bert, roberta, electra): --method " + a.model.method +
-                                          " has none");
+    for (const auto& [name, opt] : mask_opts)
+      if (opt->count() && (a.model.method == "gpt" || a.model.method == "data2vec2"))
+        throw CLI::ValidationError(name, "sets BERT-style masking (bert, roberta, electra): --method " + a.model.method +
+                                             " has none");
     if (a.mask_prob + a.random_prob > 1.0)
       throw CLI::ValidationError("--mask-prob", "with --random-prob: expected shares that sum to at most 1, got " +
                                                     std::to_string(a.mask_prob) + " + " + std::to_string(a.random_prob));
