@@ -6,23 +6,24 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # Only what the tests run is built here (README command 1 builds every example and benchmark),
 # and the test files as two unity translation units (SSL_UNITY_TESTS: tests/CMakeLists.txt).
-# Optimisation: a tree not configured yet (a clean clone, as CI runs it) is compiled at -O1: the
-# tests' compute is LibTorch's own optimised libraries (the learning entries' times moved by -13 %
-# to +11 % against an -O3 run on the same host), and the build takes about a third less (issue 21;
-# docs/00_quickstart.md, "Time"). A tree already configured keeps its flags: after README command 1
-# (-O3) the tests reuse its objects instead of rebuilding them.
-# Compiler: a tree not configured yet is compiled with clang++ (14 or later) where there is one and
-# CXX does not name another: clang's precompiled header holds the template instantiations of
-# torch/torch.h and libssl (CMake's PCH_INSTANTIATE_TEMPLATES), which GCC redoes in every
-# translation unit (setup + build of a clean clone: 572 s against 675 s on the AVX2 host;
-# docs/00_quickstart.md, "Time"). GCC stays the compiler of README command 1 and of the
-# `consumer` entry's project, so both compilers build libssl in CI.
+# Compiler and optimisation of a tree not configured yet (a clean clone, as CI runs it):
+# - clang++ (14 or later) where there is one and CXX does not name another: clang's precompiled
+#   header holds the template instantiations of torch/torch.h and libssl (CMake's
+#   PCH_INSTANTIATE_TEMPLATES), which GCC redoes in every translation unit;
+# - -O0 with clang, -O1 with GCC: the tests' compute is LibTorch's own optimised libraries, and
+#   what is left of a compile is code generation, which clang does ~2.6 times faster at -O0 than
+#   at -O1 (the test programs: 94 s against 246 s; the learning entries ran within 1.5 % of their
+#   -O1 times side by side; docs/00_quickstart.md, "Time"; issue 21).
+# GCC stays the compiler of README command 1 (-O3) and of the `consumer` entry's project (-O1), so
+# both compilers and an optimised build compile libssl in CI. A tree already configured keeps its
+# compiler and flags: after README command 1 the tests reuse its objects instead of rebuilding them.
 compiler=()
 if [ -f build/CMakeCache.txt ]; then
   opt=$(sed -n 's/^CMAKE_CXX_FLAGS_RELEASE:[A-Z]*=//p' build/CMakeCache.txt)
 elif [ -z "${CXX:-}" ] && command -v clang++ > /dev/null &&
      [ "$(clang++ -dumpversion | cut -d. -f1)" -ge 14 ] 2> /dev/null; then
   compiler=(-DCMAKE_CXX_COMPILER=clang++)
+  opt="-O0 -DNDEBUG"
 fi
 [ -n "${opt:-}" ] || opt="-O1 -DNDEBUG"
 ./scripts/build.sh "${compiler[@]}" -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELEASE=$opt" \
