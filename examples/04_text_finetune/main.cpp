@@ -177,10 +177,8 @@ int run(Args a) {
               a.topics.size(), (long long)train.ids.size(0), (long long)test.ids.size(0));
 
   eo.mean_pool(a.pool == "mean");
-  // The token the classifier (and --probe) reads, by text::Encoder's pool_tokens rule.
-  const std::string pooled_from = eo.mean_pool()                   ? "the mean of the tokens"
-                                  : eo.causal() && !eo.pooler() ? "the last token"
-                                                                : "the first token";
+  // What the classifier (and --probe) reads: the encoder's own pooling rule.
+  const std::string pooled_from = ssl::text::to_string(eo.pooling());
   const ssl::eval::FinetuneOptions fo{.classes = int64_t(a.topics.size()), .epochs = a.epochs, .batch = a.batch,
                                       .lr = a.lr, .weight_decay = a.weight_decay, .warmup_epochs = 0.0,
                                       .clip_grad_norm = 1.0, .head_init_std = 0.02,

@@ -19,6 +19,24 @@
 
 namespace ssl::text {
 
+/// The token states the pooled (sentence) feature is made of, before the pooler
+/// (`EncoderOptions::pooling`, `Encoder::pool_tokens`).
+enum class Pooling {
+  mean,         ///< the mean of the non-padding tokens (`mean_pool`)
+  last_token,   ///< the last non-padding token (causal without a pooler, as GPT-2's classifier)
+  first_token,  ///< the first token (`[CLS]`)
+};
+
+/// What `p` reads, in words ("the mean of the tokens", "the last token", "the first token").
+[[nodiscard]] inline const char* to_string(Pooling p) {
+  switch (p) {
+    case Pooling::mean: return "the mean of the tokens";
+    case Pooling::last_token: return "the last token";
+    case Pooling::first_token: return "the first token";
+  }
+  return "?";
+}
+
 /// Options of a text encoder. Defaults are BERT's (post-norm, exact GELU, eps 1e-12, two
 /// segments, pooler); see the presets below. Example:
 /// `text::EncoderOptions(8000, 256, 4, 4).max_len(128).pad_id(0).sep_id(3)`.
@@ -72,6 +90,12 @@ struct EncoderOptions {
  public:
   /// Width of the embeddings: `embedding_dim`, or `dim` when 0.
   [[nodiscard]] int64_t embedding_width() const { return embedding_dim_ > 0 ? embedding_dim_ : dim_; }
+  /// The token states the pooled feature is made of: their mean (`mean_pool`), else the last
+  /// non-padding token's (causal without a pooler), else the first token's.
+  [[nodiscard]] Pooling pooling() const {
+    if (mean_pool_) return Pooling::mean;
+    return causal_ && !pooler_ ? Pooling::last_token : Pooling::first_token;
+  }
   /// The options of each block.
   [[nodiscard]] nn::BlockOptions block() const {
     return nn::BlockOptions(dim_, heads_)
@@ -238,17 +262,20 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
     return {x, pooled, std::move(layers)};
   }
 
-  /// The sentence feature `[B,D]` of token states `x` `[B,N,D]` before the pooler: the mean of
-  /// the tokens where `not_pad` (`[B,N]` bool) holds (`mean_pool`), else the last non-padding
-  /// token's state (causal without a pooler; right padding), else the first token's.
+  /// The sentence feature `[B,D]` of token states `x` `[B,N,D]` before the pooler, as
+  /// `options.pooling()` says: the mean of the tokens where `not_pad` (`[B,N]` bool) holds, the
+  /// last non-padding token's state (right padding), or the first token's.
   Tensor pool_tokens(const Tensor& x, const Tensor& not_pad) const {
-    if (options.mean_pool()) {
-      auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
-      return (x * w).sum(1) / w.sum(1).clamp_min(1.0);
-    }
-    if (options.causal() && !pooler) {  // last non-padding token (right padding)
-      auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
-      return x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
+    switch (options.pooling()) {
+      case Pooling::mean: {
+        auto w = not_pad.to(x.scalar_type()).unsqueeze(-1);
+        return (x * w).sum(1) / w.sum(1).clamp_min(1.0);
+      }
+      case Pooling::last_token: {
+        auto last = (not_pad.to(torch::kInt64).sum(1) - 1).clamp_min(0);
+        return x.gather(1, last.view({-1, 1, 1}).expand({-1, 1, x.size(2)})).squeeze(1);
+      }
+      case Pooling::first_token: break;
     }
     return x.select(1, 0);
   }
