@@ -55,14 +55,12 @@ for line in open("requirements-dev.txt"):
 PYEOF
   then
     echo "setup: installing the Python reference stack into $VENV (torch wheel = LibTorch, transformers, ...)"
-    # uv (from PyPI) downloads and unpacks the wheels in parallel: the stack, ~5.7 GB with the CUDA
-    # libraries of the torch wheel, in 39 s against 91 s for pip 23, both from empty caches
-    # (docs/00_quickstart.md, "Time"). It resolves the same pins; pip is the fallback.
+    # uv (from PyPI) downloads and unpacks the wheels in parallel, the CUDA libraries of the torch
+    # wheel included: less than half of pip's time (docs/00_quickstart.md, "Time"). It resolves the
+    # same pins; pip is the fallback.
     find_links=(); [ -n "${PIP_FIND_LINKS:-}" ] && find_links=(--find-links "$PIP_FIND_LINKS")
-    if "$VENV/bin/pip" install -q "uv==$UV_VERSION" &&
-       "$VENV/bin/uv" pip install -q --compile-bytecode --python "$PY" "${find_links[@]}" -r requirements-dev.txt; then
-      :
-    else
+    if ! { "$VENV/bin/pip" install -q "uv==$UV_VERSION" &&
+           "$VENV/bin/uv" pip install -q --compile-bytecode --python "$PY" "${find_links[@]}" -r requirements-dev.txt; }; then
       echo "setup: uv failed; installing with pip"
       "$VENV/bin/pip" install -q -r requirements-dev.txt
     fi

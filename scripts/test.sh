@@ -11,16 +11,16 @@ cd "$(dirname "$0")/.."
 #   header holds the template instantiations of torch/torch.h and libssl (CMake's
 #   PCH_INSTANTIATE_TEMPLATES), which GCC redoes in every translation unit;
 # - -O0 with clang, -O1 with GCC: the tests' compute is LibTorch's own optimised libraries, and
-#   what is left of a compile is code generation, which clang does ~2.6 times faster at -O0 than
-#   at -O1 (the test programs: 94 s against 246 s; three learning entries ran within 2 % of their
-#   -O1 times side by side; docs/00_quickstart.md, "Time"; issue 21).
+#   what is left of a compile is code generation, which clang does much faster at -O0, while the
+#   learning entries run about as fast (measured: docs/00_quickstart.md, "Time"; issue 21).
 # GCC stays the compiler of README command 1 (-O3) and of the `consumer` entry's project (-O1), whose
 # app includes ssl/ssl.hpp: in CI, GCC compiles every header and an optimised build of the app runs.
 # A tree already configured keeps its compiler and flags: after README command 1 the tests reuse its
 # objects instead of rebuilding them.
+cache() { sed -n "s/^$1:[A-Z]*=//p" build/CMakeCache.txt; }  # a variable of build/'s CMake cache
 compiler=()
 if [ -f build/CMakeCache.txt ]; then
-  opt=$(sed -n 's/^CMAKE_CXX_FLAGS_RELEASE:[A-Z]*=//p' build/CMakeCache.txt)
+  opt=$(cache CMAKE_CXX_FLAGS_RELEASE)
 elif [ -z "${CXX:-}" ] && command -v clang++ > /dev/null &&
      [ "$(clang++ -dumpversion | cut -d. -f1)" -ge 14 ] 2> /dev/null; then
   compiler=(-DCMAKE_CXX_COMPILER=clang++)
@@ -29,7 +29,6 @@ fi
 [ -n "${opt:-}" ] || opt="-O1 -DNDEBUG"
 ./scripts/build.sh "${compiler[@]}" -DSSL_BUILD_BENCHMARKS=OFF -DSSL_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELEASE=$opt" \
   --target ssl_test_programs
-cache() { sed -n "s/^$1:[A-Z]*=//p" build/CMakeCache.txt; }
 echo "test build: $(cache CMAKE_CXX_COMPILER) $(cache CMAKE_CXX_FLAGS_RELEASE)"
 cd build
 # -j2: the long learning entries run on 1 thread each, two side by side (tests/CMakeLists.txt).
