@@ -251,16 +251,16 @@ TEST_CASE("text::Encoder pools the mean, the last or the first token, as Encoder
   const auto bert = ssl::text::EncoderOptions(50, 8, 1, 2);
   CHECK(bert.pooling() == Pooling::first_token);
   CHECK(ssl::text::EncoderOptions(bert).mean_pool(true).pooling() == Pooling::mean);
-  CHECK(ssl::text::gpt(ssl::text::EncoderOptions(50, 8, 1, 2)).pooling() == Pooling::last_token);
-  CHECK(ssl::text::gpt(ssl::text::EncoderOptions(50, 8, 1, 2)).pooler(true).pooling() == Pooling::first_token);
+  const auto gpt = ssl::text::gpt(ssl::text::EncoderOptions(50, 8, 1, 2));
+  CHECK(gpt.pooling() == Pooling::last_token);
+  CHECK(ssl::text::EncoderOptions(gpt).pooler(true).pooling() == Pooling::first_token);
   CHECK(std::string(ssl::text::to_string(Pooling::last_token)) == "the last token");
   // Closed form on token states 0..11 ([2 sequences, 3 tokens, 2 dims]), the second one padded after 2.
   const auto x = torch::arange(12, torch::kFloat32).view({2, 3, 2});
   const auto not_pad = torch::tensor({1, 1, 1, 1, 1, 0}, torch::kBool).view({2, 3});
   auto pooled = [&](ssl::text::EncoderOptions o) { return ssl::text::Encoder(o)->pool_tokens(x, not_pad); };
   CHECK(torch::equal(pooled(ssl::text::EncoderOptions(bert).mean_pool(true)), torch::tensor({2.f, 3.f, 7.f, 8.f}).view({2, 2})));
-  CHECK(torch::equal(pooled(ssl::text::gpt(ssl::text::EncoderOptions(50, 8, 1, 2))),
-                     torch::tensor({4.f, 5.f, 8.f, 9.f}).view({2, 2})));
+  CHECK(torch::equal(pooled(gpt), torch::tensor({4.f, 5.f, 8.f, 9.f}).view({2, 2})));
   CHECK(torch::equal(pooled(bert), torch::tensor({0.f, 1.f, 6.f, 7.f}).view({2, 2})));
 }
 
