@@ -408,12 +408,58 @@ TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the sam
   };
   const auto a = scores(3), b = scores(3);
   CHECK(a.labels == 40);  // all of them when fewer than asked
+  CHECK(a.epochs == 1);   // no min_steps: the epochs asked
   CHECK(a.pretrained >= 0);
   CHECK(a.pretrained <= 1);
   CHECK(a.scratch >= 0);
   CHECK(a.scratch <= 1);
   CHECK(a.pretrained == b.pretrained);  // deterministic given the seed
   CHECK(a.scratch == b.scratch);
+}
+
+TEST_CASE("finetune_epochs_for: a small label budget trains at least min_steps optimizer steps") {
+  using ssl::eval::finetune_epochs_for;
+  CHECK(finetune_epochs_for(5000, 5, 0) == 5);        // 39 steps of 128 per epoch
+  CHECK(finetune_epochs_for(5000, 5, 195) == 5);      // 5 x 39 = 195 already
+  CHECK(finetune_epochs_for(1000, 5, 195) == 28);     // 7 steps per epoch: 28 x 7 = 196 >= 195
+  CHECK(finetune_epochs_for(100, 5, 195) == 195);     // one batch of 100 per epoch
+  CHECK(finetune_epochs_for(60000, 5, 195) == 5);     // 468 steps per epoch
+  CHECK(finetune_epochs_for(300, 2, 10, 100) == 4);   // batch 100: 3 steps per epoch, ceil(10 / 3)
+  CHECK_THROWS_WITH_AS(finetune_epochs_for(0, 5, 10), doctest::Contains("labels"), c10::Error);
+}
+
+TEST_CASE("finetune_sweep: a ResNet at two label budgets, each from the same pretrained weights") {
+  const auto arch = ssl::resnet::resnet18().channels(1).width(2).small_stem(true);
+  auto y = torch::arange(2).repeat(20);
+  auto images = (y.view({-1, 1, 1, 1}).expand({40, 1, 8, 8}) * 200 + torch::randint(0, 50, {40, 1, 8, 8})).to(torch::kUInt8);
+  const ssl::data::ImageSet train{images, y}, test{images.narrow(0, 0, 10), y.narrow(0, 0, 10)};
+  const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  torch::manual_seed(7);
+  ssl::resnet::Encoder pretrained(arch);
+  const auto before = pretrained->named_parameters()[0].value().clone();
+  const auto scratch = [&] { return ssl::resnet::Encoder(arch); };
+  const ssl::eval::FinetuneVsScratchOptions o{.epochs = 1, .min_steps = 30, .lr = 1e-2, .layer_decay = 1.0, .seed = 3};
+  const auto s = ssl::eval::finetune_sweep(pretrained, scratch, {10, 40}, train, test, unit, o);
+  REQUIRE(s.size() == 2);
+  CHECK(s[0].labels == 10);
+  CHECK(s[0].epochs == 30);  // one batch of 10 per epoch: 30 epochs for 30 steps
+  CHECK(s[1].labels == 40);
+  CHECK(s[1].epochs == 30);
+  CHECK(torch::equal(pretrained->named_parameters()[0].value(), before));  // each budget fine-tuned a copy
+  // Bright against dark images: both encoders learn them in 30 steps (chance: 0.5).
+  CHECK(s[1].pretrained >= 0.9);
+  CHECK(s[1].scratch >= 0.9);
+  // The sweep's budget equals one finetune_vs_scratch of a copy at that budget.
+  auto copy = ssl::resnet::Encoder(std::dynamic_pointer_cast<ssl::resnet::EncoderImpl>(pretrained->clone()));
+  auto one = o;
+  one.labels = 40;
+  const auto f = ssl::eval::finetune_vs_scratch(copy, scratch, train, test, unit, one);
+  CHECK(f.pretrained == s[1].pretrained);
+  CHECK(f.scratch == s[1].scratch);
+  // Layer-wise decay is by ViT block: a ResNet with it is an error, not a decay silently ignored.
+  one.layer_decay = 0.75;
+  CHECK_THROWS_WITH_AS(ssl::eval::finetune_vs_scratch(copy, scratch, train, test, unit, one),
+                       doctest::Contains("layer_decay 0.75"), c10::Error);
 }
 }
 

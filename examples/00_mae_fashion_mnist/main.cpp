@@ -58,7 +58,8 @@ void add_options(CLI::App& app, Args& a) {
                             "Fashion-MNIST for 28 px x 1 channel, else an image folder) and writes reconstruction.png and the "
                             "mask statistics and loss (metrics.json, lab.safetensors)");
   for (const char* o : {"--epochs", "--batch", "--lr", "--resume", "--dist", "--dim", "--depth", "--heads", "--patch",
-                        "--decoder-dim", "--decoder-depth", "--finetune-labels", "--finetune-epochs", "--features"})
+                        "--decoder-dim", "--decoder-depth", "--finetune-labels", "--finetune-epochs", "--finetune-min-steps",
+                        "--features"})
     hf->excludes(app.get_option(o));
 }
 
@@ -288,27 +289,21 @@ int run(const Args& a) {
     std::printf("raw pixels (floors):           k-NN %.2f %%, linear %.2f %%\n", 100 * knn_raw, 100 * linear_raw);
   }
 
-  // ---- 4. Fine-tune vs scratch with the same budget --------------------------------------
-  const auto f = ssl::eval::finetune_vs_scratch(mae->backbone(), mo.encoder, train, test, norm,
-                                                {.labels = a.finetune_labels, .epochs = a.finetune_epochs,
-                                                 .lr = a.finetune_lr, .layer_decay = a.layer_decay, .seed = a.seed,
-                                                 .device = device});
-  const double ft = f.pretrained, scratch = f.scratch, finetune_seconds = f.seconds;
-  const auto nl = f.labels;
-  std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n", (long long)nl,
-              (long long)a.finetune_epochs, 100 * ft, 100 * scratch, finetune_seconds);
+  // ---- 4. Fine-tune vs scratch with the same budget (each --finetune-labels) ----------------
+  const auto finetuned = ex::finetune_report(mae->backbone(), [&] { return ssl::vit::Encoder(mo.encoder); }, d, norm, a,
+                                             a.layer_decay, a.seed, device);
 
-  const ssl::train::Json m = {
-      {"knn_top1", knn}, {"linear_top1", linear}, {"finetune_top1", ft}, {"scratch_finetune_top1", scratch},
+  ssl::train::Json m = {
+      {"knn_top1", knn}, {"linear_top1", linear},
       // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
       {"raw_pixels_knn_top1", knn_raw}, {"raw_pixels_linear_top1", linear_raw},
       {"num_patches", num_patches}, {"visible_patches", num_patches - masked_patches}, {"masked_patches", masked_patches},
       {"mask_ratio", a.mask_ratio}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
-      {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init}, {"finetune_labels", nl},
-      {"finetune_epochs", a.finetune_epochs},
-      {"eval_seconds", eval_seconds}, {"finetune_seconds", finetune_seconds}, {"features", a.features},
+      {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init},
+      {"eval_seconds", eval_seconds}, {"features", a.features},
       {"threads", a.threads}, {"device", device.str()}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", d.image_size}, {"channels", d.channels}};
+  m.update(ex::finetune_json(finetuned));
   std::ofstream(a.out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),
               ex::seconds_since(t0));

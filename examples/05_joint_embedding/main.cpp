@@ -28,6 +28,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <type_traits>
+#include <vector>
 
 namespace {
 using ex05::Args;
@@ -141,7 +143,19 @@ int train_and_evaluate(R recipe, const Run& r) {
     ssl::train::TensorBoard(a.out).image(a.method + "/attention", picture, steps);
     std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
   }
-  const ssl::train::Json m = {
+  // Fine-tune vs scratch (--finetune-labels: each budget from a copy of the scored backbone).
+  auto sweep = [&](const auto& enc) {
+    using E = std::remove_cvref_t<decltype(enc)>;
+    return ex::finetune_report(enc, [arch = enc->options] { return E(arch); }, data, to_unit, a, a.layer_decay, a.seed,
+                               device);
+  };
+  std::vector<ssl::eval::FinetuneScores> finetuned;
+  if (!a.finetune_labels.empty()) finetuned = [&] {
+    if constexpr (requires { recipe->target()->backbone; })
+      if (a.teacher) return sweep(recipe->target()->backbone);
+    return sweep(recipe->backbone());
+  }();
+  ssl::train::Json m = {
       {"method", a.method}, {"backbone", a.backbone}, {"feature_dim", s.dim}, {"features", a.features},
       {"scored_network", a.teacher ? "teacher" : "student"}, {"knn_top1", s.knn}, {"linear_top1", s.linear},
       {"raw_pixels_knn_top1", raw.knn}, {"raw_pixels_linear_top1", raw.linear}, {"epochs", a.random_init ? 0 : epochs},
@@ -150,6 +164,7 @@ int train_and_evaluate(R recipe, const Run& r) {
       {"train_seconds", train_seconds}, {"optimizer", a.optimizer}, {"lr", lr}, {"final_loss", final_loss},
       {"eval_seconds", s.seconds}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", data.image_size}, {"channels", data.channels}};
+  m.update(ex::finetune_json(finetuned));
   std::ofstream(a.out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
   std::printf("wrote %s/metrics.json\n", a.out.c_str());
   return 0;
@@ -211,6 +226,9 @@ int run(Args a) {
   if (a.backbone.empty()) a.backbone = m.backbone;
   if (a.out.empty()) a.out = "out/" + a.method;
   if (a.features.empty()) a.features = a.backbone == "vit" ? "blocks" : "tokens";
+  if (a.layer_decay < 0) a.layer_decay = a.backbone == "vit" ? 0.75 : 1.0;
+  TORCH_CHECK(a.layer_decay == 1.0 || a.backbone == "vit", "--layer-decay ", a.layer_decay, ": the lr decays by ViT ",
+              "block, and --backbone ", a.backbone, " has none (leave the option out, or give 1)");
   TORCH_CHECK(a.features != "blocks" || a.backbone == "vit", "--features blocks: the token maps of the last blocks ",
               "are a ViT's (--backbone vit), got --backbone ", a.backbone, " (use tokens or pooled)");
   TORCH_CHECK(!a.teacher || m.teacher, "--teacher: ", a.method, " has no momentum teacher to score (BYOL, MoCo v3 and DINO have one)");

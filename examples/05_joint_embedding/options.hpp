@@ -12,11 +12,14 @@
 namespace ex05 {
 
 /// The command line of example 05.
-struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::DistillationArgs, ex::MonitorArgs {
+struct Args : ex::RunArgs, ex::VitArgs, ex::ProbeArgs, ex::DistillationArgs, ex::MonitorArgs, ex::FinetuneArgs {
   // epochs, batch, lr: -1, the method's default; procs: -1, the method's (1 with --device cuda);
   // threads: in all, split over the processes; ViT: 4 x 4 patches of 7 px; DINO's local crops:
-  // 2 x 2 patches each
-  Args() : ex::RunArgs{.epochs = -1, .batch = -1, .lr = -1}, ex::VitArgs{.dim = 64, .patch = 7} {}
+  // 2 x 2 patches each; fine-tuning only when --finetune-labels is given; layer decay: -1, 0.75
+  // for a ViT and none (1) for a ResNet
+  Args()
+      : ex::RunArgs{.epochs = -1, .batch = -1, .lr = -1}, ex::VitArgs{.dim = 64, .patch = 7},
+        ex::FinetuneArgs{.finetune_labels = {}, .layer_decay = -1} {}
   std::string method = "simclr";
   std::string backbone = "";  // default per method (main.cpp's table): vit for dino, resnet18 otherwise
   ex::ImageDataOptions data{.data = ex::fashion_mnist_dir()};
@@ -67,6 +70,8 @@ inline void add_options(CLI::App& app, Args& a, const std::vector<std::string>& 
   app.add_option("--freeze-last-layer", a.freeze_last_layer, "DINO: epochs during which the head's last layer is frozen")
       ->check(ex::at_least(0));
   ex::add_probe_options(app, a);
+  ex::add_finetune_options(app, a, "; none (the default): no fine-tuning",
+                           " (default: 0.75 with --backbone vit; a ResNet has no blocks to decay by: 1)");
   ex::add_monitor_option(app, a);
   app.add_option("--features", a.features, "frozen features: tokens (the whole output map: ResNet H' x W' x C, ViT every token; the ResNet's default) | "
                                             "blocks (ViT: the token maps of the last 4 blocks, each normed, DINO's evaluation features; the ViT's default) | pooled (ResNet average / ViT CLS)")

@@ -101,21 +101,31 @@ inline void add_probe_options(CLI::App& app, ProbeArgs& a) {
   if (auto* resume = app.get_option_no_throw("--resume")) random_init->excludes(resume);
 }
 
-/// The fine-tuning of a pretrained ViT against the same ViT from scratch (examples 00 and 06):
-/// `--finetune-labels`, `--finetune-epochs`, `--finetune-lr`, `--layer-decay`.
+/// The fine-tuning of a pretrained encoder against the same encoder from scratch (examples 00, 05
+/// and 06): `--finetune-labels` (one budget or several: the label-budget sweep),
+/// `--finetune-epochs`, `--finetune-min-steps`, `--finetune-lr`, `--layer-decay`.
 struct FinetuneArgs {
-  int64_t finetune_labels = 5000, finetune_epochs = 5;
+  std::vector<int64_t> finetune_labels{5000};
+  int64_t finetune_epochs = 5, finetune_min_steps = 0;
   double finetune_lr = 1e-3, layer_decay = 0.75;
 };
 
-/// Declares the fine-tuning options of `a`.
-inline void add_finetune_options(CLI::App& app, FinetuneArgs& a) {
-  app.add_option("--finetune-labels", a.finetune_labels, "labelled training images used for fine-tuning")
+/// Declares the fine-tuning options of `a`; `none`: what no `--finetune-labels` means, where an
+/// example fine-tunes only when asked; `decay`: what follows `--layer-decay`'s help.
+inline void add_finetune_options(CLI::App& app, FinetuneArgs& a, const std::string& none = "",
+                                 const std::string& decay = "") {
+  app.add_option("--finetune-labels", a.finetune_labels,
+                 "labelled training images used for fine-tuning; several: one fine-tune each from the same "
+                 "pretrained weights (a label-budget sweep, e.g. 100 1000 5000 60000)" + none)
       ->check(at_least(1));
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)")
       ->check(at_least(1));
+  app.add_option("--finetune-min-steps", a.finetune_min_steps,
+                 "fine-tune for at least this many optimizer steps: with few labels the epochs are raised to reach "
+                 "it (0: --finetune-epochs exactly; 5 epochs of 5000 labels are 195 steps)")
+      ->check(at_least(0));
   app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate")->check(positive());
-  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning the pretrained ViT")
+  app.add_option("--layer-decay", a.layer_decay, "layer-wise lr decay when fine-tuning a pretrained ViT" + decay)
       ->check(in_range(0, 1, true));
 }
 

@@ -1,15 +1,21 @@
 // Shared by the image examples (not part of the library): the clock their reports use, and the
-// library's frozen-feature evaluation (ssl/eval/frozen.hpp) run and printed the examples' way.
+// library's frozen-feature evaluation (ssl/eval/frozen.hpp) and fine-tuning against scratch
+// (ssl/eval/finetune.hpp) run and printed the examples' way.
 #pragma once
 #include <ssl/data/loader.hpp>
+#include <ssl/eval/finetune.hpp>
 #include <ssl/eval/frozen.hpp>
+#include <ssl/train/metrics_log.hpp>
 
+#include "cli.hpp"
 #include "image_data.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ex {
 
@@ -39,6 +45,41 @@ inline FrozenReport frozen_report(const std::string& name, const std::string& wh
     std::printf("raw pixels (floors):            k-NN %.2f %%, linear %.2f %%\n", 100 * r.raw.knn, 100 * r.raw.linear);
   }
   return r;
+}
+
+/// `ssl::eval::finetune_sweep` of `encoder` (left as it is) against `make_scratch()` at each
+/// `--finetune-labels` of `a`, each budget printed on one line; `layer_decay`: the pretrained
+/// encoder's (1 for a ResNet).
+template <class E, class MakeScratch>
+std::vector<ssl::eval::FinetuneScores> finetune_report(const E& encoder, MakeScratch make_scratch, const ImageData& data,
+                                                       const ssl::data::Transform& transform, const FinetuneArgs& a,
+                                                       double layer_decay, uint64_t seed, torch::Device device) {
+  return ssl::eval::finetune_sweep(
+      encoder, std::move(make_scratch), a.finetune_labels, data.train, data.test, transform,
+      {.epochs = a.finetune_epochs, .min_steps = a.finetune_min_steps, .lr = a.finetune_lr, .layer_decay = layer_decay,
+       .seed = seed, .device = device},
+      [](const ssl::eval::FinetuneScores& f) {
+        std::printf("fine-tune on %lld labels, %lld epochs: pretrained %.2f %% vs scratch %.2f %% (%.0f s)\n",
+                    (long long)f.labels, (long long)f.epochs, 100 * f.pretrained, 100 * f.scratch, f.seconds);
+      });
+}
+
+/// metrics.json's fine-tuning fields: the first budget as `finetune_top1`, `scratch_finetune_top1`,
+/// `finetune_labels`, `finetune_epochs` and `finetune_seconds`, and every budget in
+/// `finetune_budgets` (`labels`, `epochs`, `pretrained_top1`, `scratch_top1`, `seconds`); none
+/// without a budget.
+inline ssl::train::Json finetune_json(const std::vector<ssl::eval::FinetuneScores>& budgets) {
+  ssl::train::Json j = ssl::train::Json::object();
+  if (budgets.empty()) return j;
+  const auto& f = budgets.front();
+  j = {{"finetune_top1", f.pretrained}, {"scratch_finetune_top1", f.scratch}, {"finetune_labels", f.labels},
+       {"finetune_epochs", f.epochs}, {"finetune_seconds", f.seconds}};
+  auto all = ssl::train::Json::array();
+  for (const auto& b : budgets)
+    all.push_back({{"labels", b.labels}, {"epochs", b.epochs}, {"pretrained_top1", b.pretrained},
+                   {"scratch_top1", b.scratch}, {"seconds", b.seconds}});
+  j["finetune_budgets"] = std::move(all);
+  return j;
 }
 
 }  // namespace ex

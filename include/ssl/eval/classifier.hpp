@@ -11,6 +11,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <string>
+
 namespace ssl::eval {
 
 namespace detail {
@@ -149,6 +152,13 @@ Classifier<Encoder> finetune_model(Encoder encoder, const torch::Tensor& inputs,
                       {.batch_size = std::min<int64_t>(o.batch, inputs.size(0)), .seed = o.seed, .device = o.device,
                        .lengths = o.group_by_length_pad >= 0 ? (inputs != o.group_by_length_pad).sum(1) : torch::Tensor()});
   const int64_t depth = encoder->options.depth();
+  if (o.layer_decay != 1.0) {  // decayed by ViT block: an encoder without blocks would silently get none
+    const auto named = encoder->named_parameters();
+    TORCH_CHECK(std::any_of(named.begin(), named.end(),
+                            [](const auto& p) { return p.key().find("blocks.") != std::string::npos; }),
+                "eval::finetune: layer_decay ", o.layer_decay, " decays the lr by ViT block (parameters named ",
+                "blocks.<i>.), and this encoder has none: give layer_decay 1");
+  }
   optim::AdamW opt(clf->named_parameters().pairs(),
                    {.lr = o.lr, .weight_decay = o.weight_decay, .beta2 = 0.999, .layer_decay = o.layer_decay},
                    [depth](const std::string& n) { return optim::vit_layer_of(n, depth); }, depth + 1);

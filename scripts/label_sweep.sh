@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The label-budget sweep (docs/decision_guide.md): each method's default pretraining (examples 00
+# and 05), then its backbone fine-tuned against the same network from scratch at each label
+# budget, every budget from the same pretrained weights (--finetune-labels with several values),
+# one run at a time on the machine's cores, into <root>/<method>/seed<S>/. A run already done is
+# not run again. Then it prints the table, and with --doc FILE writes it between FILE's
+# label-sweep markers.
+#   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
+#   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
+#   5 epochs of 5000 labels at batch 128, the examples' default fine-tune), BUILD (build),
+#   ROOT (out/sweep)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/results_lib.sh
+root=${ROOT:-out/sweep}
+seed=${SEED:-0}
+read -r -a labels <<< "${LABELS:-100 1000 5000 60000}"
+min_steps=${MIN_STEPS:-195}
+results_args "$@"
+[ ${#names[@]} -gt 0 ] || names=(mae dino simclr)
+for v in "$seed" "$min_steps" "${labels[@]}"; do
+  [[ $v =~ ^[0-9]+$ ]] || { echo "label_sweep: SEED, MIN_STEPS and LABELS must be non-negative integers, got '$v'"; exit 2; }
+done
+
+command_of() {
+  case $1 in
+    mae) echo "00_mae_fashion_mnist" ;;
+    dino | simclr) echo "05_joint_embedding --method $1 --floors 0" ;;
+    *) return 1 ;;
+  esac
+}
+for m in "${names[@]}"; do
+  command_of "$m" > /dev/null || { echo "label_sweep: unknown method '$m' (mae, dino or simclr)"; exit 2; }
+done
+
+if [ $table_only = no ]; then
+  for m in "${names[@]}"; do
+    read -r -a cmd <<< "$(command_of "$m")"
+    results_run "$root/$m/seed$seed" "${cmd[@]}" --seed "$seed" --finetune-labels "${labels[@]}" \
+      --finetune-min-steps "$min_steps"
+  done
+fi
+results_table sweep "$root" "$doc" "$seed" "${names[@]}"

@@ -1,0 +1,43 @@
+# Shared by scripts/seed_table.sh and scripts/label_sweep.sh (sourced, from the project root):
+# their command line, one example run into its own folder, and the table they print.
+
+# [--table-only] [--doc FILE] [name...] -> $table_only (yes | no), $doc, the array $names.
+results_args() {
+  table_only=no
+  doc=
+  names=()
+  while (($#)); do
+    case $1 in
+      --table-only) table_only=yes ;;
+      --doc) [ $# -ge 2 ] || { echo "$0: --doc needs a file"; exit 2; }; doc=$2; shift ;;
+      *) names+=("$1") ;;
+    esac
+    shift
+  done
+}
+
+# results_run DIR EXAMPLE [ARG...]: $BUILD/examples/EXAMPLE ARG... --out DIR, unless DIR/metrics.json
+# exists (a run done by an earlier call). DIR/host.txt names the machine (CPU, AVX-512 or AVX2,
+# cores), the date and the commit; DIR/log.txt keeps the output (progress as lines: not a
+# terminal). A run that writes no metrics.json stops the script.
+results_run() {
+  local dir=$1 exe=${BUILD:-build}/examples/$2
+  shift 2
+  [ -f "$dir/metrics.json" ] && return 0
+  [ -x "$exe" ] || { echo "$0: $exe missing: scripts/build.sh --target $(basename "$exe")"; exit 1; }
+  rm -rf "$dir" && mkdir -p "$dir"
+  echo "$0: $dir ($(date -u +%H:%M:%S))"
+  { grep -m1 "model name" /proc/cpuinfo | sed 's/.*: //'
+    grep -q avx512f /proc/cpuinfo && echo "AVX-512" || echo "AVX2"
+    nproc; date -u +%F; git rev-parse --short HEAD; } > "$dir/host.txt"
+  "$exe" "$@" --out "$dir" > "$dir/log.txt" 2>&1 || true
+  [ -f "$dir/metrics.json" ] || { echo "$0: the run into $dir failed: $dir/log.txt"; tail -5 "$dir/log.txt"; exit 1; }
+}
+
+# results_table seeds|sweep ROOT [ARG...]: scripts/results_table.py on the project's venv (only
+# the standard library is needed).
+results_table() {
+  local py=.venv/bin/python
+  [ -x "$py" ] || py=python3
+  "$py" scripts/results_table.py "$@"
+}

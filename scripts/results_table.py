@@ -1,0 +1,125 @@
+"""The tables of scripts/seed_table.sh and scripts/label_sweep.sh, from their runs' folders.
+
+    results_table.py seeds ROOT DOC RUN...         mean +- std over <ROOT>/<run>/seed*/metrics.json
+    results_table.py sweep ROOT DOC SEED METHOD... each budget of <ROOT>/<method>/seed<SEED>
+
+Prints the markdown table; with DOC (not empty) also writes it between DOC's markers
+(<!-- seed-table --> ... <!-- /seed-table -->, or label-sweep). Standard library only.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+# Each method's network at initialisation (scripts/seed_table.sh: <method>_init, resnet_init).
+BASELINE = {"dino": "dino_init", "mae": "mae_init", "ibot": "ibot_init", "beit": "beit_init",
+            "data2vec2": "data2vec2_init", "ijepa": "ijepa_init",
+            **{m: "resnet_init" for m in ("simclr", "vicreg", "barlow_twins", "mocov3", "byol", "simsiam")}}
+
+
+def runs_of(folder):
+    """The metrics.json of every seed<S> under `folder`, by seed, each with its host.txt as `_host`."""
+    out = []
+    for s in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        f = os.path.join(folder, s, "metrics.json")
+        if os.path.isfile(f):
+            m = json.load(open(f))
+            cpu, isa = open(os.path.join(folder, s, "host.txt")).read().split("\n")[:2]
+            m["_host"] = f"{cpu}, {isa}"
+            out.append(m)
+    return sorted(out, key=lambda m: m["seed"])
+
+
+def stat(ms, key):
+    """(mean, sample std or nan, n) of 100 * m[key] over the runs that measured it, or None."""
+    v = [100 * m[key] for m in ms if m.get(key) is not None and m[key] >= 0]
+    if not v:
+        return None
+    return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else float("nan")), len(v)
+
+
+def fmt(st):
+    if st is None:
+        return "—"
+    mean, sd, n = st
+    return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {sd:.2f}"
+
+
+def seeds_table(root, runs):
+    rows = ["| run | seeds | network, features | k-NN | linear | fine-tune | scratch | at initialisation: k-NN / "
+            "linear / fine-tune | raw pixels: k-NN / linear | verdict (means) | wall s (mean) | host |",
+            "|---|---|---|---:|---:|---:|---:|---|---|---|---:|---|"]
+    for r in runs:
+        if r.endswith("_init"):
+            continue
+        ms = runs_of(os.path.join(root, r))
+        if not ms:
+            rows.append(f"| {r} | not run yet | | | | | | | | | | |")
+            continue
+        b = runs_of(os.path.join(root, BASELINE[r]))
+        knn, lin, ft, sc = (stat(ms, k) for k in ("knn_top1", "linear_top1", "finetune_top1", "scratch_finetune_top1"))
+        bknn, blin, bft = (stat(b, k) for k in ("knn_top1", "linear_top1", "finetune_top1"))
+        rk, rl = stat(ms, "raw_pixels_knn_top1"), stat(ms, "raw_pixels_linear_top1")
+        verdict = []
+        for name, x, floor in (("k-NN", knn, rk), ("linear", lin, rl)):
+            if x and floor and x[0] <= floor[0]:
+                verdict.append(f"**{name} under the raw-pixel floor**")
+        for name, x, floor in (("k-NN", knn, bknn), ("linear", lin, blin)):
+            if x and floor and x[0] <= floor[0]:
+                verdict.append(f"**{name} under initialisation**")
+            elif x and not floor:
+                verdict.append(f"{name} at initialisation not run yet")
+        if ft and sc and ft[0] <= sc[0]:
+            verdict.append("**fine-tune under scratch**")
+        verdict = "; ".join(verdict) or "above both floors"
+        m0 = ms[0]
+        net = f"{m0.get('backbone', 'vit')}, {m0.get('features', 'tokens')}"
+        seeds = ", ".join(str(m["seed"]) for m in ms) + (f" (init: {', '.join(str(m['seed']) for m in b)})" if b else "")
+        wall = statistics.mean(m["total_seconds"] for m in ms)
+        hosts = "; ".join(sorted({m["_host"] for m in ms + b}))
+        init = " / ".join(fmt(x) for x in (bknn, blin, bft))
+        rows.append(f"| {r} | {seeds} | {net} | {fmt(knn)} | {fmt(lin)} | {fmt(ft)} | {fmt(sc)} | {init} | "
+                    f"{fmt(rk)} / {fmt(rl)} | {verdict} | {wall:.0f} | {hosts} |")
+    return "\n".join(rows)
+
+
+def sweep_table(root, seed, methods):
+    rows = [f"| method (seed {seed}) | labels | epochs | pretrained | scratch | gain | seconds (both) | host |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for m in methods:
+        ms = [r for r in runs_of(os.path.join(root, m)) if str(r["seed"]) == seed]
+        if not ms:
+            rows.append(f"| {m} | not run yet | | | | | | |")
+            continue
+        j = ms[0]
+        name = f"{m} ({j.get('backbone', 'vit')}, {j['epochs']} epochs, {j['train_seconds']:.0f} s pretraining)"
+        for b in j["finetune_budgets"]:
+            gain = 100 * (b["pretrained_top1"] - b["scratch_top1"])
+            rows.append(f"| {name} | {b['labels']} | {b['epochs']} | {100 * b['pretrained_top1']:.2f} % | "
+                        f"{100 * b['scratch_top1']:.2f} % | {gain:+.2f} | {b['seconds']:.0f} | {j['_host']} |")
+            name = ""
+    return "\n".join(rows)
+
+
+def write_between(doc, marker, table):
+    text = open(doc).read()
+    new, n = re.subn(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", lambda x: x.group(1) + table + x.group(2),
+                     text, flags=re.S)
+    if n != 1:
+        sys.exit(f"results_table: {doc} has no '<!-- {marker} -->' ... '<!-- /{marker} -->' pair")
+    open(doc, "w").write(new)
+    print(f"results_table: wrote the table into {doc}")
+
+
+if __name__ == "__main__":
+    mode, root, doc, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    if mode == "seeds":
+        table, marker = seeds_table(root, rest), "seed-table"
+    elif mode == "sweep":
+        table, marker = sweep_table(root, rest[0], rest[1:]), "label-sweep"
+    else:
+        sys.exit(f"results_table: expected the mode seeds or sweep, got '{mode}'")
+    print(table)
+    if doc:
+        write_between(doc, marker, table)

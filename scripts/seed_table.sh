@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Results over seeds (docs/results_seeds.md): each image method's default run (examples 00, 05,
+# 06 with their defaults) and the same network scored at initialisation (--random-init), for each
+# seed, one run at a time on the machine's cores, into <root>/<run>/seed<S>/. A run already done
+# is not run again, so the script resumes where an earlier call stopped. Then it prints the table
+# of mean +- std over the seeds done, and with --doc FILE writes it between FILE's seed-table
+# markers.
+#   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
+#   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds)
+# Runs (default: all, in this order): dino dino_init mae mae_init ibot ibot_init beit beit_init
+#   simclr resnet_init vicreg barlow_twins mocov3 byol simsiam data2vec2 data2vec2_init ijepa
+#   ijepa_init. <method>_init is <method>'s network at initialisation with <method>'s features and
+#   fine-tuning; resnet_init is the ResNet-18 of every example-05 method but DINO (the same
+#   network and features whichever projector the method adds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/results_lib.sh
+root=${ROOT:-out/seeds}
+read -r -a seeds <<< "${SEEDS:-0 1 2}"
+results_args "$@"
+all=(dino dino_init mae mae_init ibot ibot_init beit beit_init simclr resnet_init vicreg barlow_twins mocov3 byol
+     simsiam data2vec2 data2vec2_init ijepa ijepa_init)
+[ ${#names[@]} -gt 0 ] || names=("${all[@]}")
+
+# The example and its arguments for one run.
+command_of() {
+  case $1 in
+    mae) echo "00_mae_fashion_mnist" ;;
+    mae_init) echo "00_mae_fashion_mnist --random-init" ;;
+    resnet_init) echo "05_joint_embedding --method simclr --random-init" ;;
+    simclr | vicreg | barlow_twins | mocov3 | byol | simsiam | dino) echo "05_joint_embedding --method $1" ;;
+    dino_init) echo "05_joint_embedding --method dino --random-init" ;;
+    beit | ibot | data2vec2 | ijepa) echo "06_masked_tokens --method $1" ;;
+    beit_init | ibot_init | data2vec2_init | ijepa_init) echo "06_masked_tokens --method ${1%_init} --random-init" ;;
+    *) return 1 ;;
+  esac
+}
+for r in "${names[@]}"; do
+  command_of "$r" > /dev/null || { echo "seed_table: unknown run '$r' (one of: ${all[*]})"; exit 2; }
+done
+for s in "${seeds[@]}"; do
+  [[ $s =~ ^[0-9]+$ ]] || { echo "seed_table: SEEDS must be non-negative integers, got '$s'"; exit 2; }
+done
+
+if [ $table_only = no ]; then
+  for r in "${names[@]}"; do
+    read -r -a cmd <<< "$(command_of "$r")"
+    for s in "${seeds[@]}"; do results_run "$root/$r/seed$s" "${cmd[@]}" --seed "$s"; done
+  done
+fi
+results_table seeds "$root" "$doc" "${names[@]}"
