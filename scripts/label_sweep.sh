@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The label-budget sweep (docs/decision_guide.md): each method's default pretraining (examples 00
-# and 05), then its backbone fine-tuned against the same network from scratch at each label
-# budget, every budget from the same pretrained weights (--finetune-labels with several values),
-# one run at a time on the machine's cores, into <root>/<method>/seed<S>/. A run already done is
-# not run again. Then it prints the table, and with --doc FILE writes it between FILE's
-# label-sweep markers.
+# The label-budget sweep (docs/decision_guide.md, "The label-budget sweep"): each method's
+# default pretraining (examples 00 and 05), then its backbone fine-tuned against the same network
+# from scratch at each label budget, every budget from the same pretrained weights
+# (--finetune-labels with several values), one run at a time on the machine's cores, into
+# <root>/<method>/seed<S>/. A run already done is not run again. Then it prints the table, and
+# with --doc FILE writes it between FILE's label-sweep markers.
 #   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
 #   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
 #   5 epochs of 5000 labels at batch 128, the examples' default fine-tune), BUILD (build),

@@ -73,6 +73,9 @@ def seeds_table(root, runs):
         if ft and sc and ft[0] <= sc[0]:
             verdict.append("**fine-tune under scratch**")
         verdict = "; ".join(verdict) or "above both floors"
+        under = sum(m["knn_top1"] <= m["raw_pixels_knn_top1"] for m in ms if m.get("raw_pixels_knn_top1", -1) >= 0)
+        if under:
+            verdict += f" (k-NN under the raw-pixel floor on {under} of {len(ms)} seeds)"
         m0 = ms[0]
         net = f"{m0.get('backbone', 'vit')}, {m0.get('features', 'tokens')}"
         seeds = ", ".join(str(m["seed"]) for m in ms) + (f" (init: {', '.join(str(m['seed']) for m in b)})" if b else "")
@@ -93,7 +96,9 @@ def sweep_table(root, seed, methods):
             rows.append(f"| {m} | not run yet | | | | | | |")
             continue
         j = ms[0]
-        name = f"{m} ({j.get('backbone', 'vit')}, {j['epochs']} epochs, {j['train_seconds']:.0f} s pretraining)"
+        pretraining = (f"{j['train_seconds']:.0f} s pretraining" if j["train_seconds"] >= 1 else
+                       "pretrained by an earlier run, resumed at its end")
+        name = f"{m} ({j.get('backbone', 'vit')}, {j['epochs']} epochs, {pretraining})"
         for b in j["finetune_budgets"]:
             gain = 100 * (b["pretrained_top1"] - b["scratch_top1"])
             rows.append(f"| {name} | {b['labels']} | {b['epochs']} | {100 * b['pretrained_top1']:.2f} % | "

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Results over seeds (docs/results_seeds.md): each image method's default run (examples 00, 05,
-# 06 with their defaults) and the same network scored at initialisation (--random-init), for each
-# seed, one run at a time on the machine's cores, into <root>/<run>/seed<S>/. A run already done
-# is not run again, so the script resumes where an earlier call stopped. Then it prints the table
-# of mean +- std over the seeds done, and with --doc FILE writes it between FILE's seed-table
-# markers.
+# Results over seeds (docs/decision_guide.md, "Results over seeds"): each image method's default
+# run (examples 00, 05, 06 with their defaults) and the same network scored at initialisation
+# (--random-init), for each seed, one run at a time on the machine's cores, into
+# <root>/<run>/seed<S>/. A run already done is not run again, so the script resumes where an
+# earlier call stopped. Then it prints the table of mean +- std over the seeds done, and with
+# --doc FILE writes it between FILE's seed-table markers.
 #   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
 #   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds)
 # Runs (default: all, in this order): dino dino_init mae mae_init ibot ibot_init beit beit_init

@@ -2,7 +2,8 @@
 // SimCLR, Barlow Twins, MoCo v3, VICReg or SimSiam (one recipe header each), then evaluate the
 // frozen features (a ResNet's last feature map; a ViT's token maps of its last 4 blocks, as DINO's
 // evaluation) with a k-NN classifier and a linear probe beside the raw-pixel floors measured in
-// the same run. DINO with a ViT also draws the last layer's CLS attention of every head.
+// the same run, and with --finetune-labels fine-tunes the backbone against the same network from
+// scratch. DINO with a ViT also draws the last layer's CLS attention of every head.
 // DINO trains on two processes of this machine by default (`--procs 2`: the example starts its
 // second process itself, ssl/dist/launch.hpp): its small ViT's steps are not shortened by a
 // second thread, a second process nearly doubles the images/s (docs/04_joint_embedding.md).
@@ -249,6 +250,6 @@ int run(Args a) {
 
 int main(int argc, char** argv) {
   return ex::methods_main<Args>(
-      argc, argv, "libssl 05: joint-embedding pretraining on Fashion-MNIST or your images (k-NN, linear probe, DINO attention maps)",
+      argc, argv, "libssl 05: joint-embedding pretraining on Fashion-MNIST or your images (k-NN, linear probe, fine-tune, DINO attention maps)",
       methods(), ex05::add_options, run);
 }

@@ -108,7 +108,7 @@ inline FinetuneScores finetune_vs_scratch(vit::Encoder pretrained, const vit::Op
 /// The label-budget sweep: `finetune_vs_scratch` at each of `labels` (`o.labels` ignored), each
 /// from a copy of `pretrained` (left as it is) and a scratch encoder built with the same seed;
 /// `on_budget(scores)` after each budget, e.g. to print it. Example: `{100, 1000, 5000, 60000}`
-/// with `o.min_steps = 200` (the steps of 5 epochs of 5 000 labels at batch 128).
+/// with `o.min_steps = 195` (the steps of 5 epochs of 5 000 labels at batch 128).
 template <Backbone E, class MakeScratch, class OnBudget = void (*)(const FinetuneScores&)>
   requires std::is_invocable_r_v<E, MakeScratch&> && std::is_invocable_v<OnBudget&, const FinetuneScores&>
 std::vector<FinetuneScores> finetune_sweep(
