@@ -25,6 +25,7 @@ def runs_of(folder):
         f = os.path.join(folder, s, "metrics.json")
         if os.path.isfile(f):
             m = json.load(open(f))
+            m["seed"] = int(s.removeprefix("seed"))  # the folder's (example 00 wrote no seed before 2026-12-07)
             cpu, isa = open(os.path.join(folder, s, "host.txt")).read().split("\n")[:2]
             m["_host"] = f"{cpu}, {isa}"
             out.append(m)
@@ -109,8 +110,8 @@ def sweep_table(root, seed, methods):
 
 def write_between(doc, marker, table):
     text = open(doc).read()
-    new, n = re.subn(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", lambda x: x.group(1) + table + x.group(2),
-                     text, flags=re.S)
+    new, n = re.subn(rf"(<!-- {marker} -->\n)(?:.*?\n)?(<!-- /{marker} -->)",
+                     lambda x: x.group(1) + table + "\n" + x.group(2), text, flags=re.S)
     if n != 1:
         sys.exit(f"results_table: {doc} has no '<!-- {marker} -->' ... '<!-- /{marker} -->' pair")
     open(doc, "w").write(new)

@@ -299,7 +299,7 @@ int run(const Args& a) {
       {"raw_pixels_knn_top1", knn_raw}, {"raw_pixels_linear_top1", linear_raw},
       {"num_patches", num_patches}, {"visible_patches", num_patches - masked_patches}, {"masked_patches", masked_patches},
       {"mask_ratio", a.mask_ratio}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
-      {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init},
+      {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init}, {"seed", a.seed},
       {"eval_seconds", eval_seconds}, {"features", a.features},
       {"threads", a.threads}, {"device", device.str()}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", d.image_size}, {"channels", d.channels}};
