@@ -5,7 +5,7 @@
 # on it, and LibTorch is the one of its torch wheel unless a CMAKE_PREFIX_PATH or Torch_DIR is
 # given (as -D... arguments, on each call, or in the environment).
 # Optimisation: CMake's Release flags (-O3 -DNDEBUG) unless a -DCMAKE_CXX_FLAGS_RELEASE=... is
-# given (scripts/test.sh gives -O1 on a tree not configured yet: see there).
+# given (scripts/test.sh: -O0 with clang, -O1 with GCC, on a tree not configured yet; see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$PWD/.venv/bin/python

@@ -18,6 +18,7 @@ read -r -a labels <<< "${LABELS:-100 1000 5000 60000}"
 min_steps=${MIN_STEPS:-195}
 results_args "$@"
 [ ${#names[@]} -gt 0 ] || names=(mae dino simclr)
+[ ${#labels[@]} -gt 0 ] || { echo "label_sweep: LABELS is empty: give one budget or more (e.g. \"100 1000\")"; exit 2; }
 for v in "$seed" "$min_steps" "${labels[@]}"; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "label_sweep: SEED, MIN_STEPS and LABELS must be non-negative integers, got '$v'"; exit 2; }
 done
