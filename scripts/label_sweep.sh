@@ -3,8 +3,9 @@
 # default pretraining (examples 00 and 05), then its backbone fine-tuned against the same network
 # from scratch at each label budget, every budget from the same pretrained weights
 # (--finetune-labels with several values), one run at a time on the machine's cores, into
-# <root>/<method>/seed<S>/. A run already done is not run again. Then it prints the table, and
-# with --doc FILE writes it between FILE's label-sweep markers.
+# <root>/<method>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
+# docs/results/sweep/<method>/seed<S>/. A run kept there is not run again. Then it prints the
+# table, and with --doc FILE writes it between FILE's label-sweep markers.
 #   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
 #   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
 #   5 epochs of 5000 labels at batch 128, the examples' default fine-tune), BUILD (build),
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/results_lib.sh
 root=${ROOT:-out/sweep}
+kept=docs/results/sweep  # each run's metrics.json, host.txt and log.txt, in git: the table's source
 seed=${SEED:-0}
 read -r -a labels <<< "${LABELS:-100 1000 5000 60000}"
 min_steps=${MIN_STEPS:-195}
@@ -37,8 +39,8 @@ done
 if [ $table_only = no ]; then
   for m in "${names[@]}"; do
     read -r -a cmd <<< "$(command_of "$m")"
-    results_run "$root/$m/seed$seed" "${cmd[@]}" --seed "$seed" --finetune-labels "${labels[@]}" \
-      --finetune-min-steps "$min_steps"
+    results_run "$root/$m/seed$seed" "$kept/$m/seed$seed" "${cmd[@]}" --seed "$seed" \
+      --finetune-labels "${labels[@]}" --finetune-min-steps "$min_steps"
   done
 fi
-results_table sweep "$root" "$doc" "$seed" "${names[@]}"
+results_table sweep "$kept" "$doc" "$seed" "${names[@]}"

@@ -16,14 +16,16 @@ results_args() {
   done
 }
 
-# results_run DIR EXAMPLE [ARG...]: $BUILD/examples/EXAMPLE ARG... --out DIR, unless DIR/metrics.json
-# exists (a run done by an earlier call). DIR/host.txt names the machine (CPU, AVX-512 or AVX2,
-# cores), the date and the commit; DIR/log.txt keeps the output (progress as lines: not a
-# terminal). A run that writes no metrics.json stops the script.
+# results_run DIR KEEP EXAMPLE [ARG...]: $BUILD/examples/EXAMPLE ARG... --out DIR, unless
+# KEEP/metrics.json exists (a run done by an earlier call, or by an earlier checkout: KEEP is a
+# folder under docs/results/, kept in git, so the tables survive a new clone). DIR/host.txt names
+# the machine (CPU, AVX-512 or AVX2, cores), the date and the commit; DIR/log.txt keeps the output
+# (progress as lines: not a terminal); both and metrics.json are copied to KEEP. A run that writes
+# no metrics.json stops the script.
 results_run() {
-  local dir=$1 exe=${BUILD:-build}/examples/$2
-  shift 2
-  [ -f "$dir/metrics.json" ] && return 0
+  local dir=$1 keep=$2 exe=${BUILD:-build}/examples/$3
+  shift 3
+  [ -f "$keep/metrics.json" ] && return 0
   [ -x "$exe" ] || { echo "$0: $exe missing: scripts/build.sh --target $(basename "$exe")"; exit 1; }
   rm -rf "$dir" && mkdir -p "$dir"
   echo "$0: $dir ($(date -u +%H:%M:%S))"
@@ -32,6 +34,7 @@ results_run() {
     nproc; date -u +%F; git rev-parse --short HEAD; } > "$dir/host.txt"
   "$exe" "$@" --out "$dir" > "$dir/log.txt" 2>&1 || true
   [ -f "$dir/metrics.json" ] || { echo "$0: the run into $dir failed: $dir/log.txt"; tail -5 "$dir/log.txt"; exit 1; }
+  mkdir -p "$keep" && cp "$dir/metrics.json" "$dir/host.txt" "$dir/log.txt" "$keep/"
 }
 
 # results_table seeds|sweep ROOT [ARG...]: scripts/results_table.py on the project's venv (only

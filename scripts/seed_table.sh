@@ -2,8 +2,9 @@
 # Results over seeds (docs/decision_guide.md, "Results over seeds"): each image method's default
 # run (examples 00, 05, 06 with their defaults) and the same network scored at initialisation
 # (--random-init), for each seed, one run at a time on the machine's cores, into
-# <root>/<run>/seed<S>/. A run already done is not run again, so the script resumes where an
-# earlier call stopped. Then it prints the table of mean +- std over the seeds done, and with
+# <root>/<run>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
+# docs/results/seeds/<run>/seed<S>/. A run kept there is not run again, so the script resumes
+# where an earlier call (or an earlier checkout) stopped. Then it prints the table of mean +- std over the seeds done, and with
 # --doc FILE writes it between FILE's seed-table markers.
 #   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
 #   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds)
@@ -16,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/results_lib.sh
 root=${ROOT:-out/seeds}
+kept=docs/results/seeds  # each run's metrics.json, host.txt and log.txt, in git: the table's source
 read -r -a seeds <<< "${SEEDS:-0 1 2}"
 results_args "$@"
 all=(dino dino_init mae mae_init ibot ibot_init beit beit_init simclr resnet_init vicreg barlow_twins mocov3 byol
@@ -45,7 +47,7 @@ done
 if [ $table_only = no ]; then
   for r in "${names[@]}"; do
     read -r -a cmd <<< "$(command_of "$r")"
-    for s in "${seeds[@]}"; do results_run "$root/$r/seed$s" "${cmd[@]}" --seed "$s"; done
+    for s in "${seeds[@]}"; do results_run "$root/$r/seed$s" "$kept/$r/seed$s" "${cmd[@]}" --seed "$s"; done
   done
 fi
-results_table seeds "$root" "$doc" "${names[@]}"
+results_table seeds "$kept" "$doc" "${names[@]}"
