@@ -5,7 +5,7 @@
 # (--finetune-labels with several values), one run at a time on the machine's cores, into
 # <root>/<method>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
 # docs/results/sweep/<method>/seed<S>/. A run kept there is not run again. Then it prints the
-# table, and with --doc FILE writes it between FILE's label-sweep markers.
+# table of every method kept, and with --doc FILE writes it between FILE's label-sweep markers.
 #   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
 #   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
 #   5 epochs of 5000 labels at batch 128, the examples' default fine-tune), BUILD (build),
@@ -19,7 +19,8 @@ seed=${SEED:-0}
 read -r -a labels <<< "${LABELS:-100 1000 5000 60000}"
 min_steps=${MIN_STEPS:-195}
 results_args "$@"
-[ ${#names[@]} -gt 0 ] || names=(mae dino simclr)
+all=(mae dino simclr)
+[ ${#names[@]} -gt 0 ] || names=("${all[@]}")
 [ ${#labels[@]} -gt 0 ] || { echo "label_sweep: LABELS is empty: give one budget or more (e.g. \"100 1000\")"; exit 2; }
 for v in "$seed" "$min_steps" "${labels[@]}"; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "label_sweep: SEED, MIN_STEPS and LABELS must be non-negative integers, got '$v'"; exit 2; }
@@ -43,4 +44,4 @@ if [ $table_only = no ]; then
       --finetune-labels "${labels[@]}" --finetune-min-steps "$min_steps"
   done
 fi
-results_table sweep "$kept" "$doc" "$seed" "${names[@]}"
+results_table sweep "$kept" "$doc" "$seed" "${all[@]}"  # every method kept, whichever ran now

@@ -4,8 +4,9 @@
 # (--random-init), for each seed, one run at a time on the machine's cores, into
 # <root>/<run>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
 # docs/results/seeds/<run>/seed<S>/. A run kept there is not run again, so the script resumes
-# where an earlier call (or an earlier checkout) stopped. Then it prints the table of mean +- std over the seeds done, and with
-# --doc FILE writes it between FILE's seed-table markers.
+# where an earlier call (or an earlier checkout) stopped. Then it prints the table of every run
+# kept (mean +- std over its seeds), and with --doc FILE writes it between FILE's seed-table
+# markers.
 #   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
 #   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds)
 # Runs (default: all, in this order): dino dino_init mae mae_init ibot ibot_init beit beit_init
@@ -50,4 +51,4 @@ if [ $table_only = no ]; then
     for s in "${seeds[@]}"; do results_run "$root/$r/seed$s" "$kept/$r/seed$s" "${cmd[@]}" --seed "$s"; done
   done
 fi
-results_table seeds "$kept" "$doc" "${names[@]}"
+results_table seeds "$kept" "$doc" "${all[@]}"  # every run kept, whichever ran now
