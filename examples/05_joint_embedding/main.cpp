@@ -118,12 +118,14 @@ int train_and_evaluate(R recipe, const Run& r) {
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
-  // The pretrained backbone (the one --teacher scores) for other tools: <out>/hf.
-  [&] {
+  // The scored backbone, `f(backbone, whose)`: the momentum teacher's with --teacher, else the
+  // student's. It is written for other tools (<out>/hf), evaluated frozen and fine-tuned.
+  auto scored = [&](auto&& f) {
     if constexpr (requires { recipe->target()->backbone; })
-      if (a.teacher) return ex::write_pretrained(a.out + "/hf", recipe->target()->backbone, "teacher");
-    ex::write_pretrained(a.out + "/hf", recipe->backbone(), "student");
-  }();
+      if (a.teacher) return f(recipe->target()->backbone, "teacher");
+    return f(recipe->backbone(), "student");
+  };
+  scored([&](auto& b, const char* whose) { ex::write_pretrained(a.out + "/hf", b, whose); });
   if (!data.evaluable())
     return ex::ImageData::pretraining_only(a.out, {{"method", a.method}, {"backbone", a.backbone}, {"data", a.data.data},
                                                    {"epochs", epochs}, {"train_seconds", train_seconds},
@@ -134,9 +136,7 @@ int train_and_evaluate(R recipe, const Run& r) {
   recipe->eval();
   const auto kind = ssl::eval::feature_kind(a.features);
   const auto [s, raw] = ex::frozen_report(a.method, a.features, [&](const torch::Tensor& x) {
-    if constexpr (requires { recipe->target()->backbone; })
-      if (a.teacher) return ssl::eval::frozen_features(recipe->target()->backbone, x, kind);
-    return ssl::eval::frozen_features(recipe->backbone(), x, kind);
+    return scored([&](auto& b, const char*) { return ssl::eval::frozen_features(b, x, kind); });
   }, data, to_unit, a.probe_epochs, a.floors, device);
   recipe->train();
   if constexpr (requires { ssl::dino::attention_maps(recipe, data.train.images); }) {
@@ -145,17 +145,12 @@ int train_and_evaluate(R recipe, const Run& r) {
     std::printf("attention.png: 8 test images, then the last block's CLS attention of each head\n");
   }
   // Fine-tune vs scratch (--finetune-labels: each budget from a copy of the scored backbone).
-  auto sweep = [&](const auto& enc) {
+  std::vector<ssl::eval::FinetuneScores> finetuned;
+  if (!a.finetune_labels.empty()) finetuned = scored([&](auto& enc, const char*) {
     using E = std::remove_cvref_t<decltype(enc)>;
     return ex::finetune_report(enc, [arch = enc->options] { return E(arch); }, data, to_unit, a, a.layer_decay, a.seed,
                                device);
-  };
-  std::vector<ssl::eval::FinetuneScores> finetuned;
-  if (!a.finetune_labels.empty()) finetuned = [&] {
-    if constexpr (requires { recipe->target()->backbone; })
-      if (a.teacher) return sweep(recipe->target()->backbone);
-    return sweep(recipe->backbone());
-  }();
+  });
   ssl::train::Json m = {
       {"method", a.method}, {"backbone", a.backbone}, {"feature_dim", s.dim}, {"features", a.features},
       {"scored_network", a.teacher ? "teacher" : "student"}, {"knn_top1", s.knn}, {"linear_top1", s.linear},
