@@ -2,14 +2,16 @@
 # The label-budget sweep (docs/decision_guide.md, "The label-budget sweep"): each method's
 # default pretraining (examples 00 and 05), then its backbone fine-tuned against the same network
 # from scratch at each label budget, every budget from the same pretrained weights
-# (--finetune-labels with several values), one run at a time on the machine's cores, into
+# (--finetune-labels with several values), and its frozen features probed (k-NN and linear) at the
+# same budgets (--probe-labels), one run at a time on the machine's cores, into
 # <root>/<method>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
 # docs/results/sweep/<method>/seed<S>/. A run kept there is not run again. Then it prints the
 # table of every method kept, and with --doc FILE writes it between FILE's label-sweep markers.
 #   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
 #   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
-#   5 epochs of 5000 labels at batch 128, the examples' default fine-tune), BUILD (build),
-#   ROOT (out/sweep)
+#   5 epochs of 5000 labels at batch 128, the examples' default fine-tune; the probes' too),
+#   BUILD (build), ROOT (out/sweep), RESUME (1: a run folder under ROOT that holds a checkpoint
+#   continues from it; scripts/results_lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/results_lib.sh
@@ -41,7 +43,8 @@ if [ $table_only = no ]; then
   for m in "${names[@]}"; do
     read -r -a cmd <<< "$(command_of "$m")"
     results_run "$root/$m/seed$seed" "$kept/$m/seed$seed" "${cmd[@]}" --seed "$seed" \
-      --finetune-labels "${labels[@]}" --finetune-min-steps "$min_steps"
+      --finetune-labels "${labels[@]}" --finetune-min-steps "$min_steps" \
+      --probe-labels "${labels[@]}" --probe-min-steps "$min_steps"
   done
 fi
 results_table sweep "$kept" "$doc" "$seed" "${all[@]}"  # every method kept, whichever ran now

@@ -21,18 +21,26 @@ results_args() {
 # folder under docs/results/, kept in git, so the tables survive a new clone). DIR/host.txt names
 # the machine (CPU, AVX-512 or AVX2, cores), the date and the commit; DIR/log.txt keeps the output
 # (progress as lines: not a terminal); both and metrics.json are copied to KEEP. A run that writes
-# no metrics.json stops the script.
+# no metrics.json stops the script. With RESUME=1 a DIR that holds the example's checkpoint
+# (*.ckpt: a run killed part-way, or one done before its KEEP was removed to measure it again)
+# continues from it (--resume: the pretraining steps it has are not run again); otherwise DIR
+# starts empty.
 results_run() {
   local dir=$1 keep=$2 exe=${BUILD:-build}/examples/$3
   shift 3
   [ -f "$keep/metrics.json" ] && return 0
   [ -x "$exe" ] || { echo "$0: $exe missing: scripts/build.sh --target $(basename "$exe")"; exit 1; }
-  rm -rf "$dir" && mkdir -p "$dir"
-  echo "$0: $dir ($(date -u +%H:%M:%S))"
+  local resume=()
+  if [ "${RESUME:-0}" = 1 ] && compgen -G "$dir/*.ckpt" > /dev/null; then
+    resume=(--resume)
+  else
+    rm -rf "$dir" && mkdir -p "$dir"
+  fi
+  echo "$0: $dir ${resume[*]} ($(date -u +%H:%M:%S))"
   { grep -m1 "model name" /proc/cpuinfo | sed 's/.*: //'
     grep -q avx512f /proc/cpuinfo && echo "AVX-512" || echo "AVX2"
     nproc; date -u +%F; git rev-parse --short HEAD; } > "$dir/host.txt"
-  "$exe" "$@" --out "$dir" > "$dir/log.txt" 2>&1 || true
+  "$exe" "$@" "${resume[@]}" --out "$dir" > "$dir/log.txt" 2>&1 || true
   [ -f "$dir/metrics.json" ] || { echo "$0: the run into $dir failed: $dir/log.txt"; tail -5 "$dir/log.txt"; exit 1; }
   mkdir -p "$keep" && cp "$dir/metrics.json" "$dir/host.txt" "$dir/log.txt" "$keep/"
 }

@@ -88,22 +88,35 @@ def seeds_table(root, runs):
     return "\n".join(rows)
 
 
+def pct_pair(p, a, b):
+    """'a / b' of the probe budget p's two accuracies in %, or 'not measured'."""
+    if p is None or p.get(a) is None:
+        return "not measured"
+    return f"{100 * p[a]:.2f} / {100 * p[b]:.2f}"
+
+
 def sweep_table(root, seed, methods):
-    rows = [f"| method (seed {seed}) | labels | epochs | pretrained | scratch | gain | seconds (both) | host |",
-            "|---|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [f"| method (seed {seed}) | labels | epochs | fine-tuned | scratch | gain | frozen: k-NN / linear "
+            "(probe epochs) | raw pixels: k-NN / linear | seconds (fine-tunes) | host |",
+            "|---|---:|---:|---:|---:|---:|---|---|---:|---|"]
     for m in methods:
         ms = [r for r in runs_of(os.path.join(root, m)) if str(r["seed"]) == seed]
         if not ms:
-            rows.append(f"| {m} | not run yet | | | | | | |")
+            rows.append(f"| {m} | not run yet | | | | | | | | |")
             continue
         j = ms[0]
         pretraining = (f"{j['train_seconds']:.0f} s pretraining" if j["train_seconds"] >= 1 else
                        "pretrained by an earlier run, resumed at its end")
         name = f"{m} ({j.get('backbone', 'vit')}, {j['epochs']} epochs, {pretraining})"
+        probes = {p["labels"]: p for p in j.get("probe_budgets", [])}
         for b in j["finetune_budgets"]:
             gain = 100 * (b["pretrained_top1"] - b["scratch_top1"])
+            p = probes.get(b["labels"])
+            frozen = pct_pair(p, "knn_top1", "linear_top1") + (f" ({p['probe_epochs']})" if p else "")
+            raw = pct_pair(p, "raw_pixels_knn_top1", "raw_pixels_linear_top1")
             rows.append(f"| {name} | {b['labels']} | {b['epochs']} | {100 * b['pretrained_top1']:.2f} % | "
-                        f"{100 * b['scratch_top1']:.2f} % | {gain:+.2f} | {b['seconds']:.0f} | {j['_host']} |")
+                        f"{100 * b['scratch_top1']:.2f} % | {gain:+.2f} | {frozen} | {raw} | {b['seconds']:.0f} | "
+                        f"{j['_host']} |")
             name = ""
     return "\n".join(rows)
 

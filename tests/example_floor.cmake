@@ -3,6 +3,8 @@
 # measured (`raw_pixels_knn_top1`: cosine k-NN, k = 20, on the 60k training images' pixels).
 #   cmake -DEXE=<example> -DOUT=<folder> "-DARGS=--method ibot ..." [-DFILES=a;b] -P example_floor.cmake
 # FILES: paths under <folder> the run must have written (e.g. hf/config.json).
+# PROBE_LABELS: the run's one --probe-labels budget, which metrics.json's probe_budgets must hold,
+# with the model's and the floors' k-NN and linear top-1 in [0, 1].
 foreach(v EXE OUT ARGS)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "example_floor.cmake: expected -D${v}=...")
@@ -21,6 +23,21 @@ string(JSON features GET "${json}" features)
 message(STATUS "k-NN top-1 on the frozen '${features}' features: ${knn}; raw pixels: ${raw}")
 if(NOT knn GREATER raw)
   message(FATAL_ERROR "k-NN ${knn} is not above the raw-pixel floor ${raw}")
+endif()
+if(DEFINED PROBE_LABELS)
+  string(JSON labels GET "${json}" probe_budgets 0 labels)
+  if(NOT labels EQUAL PROBE_LABELS)
+    message(FATAL_ERROR "metrics.json: probe_budgets[0].labels is ${labels}, expected ${PROBE_LABELS}")
+  endif()
+  foreach(k knn_top1 linear_top1 raw_pixels_knn_top1 raw_pixels_linear_top1)
+    string(JSON v GET "${json}" probe_budgets 0 ${k})
+    if(v LESS 0 OR v GREATER 1)
+      message(FATAL_ERROR "metrics.json: probe_budgets[0].${k} is ${v}, expected a top-1 in [0, 1]")
+    endif()
+  endforeach()
+  string(JSON budget_knn GET "${json}" probe_budgets 0 knn_top1)
+  string(JSON budget_raw GET "${json}" probe_budgets 0 raw_pixels_knn_top1)
+  message(STATUS "k-NN top-1 on ${labels} labels: ${budget_knn}; raw pixels: ${budget_raw}")
 endif()
 foreach(f IN LISTS FILES)
   if(NOT EXISTS "${OUT}/${f}")

@@ -361,16 +361,18 @@ TEST_CASE("frozen features of a backbone: pooled, tokens, a ViT's last blocks") 
                        c10::Error);
 }
 
+// Three classes of 2 x 2 uint8 images, a bright pixel per class plus noise, the classes
+// interleaved (0, 1, 2, 0, ...: the first N images hold every class).
+ssl::data::ImageSet three_class_images(int64_t per_class) {
+  auto y = torch::arange(3).repeat(per_class);
+  auto im = (torch::eye(4).narrow(0, 0, 3).index_select(0, y) * 150 + torch::rand({3 * per_class, 4}) * 100);
+  return ssl::data::ImageSet{im.to(torch::kUInt8).view({-1, 1, 2, 2}), y};
+}
+
 TEST_CASE("frozen_eval = feature extraction, k-NN and linear probe on a split; raw-pixel floors = the pixels'") {
   using namespace ssl::eval;
   torch::manual_seed(0);
-  // Three classes of 2 x 2 uint8 images: a bright pixel per class, plus noise.
-  auto split = [](int64_t per_class) {
-    auto y = torch::arange(3).repeat_interleave(per_class);
-    auto im = (torch::eye(4).narrow(0, 0, 3).index_select(0, y) * 150 + torch::rand({3 * per_class, 4}) * 100);
-    return ssl::data::ImageSet{im.to(torch::kUInt8).view({-1, 1, 2, 2}), y};
-  };
-  const auto train = split(20), test = split(5);
+  const auto train = three_class_images(20), test = three_class_images(5);
   const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
   const auto encode = [](const torch::Tensor& x) { return x.flatten(1) * 2 + 1; };
   torch::manual_seed(1);
@@ -390,6 +392,48 @@ TEST_CASE("frozen_eval = feature extraction, k-NN and linear probe on a split; r
   CHECK(raw.dim == 4);
   CHECK(raw.knn == pixels.knn);
   CHECK(raw.linear == pixels.linear);
+}
+
+TEST_CASE("frozen_eval at label budgets: the k-NN and the probe on the first N training features, from one extraction") {
+  using namespace ssl::eval;
+  torch::manual_seed(0);
+  const auto train = three_class_images(20), test = three_class_images(5);
+  const auto unit = [](const torch::Tensor& im) { return im.to(torch::kFloat32).div(255); };
+  int64_t calls = 0;
+  const auto encode = [&calls](const torch::Tensor& x) { ++calls; return x.flatten(1) * 2 + 1; };
+  const FrozenEvalOptions o{.probe = {.epochs = 2, .batch = 4}, .label_budgets = {6, 60, 1000}, .budget_min_steps = 10};
+  torch::manual_seed(1);
+  const auto s = frozen_eval(encode, train, test, unit, o);
+  REQUIRE(s.budgets.size() == 3);
+  // The same classifiers by hand, in the same order (each probe's initial weights come from the
+  // global generator).
+  const auto ftr = extract(encode, train.images, unit), fte = extract(encode, test.images, unit);
+  const auto f6 = ftr.narrow(0, 0, 6), y6 = train.labels.narrow(0, 0, 6);
+  torch::manual_seed(1);
+  const double full = linear_probe(ftr, train.labels, fte, test.labels, {.epochs = 2, .batch = 4});
+  const double six = linear_probe(f6, y6, fte, test.labels, {.epochs = 5, .batch = 4});
+  CHECK(s.linear == full);
+  CHECK(s.budgets[0].labels == 6);
+  CHECK(s.budgets[0].probe_epochs == 5);  // 2 steps of 4 per epoch: 5 epochs for 10 steps
+  CHECK(s.budgets[0].knn == knn_top1(f6, y6, fte, test.labels, {.k = 6}));  // k at most the budget
+  CHECK(s.budgets[0].linear == six);
+  for (const auto& b : {s.budgets[1], s.budgets[2]}) {  // every label (1000: all 60), 15 steps per epoch
+    CHECK(b.labels == 60);
+    CHECK(b.probe_epochs == 2);
+    CHECK(b.knn == s.knn);
+    CHECK(b.linear == s.linear);
+  }
+  // A budget of 0 is refused before any feature is extracted.
+  calls = 0;
+  CHECK_THROWS_WITH_AS(frozen_eval(encode, train, test, unit, {.label_budgets = {100, 0}}),
+                       doctest::Contains("label_budgets must be >= 1, got 0"), c10::Error);
+  CHECK(calls == 0);
+  // The epochs of a budget, in closed form.
+  CHECK(epochs_for_steps(1, 5, 195) == 195);
+  CHECK(epochs_for_steps(7, 5, 195) == 28);
+  CHECK(epochs_for_steps(39, 5, 195) == 5);
+  CHECK(epochs_for_steps(3, 0, 0) == 0);
+  CHECK_THROWS_WITH_AS(epochs_for_steps(0, 5, 10), doctest::Contains("steps_per_epoch >= 1"), c10::Error);
 }
 
 TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the same architecture from scratch") {

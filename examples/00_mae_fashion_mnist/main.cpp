@@ -235,8 +235,8 @@ int run(const Args& a) {
   });
   const double train_seconds = ex::seconds_since(tp);
   if (a.random_init) std::printf("pretraining: none (--random-init): the MAE is evaluated as initialised\n");
-  else std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %.4f\n", (long long)a.epochs,
-                   train_seconds, final_loss);
+  else std::printf("pretraining: %lld epochs, %.1f s in this run, final epoch loss %s\n", (long long)a.epochs,
+                   train_seconds, ex::loss_text(final_loss).c_str());
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone
   ssl::dist::LocalOnly local;
   // The pretrained MAE (encoder, decoder, mask ratio, norm_pix_loss) for transformers.
@@ -273,36 +273,26 @@ int run(const Args& a) {
   // ---- 3. Frozen features: k-NN and linear probe -----------------------------------------
   mae->eval();
   const auto kind = ssl::eval::feature_kind(a.features);
-  const auto frozen = ssl::eval::frozen_eval(
-      [&](const torch::Tensor& x) { return ssl::eval::token_features(mae->encode(x).tokens, kind); }, train, test, norm,
-      {.probe = {.epochs = a.probe_epochs}, .device = device});
+  const auto frozen = ex::frozen_report("MAE", a.features, [&](const torch::Tensor& x) {
+    return ssl::eval::token_features(mae->encode(x).tokens, kind);
+  }, d, norm, a, device);
   mae->train();
-  const double knn = frozen.knn, linear = frozen.linear, eval_seconds = frozen.seconds;
-  std::printf("frozen MAE features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", (long long)frozen.dim,
-              a.features.c_str(), 100 * knn, 100 * linear, eval_seconds);
-
-  double knn_raw = -1, linear_raw = -1;
-  if (a.floors) {
-    const auto raw = ssl::eval::raw_pixel_floors(train, test, {.probe = {.epochs = a.probe_epochs}});
-    knn_raw = raw.knn;
-    linear_raw = raw.linear;
-    std::printf("raw pixels (floors):           k-NN %.2f %%, linear %.2f %%\n", 100 * knn_raw, 100 * linear_raw);
-  }
 
   // ---- 4. Fine-tune vs scratch with the same budget (each --finetune-labels) ----------------
   const auto finetuned = ex::finetune_report(mae->backbone(), [&] { return ssl::vit::Encoder(mo.encoder); }, d, norm, a,
                                              a.layer_decay, a.seed, device);
 
   ssl::train::Json m = {
-      {"knn_top1", knn}, {"linear_top1", linear},
+      {"knn_top1", frozen.model.knn}, {"linear_top1", frozen.model.linear},
       // The raw-pixel floors: pixels in [0,1], the same k-NN and linear-probe protocol.
-      {"raw_pixels_knn_top1", knn_raw}, {"raw_pixels_linear_top1", linear_raw},
+      {"raw_pixels_knn_top1", frozen.raw.knn}, {"raw_pixels_linear_top1", frozen.raw.linear},
       {"num_patches", num_patches}, {"visible_patches", num_patches - masked_patches}, {"masked_patches", masked_patches},
       {"mask_ratio", a.mask_ratio}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
       {"epochs", a.random_init ? 0 : a.epochs}, {"random_init", a.random_init}, {"seed", a.seed},
-      {"eval_seconds", eval_seconds}, {"features", a.features},
+      {"eval_seconds", frozen.model.seconds}, {"features", a.features},
       {"threads", a.threads}, {"device", device.str()}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", d.image_size}, {"channels", d.channels}};
+  m.update(ex::probe_json(frozen));
   m.update(ex::finetune_json(finetuned));
   std::ofstream(a.out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
   std::printf("wrote %s/metrics.json and %s/reconstruction.png (%.0f s in all)\n", a.out.c_str(), a.out.c_str(),

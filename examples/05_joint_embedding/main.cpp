@@ -114,7 +114,8 @@ int train_and_evaluate(R recipe, const Run& r) {
                     : train_with(ssl::optim::AdamW(recipe->named_parameters().pairs(), {.lr = lr, .weight_decay = wd}));
   const double train_seconds = ex::seconds_since(tp);
   if (a.random_init) std::printf("pretraining: none (--random-init): the backbone is evaluated as initialised\n");
-  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)epochs, train_seconds, final_loss);
+  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %s\n", (long long)epochs, train_seconds,
+                   ex::loss_text(final_loss).c_str());
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
@@ -135,9 +136,10 @@ int train_and_evaluate(R recipe, const Run& r) {
   // CLS), its whole output map flattened, or a ViT's last 4 blocks' token maps (DINO's evaluation).
   recipe->eval();
   const auto kind = ssl::eval::feature_kind(a.features);
-  const auto [s, raw] = ex::frozen_report(a.method, a.features, [&](const torch::Tensor& x) {
+  const auto frozen = ex::frozen_report(a.method, a.features, [&](const torch::Tensor& x) {
     return scored([&](auto& b, const char*) { return ssl::eval::frozen_features(b, x, kind); });
-  }, data, to_unit, a.probe_epochs, a.floors, device);
+  }, data, to_unit, a, device);
+  const auto& [s, raw] = frozen;
   recipe->train();
   if constexpr (requires { ssl::dino::attention_maps(recipe, data.train.images); }) {
     const auto picture = ex::write_attention_png(recipe, data.test.images.narrow(0, 0, 8), to_unit, a.out + "/attention.png");
@@ -160,6 +162,7 @@ int train_and_evaluate(R recipe, const Run& r) {
       {"train_seconds", train_seconds}, {"optimizer", a.optimizer}, {"lr", lr}, {"final_loss", final_loss},
       {"eval_seconds", s.seconds}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(t0)},
       {"data", a.data.data}, {"image_size", data.image_size}, {"channels", data.channels}};
+  m.update(ex::probe_json(frozen));
   m.update(ex::finetune_json(finetuned));
   std::ofstream(a.out + "/metrics.json") << ssl::train::dump(m, 2) << "\n";
   std::printf("wrote %s/metrics.json\n", a.out.c_str());

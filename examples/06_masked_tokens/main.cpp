@@ -96,7 +96,8 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   });
   const double train_seconds = ex::seconds_since(tp);
   if (a.random_init) std::printf("pretraining: none (--random-init): the backbone is evaluated as initialised\n");
-  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %.4f\n", (long long)r.epochs, train_seconds, final_loss);
+  else std::printf("pretraining: %lld epochs, %.1f s, final epoch loss %s\n", (long long)r.epochs, train_seconds,
+                   ex::loss_text(final_loss).c_str());
   if (!ssl::dist::is_main()) return 0;  // process 0 evaluates alone, on all the threads
   ssl::dist::LocalOnly local;
   at::set_num_threads(a.threads);
@@ -121,10 +122,11 @@ int pretrain_and_evaluate(R recipe, Run& r) {
   recipe->eval();
   const auto kind = ssl::eval::feature_kind(a.features);
   const char* what = a.features == "tokens" ? "every token" : a.features == "blocks" ? "last 4 blocks' tokens" : "CLS + mean patch";
-  const auto [s, raw] = ex::frozen_report(a.method, what, [&](const torch::Tensor& x) {
+  const auto frozen = ex::frozen_report(a.method, what, [&](const torch::Tensor& x) {
     auto net = scored();
     return ssl::eval::frozen_features(net, x, kind, [](const ssl::Features& f) { return ssl::eval::cls_mean_patch(f.tokens); });
-  }, data, to_model, a.probe_epochs, a.floors, device);
+  }, data, to_model, a, device);
+  const auto& [s, raw] = frozen;
   // The effective rank of the scored encoder's patch tokens over (at most) 256 test images, every
   // token a row: a dimensional collapse of the encoder itself, which the monitors (on the head's
   // output) do not see, shows here (docs/08: I-JEPA's student).
@@ -160,6 +162,7 @@ int pretrain_and_evaluate(R recipe, Run& r) {
       {"processes", world},
       {"device", device.str()}, {"seed", a.seed}, {"train_seconds", train_seconds}, {"final_loss", final_loss},
       {"eval_seconds", s.seconds}, {"threads", a.threads}, {"total_seconds", ex::seconds_since(r.t0)}});
+  j.update(ex::probe_json(frozen));
   j.update(ex::finetune_json(finetuned));
   std::ofstream(a.out + "/metrics.json") << ssl::train::dump(j, 2) << "\n";
   std::printf("wrote %s/metrics.json (%.0f s in all)\n", a.out.c_str(), ex::seconds_since(r.t0));

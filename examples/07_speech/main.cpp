@@ -63,7 +63,7 @@ void add_options(CLI::App& app, Args& a) {
       ->check(ex::at_least(1));
   app.add_option("--finetune-epochs", a.finetune_epochs, "fine-tuning epochs (pretrained and scratch alike)")->check(ex::at_least(1));
   app.add_option("--finetune-lr", a.finetune_lr, "fine-tuning peak learning rate")->check(ex::positive());
-  ex::add_probe_options(app, a);
+  ex::add_probe_options(app, a, /*budgets=*/false);  // its probes are its own (below)
 }
 
 /// The first `per_class` clips of each class of `labels` (the labelled budget), in file order: with
@@ -135,7 +135,8 @@ int run(const Args& a) {
   }
   const double train_seconds = ex::seconds_since(tp);
   if (a.random_init) std::printf("pretraining: none (--random-init)\n");
-  else std::printf("pretraining: %lld steps, %.1f s, final epoch loss %.4f\n", (long long)trainer.step(), train_seconds, final_loss);
+  else std::printf("pretraining: %lld steps, %.1f s, final epoch loss %s\n", (long long)trainer.step(), train_seconds,
+                   ex::loss_text(final_loss).c_str());
 
   // ---- 2. The objective on the test clips (voices never heard), trained and at initialisation ----
   // Evaluation mode (the quantiser's argmax), the same masks and distractors for both.

@@ -84,17 +84,32 @@ inline void add_vit_options(CLI::App& app, VitArgs& a, const std::string& dim_he
   app.add_option("--patch", a.patch, patch_help)->check(at_least(1));
 }
 
-/// The frozen-feature evaluation of an image example: `--probe-epochs`, `--floors`.
+/// The frozen-feature evaluation of an image example: `--probe-epochs`, `--floors`,
+/// `--probe-labels`, `--probe-min-steps`.
 struct ProbeArgs {
   int64_t probe_epochs = 30;
   bool floors = true;
+  std::vector<int64_t> probe_labels{};  ///< --probe-labels: also probe on the first N training labels
+  int64_t probe_min_steps = 0;          ///< --probe-min-steps: a budget's probe trains at least this many steps
   bool random_init = false;  ///< --random-init: no pretraining; the backbone is evaluated as initialised
 };
 
-/// Declares the evaluation options of `a`.
-inline void add_probe_options(CLI::App& app, ProbeArgs& a) {
+/// Declares the evaluation options of `a`; `budgets`: also `--probe-labels` and `--probe-min-steps`
+/// (the image examples, whose `frozen_report` reads them).
+inline void add_probe_options(CLI::App& app, ProbeArgs& a, bool budgets = true) {
   app.add_option("--probe-epochs", a.probe_epochs, "linear-probe epochs")->check(at_least(1));
   app.add_option("--floors", a.floors, "also measure the raw-pixel k-NN / linear floors");
+  if (budgets) {
+    app.add_option("--probe-labels", a.probe_labels,
+                   "also train the k-NN and the linear probe (and the floors) on the first N training labels only, "
+                   "for each N given, from the same frozen features (the frozen side of a label-budget sweep; none "
+                   "when not given)")
+        ->check(at_least(1));
+    app.add_option("--probe-min-steps", a.probe_min_steps,
+                   "a --probe-labels budget's linear probe trains at least this many optimizer steps: with few labels "
+                   "its epochs are raised to reach it (0: --probe-epochs exactly)")
+        ->check(at_least(0));
+  }
   auto* random_init = app.add_flag("--random-init", a.random_init,
                                    "no pretraining: evaluate the backbone as initialised, with the same protocol (the random-init "
                                    "baseline; metrics.json says random_init)");

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -34,5 +35,14 @@ void resume_if(bool resume, T& trainer, const std::string& checkpoint) {
               "' (a run writes it every ", checkpoint_every, " steps into its --out folder); run without --resume to start afresh");
   trainer.load(checkpoint);
   std::printf("resumed from %s at step %lld\n", checkpoint.c_str(), (long long)trainer.step());
+}
+
+/// The final epoch's loss as `Trainer::fit` returned it, for the summary line: NaN is a fit that
+/// took no step (a `--resume` of a run already at its end), said so rather than printed as a loss.
+inline std::string loss_text(double loss) {
+  if (std::isnan(loss)) return "none (no step taken in this run)";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", loss);
+  return b;
 }
 }  // namespace ex

@@ -30,21 +30,53 @@ struct FrozenReport {
 };
 
 /// `ssl::eval::frozen_eval` of `encode` (features computed on `device`) on `data`'s splits through
-/// `transform`, then, with `floors`, `ssl::eval::raw_pixel_floors`; each printed on one line
-/// (`name`: the method; `what`: the features).
+/// `transform`, then, with `--floors`, `ssl::eval::raw_pixel_floors`, each also at every
+/// `--probe-labels` budget; each printed on one line (`name`: the method; `what`: the features).
 inline FrozenReport frozen_report(const std::string& name, const std::string& what,
                                   const std::function<torch::Tensor(const torch::Tensor&)>& encode, const ImageData& data,
-                                  const ssl::data::Transform& transform, int64_t probe_epochs, bool floors,
-                                  torch::Device device) {
+                                  const ssl::data::Transform& transform, const ProbeArgs& a, torch::Device device) {
   FrozenReport r;
-  r.model = ssl::eval::frozen_eval(encode, data.train, data.test, transform, {.probe = {.epochs = probe_epochs}, .device = device});
+  const ssl::eval::FrozenEvalOptions o{.probe = {.epochs = a.probe_epochs}, .device = device,
+                                       .label_budgets = a.probe_labels, .budget_min_steps = a.probe_min_steps};
+  r.model = ssl::eval::frozen_eval(encode, data.train, data.test, transform, o);
   std::printf("frozen %s features (%lld-d, %s): k-NN %.2f %%, linear %.2f %% (%.0f s)\n", name.c_str(),
               (long long)r.model.dim, what.c_str(), 100 * r.model.knn, 100 * r.model.linear, r.model.seconds);
-  if (floors) {
-    r.raw = ssl::eval::raw_pixel_floors(data.train, data.test, {.probe = {.epochs = probe_epochs}});
+  if (a.floors) {
+    auto raw = o;
+    raw.device = torch::kCPU;
+    r.raw = ssl::eval::raw_pixel_floors(data.train, data.test, raw);
     std::printf("raw pixels (floors):            k-NN %.2f %%, linear %.2f %%\n", 100 * r.raw.knn, 100 * r.raw.linear);
   }
+  for (size_t i = 0; i < r.model.budgets.size(); ++i) {
+    const auto& b = r.model.budgets[i];
+    std::printf("frozen features on %lld labels (probe %lld epochs): k-NN %.2f %%, linear %.2f %%", (long long)b.labels,
+                (long long)b.probe_epochs, 100 * b.knn, 100 * b.linear);
+    if (a.floors)
+      std::printf("; raw pixels %.2f %% / %.2f %%", 100 * r.raw.budgets[i].knn, 100 * r.raw.budgets[i].linear);
+    std::printf("\n");
+  }
   return r;
+}
+
+/// metrics.json's `probe_budgets` of a `frozen_report` with `--probe-labels` (`labels`,
+/// `probe_epochs`, `knn_top1`, `linear_top1`, and the floors' `raw_pixels_knn_top1`,
+/// `raw_pixels_linear_top1` when measured); none without a budget.
+inline ssl::train::Json probe_json(const FrozenReport& r) {
+  ssl::train::Json j = ssl::train::Json::object();
+  if (r.model.budgets.empty()) return j;
+  auto all = ssl::train::Json::array();
+  for (size_t i = 0; i < r.model.budgets.size(); ++i) {
+    const auto& b = r.model.budgets[i];
+    ssl::train::Json e = {{"labels", b.labels}, {"probe_epochs", b.probe_epochs}, {"knn_top1", b.knn},
+                          {"linear_top1", b.linear}};
+    if (i < r.raw.budgets.size()) {
+      e["raw_pixels_knn_top1"] = r.raw.budgets[i].knn;
+      e["raw_pixels_linear_top1"] = r.raw.budgets[i].linear;
+    }
+    all.push_back(std::move(e));
+  }
+  j["probe_budgets"] = std::move(all);
+  return j;
 }
 
 /// `ssl::eval::finetune_sweep` of `encoder` (left as it is) against `make_scratch()` at each

@@ -8,6 +8,7 @@
 #include <ssl/concepts.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/eval/budget.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/train/checkpoint.hpp>
 #include <ssl/vit/encoder.hpp>
@@ -63,8 +64,7 @@ inline int64_t finetune_epochs_for(int64_t labels, int64_t epochs, int64_t min_s
                                    int64_t batch = FinetuneOptions{}.batch) {
   TORCH_CHECK(labels >= 1 && epochs >= 1 && min_steps >= 0 && batch >= 1, "eval::finetune_epochs_for: expected labels, ",
               "epochs and batch >= 1 and min_steps >= 0, got ", labels, ", ", epochs, ", ", batch, " and ", min_steps);
-  const int64_t per_epoch = labels / std::min(batch, labels);
-  return std::max(epochs, (min_steps + per_epoch - 1) / per_epoch);
+  return epochs_for_steps(labels / std::min(batch, labels), epochs, min_steps);
 }
 
 /// Fine-tunes `pretrained` (in place: a ViT's pooled output becomes its mean patch token) and

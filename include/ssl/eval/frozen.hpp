@@ -3,10 +3,12 @@
 /// Frozen-feature evaluation of a model on a labelled train / test split (images, or any inputs
 /// as tensors): which features of a backbone are scored (its pooled vector, its whole output
 /// map, or the token maps of a ViT's last blocks), and the weighted k-NN and the linear probe of
-/// those features, with the raw-pixel floors measured by the same protocol.
+/// those features, with the raw-pixel floors measured by the same protocol; optionally also at
+/// smaller label budgets (the frozen side of a label-budget sweep).
 #include <ssl/core/types.hpp>
 #include <ssl/data/idx.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/eval/budget.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
 
@@ -100,10 +102,27 @@ struct FrozenEvalOptions {
   int64_t batch = 512;
   /// Where the features are computed (the k-NN and the probe run on the CPU).
   torch::Device device = torch::kCPU;
+  /// Label budgets: for each N, the k-NN and the linear probe are also trained on the first N
+  /// training features only (all when fewer; k at most N) and scored on the whole test split,
+  /// from the same extracted features (`FrozenScores::budgets`). Empty: none.
+  std::vector<int64_t> label_budgets{};
+  /// A budget's linear probe trains for at least this many optimizer steps: with few labels its
+  /// epochs are raised to reach it (`epochs_for_steps`). 0: `probe.epochs` exactly.
+  int64_t budget_min_steps = 0;
+};
+
+/// One label budget of `frozen_eval`: the k-NN and the linear probe trained on `labels` features.
+struct BudgetScores {
+  int64_t labels = 0;        ///< training features used (the budget, at most the split's size)
+  int64_t probe_epochs = 0;  ///< the linear probe's epochs (`probe.epochs`, or more to reach `budget_min_steps`)
+  /// Test accuracy of the k-NN and of the linear probe, in [0, 1].
+  ///@{
+  double knn = -1, linear = -1;
+  ///@}
 };
 
 /// What `frozen_eval` measured: top-1 accuracies in [0, 1], the feature width and the seconds
-/// the extraction and both classifiers took.
+/// the extraction and both classifiers took (with every label budget's).
 struct FrozenScores {
   /// Test accuracy of the k-NN, of the linear probe (-1: not measured), and the wall-clock
   /// seconds of the extraction and both classifiers.
@@ -111,15 +130,21 @@ struct FrozenScores {
   double knn = -1, linear = -1, seconds = 0;
   ///@}
   int64_t dim = 0;  ///< width D of the features
+  std::vector<BudgetScores> budgets;  ///< one per `FrozenEvalOptions::label_budgets`, in its order
 };
 
 /// The k-NN and the linear probe of `encode` (a model-input batch on `o.device` -> `[B, D]`)
 /// applied to `transform(inputs)` of both splits (any inputs: images, clips, ...): trained on
-/// `train_x` with `train_y`, scored on `test_x` with `test_y`.
+/// `train_x` with `train_y`, scored on `test_x` with `test_y`; then the same at each of
+/// `o.label_budgets`.
 inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
                                 const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
                                 const torch::Tensor& test_y, const data::Transform& transform,
                                 const FrozenEvalOptions& o = {}) {
+  for (const int64_t n : o.label_budgets)  // before the extraction, the expensive part
+    TORCH_CHECK(n >= 1, "eval::frozen_eval: FrozenEvalOptions::label_budgets must be >= 1, got ", n);
+  TORCH_CHECK(o.budget_min_steps >= 0, "eval::frozen_eval: FrozenEvalOptions::budget_min_steps must be >= 0, got ",
+              o.budget_min_steps);
   const auto t0 = std::chrono::steady_clock::now();
   auto ftr = extract(encode, train_x, transform, o.batch, o.device);
   auto fte = extract(encode, test_x, transform, o.batch, o.device);
@@ -127,6 +152,25 @@ inline FrozenScores frozen_eval(const std::function<torch::Tensor(const torch::T
   s.dim = ftr.size(1);
   s.knn = knn_top1(ftr, train_y, fte, test_y, o.knn);
   s.linear = linear_probe(ftr, train_y, fte, test_y, o.probe);
+  for (const int64_t n : o.label_budgets) {
+    BudgetScores b;
+    b.labels = std::min(n, ftr.size(0));
+    const int64_t steps_per_epoch = (b.labels + o.probe.batch - 1) / o.probe.batch;  // the probe's last batch counts
+    b.probe_epochs = epochs_for_steps(steps_per_epoch, o.probe.epochs, o.budget_min_steps);
+    if (b.labels == ftr.size(0) && b.probe_epochs == o.probe.epochs) {  // every label: the scores above
+      b.knn = s.knn;
+      b.linear = s.linear;
+    } else {
+      const auto f = ftr.narrow(0, 0, b.labels), y = train_y.narrow(0, 0, b.labels);
+      auto knn = o.knn;
+      knn.k = std::min(knn.k, b.labels);
+      auto probe = o.probe;
+      probe.epochs = b.probe_epochs;
+      b.knn = knn_top1(f, y, fte, test_y, knn);
+      b.linear = linear_probe(f, y, fte, test_y, probe);
+    }
+    s.budgets.push_back(b);
+  }
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }

@@ -34,6 +34,7 @@
 #include <cmath>
 #include <concepts>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -151,7 +152,8 @@ class Trainer {
   /// Trains on `loader` (any `DataSource`: in-memory tensors, an image folder, a token store)
   /// until `o.epochs` epochs (or `o.max_steps` steps) are done, from wherever the trainer is
   /// (fresh, or restored by `load`: the same epoch and batch). Returns the mean loss of the last
-  /// epoch's steps run.
+  /// epoch's steps run in this call: NaN when it took no step (a run resumed at its end, or one
+  /// whose last epoch's steps were all skipped as non-finite), never a made-up 0.
   template <class Source>
   double fit(const Source& loader, const FitOptions& o) {
     static_assert(DataSource<Source>, "Trainer::fit: the data must satisfy the ssl::DataSource concept: "
@@ -411,9 +413,9 @@ class Trainer {
     [[nodiscard]] const torch::Tensor& step_loss() const { return step_loss_; }
     /// The last step's loss (a host read).
     [[nodiscard]] double step_value() const { return step_loss_.defined() ? step_loss_.item<double>() : 0.0; }
-    /// The mean loss of this epoch's steps taken so far (0 without any).
+    /// The mean loss of this epoch's steps taken so far (NaN without any).
     [[nodiscard]] double epoch_mean() const {
-      return epoch_n_ > 0 ? epoch_sum_.item<double>() / double(epoch_n_) : 0.0;
+      return epoch_n_ > 0 ? epoch_sum_.item<double>() / double(epoch_n_) : std::numeric_limits<double>::quiet_NaN();
     }
 
    private:
