@@ -8,7 +8,10 @@
 # kept (mean +- std over its seeds), and with --doc FILE writes it between FILE's seed-table
 # markers.
 #   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
-#   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds)
+#   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds), PROBE_LABELS (default
+#   "100 1000 5000 60000": each run also probes its frozen features and the floors on the first N
+#   training labels, --probe-labels with --probe-min-steps 195, a few seconds; "" for none),
+#   RESUME (scripts/results_lib.sh)
 # Runs (default: all, in this order): dino dino_init mae mae_init ibot ibot_init beit beit_init
 #   simclr resnet_init vicreg barlow_twins mocov3 byol simsiam data2vec2 data2vec2_init ijepa
 #   ijepa_init. <method>_init is <method>'s network at initialisation with <method>'s features and
@@ -20,6 +23,9 @@ source scripts/results_lib.sh
 root=${ROOT:-out/seeds}
 kept=docs/results/seeds  # each run's metrics.json, host.txt and log.txt, in git: the table's source
 read -r -a seeds <<< "${SEEDS:-0 1 2}"
+read -r -a probe_labels <<< "${PROBE_LABELS-100 1000 5000 60000}"
+probe_args=()
+[ ${#probe_labels[@]} -eq 0 ] || probe_args=(--probe-labels "${probe_labels[@]}" --probe-min-steps 195)
 results_args "$@"
 all=(dino dino_init mae mae_init ibot ibot_init beit beit_init simclr resnet_init vicreg barlow_twins mocov3 byol
      simsiam data2vec2 data2vec2_init ijepa ijepa_init)
@@ -44,11 +50,16 @@ done
 for s in "${seeds[@]}"; do
   [[ $s =~ ^[0-9]+$ ]] || { echo "seed_table: SEEDS must be non-negative integers, got '$s'"; exit 2; }
 done
+for n in "${probe_labels[@]}"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "seed_table: PROBE_LABELS must be whole numbers >= 1, got '$n'"; exit 2; }
+done
 
 if [ $table_only = no ]; then
   for r in "${names[@]}"; do
     read -r -a cmd <<< "$(command_of "$r")"
-    for s in "${seeds[@]}"; do results_run "$root/$r/seed$s" "$kept/$r/seed$s" "${cmd[@]}" --seed "$s"; done
+    for s in "${seeds[@]}"; do
+      results_run "$root/$r/seed$s" "$kept/$r/seed$s" "${cmd[@]}" --seed "$s" "${probe_args[@]}"
+    done
   done
 fi
 results_table seeds "$kept" "$doc" "${all[@]}"  # every run kept, whichever ran now
