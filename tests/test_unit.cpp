@@ -459,6 +459,24 @@ TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the sam
   CHECK(a.scratch <= 1);
   CHECK(a.pretrained == b.pretrained);  // deterministic given the seed
   CHECK(a.scratch == b.scratch);
+  // Whatever drew from the global generator before (a probe's head, another budget) does not
+  // change either arm: each starts from seed_everything(seed + 2), so the pretrained encoder,
+  // fine-tuned in place, ends with the same weights after other draws.
+  auto after_draws = [&](uint64_t noise) {
+    torch::manual_seed(7);
+    ssl::vit::Encoder pretrained(arch);
+    torch::manual_seed(noise);
+    const auto f = ssl::eval::finetune_vs_scratch(pretrained, arch, train, test, unit,
+                                                  {.labels = 1000, .epochs = 1, .lr = 1e-3, .seed = 3});
+    return std::pair{f, pretrained};
+  };
+  const auto [c, c_enc] = after_draws(1);
+  const auto [d, d_enc] = after_draws(12345);
+  CHECK(c.pretrained == a.pretrained);
+  CHECK(d.pretrained == a.pretrained);
+  CHECK(d.scratch == a.scratch);
+  auto dp = d_enc->named_parameters();
+  for (const auto& p : c_enc->named_parameters()) CHECK_MESSAGE(torch::equal(p.value(), dp[p.key()]), p.key());
 }
 
 TEST_CASE("finetune_epochs_for: a small label budget trains at least min_steps optimizer steps") {

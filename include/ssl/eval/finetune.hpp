@@ -38,8 +38,9 @@ struct FinetuneVsScratchOptions {
   /// Layer-wise lr decay for the pretrained encoder (the scratch encoder: 1, none); 1 for an
   /// encoder without ViT blocks (a ResNet).
   double layer_decay = 0.75;
-  /// The loaders shuffle with `seed + 1`; the scratch encoder is initialised after
-  /// `seed_everything(seed + 2)`.
+  /// The loaders shuffle with `seed + 1`; each arm starts from `seed_everything(seed + 2)` (the
+  /// pretrained arm's new head and its random draws; the scratch encoder, its head and draws), so
+  /// a score does not depend on what drew from the global generator before.
   uint64_t seed = 0;
   /// Where both encoders train and are scored.
   torch::Device device = torch::kCPU;
@@ -68,8 +69,8 @@ inline int64_t finetune_epochs_for(int64_t labels, int64_t epochs, int64_t min_s
 }
 
 /// Fine-tunes `pretrained` (in place: a ViT's pooled output becomes its mean patch token) and
-/// `make_scratch()` (a new encoder of the same architecture, built after
-/// `seed_everything(o.seed + 2)`) on the first `o.labels` images of `train`, and scores both on
+/// `make_scratch()` (a new encoder of the same architecture), each arm after
+/// `seed_everything(o.seed + 2)`, on the first `o.labels` images of `train`, and scores both on
 /// `test`; `transform` maps the uint8 images to the model's input.
 /// Example: `finetune_vs_scratch(resnet, [&] { return resnet::Encoder(arch); }, train, test, norm,
 /// {.layer_decay = 1})`.
@@ -91,6 +92,7 @@ FinetuneScores finetune_vs_scratch(E pretrained, MakeScratch make_scratch, const
                     {.classes = classes, .epochs = s.epochs, .lr = o.lr, .layer_decay = decay, .seed = o.seed + 1,
                      .label = label, .device = o.device});
   };
+  ssl::train::seed_everything(o.seed + 2);
   s.pretrained = run(std::move(pretrained), o.layer_decay, "fine-tune (pretrained)");
   ssl::train::seed_everything(o.seed + 2);
   s.scratch = run(make_scratch(), 1.0, "fine-tune (scratch)");
