@@ -460,23 +460,35 @@ TEST_CASE("finetune_vs_scratch: the same budget for a pretrained ViT and the sam
   CHECK(a.pretrained == b.pretrained);  // deterministic given the seed
   CHECK(a.scratch == b.scratch);
   // Whatever drew from the global generator before (a probe's head, another budget) does not
-  // change either arm: each starts from seed_everything(seed + 2), so the pretrained encoder,
-  // fine-tuned in place, ends with the same weights after other draws.
-  auto after_draws = [&](uint64_t noise) {
+  // change either arm: each starts from seed_everything(seed + 2).
+  auto after_draws = [&](uint64_t noise, int64_t epochs) {
     torch::manual_seed(7);
     ssl::vit::Encoder pretrained(arch);
     torch::manual_seed(noise);
     const auto f = ssl::eval::finetune_vs_scratch(pretrained, arch, train, test, unit,
-                                                  {.labels = 1000, .epochs = 1, .lr = 1e-3, .seed = 3});
+                                                  {.labels = 1000, .epochs = epochs, .lr = 1e-3, .seed = 3});
     return std::pair{f, pretrained};
   };
-  const auto [c, c_enc] = after_draws(1);
-  const auto [d, d_enc] = after_draws(12345);
+  const auto [c, c_enc] = after_draws(1, 1);
+  const auto [d, d_enc] = after_draws(12345, 1);
   CHECK(c.pretrained == a.pretrained);
   CHECK(d.pretrained == a.pretrained);
   CHECK(d.scratch == a.scratch);
-  auto dp = d_enc->named_parameters();
-  for (const auto& p : c_enc->named_parameters()) CHECK_MESSAGE(torch::equal(p.value(), dp[p.key()]), p.key());
+  // Over 3 epochs (the first step's lr is 0 by the warm-up), the pretrained encoder, fine-tuned in
+  // place, moves from its initial weights and ends with the same weights whatever was drawn before.
+  const auto [e, e_enc] = after_draws(1, 3);
+  const auto [g, g_enc] = after_draws(12345, 3);
+  CHECK(e.pretrained == g.pretrained);
+  CHECK(e.scratch == g.scratch);
+  torch::manual_seed(7);
+  ssl::vit::Encoder initial(arch);
+  auto gp = g_enc->named_parameters(), ip = initial->named_parameters();
+  bool moved = false;
+  for (const auto& p : e_enc->named_parameters()) {
+    CHECK_MESSAGE(torch::equal(p.value(), gp[p.key()]), p.key());
+    moved |= !torch::equal(p.value(), ip[p.key()]);
+  }
+  CHECK(moved);
 }
 
 TEST_CASE("finetune_epochs_for: a small label budget trains at least min_steps optimizer steps") {
