@@ -32,6 +32,7 @@
 #include <ssl/dist/launch.hpp>
 #include <ssl/dist/sync_batch_norm.hpp>
 #include <ssl/electra.hpp>
+#include <ssl/eval/budget.hpp>
 #include <ssl/eval/classifier.hpp>
 #include <ssl/eval/finetune.hpp>
 #include <ssl/eval/frozen.hpp>
