@@ -8,8 +8,8 @@
 # docs/results/sweep/<method>/seed<S>/. A run kept there is not run again. Then it prints the
 # table of every method kept, and with --doc FILE writes it between FILE's label-sweep markers.
 #   scripts/label_sweep.sh [--table-only] [--doc FILE] [method...]   (methods: mae dino simclr; default all)
-#   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195: the optimizer steps of
-#   5 epochs of 5000 labels at batch 128, the examples' default fine-tune; the probes' too),
+#   environment: SEED (0), LABELS ("100 1000 5000 60000"), MIN_STEPS (195, the fine-tunes' and the
+#   probes': scripts/results_lib.sh),
 #   BUILD (build), ROOT (out/sweep), RESUME (1: a run folder under ROOT that holds a checkpoint
 #   continues from it; scripts/results_lib.sh)
 set -euo pipefail
@@ -19,13 +19,12 @@ root=${ROOT:-out/sweep}
 kept=docs/results/sweep  # each run's metrics.json, host.txt and log.txt, in git: the table's source
 seed=${SEED:-0}
 read -r -a labels <<< "${LABELS:-100 1000 5000 60000}"
-min_steps=${MIN_STEPS:-195}
 results_args "$@"
 all=(mae dino simclr)
 [ ${#names[@]} -gt 0 ] || names=("${all[@]}")
 [ ${#labels[@]} -gt 0 ] || { echo "label_sweep: LABELS is empty: give one budget or more (e.g. \"100 1000\")"; exit 2; }
-for v in "$seed" "$min_steps" "${labels[@]}"; do
-  [[ $v =~ ^[0-9]+$ ]] || { echo "label_sweep: SEED, MIN_STEPS and LABELS must be non-negative integers, got '$v'"; exit 2; }
+for v in "$seed" "${labels[@]}"; do
+  [[ $v =~ ^[0-9]+$ ]] || { echo "label_sweep: SEED and LABELS must be non-negative integers, got '$v'"; exit 2; }
 done
 
 command_of() {
@@ -43,8 +42,8 @@ if [ $table_only = no ]; then
   for m in "${names[@]}"; do
     read -r -a cmd <<< "$(command_of "$m")"
     results_run "$root/$m/seed$seed" "$kept/$m/seed$seed" "${cmd[@]}" --seed "$seed" \
-      --finetune-labels "${labels[@]}" --finetune-min-steps "$min_steps" \
-      --probe-labels "${labels[@]}" --probe-min-steps "$min_steps"
+      --finetune-labels "${labels[@]}" --finetune-min-steps "$results_min_steps" \
+      --probe-labels "${labels[@]}" --probe-min-steps "$results_min_steps"
   done
 fi
 results_table sweep "$kept" "$doc" "$seed" "${all[@]}"  # every method kept, whichever ran now

@@ -1,6 +1,12 @@
 # Shared by scripts/seed_table.sh and scripts/label_sweep.sh (sourced, from the project root):
 # their command line, one example run into its own folder, and the table they print.
 
+# The optimizer steps every label budget trains for at least (--finetune-min-steps,
+# --probe-min-steps): 195, those of the examples' default fine-tune (5 epochs of 5000 labels at
+# batch 128), so that a small budget is not also a short run. Environment: MIN_STEPS.
+results_min_steps=${MIN_STEPS:-195}
+[[ $results_min_steps =~ ^[0-9]+$ ]] || { echo "$0: MIN_STEPS must be a non-negative integer, got '$results_min_steps'"; exit 2; }
+
 # [--table-only] [--doc FILE] [name...] -> $table_only (yes | no), $doc, the array $names.
 results_args() {
   table_only=no

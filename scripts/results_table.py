@@ -1,10 +1,12 @@
 """The tables of scripts/seed_table.sh and scripts/label_sweep.sh, from their runs' folders.
 
     results_table.py seeds ROOT DOC RUN...         mean +- std over <ROOT>/<run>/seed*/metrics.json
+    results_table.py budgets ROOT DOC RUN...       the same runs' frozen probes at each label budget
     results_table.py sweep ROOT DOC SEED METHOD... each budget of <ROOT>/<method>/seed<SEED>
 
 Prints the markdown table; with DOC (not empty) also writes it between DOC's markers
-(<!-- seed-table --> ... <!-- /seed-table -->, or label-sweep). Standard library only.
+(<!-- seed-table --> ... <!-- /seed-table -->, seed-budgets, or label-sweep). Standard library
+only.
 """
 import json
 import os
@@ -88,6 +90,51 @@ def seeds_table(root, runs):
     return "\n".join(rows)
 
 
+def budget_stat(ms, labels, key):
+    """stat() of probe_budgets[labels][key] over the runs that probed at that budget."""
+    at = [{key: p.get(key)} for m in ms for p in m.get("probe_budgets", []) if p["labels"] == labels]
+    return stat(at, key)
+
+
+def budgets_table(root, runs):
+    """Each method's frozen k-NN and linear probe trained on the first N labels, over its seeds,
+    beside its network at initialisation and the raw-pixel floors on the same N labels."""
+    rows = ["| run | labels | seeds | k-NN | linear | at initialisation: k-NN / linear | raw pixels: k-NN / linear | "
+            "verdict (means) |",
+            "|---|---:|---|---:|---:|---|---|---|"]
+    for r in runs:
+        if r.endswith("_init"):
+            continue
+        ms = [m for m in runs_of(os.path.join(root, r)) if m.get("probe_budgets")]
+        if not ms:
+            rows.append(f"| {r} | not measured yet | | | | | | |")
+            continue
+        b = [m for m in runs_of(os.path.join(root, BASELINE[r])) if m.get("probe_budgets")]
+        name = r
+        for n in sorted({p["labels"] for m in ms for p in m["probe_budgets"]}):
+            at = [m for m in ms if any(p["labels"] == n for p in m["probe_budgets"])]
+            binit = [m for m in b if any(p["labels"] == n for p in m["probe_budgets"])]
+            knn, lin = budget_stat(ms, n, "knn_top1"), budget_stat(ms, n, "linear_top1")
+            bknn, blin = budget_stat(b, n, "knn_top1"), budget_stat(b, n, "linear_top1")
+            rk, rl = budget_stat(ms, n, "raw_pixels_knn_top1"), budget_stat(ms, n, "raw_pixels_linear_top1")
+            verdict = []
+            for what, x, floor in (("k-NN", knn, rk), ("linear", lin, rl)):
+                if x and floor and x[0] <= floor[0]:
+                    verdict.append(f"**{what} under the raw-pixel floor**")
+            for what, x, floor in (("k-NN", knn, bknn), ("linear", lin, blin)):
+                if x and floor and x[0] <= floor[0]:
+                    verdict.append(f"**{what} under initialisation**")
+            if not binit:
+                verdict.append("initialisation not probed at this budget yet")
+            verdict = "; ".join(verdict) or "above both floors"
+            seeds = ", ".join(str(m["seed"]) for m in at) + (
+                f" (init: {', '.join(str(m['seed']) for m in binit)})" if binit else "")
+            rows.append(f"| {name} | {n} | {seeds} | {fmt(knn)} | {fmt(lin)} | {fmt(bknn)} / {fmt(blin)} | "
+                        f"{fmt(rk)} / {fmt(rl)} | {verdict} |")
+            name = ""
+    return "\n".join(rows)
+
+
 def pct_pair(p, a, b):
     """'a / b' of the probe budget p's two accuracies in %, or 'not measured'."""
     if p is None or p.get(a) is None:
@@ -135,10 +182,12 @@ if __name__ == "__main__":
     mode, root, doc, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     if mode == "seeds":
         table, marker = seeds_table(root, rest), "seed-table"
+    elif mode == "budgets":
+        table, marker = budgets_table(root, rest), "seed-budgets"
     elif mode == "sweep":
         table, marker = sweep_table(root, rest[0], rest[1:]), "label-sweep"
     else:
-        sys.exit(f"results_table: expected the mode seeds or sweep, got '{mode}'")
+        sys.exit(f"results_table: expected the mode seeds, budgets or sweep, got '{mode}'")
     print(table)
     if doc:
         write_between(doc, marker, table)

@@ -5,13 +5,13 @@
 # <root>/<run>/seed<S>/, its metrics.json, host.txt and log.txt kept in git under
 # docs/results/seeds/<run>/seed<S>/. A run kept there is not run again, so the script resumes
 # where an earlier call (or an earlier checkout) stopped. Then it prints the table of every run
-# kept (mean +- std over its seeds), and with --doc FILE writes it between FILE's seed-table
-# markers.
+# kept (mean +- std over its seeds) and the table of their frozen probes at each label budget, and
+# with --doc FILE writes them between FILE's seed-table and seed-budgets markers.
 #   scripts/seed_table.sh [--table-only] [--doc FILE] [run...]
 #   environment: SEEDS (default "0 1 2"), BUILD (build), ROOT (out/seeds), PROBE_LABELS (default
 #   "100 1000 5000 60000": each run also probes its frozen features and the floors on the first N
-#   training labels, --probe-labels with --probe-min-steps 195, a few seconds; "" for none),
-#   RESUME (scripts/results_lib.sh)
+#   training labels, --probe-labels, a few seconds; "" for none), MIN_STEPS (--probe-min-steps,
+#   195) and RESUME (scripts/results_lib.sh)
 # Runs (default: all, in this order): dino dino_init mae mae_init ibot ibot_init beit beit_init
 #   simclr resnet_init vicreg barlow_twins mocov3 byol simsiam data2vec2 data2vec2_init ijepa
 #   ijepa_init. <method>_init is <method>'s network at initialisation with <method>'s features and
@@ -25,7 +25,7 @@ kept=docs/results/seeds  # each run's metrics.json, host.txt and log.txt, in git
 read -r -a seeds <<< "${SEEDS:-0 1 2}"
 read -r -a probe_labels <<< "${PROBE_LABELS-100 1000 5000 60000}"
 probe_args=()
-[ ${#probe_labels[@]} -eq 0 ] || probe_args=(--probe-labels "${probe_labels[@]}" --probe-min-steps 195)
+[ ${#probe_labels[@]} -eq 0 ] || probe_args=(--probe-labels "${probe_labels[@]}" --probe-min-steps "$results_min_steps")
 results_args "$@"
 all=(dino dino_init mae mae_init ibot ibot_init beit beit_init simclr resnet_init vicreg barlow_twins mocov3 byol
      simsiam data2vec2 data2vec2_init ijepa ijepa_init)
@@ -63,3 +63,4 @@ if [ $table_only = no ]; then
   done
 fi
 results_table seeds "$kept" "$doc" "${all[@]}"  # every run kept, whichever ran now
+results_table budgets "$kept" "$doc" "${all[@]}"
