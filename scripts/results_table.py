@@ -49,6 +49,13 @@ def fmt(st):
     return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {sd:.2f}"
 
 
+def under_floor(knn, lin, floor_knn, floor_lin, what):
+    """The verdicts '**k-NN under <what>**' and '**linear under <what>**' of the stat() means
+    (knn, lin) that are at or under their floor's (a floor not measured: no verdict)."""
+    return [f"**{name} under {what}**" for name, x, floor in (("k-NN", knn, floor_knn), ("linear", lin, floor_lin))
+            if x and floor and x[0] <= floor[0]]
+
+
 def seeds_table(root, runs):
     rows = ["| run | seeds | network, features | k-NN | linear | fine-tune | scratch | at initialisation: k-NN / "
             "linear / fine-tune | raw pixels: k-NN / linear | verdict (means) | wall s (mean) | host |",
@@ -64,15 +71,9 @@ def seeds_table(root, runs):
         knn, lin, ft, sc = (stat(ms, k) for k in ("knn_top1", "linear_top1", "finetune_top1", "scratch_finetune_top1"))
         bknn, blin, bft = (stat(b, k) for k in ("knn_top1", "linear_top1", "finetune_top1"))
         rk, rl = stat(ms, "raw_pixels_knn_top1"), stat(ms, "raw_pixels_linear_top1")
-        verdict = []
-        for name, x, floor in (("k-NN", knn, rk), ("linear", lin, rl)):
-            if x and floor and x[0] <= floor[0]:
-                verdict.append(f"**{name} under the raw-pixel floor**")
-        for name, x, floor in (("k-NN", knn, bknn), ("linear", lin, blin)):
-            if x and floor and x[0] <= floor[0]:
-                verdict.append(f"**{name} under initialisation**")
-            elif x and not floor:
-                verdict.append(f"{name} at initialisation not run yet")
+        verdict = under_floor(knn, lin, rk, rl, "the raw-pixel floor") + under_floor(knn, lin, bknn, blin, "initialisation")
+        verdict += [f"{name} at initialisation not run yet" for name, x, floor in (("k-NN", knn, bknn), ("linear", lin, blin))
+                    if x and not floor]
         if ft and sc and ft[0] <= sc[0]:
             verdict.append("**fine-tune under scratch**")
         verdict = "; ".join(verdict) or "above both floors"
@@ -117,13 +118,7 @@ def budgets_table(root, runs):
             knn, lin = budget_stat(ms, n, "knn_top1"), budget_stat(ms, n, "linear_top1")
             bknn, blin = budget_stat(b, n, "knn_top1"), budget_stat(b, n, "linear_top1")
             rk, rl = budget_stat(ms, n, "raw_pixels_knn_top1"), budget_stat(ms, n, "raw_pixels_linear_top1")
-            verdict = []
-            for what, x, floor in (("k-NN", knn, rk), ("linear", lin, rl)):
-                if x and floor and x[0] <= floor[0]:
-                    verdict.append(f"**{what} under the raw-pixel floor**")
-            for what, x, floor in (("k-NN", knn, bknn), ("linear", lin, blin)):
-                if x and floor and x[0] <= floor[0]:
-                    verdict.append(f"**{what} under initialisation**")
+            verdict = under_floor(knn, lin, rk, rl, "the raw-pixel floor") + under_floor(knn, lin, bknn, blin, "initialisation")
             if not binit:
                 verdict.append("initialisation not probed at this budget yet")
             verdict = "; ".join(verdict) or "above both floors"
