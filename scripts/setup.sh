@@ -24,11 +24,22 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The Debian packages install while the venv below downloads and unpacks (they need each other
+# only for python3 and python3-venv, which are then installed first; and where sudo would ask for
+# a password, apt-get runs first too, in the foreground).
+apt_pid=""
+apt_log=""
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  apt_install() { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; }
+  if [[ " ${missing[*]} " == *" python3"* ]] || { [ -n "$SUDO" ] && ! sudo -n true 2>/dev/null; }; then
+    apt_install
+  else
+    apt_log=$(mktemp)
+    apt_install > "$apt_log" 2>&1 &
+    apt_pid=$!
+  fi
 fi
 
 VENV=.venv
@@ -59,12 +70,24 @@ PYEOF
     # wheel included: less than half of pip's time (docs/00_quickstart.md, "Time"). It resolves the
     # same pins; pip is the fallback.
     find_links=(); [ -n "${PIP_FIND_LINKS:-}" ] && find_links=(--find-links "$PIP_FIND_LINKS")
+    # No --compile-bytecode: compiling every module of the stack took ~28 s of the 2 cores (AVX2
+    # host), and the tests import a small part of it; scripts/test.sh lets its Python processes
+    # write the bytecode of what they import.
     if ! { "$VENV/bin/pip" install -q "uv==$UV_VERSION" &&
-           "$VENV/bin/uv" pip install -q --compile-bytecode --python "$PY" "${find_links[@]}" -r requirements-dev.txt; }; then
+           "$VENV/bin/uv" pip install -q --python "$PY" "${find_links[@]}" -r requirements-dev.txt; }; then
       echo "setup: uv failed; installing with pip"
       "$VENV/bin/pip" install -q -r requirements-dev.txt
     fi
   fi
   touch "$STAMP"
+fi
+if [ -n "$apt_pid" ]; then
+  if ! wait "$apt_pid"; then
+    cat "$apt_log"; rm -f "$apt_log"
+    echo "setup: apt-get could not install: ${missing[*]}"
+    exit 1
+  fi
+  grep -v -E "^(\(Reading database|Preparing to unpack|Selecting previously)" "$apt_log" || true
+  rm -f "$apt_log"
 fi
 echo "setup: ok ($PY: $("$PY" -c 'import importlib.metadata as md; print("torch", md.version("torch"))'))"

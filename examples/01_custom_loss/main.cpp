@@ -23,8 +23,7 @@ struct MaskedSmoothL1 {
 };
 static_assert(ssl::LossAccepts<MaskedSmoothL1, ssl::target::Pixels>);
 
-int main(int argc, char** argv) {
-  at::set_num_threads(2);
+int main(int argc, char** argv) {  // LibTorch's threads: the machine's cores, or OMP_NUM_THREADS
   torch::manual_seed(0);
   ssl::dist::Session session;  // torchrun's environment: data-parallel; none: one process
   const int64_t images = argc > 1 ? std::atoll(argv[1]) : 4096;
