@@ -74,7 +74,9 @@ fi
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "$1"; }
 die() { echo "make_speech_corpus: $*" >&2; exit 2; }
-out="" nvoices=12 ntest=3 reps=3 digit_reps=4 snr=10:30 seed=0 jobs=$(nproc)
+# The jobs are processes: the machine's cores, not OMP_NUM_THREADS, which nproc obeys (scripts/test.sh
+# sets 1 for the tests' entries, this one included).
+out="" nvoices=12 ntest=3 reps=3 digit_reps=4 snr=10:30 seed=0 jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 words=$WORDS
 while (($#)); do
   case $1 in
