@@ -45,7 +45,8 @@ results_run() {
   echo "$0: $dir ${resume[*]} ($(date -u +%H:%M:%S))"
   { grep -m1 "model name" /proc/cpuinfo | sed 's/.*: //'
     grep -q avx512f /proc/cpuinfo && echo "AVX-512" || echo "AVX2"
-    env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; date -u +%F;  # the cores, whatever OMP_NUM_THREADS says git rev-parse --short HEAD; } > "$dir/host.txt"
+    env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc  # the cores, whatever OMP_NUM_THREADS says (nproc obeys it)
+    date -u +%F; git rev-parse --short HEAD; } > "$dir/host.txt"
   "$exe" "$@" "${resume[@]}" --out "$dir" > "$dir/log.txt" 2>&1 || true
   [ -f "$dir/metrics.json" ] || { echo "$0: the run into $dir failed: $dir/log.txt"; tail -5 "$dir/log.txt"; exit 1; }
   mkdir -p "$keep" && cp "$dir/metrics.json" "$dir/host.txt" "$dir/log.txt" "$keep/"
