@@ -31,14 +31,7 @@ fi
   --target ssl_test_programs
 echo "test build: $(cache CMAKE_CXX_COMPILER) $(cache CMAKE_CXX_FLAGS_RELEASE)"
 cd build
-# -j2: two entries side by side on the 2 cores, each on 1 intra-op thread: the learning entries say
-# so themselves (tests/CMakeLists.txt), the others get it here (SSL_TEST_THREADS for the test
-# binary, OMP_NUM_THREADS for LibTorch's default, which the Python references' torch and example
-# 01 take). An entry on 2 threads beside another slows both: learning_data2vec took 191 s beside
-# entries on 2 threads and 158 s beside the same entries on 1, which also got more done meanwhile
-# (AVX2 host, docs/00_quickstart.md, "Time").
-# PYTHONDONTWRITEBYTECODE empty: the Python entries write the bytecode of what they import into
-# .venv, once, for the entries after them (setup.sh does not compile every module of the
-# reference stack; a Python process that compiles what it imports takes ~11 s more).
-export SSL_TEST_THREADS=1 OMP_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=
+# -j2: two entries side by side on the 2 cores, each on 1 intra-op thread: every entry's CTest
+# environment says so (ssl_test_environment, the top-level CMakeLists.txt), so a `ctest -j2` run in
+# build/ by hand gets the same.
 ctest --output-on-failure --timeout 1500 -j2 "$@"

@@ -33,9 +33,9 @@ REGISTER_LISTENER("ssl_run_counter", 1, RunCounter);
 }  // namespace
 
 int main(int argc, char** argv) {
-  // 2 intra-op threads (the machine's cores) unless SSL_TEST_THREADS says otherwise: scripts/test.sh
-  // gives every entry 1 thread and runs two side by side (the learning entries ask for 1 themselves:
-  // tests/CMakeLists.txt).
+  // 2 intra-op threads (the machine's cores) unless SSL_TEST_THREADS says otherwise: every CTest
+  // entry sets it to 1, and scripts/test.sh runs two side by side (ssl_test_environment, the
+  // top-level CMakeLists.txt).
   int threads = 2;
   if (const char* env = std::getenv("SSL_TEST_THREADS"); env && *env) {
     char* end = nullptr;
